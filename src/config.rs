@@ -1,0 +1,236 @@
+//! Configuration from the environment (SPEC §1). Every variable is read once at start-up; a missing
+//! or malformed one is a start-up error that names the variable.
+
+use std::net::SocketAddr;
+
+use base64::Engine;
+use secrecy::{ExposeSecret, SecretBox, SecretString};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunMode {
+    All,
+    Web,
+    Worker,
+}
+
+impl RunMode {
+    pub fn runs_web(self) -> bool {
+        matches!(self, RunMode::All | RunMode::Web)
+    }
+    pub fn runs_workers(self) -> bool {
+        matches!(self, RunMode::All | RunMode::Worker)
+    }
+}
+
+#[derive(Debug)]
+pub struct ShopifyCredentials {
+    pub api_key: String,
+    pub api_secret: SecretString,
+}
+
+pub struct Config {
+    pub database_url: String,
+    pub bind_addr: SocketAddr,
+    /// Public origin without a trailing slash.
+    pub app_url: String,
+    /// `None` means demo mode.
+    pub shopify: Option<ShopifyCredentials>,
+    pub scopes: String,
+    pub encryption_key: SecretBox<[u8; 32]>,
+    pub shopify_api_origin: Option<String>,
+    pub exotel_api_origin: Option<String>,
+    pub run_mode: RunMode,
+    pub test_clock: bool,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("database_url", &redact_url(&self.database_url))
+            .field("bind_addr", &self.bind_addr)
+            .field("app_url", &self.app_url)
+            .field("shopify", &self.shopify.as_ref().map(|s| &s.api_key))
+            .field("run_mode", &self.run_mode)
+            .field("test_clock", &self.test_clock)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {var}: {message}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub message: String,
+}
+
+fn err(var: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        var,
+        message: message.into(),
+    }
+}
+
+/// Demo mode's key protects nothing real (the demo shop's simulated tokens); it is fixed so that a
+/// restarted demo can still read what it stored.
+const DEMO_KEY: [u8; 32] = *b"codverify-demo-mode-key-32bytes!";
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Reads configuration through `get`, so tests can build one without touching the process env.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |k: &str| get(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+
+        let database_url = get("DATABASE_URL").unwrap_or_else(|| "sqlite://data/codverify.db".into());
+        if !(database_url.starts_with("sqlite:") || database_url.starts_with("postgres://") || database_url.starts_with("postgresql://")) {
+            return Err(err("DATABASE_URL", "must start with sqlite:, postgres:// or postgresql://"));
+        }
+        let bind_addr = get("BIND_ADDR")
+            .unwrap_or_else(|| "127.0.0.1:8080".into())
+            .parse()
+            .map_err(|e| err("BIND_ADDR", format!("not a socket address ({e})")))?;
+        let app_url = get("APP_URL").unwrap_or_else(|| "http://127.0.0.1:8080".into());
+        let parsed = url::Url::parse(&app_url).map_err(|e| err("APP_URL", format!("not a URL ({e})")))?;
+        if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+            return Err(err("APP_URL", "must be an http(s) origin"));
+        }
+        let app_url = app_url.trim_end_matches('/').to_string();
+
+        let shopify = match (get("SHOPIFY_API_KEY"), get("SHOPIFY_API_SECRET")) {
+            (Some(api_key), Some(secret)) => Some(ShopifyCredentials {
+                api_key,
+                api_secret: SecretString::from(secret),
+            }),
+            (None, None) => None,
+            (Some(_), None) => return Err(err("SHOPIFY_API_SECRET", "is required when SHOPIFY_API_KEY is set")),
+            (None, Some(_)) => return Err(err("SHOPIFY_API_KEY", "is required when SHOPIFY_API_SECRET is set")),
+        };
+        let scopes = get("SHOPIFY_SCOPES").unwrap_or_else(|| "read_orders,write_orders".into());
+        if scopes
+            .split(',')
+            .any(|s| s.trim().is_empty() || !s.trim().chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+        {
+            return Err(err(
+                "SHOPIFY_SCOPES",
+                "must be a comma-separated list such as read_orders,write_orders",
+            ));
+        }
+
+        let encryption_key = match get("APP_ENCRYPTION_KEY") {
+            Some(b64) => {
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(b64.as_bytes())
+                    .map_err(|_| err("APP_ENCRYPTION_KEY", "must be base64 (e.g. `openssl rand -base64 32`)"))?;
+                let key: [u8; 32] = bytes
+                    .try_into()
+                    .map_err(|b: Vec<u8>| err("APP_ENCRYPTION_KEY", format!("must decode to 32 bytes, got {}", b.len())))?;
+                SecretBox::new(Box::new(key))
+            }
+            None if shopify.is_none() => SecretBox::new(Box::new(DEMO_KEY)),
+            None => return Err(err("APP_ENCRYPTION_KEY", "is required outside demo mode (32 bytes, base64)")),
+        };
+
+        let origin = |var: &'static str| -> Result<Option<String>, ConfigError> {
+            match get(var) {
+                None => Ok(None),
+                Some(v) => {
+                    let u = url::Url::parse(&v).map_err(|e| err(var, format!("not a URL ({e})")))?;
+                    if !matches!(u.scheme(), "http" | "https") {
+                        return Err(err(var, "must be an http(s) origin"));
+                    }
+                    Ok(Some(v.trim_end_matches('/').to_string()))
+                }
+            }
+        };
+        let shopify_api_origin = origin("SHOPIFY_API_ORIGIN")?;
+        let exotel_api_origin = origin("EXOTEL_API_ORIGIN")?;
+
+        let run_mode = match get("RUN_MODE").as_deref() {
+            None | Some("all") => RunMode::All,
+            Some("web") => RunMode::Web,
+            Some("worker") => RunMode::Worker,
+            Some(other) => return Err(err("RUN_MODE", format!("must be all, web or worker, not {other:?}"))),
+        };
+        let test_clock = match get("TEST_CLOCK").as_deref() {
+            None | Some("0") => false,
+            Some("1") => true,
+            Some(other) => return Err(err("TEST_CLOCK", format!("must be 1 or unset, not {other:?}"))),
+        };
+
+        Ok(Config {
+            database_url,
+            bind_addr,
+            app_url,
+            shopify,
+            scopes,
+            encryption_key,
+            shopify_api_origin,
+            exotel_api_origin,
+            run_mode,
+            test_clock,
+        })
+    }
+
+    pub fn demo_mode(&self) -> bool {
+        self.shopify.is_none()
+    }
+
+    pub fn key_bytes(&self) -> &[u8; 32] {
+        self.encryption_key.expose_secret()
+    }
+}
+
+fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("****"));
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn cfg(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_are_demo_mode_on_sqlite() {
+        let c = cfg(&[]).unwrap();
+        assert!(c.demo_mode());
+        assert_eq!(c.database_url, "sqlite://data/codverify.db");
+        assert_eq!(c.run_mode, RunMode::All);
+        assert_eq!(c.scopes, "read_orders,write_orders");
+    }
+
+    #[test]
+    fn key_required_outside_demo() {
+        let e = cfg(&[("SHOPIFY_API_KEY", "k"), ("SHOPIFY_API_SECRET", "s")]).unwrap_err();
+        assert_eq!(e.var, "APP_ENCRYPTION_KEY");
+        let e = cfg(&[
+            ("SHOPIFY_API_KEY", "k"),
+            ("SHOPIFY_API_SECRET", "s"),
+            ("APP_ENCRYPTION_KEY", "c2hvcnQ="),
+        ])
+        .unwrap_err();
+        assert!(e.message.contains("32 bytes"), "{e}");
+    }
+
+    #[test]
+    fn malformed_values_name_the_variable() {
+        assert_eq!(cfg(&[("RUN_MODE", "both")]).unwrap_err().var, "RUN_MODE");
+        assert_eq!(cfg(&[("BIND_ADDR", "nowhere")]).unwrap_err().var, "BIND_ADDR");
+        assert_eq!(cfg(&[("DATABASE_URL", "mysql://x")]).unwrap_err().var, "DATABASE_URL");
+        assert_eq!(cfg(&[("TEST_CLOCK", "yes")]).unwrap_err().var, "TEST_CLOCK");
+        assert_eq!(cfg(&[("SHOPIFY_API_KEY", "k")]).unwrap_err().var, "SHOPIFY_API_SECRET");
+        assert_eq!(cfg(&[("SHOPIFY_API_ORIGIN", "ftp://x")]).unwrap_err().var, "SHOPIFY_API_ORIGIN");
+    }
+}

@@ -1,0 +1,142 @@
+//! One storage layer over SQLite or PostgreSQL, chosen from `DATABASE_URL`.
+//!
+//! Queries are written once, with `$1`-style parameters that both drivers accept, and run through
+//! [`on_db!`] / [`on_tx!`], which expand the same code for whichever pool is in use. The schema in
+//! `migrations/` uses only portable SQL (TEXT ids made by the app, BIGINT unix milliseconds in UTC,
+//! BOOLEAN), so one set of migrations serves both databases.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
+
+#[derive(Clone, Debug)]
+pub enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+pub enum Tx {
+    Sqlite(Transaction<'static, Sqlite>),
+    Postgres(Transaction<'static, Postgres>),
+}
+
+/// Runs `$body` with `$c` bound to the pool of whichever database is configured.
+#[macro_export]
+macro_rules! on_db {
+    ($db:expr, $c:ident => $body:expr) => {
+        match $db {
+            $crate::db::Db::Sqlite($c) => $body,
+            $crate::db::Db::Postgres($c) => $body,
+        }
+    };
+}
+
+/// Runs `$body` with `$c` bound to the transaction's connection (`&mut …Connection`).
+#[macro_export]
+macro_rules! on_tx {
+    ($tx:expr, $c:ident => $body:expr) => {
+        match $tx {
+            $crate::db::Tx::Sqlite(t) => {
+                let $c = &mut **t;
+                $body
+            }
+            $crate::db::Tx::Postgres(t) => {
+                let $c = &mut **t;
+                $body
+            }
+        }
+    };
+}
+
+impl Db {
+    pub async fn connect(url: &str) -> Result<Db, sqlx::Error> {
+        if url.starts_with("sqlite:") {
+            let opts = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                // FULL: a commit is on disk before the webhook is acknowledged. Webhook intake groups
+                // commits, so the fsync cost is paid once per batch, not once per request.
+                .synchronous(SqliteSynchronous::Full)
+                .busy_timeout(Duration::from_secs(10))
+                .pragma("temp_store", "MEMORY");
+            if let Some(dir) = std::path::Path::new(opts.get_filename()).parent() {
+                if !dir.as_os_str().is_empty() {
+                    std::fs::create_dir_all(dir).map_err(sqlx::Error::Io)?;
+                }
+            }
+            let pool = SqlitePoolOptions::new()
+                .max_connections(8)
+                .min_connections(1)
+                .connect_with(opts)
+                .await?;
+            Ok(Db::Sqlite(pool))
+        } else {
+            let opts = PgConnectOptions::from_str(url)?;
+            let pool = PgPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(opts)
+                .await?;
+            Ok(Db::Postgres(pool))
+        }
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        match self {
+            Db::Sqlite(_) => "sqlite",
+            Db::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Applies the app's migrations and apalis' job tables. Safe to run from several processes at
+    /// once on PostgreSQL (sqlx takes an advisory lock).
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        let mut app = sqlx::migrate!("./migrations");
+        // apalis-sqlite uses sqlx's default table; ours gets its own so the two histories don't clash.
+        app.dangerous_set_table_name("codverify_migrations");
+        match self {
+            Db::Sqlite(pool) => {
+                app.run(pool).await?;
+                // Not `SqliteStorage::setup`: it would switch this pool to `synchronous = OFF`.
+                apalis_sqlite::SqliteStorage::migrations().run(pool).await?;
+            }
+            Db::Postgres(pool) => {
+                app.run(pool).await?;
+                apalis_postgres::PostgresStorage::migrations().run(pool).await?;
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
+        Ok(match self {
+            Db::Sqlite(p) => Tx::Sqlite(p.begin().await?),
+            Db::Postgres(p) => Tx::Postgres(p.begin().await?),
+        })
+    }
+
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        on_db!(self, c => sqlx::query("SELECT 1").execute(c).await.map(|_| ()))
+    }
+
+    pub async fn close(&self) {
+        on_db!(self, c => c.close().await)
+    }
+}
+
+impl Tx {
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        match self {
+            Tx::Sqlite(t) => t.commit().await,
+            Tx::Postgres(t) => t.commit().await,
+        }
+    }
+}
+
+/// A fresh id for a row: UUID v4 in its simple form (32 hex chars).
+pub fn new_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}

@@ -1,0 +1,166 @@
+//! Domain values that are parsed once at the edge and trusted afterwards.
+
+use std::fmt;
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+/// A validated `{name}.myshopify.com` (or another Shopify shop host) domain, lower-case.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ShopDomain(String);
+
+static SHOP_RE: LazyLock<Regex> = LazyLock::new(|| {
+    // Shopify's own library's rule (reference/shopify-platform.md).
+    Regex::new(r"^[a-z0-9][a-z0-9\-_]*\.(myshopify\.com|shopify\.com|myshopify\.io|shop\.dev)$").unwrap()
+});
+
+impl ShopDomain {
+    /// Accepts `acme.myshopify.com`, `https://acme.myshopify.com/` and `admin.shopify.com/store/acme`.
+    pub fn parse(input: &str) -> Result<Self, String> {
+        let mut s = input.trim().to_ascii_lowercase();
+        for scheme in ["https://", "http://"] {
+            if let Some(rest) = s.strip_prefix(scheme) {
+                s = rest.to_string();
+            }
+        }
+        let s = s.trim_end_matches('/');
+        let s = match s.strip_prefix("admin.shopify.com/store/") {
+            Some(store) => format!("{store}.myshopify.com"),
+            None => s.to_string(),
+        };
+        if s.len() > 255 || !SHOP_RE.is_match(&s) || s == "admin.shopify.com" {
+            return Err(format!("{input:?} is not a Shopify shop domain (expected name.myshopify.com)"));
+        }
+        Ok(ShopDomain(s))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ShopDomain {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A phone number in E.164 form (`+919876543210`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Phone(String);
+
+impl Phone {
+    /// Parses a number as a shopper or Exotel writes it (`09876543210`, `+91 98765 43210`,
+    /// `9876543210`), with `default_country` (ISO 3166 alpha-2) for numbers without a country code.
+    pub fn parse(input: &str, default_country: &str) -> Result<Self, String> {
+        let trimmed = input.trim();
+        if trimmed.is_empty() {
+            return Err("the phone number is empty".into());
+        }
+        let country: Option<phonenumber::country::Id> = default_country.to_ascii_uppercase().parse().ok();
+        let parsed = phonenumber::parse(country, trimmed).map_err(|e| format!("{:?} is not a phone number ({e})", mask(trimmed)))?;
+        if !phonenumber::is_valid(&parsed) {
+            return Err(format!("{} is not a valid phone number", mask(trimmed)));
+        }
+        Ok(Phone(parsed.format().mode(phonenumber::Mode::E164).to_string()))
+    }
+
+    pub fn e164(&self) -> &str {
+        &self.0
+    }
+
+    pub fn masked(&self) -> String {
+        mask(&self.0)
+    }
+}
+
+/// Keeps the last 4 digits of a phone number and hides the rest, for logs.
+pub fn mask(number: &str) -> String {
+    let digits: Vec<char> = number.chars().filter(|c| c.is_ascii_digit()).collect();
+    if digits.len() <= 4 {
+        return "*".repeat(digits.len());
+    }
+    let tail: String = digits[digits.len() - 4..].iter().collect();
+    format!("{}{tail}", "*".repeat(digits.len() - 4))
+}
+
+/// An order tag as Shopify stores it: trimmed, 1–40 characters, no commas (Shopify splits on them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tag(String);
+
+impl Tag {
+    pub fn parse(input: &str) -> Result<Self, String> {
+        let t = input.trim();
+        if t.is_empty() {
+            return Err("must not be blank".into());
+        }
+        if t.contains(',') {
+            return Err("must not contain commas (Shopify splits tags on them)".into());
+        }
+        if t.chars().count() > 40 {
+            return Err("must be at most 40 characters".into());
+        }
+        Ok(Tag(t.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shop_domains() {
+        assert_eq!(ShopDomain::parse("Acme.myshopify.com").unwrap().as_str(), "acme.myshopify.com");
+        assert_eq!(
+            ShopDomain::parse(" https://acme.myshopify.com/ ").unwrap().as_str(),
+            "acme.myshopify.com"
+        );
+        assert_eq!(
+            ShopDomain::parse("admin.shopify.com/store/acme").unwrap().as_str(),
+            "acme.myshopify.com"
+        );
+        for bad in [
+            "",
+            "acme",
+            "acme.example.com",
+            "-acme.myshopify.com",
+            "acme.myshopify.com.evil.com",
+            "evil.com/acme.myshopify.com",
+            "acme.myshopify.com@evil.com",
+            "ac me.myshopify.com",
+            "admin.shopify.com",
+        ] {
+            assert!(ShopDomain::parse(bad).is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn phones_in_every_form_normalise() {
+        for input in ["09876543210", "9876543210", "+91 98765 43210", "+919876543210", "91-98765-43210"] {
+            let p = Phone::parse(input, "IN");
+            assert_eq!(p.as_ref().map(|p| p.e164()), Ok("+919876543210"), "{input}");
+        }
+        assert_eq!(Phone::parse("+1 415 555 2671", "IN").unwrap().e164(), "+14155552671");
+        assert!(Phone::parse("12345", "IN").is_err());
+        assert!(Phone::parse("not a phone", "IN").is_err());
+        assert!(Phone::parse("", "IN").is_err());
+    }
+
+    #[test]
+    fn masking_keeps_last_four() {
+        assert_eq!(mask("+919876543210"), "********3210");
+        assert_eq!(Phone::parse("9876543210", "IN").unwrap().masked(), "********3210");
+    }
+
+    #[test]
+    fn tags() {
+        assert_eq!(Tag::parse("  COD Confirmed ").unwrap().as_str(), "COD Confirmed");
+        assert!(Tag::parse("a,b").is_err());
+        assert!(Tag::parse("   ").is_err());
+        assert!(Tag::parse(&"x".repeat(41)).is_err());
+    }
+}

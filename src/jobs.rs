@@ -1,0 +1,192 @@
+//! Background work. apalis runs the jobs; what is due *when* is decided by the app's clock: a job
+//! for later waits in the `timers` table, and a pump moves it into apalis once the app clock says it
+//! is due (apalis alone would ask the database's clock, which `TEST_CLOCK` cannot move).
+
+use std::time::Duration;
+
+use apalis::prelude::*;
+use apalis_postgres::PostgresStorage;
+use apalis_sqlite::SqliteStorage;
+use serde::{Deserialize, Serialize};
+
+use crate::db::{Db, Tx, new_id};
+use crate::{AppState, on_db, on_tx};
+
+/// Every kind of background work. Serialized as JSON with a `kind` tag; keep variants stable, queued
+/// jobs outlive deployments.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Job {
+    /// Act on a stored Shopify webhook delivery.
+    Webhook { webhook_id: String },
+    /// Begin verifying a newly taken order.
+    StartVerification { order_id: String },
+}
+
+/// Queue names are explicit so that renaming a Rust type never orphans queued jobs.
+pub const QUEUES: [&str; 2] = ["codverify.webhooks", "codverify.verification"];
+
+impl Job {
+    pub fn queue(&self) -> &'static str {
+        match self {
+            Job::Webhook { .. } => QUEUES[0],
+            Job::StartVerification { .. } => QUEUES[1],
+        }
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("jobs serialize")
+    }
+}
+
+/// Max runs of one job before apalis gives up on it. Handlers treat external failures themselves
+/// (scheduling a later retry), so a returned error means something local and usually brief.
+const MAX_ATTEMPTS: usize = 5;
+
+impl Tx {
+    /// Enqueues jobs to run now, inside this transaction: they exist if and only if it commits.
+    pub async fn push_jobs(&mut self, jobs: &[Job]) -> anyhow::Result<()> {
+        for queue in QUEUES {
+            let tasks: Vec<Task<Vec<u8>>> = jobs
+                .iter()
+                .filter(|j| j.queue() == queue)
+                .map(|j| TaskBuilder::new(j.encode()).max_attempts(MAX_ATTEMPTS).build())
+                .collect();
+            if tasks.is_empty() {
+                continue;
+            }
+            match self {
+                Tx::Sqlite(t) => apalis_sqlite::queries::push_tasks(&mut **t, queue, &tasks).await?,
+                Tx::Postgres(t) => apalis_postgres::queries::push_tasks(&mut **t, queue, tasks).await?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Schedules a job for `due_at_ms` on the app clock, inside this transaction.
+    pub async fn schedule(&mut self, job: &Job, shop_id: &str, order_id: Option<&str>, due_at_ms: i64, now_ms: i64) -> anyhow::Result<()> {
+        let payload = serde_json::to_string(job)?;
+        on_tx!(self, c => sqlx::query(
+            "INSERT INTO timers (id, shop_id, order_id, job, due_at, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(new_id()).bind(shop_id).bind(order_id).bind(payload).bind(due_at_ms).bind(now_ms)
+            .execute(c).await.map(|_| ()))?;
+        Ok(())
+    }
+
+    /// Drops every scheduled job of an order (cancelled elsewhere) or of a whole shop (uninstalled).
+    pub async fn cancel_timers(&mut self, shop_id: &str, order_id: Option<&str>) -> anyhow::Result<u64> {
+        let n = match order_id {
+            Some(o) => on_tx!(self, c => sqlx::query("DELETE FROM timers WHERE shop_id = $1 AND order_id = $2")
+                .bind(shop_id).bind(o).execute(c).await.map(|r| r.rows_affected()))?,
+            None => on_tx!(self, c => sqlx::query("DELETE FROM timers WHERE shop_id = $1")
+                .bind(shop_id).execute(c).await.map(|r| r.rows_affected()))?,
+        };
+        Ok(n)
+    }
+}
+
+/// Moves due timers into apalis. Each timer row is deleted in the same transaction that enqueues its
+/// job, so with several processes pumping, a timer is enqueued exactly once.
+pub async fn pump_due_timers(db: &Db, now_ms: i64) -> anyhow::Result<usize> {
+    let mut tx = db.begin().await?;
+    let due: Vec<(String,)> = on_tx!(&mut tx, c => sqlx::query_as(
+        "DELETE FROM timers WHERE id IN (SELECT id FROM timers WHERE due_at <= $1 ORDER BY due_at LIMIT 500) RETURNING job")
+        .bind(now_ms).fetch_all(c).await)?;
+    let mut jobs = Vec::with_capacity(due.len());
+    for (payload,) in &due {
+        match serde_json::from_str::<Job>(payload) {
+            Ok(job) => jobs.push(job),
+            Err(e) => tracing::error!(error = %e, "dropping a timer whose job no longer parses"),
+        }
+    }
+    tx.push_jobs(&jobs).await?;
+    tx.commit().await?;
+    Ok(due.len())
+}
+
+/// Jobs not yet finished: queued or running in apalis, or waiting in `timers`. Tests use it to
+/// check that no work is left behind; operators can use it as a backlog figure.
+pub async fn outstanding(db: &Db) -> anyhow::Result<(i64, i64)> {
+    let apalis_table = match db {
+        Db::Sqlite(_) => "Jobs",
+        Db::Postgres(_) => "apalis.jobs",
+    };
+    let sql = format!(
+        "SELECT COUNT(*) FROM {apalis_table} WHERE status IN ('Pending', 'Queued', 'Running') \
+         OR (status = 'Failed' AND attempts < max_attempts)"
+    );
+    let queued: i64 = on_db!(db, c => sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_one(c).await)?;
+    let timers: i64 = on_db!(db, c => sqlx::query_scalar("SELECT COUNT(*) FROM timers").fetch_one(c).await)?;
+    Ok((queued, timers))
+}
+
+async fn handle(job: Job, state: Data<AppState>) -> Result<(), BoxDynError> {
+    let result = match &job {
+        Job::Webhook { webhook_id } => crate::shopify::webhooks::process(&state, webhook_id).await,
+        Job::StartVerification { order_id } => crate::verification::start(&state, order_id).await,
+    };
+    if let Err(e) = &result {
+        tracing::warn!(?job, error = %e, "job failed; apalis will run it again");
+    }
+    result.map_err(|e| e.into_boxed_dyn_error())
+}
+
+/// Runs the apalis workers and the timer pump until `shutdown` resolves; in-flight jobs finish first.
+pub async fn run_workers(state: AppState, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    let worker_id = format!("{}-{}", std::process::id(), &new_id()[..8]);
+    let pump = tokio::spawn(run_pump(state.clone()));
+    let mut monitor = Monitor::new().shutdown_timeout(Duration::from_secs(30));
+    for queue in QUEUES {
+        let name = format!("{queue}-{worker_id}");
+        let st = state.clone();
+        monitor = match &state.db {
+            Db::Sqlite(pool) => {
+                let pool = pool.clone();
+                monitor.register(move |_| {
+                    let storage = SqliteStorage::<Job>::new(&pool)
+                        .with_config(apalis_sqlite::Config::default().queue(queue))
+                        .poll_with_interval(Duration::from_millis(100));
+                    WorkerBuilder::new(name.clone())
+                        .backend(storage)
+                        .data(st.clone())
+                        .concurrency(8)
+                        .build(handle)
+                })
+            }
+            Db::Postgres(pool) => {
+                let pool = pool.clone();
+                monitor.register(move |_| {
+                    let storage = PostgresStorage::<Job>::new(&pool)
+                        .with_config(apalis_postgres::Config::default().queue(queue))
+                        .with_pubsub();
+                    WorkerBuilder::new(name.clone())
+                        .backend(storage)
+                        .data(st.clone())
+                        .concurrency(8)
+                        .build(handle)
+                })
+            }
+        };
+    }
+    let result = monitor
+        .run_with_signal(async move {
+            shutdown.await;
+            Ok(())
+        })
+        .await;
+    pump.abort();
+    result.map_err(Into::into)
+}
+
+async fn run_pump(state: AppState) {
+    let mut advanced = state.clock.subscribe();
+    loop {
+        if let Err(e) = pump_due_timers(&state.db, state.clock.now_ms()).await {
+            tracing::warn!(error = %e, "timer pump failed; retrying");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            _ = advanced.changed() => {}
+        }
+    }
+}

@@ -1,0 +1,173 @@
+//! codverify: verifies cash-on-delivery orders of Shopify shops with the shopper before they ship.
+
+pub mod clock;
+pub mod compliance;
+pub mod config;
+pub mod crypto;
+pub mod db;
+pub mod domain;
+pub mod jobs;
+pub mod settings;
+pub mod shopify;
+pub mod shops;
+pub mod verification;
+pub mod web;
+
+use std::net::SocketAddr;
+use std::ops::Deref;
+use std::sync::Arc;
+
+use secrecy::ExposeSecret;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::crypto::Cipher;
+use crate::db::Db;
+use crate::shopify::ShopifyApp;
+use crate::shopify::tokens::TokenLocks;
+use crate::shopify::webhooks::Intake;
+
+/// Everything a request or a job needs, built once at start-up.
+pub struct App {
+    pub config: Config,
+    pub db: Db,
+    pub clock: Clock,
+    pub cipher: Cipher,
+    pub http: reqwest::Client,
+    /// `None` in demo mode.
+    pub shopify: Option<ShopifyApp>,
+    pub token_locks: TokenLocks,
+    pub intake: Intake,
+    /// Key that signs the browser-bound OAuth state cookie.
+    pub cookie_key: cookie::Key,
+}
+
+#[derive(Clone)]
+pub struct AppState(pub Arc<App>);
+
+impl Deref for AppState {
+    type Target = App;
+    fn deref(&self) -> &App {
+        &self.0
+    }
+}
+
+/// A built application: database migrated, port bound, not yet serving.
+pub struct Application {
+    state: AppState,
+    listener: Option<TcpListener>,
+    port: u16,
+}
+
+impl Application {
+    pub async fn build(config: Config) -> anyhow::Result<Application> {
+        // reqwest is built without a default TLS provider (one crypto stack for the whole binary).
+        let _ = rustls::crypto::ring::default_provider().install_default();
+
+        let db = Db::connect(&config.database_url).await?;
+        db.migrate().await?;
+        let clock = if config.test_clock { Clock::test() } else { Clock::system() };
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("codverify/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(std::time::Duration::from_secs(10))
+            .build()?;
+        let shopify = config.shopify.as_ref().map(|c| {
+            ShopifyApp::new(
+                c.api_key.clone(),
+                c.api_secret.clone(),
+                config.scopes.clone(),
+                config.shopify_api_origin.clone(),
+                config.app_url.clone(),
+                http.clone(),
+            )
+        });
+        let cookie_key = {
+            let secret = config
+                .shopify
+                .as_ref()
+                .map(|c| c.api_secret.expose_secret().to_string())
+                .unwrap_or_default();
+            let mut master = crypto::hmac_sha256(secret.as_bytes(), b"codverify cookie signing 1").to_vec();
+            master.extend_from_slice(&crypto::hmac_sha256(secret.as_bytes(), b"codverify cookie signing 2"));
+            cookie::Key::from(&master)
+        };
+        let listener = if config.run_mode.runs_web() {
+            Some(TcpListener::bind(config.bind_addr).await?)
+        } else {
+            None
+        };
+        let port = listener
+            .as_ref()
+            .map(|l| l.local_addr().map(|a| a.port()))
+            .transpose()?
+            .unwrap_or(0);
+        let app = App {
+            cipher: Cipher::new(config.key_bytes()),
+            intake: Intake::start(db.clone()),
+            config,
+            db,
+            clock,
+            http,
+            shopify,
+            token_locks: TokenLocks::default(),
+            cookie_key,
+        };
+        Ok(Application {
+            state: AppState(Arc::new(app)),
+            listener,
+            port,
+        })
+    }
+
+    /// The bound port (0 when this process serves no HTTP).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> AppState {
+        self.state.clone()
+    }
+
+    /// Serves and works until `shutdown` resolves, then stops taking work, finishes what is in
+    /// flight and returns.
+    pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        });
+        let stopped = |mut rx: watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        let state = self.state.clone();
+        let mode = state.config.run_mode;
+        tracing::info!(
+            port = self.port,
+            db = state.db.backend_name(),
+            ?mode,
+            demo = state.config.demo_mode(),
+            "codverify started"
+        );
+
+        let web = async {
+            if let Some(listener) = self.listener {
+                let router = web::router(state.clone());
+                axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+                    .with_graceful_shutdown(stopped(stop_rx.clone()))
+                    .await?;
+            }
+            anyhow::Ok(())
+        };
+        let workers = async {
+            if mode.runs_workers() {
+                jobs::run_workers(state.clone(), stopped(stop_rx.clone())).await?;
+            }
+            anyhow::Ok(())
+        };
+        let (w, j) = tokio::join!(web, workers);
+        state.db.close().await;
+        w.and(j)
+    }
+}

@@ -1,0 +1,50 @@
+use codverify::Application;
+use codverify::config::Config;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sqlx=warn".into()))
+        .init();
+    let config = match Config::from_env() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("codverify: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let app = match Application::build(config).await {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("codverify: could not start: {e:#}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match app.run_until(shutdown_signal()).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("codverify: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// SIGTERM (how process managers stop services) or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down: finishing in-flight requests and jobs");
+}

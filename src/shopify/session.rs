@@ -1,0 +1,54 @@
+//! App Bridge session tokens: HS256 JWTs signed with the app secret.
+
+use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode};
+use secrecy::ExposeSecret;
+use serde::Deserialize;
+
+use super::ShopifyApp;
+use crate::domain::ShopDomain;
+
+/// Shopify allows a few seconds of clock skew between its servers and the app.
+pub const LEEWAY_SECS: i64 = 10;
+
+#[derive(Debug, Deserialize)]
+struct Claims {
+    iss: String,
+    dest: String,
+    exp: i64,
+    nbf: i64,
+    #[serde(default)]
+    sub: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub shop: ShopDomain,
+    pub user_id: Option<String>,
+}
+
+impl ShopifyApp {
+    /// Verifies signature, audience, issuer/destination agreement and the time bounds (against the
+    /// app clock, so `TEST_CLOCK` governs them too).
+    pub fn verify_session_token(&self, token: &str, now_secs: i64) -> Result<Session, String> {
+        let mut v = Validation::new(Algorithm::HS256);
+        v.set_audience(&[self.api_key.as_str()]);
+        v.validate_exp = false;
+        v.validate_nbf = false;
+        v.set_required_spec_claims(&["exp", "nbf", "aud"]);
+        let key = DecodingKey::from_secret(self.secret().expose_secret().as_bytes());
+        let data = decode::<Claims>(token, &key, &v).map_err(|e| format!("session token rejected: {e}"))?;
+        let c = data.claims;
+        if now_secs > c.exp + LEEWAY_SECS {
+            return Err("session token expired".into());
+        }
+        if now_secs + LEEWAY_SECS < c.nbf {
+            return Err("session token not yet valid".into());
+        }
+        let shop = ShopDomain::parse(&c.dest).map_err(|_| "session token has no valid shop".to_string())?;
+        let iss_shop = c.iss.strip_suffix("/admin").map(ShopDomain::parse);
+        if !matches!(iss_shop, Some(Ok(ref s)) if *s == shop) {
+            return Err("session token issuer and destination disagree".into());
+        }
+        Ok(Session { shop, user_id: c.sub })
+    }
+}

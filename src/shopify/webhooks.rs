@@ -1,0 +1,203 @@
+//! `POST /webhooks/shopify`: HMAC first, then a durable write, then 200; the work runs in jobs.
+//!
+//! Deliveries are written by one writer task per process that groups whatever arrived together into
+//! one transaction (group commit): every delivery is on disk before its 200, and the fsync is paid
+//! once per batch instead of once per request.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::db::{Db, Tx, new_id};
+use crate::domain::ShopDomain;
+use crate::jobs::Job;
+use crate::web::error::{AppError, AppResult};
+use crate::{App, AppState, on_db, on_tx, verification};
+
+/// Largest accepted delivery. Big orders with hundreds of line items stay well below it.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// Topics this app acts on; anything else is acknowledged and dropped.
+const TOPICS: [&str; 6] = [
+    "orders/create",
+    "orders/cancelled",
+    "app/uninstalled",
+    "customers/data_request",
+    "customers/redact",
+    "shop/redact",
+];
+
+pub struct NewWebhook {
+    pub webhook_id: String,
+    pub topic: String,
+    pub shop_domain: String,
+    pub api_version: Option<String>,
+    pub triggered_at: Option<String>,
+    pub body: String,
+    pub received_at: i64,
+}
+
+type Reply = oneshot::Sender<Result<(), String>>;
+
+#[derive(Clone)]
+pub struct Intake(mpsc::Sender<(NewWebhook, Reply)>);
+
+const MAX_BATCH: usize = 256;
+
+impl Intake {
+    pub fn start(db: Db) -> Self {
+        let (tx, mut rx) = mpsc::channel::<(NewWebhook, Reply)>(4 * MAX_BATCH);
+        tokio::spawn(async move {
+            let mut batch = Vec::with_capacity(MAX_BATCH);
+            while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+                let (hooks, replies): (Vec<NewWebhook>, Vec<Reply>) = batch.drain(..).unzip();
+                let result = store_batch(&db, &hooks).await.map_err(|e| {
+                    tracing::error!(error = %e, count = hooks.len(), "could not store webhooks; Shopify will redeliver");
+                    e.to_string()
+                });
+                for r in replies {
+                    let _ = r.send(result.clone());
+                }
+            }
+        });
+        Intake(tx)
+    }
+
+    /// Returns once the delivery is committed (or known to be a repeat of a committed one).
+    pub async fn submit(&self, hook: NewWebhook) -> Result<(), String> {
+        let (tx, rx) = oneshot::channel();
+        self.0.send((hook, tx)).await.map_err(|_| "shutting down".to_string())?;
+        rx.await.map_err(|_| "shutting down".to_string())?
+    }
+}
+
+async fn store_batch(db: &Db, hooks: &[NewWebhook]) -> anyhow::Result<()> {
+    let mut tx = db.begin().await?;
+    let mut jobs = Vec::with_capacity(hooks.len());
+    for h in hooks {
+        let id = new_id();
+        let inserted = on_tx!(&mut tx, c => sqlx::query(
+            "INSERT INTO webhooks (id, webhook_id, topic, shop_domain, api_version, triggered_at, body, received_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (webhook_id) DO NOTHING")
+            .bind(&id).bind(&h.webhook_id).bind(&h.topic).bind(&h.shop_domain).bind(&h.api_version)
+            .bind(&h.triggered_at).bind(&h.body).bind(h.received_at)
+            .execute(c).await.map(|r| r.rows_affected()))?;
+        // A repeat delivery (same webhook id) is acknowledged but starts no second job.
+        if inserted == 1 {
+            jobs.push(Job::Webhook { webhook_id: id });
+        }
+    }
+    tx.push_jobs(&jobs).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    // Newer "events" deliveries use lower-case `shopify-*` names; accept both.
+    let short = name.strip_prefix("X-").unwrap_or(name);
+    headers
+        .get(name)
+        .or_else(|| headers.get(short))
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+}
+
+pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> AppResult<StatusCode> {
+    let Some(shopify) = state.shopify.as_ref() else {
+        return Err(AppError::NotFound);
+    };
+    let valid = header(&headers, "X-Shopify-Hmac-Sha256").is_some_and(|h| crate::crypto::verify_hmac_base64(shopify.secret(), &body, h));
+    if !valid {
+        return Err(AppError::unauthorized("invalid webhook HMAC"));
+    }
+    let topic = header(&headers, "X-Shopify-Topic").ok_or_else(|| AppError::bad_request("missing X-Shopify-Topic"))?;
+    if !TOPICS.contains(&topic) {
+        tracing::debug!(topic, "ignoring a webhook topic this app does not use");
+        return Ok(StatusCode::OK);
+    }
+    let shop = header(&headers, "X-Shopify-Shop-Domain")
+        .ok_or_else(|| AppError::bad_request("missing X-Shopify-Shop-Domain"))
+        .and_then(|s| ShopDomain::parse(s).map_err(AppError::BadRequest))?;
+    let webhook_id = header(&headers, "X-Shopify-Webhook-Id")
+        .or_else(|| header(&headers, "X-Shopify-Event-Id"))
+        .ok_or_else(|| AppError::bad_request("missing X-Shopify-Webhook-Id"))?;
+    if webhook_id.len() > 255 {
+        return Err(AppError::bad_request("X-Shopify-Webhook-Id is too long"));
+    }
+    let text = std::str::from_utf8(&body).map_err(|_| AppError::bad_request("body is not UTF-8"))?;
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(serde_json::Value::Object(_)) => {}
+        _ => return Err(AppError::bad_request("body is not a JSON object")),
+    }
+    let hook = NewWebhook {
+        webhook_id: webhook_id.to_string(),
+        topic: topic.to_string(),
+        shop_domain: shop.to_string(),
+        api_version: header(&headers, "X-Shopify-API-Version").map(str::to_string),
+        triggered_at: header(&headers, "X-Shopify-Triggered-At").map(str::to_string),
+        body: text.to_string(),
+        received_at: state.clock.now_ms(),
+    };
+    state.intake.submit(hook).await.map_err(AppError::Unavailable)?;
+    Ok(StatusCode::OK)
+}
+
+#[derive(sqlx::FromRow)]
+struct StoredWebhook {
+    topic: String,
+    shop_domain: String,
+    body: String,
+    received_at: i64,
+    processed_at: Option<i64>,
+}
+
+/// The job: acts on one stored delivery, once. The effect and the "processed" mark commit together.
+pub async fn process(app: &App, id: &str) -> anyhow::Result<()> {
+    let row: Option<StoredWebhook> = on_db!(&app.db, c => sqlx::query_as(
+        "SELECT topic, shop_domain, body, received_at, processed_at FROM webhooks WHERE id = $1")
+        .bind(id).fetch_optional(c).await)?;
+    let Some(hook) = row else { return Ok(()) };
+    if hook.processed_at.is_some() {
+        return Ok(());
+    }
+    let body: serde_json::Value = serde_json::from_str(&hook.body)?;
+    let mut tx = app.db.begin().await?;
+    let now = app.clock.now_ms();
+    let outcome = match hook.topic.as_str() {
+        "orders/create" => verification::intake::take_order(app, &mut tx, &hook.shop_domain, &body).await?,
+        "orders/cancelled" => verification::intake::order_cancelled(app, &mut tx, &hook.shop_domain, &body).await?,
+        "app/uninstalled" => uninstalled(&mut tx, &hook.shop_domain, hook.received_at, now).await?,
+        "customers/data_request" => crate::compliance::data_request(&mut tx, &hook.shop_domain, &body, now).await?,
+        "customers/redact" => crate::compliance::customer_redact(&mut tx, &hook.shop_domain, &body).await?,
+        "shop/redact" => crate::compliance::shop_redact(&mut tx, &hook.shop_domain).await?,
+        other => format!("ignored: topic {other}"),
+    };
+    // The body holds customer data; once acted on it is not kept.
+    on_tx!(&mut tx, c => sqlx::query("UPDATE webhooks SET processed_at = $1, outcome = $2, body = '' WHERE id = $3")
+        .bind(now).bind(&outcome).bind(id).execute(c).await.map(|r| r.rows_affected()))?;
+    tx.commit().await?;
+    tracing::info!(topic = %hook.topic, shop = %hook.shop_domain, %outcome, "webhook processed");
+    Ok(())
+}
+
+/// Stops the shop's pending work at once and forgets its token. Idempotent, and harmless when the
+/// delivery is older than a re-install that followed it.
+async fn uninstalled(tx: &mut Tx, shop_domain: &str, received_at: i64, now: i64) -> anyhow::Result<String> {
+    let shop: Option<(String, Option<i64>)> = on_tx!(tx, c => sqlx::query_as(
+        "SELECT id, installed_at FROM shops WHERE domain = $1").bind(shop_domain).fetch_optional(c).await)?;
+    let Some((shop_id, installed_at)) = shop else {
+        return Ok("ignored: unknown shop".into());
+    };
+    if installed_at.is_some_and(|at| at > received_at) {
+        return Ok("ignored: the shop re-installed after this delivery".into());
+    }
+    on_tx!(tx, c => sqlx::query(
+        "UPDATE shops SET status = 'uninstalled', access_token_enc = NULL, access_token_expires_at = NULL, \
+         refresh_token_enc = NULL, refresh_token_expires_at = NULL, token_refresh_lease_until = NULL, \
+         uninstalled_at = COALESCE(uninstalled_at, $1), updated_at = $1 WHERE id = $2")
+        .bind(now).bind(&shop_id).execute(c).await.map(|r| r.rows_affected()))?;
+    let stopped = tx.cancel_timers(&shop_id, None).await?;
+    Ok(format!("uninstalled; {stopped} scheduled jobs stopped"))
+}

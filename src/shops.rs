@@ -1,0 +1,93 @@
+//! The shop record: install status, encrypted tokens, settings.
+
+use secrecy::ExposeSecret;
+
+use crate::db::{Db, new_id};
+use crate::domain::ShopDomain;
+use crate::shopify::oauth::TokenSet;
+use crate::{App, on_db};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Shop {
+    pub id: String,
+    pub domain: String,
+    pub status: String,
+    pub settings_saved: bool,
+    pub scopes: Option<String>,
+    pub access_token_enc: Option<String>,
+    pub access_token_expires_at: Option<i64>,
+    pub refresh_token_enc: Option<String>,
+    pub refresh_token_expires_at: Option<i64>,
+    pub exotel_key: String,
+    pub settings: String,
+    pub exotel_api_token_enc: Option<String>,
+    pub exotel_status: String,
+    pub installed_at: Option<i64>,
+    pub uninstalled_at: Option<i64>,
+}
+
+const COLUMNS: &str = "id, domain, status, settings_saved, scopes, access_token_enc, access_token_expires_at, \
+    refresh_token_enc, refresh_token_expires_at, exotel_key, settings, exotel_api_token_enc, exotel_status, \
+    installed_at, uninstalled_at";
+
+impl Shop {
+    pub fn is_installed(&self) -> bool {
+        self.status == "installed" && self.access_token_enc.is_some()
+    }
+
+    /// What the merchant sees: installed, partially installed (settings never saved), uninstalled.
+    pub fn install_status(&self) -> &'static str {
+        match (self.is_installed(), self.settings_saved) {
+            (true, true) => "installed",
+            (true, false) => "partially_installed",
+            (false, _) => "uninstalled",
+        }
+    }
+}
+
+pub async fn find(db: &Db, id: &str) -> Result<Option<Shop>, sqlx::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM shops WHERE id = $1");
+    on_db!(db, c => sqlx::query_as::<_, Shop>(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(c).await)
+}
+
+pub async fn find_by_domain(db: &Db, domain: &ShopDomain) -> Result<Option<Shop>, sqlx::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM shops WHERE domain = $1");
+    on_db!(db, c => sqlx::query_as::<_, Shop>(sqlx::AssertSqlSafe(sql)).bind(domain.as_str()).fetch_optional(c).await)
+}
+
+/// Records a fresh install or a re-install: the new token replaces any old one.
+pub async fn install(app: &App, domain: &ShopDomain, tokens: &TokenSet) -> Result<Shop, sqlx::Error> {
+    let now = app.clock.now_ms();
+    let access = app.cipher.encrypt(tokens.access_token.expose_secret());
+    let refresh = tokens.refresh_token.as_ref().map(|r| app.cipher.encrypt(r.expose_secret()));
+    let exotel_key = crate::crypto::random_token(24);
+    let sql = format!(
+        "INSERT INTO shops (id, domain, status, scopes, access_token_enc, access_token_expires_at, refresh_token_enc, \
+           refresh_token_expires_at, exotel_key, installed_at, created_at, updated_at) \
+         VALUES ($1, $2, 'installed', $3, $4, $5, $6, $7, $8, $9, $9, $9) \
+         ON CONFLICT (domain) DO UPDATE SET status = 'installed', scopes = excluded.scopes, \
+           access_token_enc = excluded.access_token_enc, access_token_expires_at = excluded.access_token_expires_at, \
+           refresh_token_enc = excluded.refresh_token_enc, refresh_token_expires_at = excluded.refresh_token_expires_at, \
+           token_refresh_lease_until = NULL, installed_at = excluded.installed_at, uninstalled_at = NULL, \
+           updated_at = excluded.updated_at \
+         RETURNING {COLUMNS}"
+    );
+    on_db!(&app.db, c => sqlx::query_as::<_, Shop>(sqlx::AssertSqlSafe(sql))
+        .bind(new_id()).bind(domain.as_str()).bind(&tokens.scope).bind(access).bind(tokens.expires_at)
+        .bind(refresh).bind(tokens.refresh_expires_at).bind(exotel_key).bind(now)
+        .fetch_one(c).await)
+}
+
+/// Stores refreshed tokens and releases the refresh lease.
+pub async fn store_tokens(app: &App, shop_id: &str, tokens: &TokenSet) -> Result<(), sqlx::Error> {
+    let access = app.cipher.encrypt(tokens.access_token.expose_secret());
+    let refresh = tokens.refresh_token.as_ref().map(|r| app.cipher.encrypt(r.expose_secret()));
+    on_db!(&app.db, c => sqlx::query(
+        "UPDATE shops SET access_token_enc = $1, access_token_expires_at = $2, \
+           refresh_token_enc = COALESCE($3, refresh_token_enc), \
+           refresh_token_expires_at = CASE WHEN $3 IS NULL THEN refresh_token_expires_at ELSE $4 END, \
+           token_refresh_lease_until = NULL, updated_at = $5 WHERE id = $6")
+        .bind(access).bind(tokens.expires_at).bind(refresh).bind(tokens.refresh_expires_at)
+        .bind(app.clock.now_ms()).bind(shop_id)
+        .execute(c).await.map(|_| ()))
+}

@@ -1,0 +1,349 @@
+//! Order intake: which orders are verified, and at which phone number. `decide` is the pure rule;
+//! `take_order` stores the order and enqueues its verification in the same transaction.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::db::{Tx, new_id};
+use crate::domain::Phone;
+use crate::jobs::Job;
+use crate::settings::Settings;
+use crate::{App, on_tx};
+
+#[derive(Debug, Default, Deserialize)]
+pub struct Address {
+    pub phone: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct Customer {
+    pub id: Option<i64>,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+}
+
+/// The parts of Shopify's order webhook payload (REST shape) that verification needs.
+#[derive(Debug, Deserialize)]
+pub struct OrderPayload {
+    pub id: i64,
+    #[serde(default)]
+    pub admin_graphql_api_id: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub order_number: Option<i64>,
+    #[serde(default)]
+    pub total_price: Option<String>,
+    #[serde(default)]
+    pub currency: Option<String>,
+    #[serde(default)]
+    pub payment_gateway_names: Vec<String>,
+    #[serde(default)]
+    pub phone: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub shipping_address: Option<Address>,
+    #[serde(default)]
+    pub billing_address: Option<Address>,
+    #[serde(default)]
+    pub customer: Option<Customer>,
+    #[serde(default)]
+    pub created_at: Option<String>,
+    #[serde(default)]
+    pub cancelled_at: Option<String>,
+}
+
+impl OrderPayload {
+    /// Phone candidates in the order the spec prefers them.
+    fn phones(&self) -> Vec<(&'static str, &str)> {
+        [
+            ("shipping_address", self.shipping_address.as_ref().and_then(|a| a.phone.as_deref())),
+            ("billing_address", self.billing_address.as_ref().and_then(|a| a.phone.as_deref())),
+            ("customer", self.customer.as_ref().and_then(|c| c.phone.as_deref())),
+            ("order", self.phone.as_deref()),
+        ]
+        .into_iter()
+        .filter_map(|(src, p)| p.map(str::trim).filter(|p| !p.is_empty()).map(|p| (src, p)))
+        .collect()
+    }
+
+    pub fn customer_name(&self) -> Option<String> {
+        let from = |f: &Option<String>, l: &Option<String>| {
+            let n = format!("{} {}", f.as_deref().unwrap_or(""), l.as_deref().unwrap_or(""))
+                .trim()
+                .to_string();
+            (!n.is_empty()).then_some(n)
+        };
+        self.shipping_address
+            .as_ref()
+            .and_then(|a| from(&a.first_name, &a.last_name))
+            .or_else(|| self.billing_address.as_ref().and_then(|a| from(&a.first_name, &a.last_name)))
+            .or_else(|| self.customer.as_ref().and_then(|c| from(&c.first_name, &c.last_name)))
+    }
+}
+
+#[derive(Debug, PartialEq)]
+pub struct Decision {
+    pub is_cod: bool,
+    pub phone: Option<(Phone, &'static str)>,
+    /// `pending` or `skipped`.
+    pub status: &'static str,
+    pub reason: Option<String>,
+}
+
+/// Decides whether an incoming order is to be verified, and where to reach the shopper.
+pub fn decide(settings: &Settings, settings_saved: bool, order: &OrderPayload) -> Decision {
+    let is_cod = settings.is_cod(&order.payment_gateway_names);
+    let mut invalid = Vec::new();
+    let mut phone = None;
+    for (source, raw) in order.phones() {
+        match Phone::parse(raw, &settings.general.default_country) {
+            Ok(p) => {
+                phone = Some((p, source));
+                break;
+            }
+            Err(_) => invalid.push(source),
+        }
+    }
+    let skip = |reason: String| Decision {
+        is_cod,
+        phone: None,
+        status: "skipped",
+        reason: Some(reason),
+    };
+    let skipped = if !settings_saved {
+        Some("codverify was not set up yet (settings not saved)".to_string())
+    } else if order.cancelled_at.is_some() {
+        Some("the order was already cancelled".to_string())
+    } else if settings.general.verify == "cod" && !is_cod {
+        Some(format!(
+            "not a COD order (paid with {})",
+            display_gateways(&order.payment_gateway_names)
+        ))
+    } else if phone.is_none() && invalid.is_empty() {
+        Some("the order has no phone number".to_string())
+    } else if phone.is_none() {
+        Some(format!("no usable phone number (invalid in {})", invalid.join(", ")))
+    } else {
+        None
+    };
+    match skipped {
+        Some(reason) => Decision { phone, ..skip(reason) },
+        None => Decision {
+            is_cod,
+            phone,
+            status: "pending",
+            reason: None,
+        },
+    }
+}
+
+fn display_gateways(g: &[String]) -> String {
+    if g.is_empty() { "no gateway".into() } else { g.join(", ") }
+}
+
+/// Stores a new order (once, whatever the number of deliveries) and enqueues its verification.
+pub async fn take_order(app: &App, tx: &mut Tx, shop_domain: &str, body: &Value) -> anyhow::Result<String> {
+    let order: OrderPayload = match serde_json::from_value(body.clone()) {
+        Ok(o) => o,
+        Err(e) => return Ok(format!("ignored: not an order payload ({e})")),
+    };
+    let shop: Option<(String, String, bool, String)> = on_tx!(tx, c => sqlx::query_as(
+        "SELECT id, status, settings_saved, settings FROM shops WHERE domain = $1").bind(shop_domain).fetch_optional(c).await)?;
+    let Some((shop_id, status, saved, settings)) = shop else {
+        return Ok("ignored: unknown shop".into());
+    };
+    if status != "installed" {
+        return Ok("ignored: the shop has uninstalled the app".into());
+    }
+    let settings = Settings::from_stored(&settings);
+    let d = decide(&settings, saved, &order);
+    let now = app.clock.now_ms();
+    let order_id = new_id();
+    let inserted = insert_order(tx, &order_id, &shop_id, &order, &d, now).await?;
+    if !inserted {
+        return Ok("duplicate: the order was already taken".into());
+    }
+    let detail = match &d.reason {
+        Some(r) => format!("skipped: {r}"),
+        None => format!(
+            "to be verified at {} (from {})",
+            d.phone.as_ref().map(|(p, _)| p.masked()).unwrap_or_default(),
+            d.phone.as_ref().map(|(_, s)| *s).unwrap_or("")
+        ),
+    };
+    add_event(tx, &shop_id, &order_id, "order_received", &detail, now).await?;
+    if d.status == "pending" {
+        tx.push_jobs(&[Job::StartVerification {
+            order_id: order_id.clone(),
+        }])
+        .await?;
+    }
+    Ok(format!("order {} {}", order.name.as_deref().unwrap_or("?"), d.status))
+}
+
+async fn insert_order(tx: &mut Tx, id: &str, shop_id: &str, o: &OrderPayload, d: &Decision, now: i64) -> anyhow::Result<bool> {
+    let gid = o
+        .admin_graphql_api_id
+        .clone()
+        .unwrap_or_else(|| format!("gid://shopify/Order/{}", o.id));
+    let name = o
+        .name
+        .clone()
+        .unwrap_or_else(|| o.order_number.map(|n| format!("#{n}")).unwrap_or_else(|| o.id.to_string()));
+    let email = o.email.clone().or_else(|| o.customer.as_ref().and_then(|c| c.email.clone()));
+    let n = on_tx!(tx, c => sqlx::query(
+        "INSERT INTO orders (id, shop_id, shopify_order_id, admin_graphql_id, name, order_number, total_price, currency, \
+           gateways, is_cod, customer_id, customer_name, customer_email, phone, phone_source, status, status_reason, \
+           order_created_at, created_at, updated_at, resolved_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $19, $20) \
+         ON CONFLICT (shop_id, shopify_order_id) DO NOTHING")
+        .bind(id).bind(shop_id).bind(o.id).bind(gid).bind(name).bind(o.order_number)
+        .bind(o.total_price.clone().unwrap_or_else(|| "0.00".into())).bind(o.currency.clone().unwrap_or_else(|| "INR".into()))
+        .bind(serde_json::to_string(&o.payment_gateway_names)?).bind(d.is_cod)
+        .bind(o.customer.as_ref().and_then(|c| c.id)).bind(o.customer_name()).bind(email)
+        .bind(d.phone.as_ref().map(|(p, _)| p.e164().to_string())).bind(d.phone.as_ref().map(|(_, s)| *s))
+        .bind(d.status).bind(&d.reason).bind(&o.created_at).bind(now)
+        .bind((d.status != "pending").then_some(now))
+        .execute(c).await.map(|r| r.rows_affected()))?;
+    Ok(n == 1)
+}
+
+pub async fn add_event(tx: &mut Tx, shop_id: &str, order_id: &str, kind: &str, detail: &str, at: i64) -> anyhow::Result<()> {
+    on_tx!(tx, c => sqlx::query("INSERT INTO order_events (id, shop_id, order_id, kind, detail, at) VALUES ($1, $2, $3, $4, $5, $6)")
+        .bind(new_id()).bind(shop_id).bind(order_id).bind(kind).bind(detail).bind(at).execute(c).await.map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// `orders/cancelled`: a cancelled order is never called or messaged again. If the cancellation
+/// arrives before the order itself, the order is recorded as cancelled so a late `orders/create`
+/// starts nothing.
+pub async fn order_cancelled(app: &App, tx: &mut Tx, shop_domain: &str, body: &Value) -> anyhow::Result<String> {
+    let order: OrderPayload = match serde_json::from_value(body.clone()) {
+        Ok(o) => o,
+        Err(e) => return Ok(format!("ignored: not an order payload ({e})")),
+    };
+    let shop: Option<(String, String, bool, String)> = on_tx!(tx, c => sqlx::query_as(
+        "SELECT id, status, settings_saved, settings FROM shops WHERE domain = $1").bind(shop_domain).fetch_optional(c).await)?;
+    let Some((shop_id, _, saved, settings)) = shop else {
+        return Ok("ignored: unknown shop".into());
+    };
+    let now = app.clock.now_ms();
+    let existing: Option<(String, String)> = on_tx!(tx, c => sqlx::query_as(
+        "SELECT id, status FROM orders WHERE shop_id = $1 AND shopify_order_id = $2").bind(&shop_id).bind(order.id).fetch_optional(c).await)?;
+    let reason = "cancelled in Shopify";
+    match existing {
+        Some((order_id, status)) if status == "pending" => {
+            on_tx!(tx, c => sqlx::query(
+                "UPDATE orders SET status = 'cancelled', status_reason = $1, resolved_at = $2, updated_at = $2 \
+                 WHERE id = $3 AND shop_id = $4 AND status = 'pending'")
+                .bind(reason).bind(now).bind(&order_id).bind(&shop_id).execute(c).await.map(|r| r.rows_affected()))?;
+            let stopped = tx.cancel_timers(&shop_id, Some(&order_id)).await?;
+            add_event(
+                tx,
+                &shop_id,
+                &order_id,
+                "order_cancelled",
+                "cancelled in Shopify; verification stopped",
+                now,
+            )
+            .await?;
+            Ok(format!("verification stopped ({stopped} scheduled jobs dropped)"))
+        }
+        Some((order_id, _)) => {
+            add_event(tx, &shop_id, &order_id, "order_cancelled", "cancelled in Shopify", now).await?;
+            Ok("order already resolved; cancellation noted".into())
+        }
+        None => {
+            let settings = Settings::from_stored(&settings);
+            let mut d = decide(&settings, saved, &order);
+            d.status = "cancelled";
+            d.reason = Some(reason.into());
+            let order_id = new_id();
+            if insert_order(tx, &order_id, &shop_id, &order, &d, now).await? {
+                add_event(
+                    tx,
+                    &shop_id,
+                    &order_id,
+                    "order_cancelled",
+                    "cancelled in Shopify before it was taken",
+                    now,
+                )
+                .await?;
+            }
+            Ok("cancelled before it was taken; recorded so it is never verified".into())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn order(v: Value) -> OrderPayload {
+        let mut base = json!({"id": 1, "name": "#1001", "payment_gateway_names": ["Cash on Delivery (COD)"]});
+        for (k, val) in v.as_object().unwrap() {
+            base[k] = val.clone();
+        }
+        serde_json::from_value(base).unwrap()
+    }
+
+    fn settings(verify: &str) -> Settings {
+        let mut s = Settings::default();
+        s.general.verify = verify.into();
+        s
+    }
+
+    #[test]
+    fn phone_sources_in_order() {
+        let s = settings("cod");
+        let all = order(
+            json!({"shipping_address": {"phone": "9876543210"}, "billing_address": {"phone": "9876543211"},
+            "customer": {"phone": "9876543212"}, "phone": "9876543213"}),
+        );
+        assert_eq!(
+            decide(&s, true, &all).phone.unwrap(),
+            (Phone::parse("+919876543210", "IN").unwrap(), "shipping_address")
+        );
+        let billing = order(json!({"shipping_address": {"phone": ""}, "billing_address": {"phone": "09876543211"}, "phone": "9876543213"}));
+        assert_eq!(decide(&s, true, &billing).phone.unwrap().1, "billing_address");
+        let customer = order(json!({"customer": {"phone": "+91 98765 43212"}, "phone": "9876543213"}));
+        assert_eq!(decide(&s, true, &customer).phone.unwrap().1, "customer");
+        let top = order(json!({"phone": "9876543213"}));
+        assert_eq!(decide(&s, true, &top).phone.unwrap().1, "order");
+        let bad_then_good = order(json!({"shipping_address": {"phone": "123"}, "phone": "9876543213"}));
+        assert_eq!(decide(&s, true, &bad_then_good).phone.unwrap().1, "order");
+    }
+
+    #[test]
+    fn cod_and_verify_modes() {
+        let prepaid = order(json!({"payment_gateway_names": ["shopify_payments"], "phone": "9876543210"}));
+        let cod = order(json!({"phone": "9876543210"}));
+        assert_eq!(decide(&settings("cod"), true, &cod).status, "pending");
+        let d = decide(&settings("cod"), true, &prepaid);
+        assert_eq!(d.status, "skipped");
+        assert!(d.reason.unwrap().contains("not a COD order"));
+        assert_eq!(decide(&settings("all"), true, &prepaid).status, "pending");
+        assert_eq!(decide(&settings("all"), true, &cod).status, "pending");
+    }
+
+    #[test]
+    fn unusable_phone_or_unsaved_settings_skip() {
+        let s = settings("cod");
+        let none = decide(&s, true, &order(json!({})));
+        assert_eq!(
+            (none.status, none.reason.as_deref()),
+            ("skipped", Some("the order has no phone number"))
+        );
+        let bad = decide(&s, true, &order(json!({"phone": "12"})));
+        assert_eq!(bad.status, "skipped");
+        assert!(bad.reason.unwrap().contains("no usable phone"));
+        assert_eq!(decide(&s, false, &order(json!({"phone": "9876543210"}))).status, "skipped");
+    }
+}

@@ -1,0 +1,216 @@
+//! The embedded admin under `/app`: every request is authenticated by an App Bridge session token
+//! and answered with a CSP that lets only this shop's admin frame it.
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{FromRequestParts, Query, RawQuery, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use serde_json::{Value, json};
+
+use super::error::{ApiResult, AppError, AppResult, JsonError};
+use crate::domain::ShopDomain;
+use crate::settings::{self, Settings, mask_secret};
+use crate::shopify::ShopifyApp;
+use crate::shopify::oauth::OAuthError;
+use crate::shops::{self, Shop};
+use crate::{App, AppState, on_db};
+
+fn shopify(app: &App) -> AppResult<&ShopifyApp> {
+    app.shopify
+        .as_ref()
+        .ok_or_else(|| AppError::bad_request("Shopify is not configured: this server runs in demo mode"))
+}
+
+/// Adds `frame-ancestors` for the validated shop (or none at all when there is no shop).
+pub fn with_csp(shop: Option<&ShopDomain>, mut resp: Response) -> Response {
+    let value = match shop {
+        Some(s) => format!("frame-ancestors https://{s} https://admin.shopify.com;"),
+        None => "frame-ancestors 'none';".to_string(),
+    };
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        resp.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    resp
+}
+
+/// The shop behind a verified session token, installed (by token exchange if need be).
+async fn shop_for_token(app: &App, token: &str) -> AppResult<Shop> {
+    let shopify = shopify(app)?;
+    let session = shopify
+        .verify_session_token(token, app.clock.now_secs())
+        .map_err(AppError::invalid_session)?;
+    if let Some(shop) = shops::find_by_domain(&app.db, &session.shop).await? {
+        if shop.is_installed() {
+            return Ok(shop);
+        }
+    }
+    // Shopify-managed install: the first embedded request brings the id token to exchange.
+    let tokens = shopify
+        .token_exchange(&session.shop, token, app.clock.now_ms())
+        .await
+        .map_err(|e| match e {
+            OAuthError::Refused(m) => AppError::unauthorized(format!("Shopify refused the token exchange: {m}")),
+            other => AppError::Unavailable(other.to_string()),
+        })?;
+    let shop = shops::install(app, &session.shop, &tokens).await?;
+    tracing::info!(shop = %session.shop, "installed through token exchange");
+    Ok(shop)
+}
+
+/// Extractor for `/app/api/*`: `Authorization: Bearer <session token>`.
+pub struct ShopSession(pub Shop);
+
+impl FromRequestParts<AppState> for ShopSession {
+    type Rejection = JsonError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| AppError::invalid_session("missing session token"))?;
+        Ok(ShopSession(shop_for_token(state, token).await?))
+    }
+}
+
+#[derive(Template)]
+#[template(path = "bounce.html")]
+struct BouncePage {
+    api_key: String,
+}
+
+/// The official libraries' bounce page: App Bridge fetches a session token and reloads the
+/// `shopify-reload` URL with it.
+pub async fn bounce(State(state): State<AppState>, Query(q): Query<HashMap<String, String>>) -> AppResult<Response> {
+    let shopify = shopify(&state)?;
+    let shop = q.get("shop").and_then(|s| ShopDomain::parse(s).ok());
+    let page = BouncePage {
+        api_key: shopify.api_key.clone(),
+    };
+    Ok(with_csp(
+        shop.as_ref(),
+        Html(page.render().map_err(|e| anyhow::anyhow!(e))?).into_response(),
+    ))
+}
+
+#[derive(Template)]
+#[template(path = "app_home.html")]
+struct HomePage {
+    api_key: String,
+    shop: String,
+    install_status: &'static str,
+    exotel_status: String,
+}
+
+/// `GET /app`: the document load inside Shopify admin.
+pub async fn home(State(state): State<AppState>, RawQuery(raw): RawQuery) -> AppResult<Response> {
+    let shopify = shopify(&state)?;
+    let raw = raw.unwrap_or_default();
+    let q: HashMap<String, String> = url::form_urlencoded::parse(raw.as_bytes()).into_owned().collect();
+    let shop_param = match q.get("shop") {
+        Some(s) => Some(ShopDomain::parse(s).map_err(AppError::BadRequest)?),
+        None => None,
+    };
+    let Some(id_token) = q.get("id_token").filter(|t| !t.is_empty()) else {
+        return match (&shop_param, q.get("embedded").map(String::as_str)) {
+            // Embedded but without a token: bounce to get one.
+            (Some(_), Some("1")) => {
+                let reload = format!("/app?{raw}");
+                let target = format!(
+                    "/auth/session-token?{raw}&shopify-reload={}",
+                    url::form_urlencoded::byte_serialize(reload.as_bytes()).collect::<String>()
+                );
+                Ok(Redirect::to(&target).into_response())
+            }
+            // Opened outside Shopify admin: install, or go to the app inside the admin.
+            (Some(shop), _) => match shops::find_by_domain(&state.db, shop).await? {
+                Some(s) if s.is_installed() => Ok(Redirect::to(&super::install::embedded_app_url(shopify, shop, None)).into_response()),
+                _ => Ok(Redirect::to(&format!("/auth?shop={shop}")).into_response()),
+            },
+            (None, _) => Err(AppError::bad_request("Open codverify from your Shopify admin (Apps → codverify).")),
+        };
+    };
+    let shop = shop_for_token(&state, id_token).await?;
+    let domain = ShopDomain::parse(&shop.domain).map_err(AppError::BadRequest)?;
+    if shop_param.as_ref().is_some_and(|s| *s != domain) {
+        return Err(AppError::invalid_session("the session token belongs to another shop"));
+    }
+    let page = HomePage {
+        api_key: shopify.api_key.clone(),
+        shop: shop.domain.clone(),
+        install_status: shop.install_status(),
+        exotel_status: shop.exotel_status.clone(),
+    };
+    Ok(with_csp(
+        Some(&domain),
+        Html(page.render().map_err(|e| anyhow::anyhow!(e))?).into_response(),
+    ))
+}
+
+/// Every Exotel URL of SPEC §4 for this shop, to paste into the flow builder.
+pub fn callback_urls(app_url: &str, exotel_key: &str) -> Value {
+    let base = format!("{app_url}/exotel/{exotel_key}");
+    json!({
+        "greeting": format!("{base}/greeting"),
+        "ivr_confirm": format!("{base}/ivr/confirm"),
+        "ivr_cancel": format!("{base}/ivr/cancel"),
+        "ivr_callback": format!("{base}/ivr/callback"),
+        "ivr_input": format!("{base}/ivr/input"),
+        "call_status": format!("{base}/call-status"),
+        "missed_call": format!("{base}/missed-call"),
+        "sms_status": format!("{base}/sms-status"),
+    })
+}
+
+fn settings_document(app: &App, shop: &Shop) -> Value {
+    let s = Settings::from_stored(&shop.settings);
+    let token = shop.exotel_api_token_enc.as_deref().and_then(|enc| app.cipher.decrypt(enc).ok());
+    let mut general = serde_json::to_value(&s.general).unwrap_or_default();
+    general["api_token"] = json!(
+        token
+            .map(|t| mask_secret(secrecy::ExposeSecret::expose_secret(&t)))
+            .unwrap_or_default()
+    );
+    json!({
+        "general": general,
+        "contact": s.contact,
+        "callback_urls": callback_urls(&app.config.app_url, &shop.exotel_key),
+        "status": { "install": shop.install_status(), "exotel": shop.exotel_status },
+    })
+}
+
+fn api_response(shop: &Shop, body: Value) -> Response {
+    let domain = ShopDomain::parse(&shop.domain).ok();
+    with_csp(domain.as_ref(), Json(body).into_response())
+}
+
+pub async fn get_settings(State(state): State<AppState>, ShopSession(shop): ShopSession) -> ApiResult<Response> {
+    Ok(api_response(&shop, settings_document(&state, &shop)))
+}
+
+/// `PUT /app/api/settings`: the whole document or any of its sections; 422 with every bad field,
+/// and nothing saved, when anything is invalid.
+pub async fn put_settings(State(state): State<AppState>, ShopSession(shop): ShopSession, body: Bytes) -> ApiResult<Response> {
+    let doc: Value = serde_json::from_slice(&body).map_err(|e| AppError::bad_request(format!("the body is not valid JSON: {e}")))?;
+    let current = Settings::from_stored(&shop.settings);
+    let applied = settings::apply(&current, shop.exotel_api_token_enc.is_some(), &doc).map_err(AppError::Invalid)?;
+    let general_saved = doc.get("general").is_some();
+    let token_enc = applied.new_api_token.as_deref().map(|t| state.cipher.encrypt(t));
+    let stored = serde_json::to_string(&applied.settings).map_err(anyhow::Error::from)?;
+    on_db!(&state.db, c => sqlx::query(
+        "UPDATE shops SET settings = $1, settings_saved = (settings_saved OR $2), \
+           exotel_api_token_enc = COALESCE($3, exotel_api_token_enc), \
+           exotel_status = CASE WHEN $2 THEN 'unchecked' ELSE exotel_status END, updated_at = $4 WHERE id = $5")
+        .bind(stored).bind(general_saved).bind(token_enc).bind(state.clock.now_ms()).bind(&shop.id)
+        .execute(c).await.map(|r| r.rows_affected()))?;
+    let shop = shops::find(&state.db, &shop.id).await?.ok_or(AppError::NotFound)?;
+    Ok(api_response(&shop, settings_document(&state, &shop)))
+}

@@ -1,0 +1,38 @@
+//! HTTP routes.
+
+pub mod embedded;
+pub mod error;
+pub mod install;
+pub mod ops;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use tower_http::limit::RequestBodyLimitLayer;
+
+use crate::AppState;
+use crate::shopify::webhooks;
+
+/// Default body limit for every route but webhooks.
+const BODY_LIMIT: usize = 64 * 1024;
+
+pub fn router(state: AppState) -> Router {
+    let webhooks = Router::new()
+        .route("/webhooks/shopify", post(webhooks::receive))
+        .layer(DefaultBodyLimit::disable())
+        .layer(RequestBodyLimitLayer::new(webhooks::MAX_BODY_BYTES));
+    Router::new()
+        .route("/healthz", get(ops::healthz))
+        .route("/_test/clock", get(ops::clock_now))
+        .route("/_test/clock/advance", post(ops::clock_advance))
+        .route("/static/app.css", get(ops::stylesheet))
+        .route("/auth", get(install::begin))
+        .route("/auth/callback", get(install::callback))
+        .route("/auth/session-token", get(embedded::bounce))
+        .route("/app", get(embedded::home))
+        .route("/app/api/settings", get(embedded::get_settings).put(embedded::put_settings))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .merge(webhooks)
+        .fallback(ops::not_found)
+        .with_state(state)
+}
