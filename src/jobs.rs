@@ -104,20 +104,32 @@ pub async fn pump_due_timers(db: &Db, now_ms: i64) -> anyhow::Result<usize> {
     Ok(due.len())
 }
 
-/// Jobs not yet finished: queued or running in apalis, or waiting in `timers`. Tests use it to
-/// check that no work is left behind; operators can use it as a backlog figure.
-pub async fn outstanding(db: &Db) -> anyhow::Result<(i64, i64)> {
+/// Where the background work stands. Tests use it to check that no work is left behind; operators
+/// can read it as the backlog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobCounts {
+    /// Queued or running in apalis (including failed runs that will be retried).
+    pub queued: i64,
+    /// Waiting in `timers` for their time on the app clock.
+    pub scheduled: i64,
+    /// Given up on after every attempt.
+    pub dead: i64,
+}
+
+pub async fn counts(db: &Db) -> anyhow::Result<JobCounts> {
     let apalis_table = match db {
         Db::Sqlite(_) => "Jobs",
         Db::Postgres(_) => "apalis.jobs",
     };
     let sql = format!(
-        "SELECT COUNT(*) FROM {apalis_table} WHERE status IN ('Pending', 'Queued', 'Running') \
-         OR (status = 'Failed' AND attempts < max_attempts)"
+        "SELECT COALESCE(SUM(CASE WHEN status IN ('Pending', 'Queued', 'Running') \
+           OR (status = 'Failed' AND attempts < max_attempts) THEN 1 ELSE 0 END), 0), \
+         COALESCE(SUM(CASE WHEN status = 'Killed' OR (status = 'Failed' AND attempts >= max_attempts) THEN 1 ELSE 0 END), 0) \
+         FROM {apalis_table}"
     );
-    let queued: i64 = on_db!(db, c => sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_one(c).await)?;
-    let timers: i64 = on_db!(db, c => sqlx::query_scalar("SELECT COUNT(*) FROM timers").fetch_one(c).await)?;
-    Ok((queued, timers))
+    let (queued, dead): (i64, i64) = on_db!(db, c => sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_one(c).await)?;
+    let scheduled: i64 = on_db!(db, c => sqlx::query_scalar("SELECT COUNT(*) FROM timers").fetch_one(c).await)?;
+    Ok(JobCounts { queued, scheduled, dead })
 }
 
 async fn handle(job: Job, state: Data<AppState>) -> Result<(), BoxDynError> {
@@ -157,8 +169,13 @@ pub async fn run_workers(state: AppState, shutdown: impl std::future::Future<Out
                 let pool = pool.clone();
                 monitor.register(move |_| {
                     let storage = PostgresStorage::<Job>::new(&pool)
-                        .with_config(apalis_postgres::Config::default().queue(queue))
-                        .with_pubsub();
+                        .with_config(apalis_postgres::Config::default().queue(queue));
+                    // LISTEN/NOTIFY picks new work up at once; the interval catches anything
+                    // pushed while the listener was (re)connecting.
+                    let strategy = Strategy::new()
+                        .stream(apalis_postgres::Pubsub::new(pool.clone(), queue.to_string()))
+                        .interval(Duration::from_millis(500));
+                    let storage = storage.poll_with_strategy(strategy);
                     WorkerBuilder::new(name.clone())
                         .backend(storage)
                         .data(st.clone())

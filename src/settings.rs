@@ -70,6 +70,7 @@ impl Settings {
 pub type Errors = BTreeMap<String, String>;
 
 /// The result of applying a PUT document: new settings, and the API token if a new one was sent.
+#[derive(Debug)]
 pub struct Applied {
     pub settings: Settings,
     pub new_api_token: Option<String>,

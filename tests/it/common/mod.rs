@@ -1,0 +1,284 @@
+//! The test app: the real application on port 0 with `TEST_CLOCK=1`, a fake Shopify over HTTP, on
+//! SQLite (a temp file) or PostgreSQL (a fresh database per test).
+
+pub mod fake_shopify;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use base64::Engine;
+use codverify::config::Config;
+use codverify::jobs::{self, JobCounts};
+use codverify::{AppState, Application, on_db};
+use hmac::{Hmac, Mac};
+use serde_json::{Value, json};
+use sha2::Sha256;
+
+pub use fake_shopify::FakeShopify;
+
+pub const API_KEY: &str = "test-api-key";
+pub const API_SECRET: &str = "test-api-secret";
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Declares one test per database: `both_dbs!(name)` runs `async fn name(backend: Backend)`.
+#[macro_export]
+macro_rules! both_dbs {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::common::Backend::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name($crate::common::Backend::Postgres).await
+            }
+        }
+    )*};
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub shopify: FakeShopify,
+    pub state: AppState,
+    #[allow(dead_code)]
+    pub backend: Backend,
+    _dir: Option<tempfile::TempDir>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+fn pg_admin_url() -> String {
+    std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// A fresh PostgreSQL database for one test, or `None` (with a note) when PostgreSQL is not
+/// reachable and `REQUIRE_POSTGRES` is not set. CI sets it, so there a skip is a failure.
+async fn fresh_pg_database() -> Option<String> {
+    use sqlx::Connection;
+    let admin = pg_admin_url();
+    let conn = sqlx::PgConnection::connect(&admin).await;
+    let mut conn = match conn {
+        Ok(c) => c,
+        Err(e) => {
+            if std::env::var("REQUIRE_POSTGRES").is_ok_and(|v| v == "1") {
+                panic!("REQUIRE_POSTGRES=1 but PostgreSQL at {admin} is unreachable: {e}");
+            }
+            eprintln!("SKIPPED (PostgreSQL unreachable at {admin}: {e}); set TEST_DATABASE_URL to run it");
+            return None;
+        }
+    };
+    let now = chrono::Utc::now().timestamp();
+    // Databases of earlier runs that are over an hour old are dropped; a running test's are not.
+    let old: Vec<String> = sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'cv_test_%'")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap_or_default();
+    for name in old {
+        let ts: i64 = name.split('_').nth(2).and_then(|t| t.parse().ok()).unwrap_or(now);
+        if now - ts > 3600 {
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).execute(&mut conn).await;
+        }
+    }
+    let name = format!("cv_test_{now}_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await.expect("create test database");
+    let mut url = url::Url::parse(&admin).unwrap();
+    url.set_path(&format!("/{name}"));
+    Some(url.to_string())
+}
+
+impl TestApp {
+    /// Starts the app, or returns `None` when the backend is unavailable here (PostgreSQL only).
+    pub async fn spawn(backend: Backend) -> Option<TestApp> {
+        Self::spawn_with(backend, &[]).await
+    }
+
+    pub async fn spawn_with(backend: Backend, extra: &[(&str, &str)]) -> Option<TestApp> {
+        let _ = tracing_subscriber::fmt().with_env_filter("warn,codverify=info").with_test_writer().try_init();
+        let shopify = FakeShopify::start().await;
+        let (dir, database_url) = match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().unwrap();
+                let url = format!("sqlite://{}/codverify.db", dir.path().display());
+                (Some(dir), url)
+            }
+            Backend::Postgres => (None, fresh_pg_database().await?),
+        };
+        let key = base64::engine::general_purpose::STANDARD.encode([42u8; 32]);
+        let mut vars: HashMap<String, String> = [
+            ("DATABASE_URL", database_url.as_str()),
+            ("BIND_ADDR", "127.0.0.1:0"),
+            ("APP_URL", "https://codverify.test"),
+            ("SHOPIFY_API_KEY", API_KEY),
+            ("SHOPIFY_API_SECRET", API_SECRET),
+            ("APP_ENCRYPTION_KEY", key.as_str()),
+            ("SHOPIFY_API_ORIGIN", shopify.origin.as_str()),
+            ("TEST_CLOCK", "1"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        for (k, v) in extra {
+            vars.insert(k.to_string(), v.to_string());
+        }
+        let config = Config::from_lookup(|k| vars.get(k).cloned()).expect("test config");
+        let app = Application::build(config).await.expect("app builds");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        let state = app.state();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let handle = tokio::spawn(app.run_until(async move {
+            let _ = rx.await;
+        }));
+        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        Some(TestApp { address, client, shopify, state, backend, _dir: dir, shutdown: Some(tx), handle: Some(handle) })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub fn now_secs(&self) -> i64 {
+        self.state.clock.now_secs()
+    }
+
+    pub async fn advance(&self, seconds: i64) {
+        let r = self.client.post(self.url(&format!("/_test/clock/advance?seconds={seconds}"))).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+    }
+
+    /// An App Bridge session token as Shopify would sign it, valid now on the app clock.
+    pub fn session_token(&self, shop: &str) -> String {
+        let now = self.now_secs();
+        self.session_token_with(json!({
+            "iss": format!("https://{shop}/admin"), "dest": format!("https://{shop}"), "aud": API_KEY,
+            "sub": "42", "exp": now + 60, "nbf": now - 5, "iat": now - 5, "jti": uuid::Uuid::new_v4().to_string(), "sid": "s1",
+        }), API_SECRET)
+    }
+
+    pub fn session_token_with(&self, claims: Value, secret: &str) -> String {
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .unwrap()
+    }
+
+    pub async fn get_api(&self, path: &str, token: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).bearer_auth(token).send().await.unwrap()
+    }
+
+    pub async fn put_settings(&self, shop: &str, doc: Value) -> reqwest::Response {
+        self.client.put(self.url("/app/api/settings")).bearer_auth(self.session_token(shop)).json(&doc).send().await.unwrap()
+    }
+
+    /// Installs the shop through token exchange (its first embedded request).
+    pub async fn install(&self, shop: &str) {
+        let r = self.get_api("/app/api/settings", &self.session_token(shop)).await;
+        assert_eq!(r.status(), 200, "install of {shop}: {}", r.text().await.unwrap());
+    }
+
+    /// Installs and saves valid settings, so that orders are verified.
+    pub async fn install_configured(&self, shop: &str, verify: &str) {
+        self.install(shop).await;
+        let r = self
+            .put_settings(shop, json!({"general": {"verify": verify, "method": "ivr", "exotel_subdomain": "api.in.exotel.com",
+                "account_sid": "acme1", "api_key": "exokey", "api_token": "exotoken-secret"}}))
+            .await;
+        assert_eq!(r.status(), 200, "settings: {}", r.text().await.unwrap());
+    }
+
+    pub async fn post_webhook(&self, topic: &str, shop: &str, webhook_id: &str, body: &Value) -> reqwest::Response {
+        let raw = serde_json::to_vec(body).unwrap();
+        self.post_webhook_raw(topic, shop, webhook_id, raw.clone(), &sign(&raw)).await
+    }
+
+    pub async fn post_webhook_raw(&self, topic: &str, shop: &str, webhook_id: &str, body: Vec<u8>, hmac: &str) -> reqwest::Response {
+        self.client
+            .post(self.url("/webhooks/shopify"))
+            .header("X-Shopify-Topic", topic)
+            .header("X-Shopify-Shop-Domain", shop)
+            .header("X-Shopify-Webhook-Id", webhook_id)
+            .header("X-Shopify-API-Version", "2026-10")
+            .header("X-Shopify-Hmac-Sha256", hmac)
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn jobs(&self) -> JobCounts {
+        jobs::counts(&self.state.db).await.unwrap()
+    }
+
+    /// Waits until every queued job has run (timers for later are left alone).
+    pub async fn wait_for_jobs(&self) {
+        for _ in 0..400 {
+            let c = self.jobs().await;
+            if c.queued == 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("jobs still queued after 20 s: {:?}", self.jobs().await);
+    }
+
+    /// The test app's closing check: no job queued, scheduled or dead.
+    pub async fn assert_no_jobs_left(&self) {
+        self.wait_for_jobs().await;
+        assert_eq!(self.jobs().await, JobCounts { queued: 0, scheduled: 0, dead: 0 }, "work left behind");
+    }
+
+    pub async fn count(&self, sql: &str) -> i64 {
+        let sql = sql.to_string();
+        on_db!(&self.state.db, c => sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql)).fetch_one(c).await).unwrap()
+    }
+
+    pub async fn text(&self, sql: &str) -> Option<String> {
+        let sql = sql.to_string();
+        on_db!(&self.state.db, c => sqlx::query_scalar::<_, Option<String>>(sqlx::AssertSqlSafe(sql)).fetch_optional(c).await).unwrap().flatten()
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(h) = self.handle.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(30), h).await;
+        }
+    }
+}
+
+pub fn sign(body: &[u8]) -> String {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(API_SECRET.as_bytes()).unwrap();
+    mac.update(body);
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+}
+
+/// A Shopify `orders/create` payload (REST shape).
+pub fn order_payload(id: i64, gateway: &str, shipping_phone: Option<&str>) -> Value {
+    json!({
+        "id": id,
+        "admin_graphql_api_id": format!("gid://shopify/Order/{id}"),
+        "name": format!("#{}", 1000 + id % 1000),
+        "order_number": 1000 + id % 1000,
+        "total_price": "499.00",
+        "currency": "INR",
+        "payment_gateway_names": [gateway],
+        "email": "asha@example.com",
+        "phone": null,
+        "created_at": "2026-11-22T10:00:00+05:30",
+        "cancelled_at": null,
+        "shipping_address": {"first_name": "Asha", "last_name": "Rao", "phone": shipping_phone, "city": "Pune", "country_code": "IN"},
+        "billing_address": null,
+        "customer": {"id": 7001, "email": "asha@example.com", "phone": null, "first_name": "Asha", "last_name": "Rao"},
+        "line_items": [{"title": "Kurta", "quantity": 1, "price": "499.00"}],
+    })
+}

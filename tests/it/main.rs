@@ -1,0 +1,11 @@
+//! Black-box tests: the real app on port 0, fake Shopify over HTTP, on SQLite and PostgreSQL.
+
+mod common;
+
+mod admin_client;
+mod install;
+mod intake;
+mod ops;
+mod session;
+mod settings_api;
+mod webhooks;

@@ -1,0 +1,34 @@
+//! Operator endpoints: health, the test clock, graceful shutdown.
+
+use crate::both_dbs;
+use crate::common::{Backend, TestApp};
+
+async fn health_and_clock(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else { return };
+    let r = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let t0 = app.state.clock.now_ms();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    assert_eq!(app.state.clock.now_ms(), t0, "the test clock stands still");
+    let r = app.client.post(app.url("/_test/clock/advance?seconds=90")).send().await.unwrap();
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["now_ms"], t0 + 90_000);
+    for bad in ["-5", "abc", ""] {
+        let r = app.client.post(app.url(&format!("/_test/clock/advance?seconds={bad}"))).send().await.unwrap();
+        assert_eq!(r.status(), 400, "{bad}");
+    }
+    assert_eq!(app.state.clock.now_ms(), t0 + 90_000);
+    app.stop().await;
+}
+
+async fn clock_route_is_404_without_test_clock(backend: Backend) {
+    let Some(app) = TestApp::spawn_with(backend, &[("TEST_CLOCK", "0")]).await else { return };
+    let r = app.client.post(app.url("/_test/clock/advance?seconds=10")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    let r = app.client.get(app.url("/no/such/page")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    assert!(r.text().await.unwrap().contains("Not Found"));
+    app.stop().await;
+}
+
+both_dbs!(health_and_clock, clock_route_is_404_without_test_clock);
