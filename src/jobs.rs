@@ -9,7 +9,11 @@ use apalis_postgres::PostgresStorage;
 use apalis_sqlite::SqliteStorage;
 use serde::{Deserialize, Serialize};
 
-use crate::db::{Db, Tx, new_id};
+use std::sync::{LazyLock, Mutex};
+
+use futures::channel::mpsc;
+
+use crate::db::{Db, Tx, TxInner, new_id};
 use crate::{AppState, on_db, on_tx};
 
 /// Every kind of background work. Serialized as JSON with a `kind` tag; keep variants stable, queued
@@ -55,10 +59,11 @@ impl Tx {
             if tasks.is_empty() {
                 continue;
             }
-            match self {
-                Tx::Sqlite(t) => apalis_sqlite::queries::push_tasks(&mut **t, queue, &tasks).await?,
-                Tx::Postgres(t) => apalis_postgres::queries::push_tasks(&mut **t, queue, tasks).await?,
+            match &mut self.inner {
+                TxInner::Sqlite(t) => apalis_sqlite::queries::push_tasks(&mut **t, queue, &tasks).await?,
+                TxInner::Postgres(t) => apalis_postgres::queries::push_tasks(&mut **t, queue, tasks).await?,
             }
+            self.pushed_jobs = true;
         }
         Ok(())
     }
@@ -83,6 +88,21 @@ impl Tx {
         };
         Ok(n)
     }
+}
+
+/// Workers of this process waiting to hear that jobs were committed. apalis' SQLite polling can
+/// miss a wake-up and sit idle with work queued; a nudge after each commit that enqueued jobs
+/// makes pick-up prompt and reliable (PostgreSQL gets the same from LISTEN/NOTIFY).
+static WAITING_WORKERS: LazyLock<Mutex<Vec<mpsc::UnboundedSender<()>>>> = LazyLock::new(Default::default);
+
+fn job_nudges() -> mpsc::UnboundedReceiver<()> {
+    let (tx, rx) = mpsc::unbounded();
+    WAITING_WORKERS.lock().expect("lock poisoned").push(tx);
+    rx
+}
+
+pub(crate) fn wake_workers() {
+    WAITING_WORKERS.lock().expect("lock poisoned").retain(|w| w.unbounded_send(()).is_ok());
 }
 
 /// Moves due timers into apalis. Each timer row is deleted in the same transaction that enqueues its
@@ -147,7 +167,19 @@ async fn handle(job: Job, state: Data<AppState>) -> Result<(), BoxDynError> {
 pub async fn run_workers(state: AppState, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
     let worker_id = format!("{}-{}", std::process::id(), &new_id()[..8]);
     let pump = tokio::spawn(run_pump(state.clone()));
-    let mut monitor = Monitor::new().shutdown_timeout(Duration::from_secs(30));
+    let mut monitor = Monitor::new()
+        .shutdown_timeout(Duration::from_secs(30))
+        // A worker whose polling failed (a busy database, a dropped connection) is started again:
+        // queued work must never wait for a process restart.
+        .should_restart(|worker, error| {
+            tracing::warn!(worker = worker.name(), %error, "job worker stopped; restarting it");
+            true
+        })
+        .on_event(|worker, event| {
+            if let apalis::prelude::Event::Error(e) = event {
+                tracing::warn!(worker = worker.name(), error = %e, "job worker error");
+            }
+        });
     for queue in QUEUES {
         let name = format!("{queue}-{worker_id}");
         let st = state.clone();
@@ -157,7 +189,7 @@ pub async fn run_workers(state: AppState, shutdown: impl std::future::Future<Out
                 monitor.register(move |_| {
                     let storage = SqliteStorage::<Job>::new(&pool)
                         .with_config(apalis_sqlite::Config::default().queue(queue))
-                        .poll_with_interval(Duration::from_millis(100));
+                        .poll_with_strategy(Strategy::new().stream(job_nudges()).interval(Duration::from_millis(200)));
                     WorkerBuilder::new(name.clone())
                         .backend(storage)
                         .data(st.clone())

@@ -160,11 +160,16 @@ impl Application {
             }
             anyhow::Ok(())
         };
-        let workers = async {
-            if mode.runs_workers() {
-                jobs::run_workers(state.clone(), stopped(stop_rx.clone())).await?;
+        // The workers get a task of their own, apart from the HTTP accept loop.
+        let workers = {
+            let state = state.clone();
+            let stop = stopped(stop_rx.clone());
+            async move {
+                if mode.runs_workers() {
+                    tokio::spawn(jobs::run_workers(state, stop)).await??;
+                }
+                anyhow::Ok(())
             }
-            anyhow::Ok(())
         };
         let (w, j) = tokio::join!(web, workers);
         state.db.close().await;

@@ -18,7 +18,14 @@ pub enum Db {
     Postgres(PgPool),
 }
 
-pub enum Tx {
+/// A transaction on either database. `pushed_jobs` records whether jobs were enqueued in it, so
+/// that the job workers can be woken once it commits.
+pub struct Tx {
+    pub(crate) inner: TxInner,
+    pub(crate) pushed_jobs: bool,
+}
+
+pub enum TxInner {
     Sqlite(Transaction<'static, Sqlite>),
     Postgres(Transaction<'static, Postgres>),
 }
@@ -38,12 +45,12 @@ macro_rules! on_db {
 #[macro_export]
 macro_rules! on_tx {
     ($tx:expr, $c:ident => $body:expr) => {
-        match $tx {
-            $crate::db::Tx::Sqlite(t) => {
+        match &mut ($tx).inner {
+            $crate::db::TxInner::Sqlite(t) => {
                 let $c = &mut **t;
                 $body
             }
-            $crate::db::Tx::Postgres(t) => {
+            $crate::db::TxInner::Postgres(t) => {
                 let $c = &mut **t;
                 $body
             }
@@ -112,12 +119,13 @@ impl Db {
     }
 
     pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
-        Ok(match self {
+        let inner = match self {
             // IMMEDIATE takes the write lock up front: a deferred transaction that later tries to
             // write fails at once with SQLITE_BUSY instead of waiting its turn.
-            Db::Sqlite(p) => Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
-            Db::Postgres(p) => Tx::Postgres(p.begin().await?),
-        })
+            Db::Sqlite(p) => TxInner::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
+            Db::Postgres(p) => TxInner::Postgres(p.begin().await?),
+        };
+        Ok(Tx { inner, pushed_jobs: false })
     }
 
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
@@ -131,10 +139,14 @@ impl Db {
 
 impl Tx {
     pub async fn commit(self) -> Result<(), sqlx::Error> {
-        match self {
-            Tx::Sqlite(t) => t.commit().await,
-            Tx::Postgres(t) => t.commit().await,
+        match self.inner {
+            TxInner::Sqlite(t) => t.commit().await?,
+            TxInner::Postgres(t) => t.commit().await?,
         }
+        if self.pushed_jobs {
+            crate::jobs::wake_workers();
+        }
+        Ok(())
     }
 }
 

@@ -100,7 +100,7 @@ impl TestApp {
     }
 
     pub async fn spawn_with(backend: Backend, extra: &[(&str, &str)]) -> Option<TestApp> {
-        let _ = tracing_subscriber::fmt().with_env_filter("warn,codverify=info").with_test_writer().try_init();
+        let _ = tracing_subscriber::fmt().with_env_filter(std::env::var("TEST_LOG").unwrap_or_else(|_| "warn,codverify=info".into())).with_test_writer().try_init();
         let shopify = FakeShopify::start().await;
         let (dir, database_url) = match backend {
             Backend::Sqlite => {
@@ -227,7 +227,13 @@ impl TestApp {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("jobs still queued after 20 s: {:?}", self.jobs().await);
+        let stuck = match &self.state.db {
+            codverify::db::Db::Sqlite(p) => sqlx::query_as::<_, (String, String, i64, i64, Option<String>, Option<String>)>(
+                "SELECT job_type, status, attempts, run_at, lock_by, last_result FROM Jobs WHERE status <> 'Done'")
+                .fetch_all(p).await.map(|r| format!("{r:?}")).unwrap_or_else(|e| e.to_string()),
+            codverify::db::Db::Postgres(_) => String::new(),
+        };
+        panic!("jobs still queued after 20 s: {:?} {stuck} (now {})", self.jobs().await, chrono::Utc::now().timestamp());
     }
 
     /// The test app's closing check: no job queued, scheduled or dead.
