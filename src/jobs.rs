@@ -164,67 +164,58 @@ async fn handle(job: Job, state: Data<AppState>) -> Result<(), BoxDynError> {
 }
 
 /// Runs the apalis workers and the timer pump until `shutdown` resolves; in-flight jobs finish first.
+/// Each queue's worker runs in a task of its own and is started again if it ever stops on an error.
 pub async fn run_workers(state: AppState, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
     let worker_id = format!("{}-{}", std::process::id(), &new_id()[..8]);
     let pump = tokio::spawn(run_pump(state.clone()));
-    let mut monitor = Monitor::new()
-        .shutdown_timeout(Duration::from_secs(30))
-        // A worker whose polling failed (a busy database, a dropped connection) is started again:
-        // queued work must never wait for a process restart.
-        .should_restart(|worker, error| {
-            tracing::warn!(worker = worker.name(), %error, "job worker stopped; restarting it");
-            true
-        })
-        .on_event(|worker, event| {
-            if let apalis::prelude::Event::Error(e) = event {
-                tracing::warn!(worker = worker.name(), error = %e, "job worker error");
-            }
-        });
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut workers = Vec::new();
     for queue in QUEUES {
         let name = format!("{queue}-{worker_id}");
-        let st = state.clone();
-        monitor = match &state.db {
+        workers.push(tokio::spawn(run_queue(state.clone(), queue, name, stop_rx.clone())));
+    }
+    shutdown.await;
+    let _ = stop_tx.send(true);
+    for w in workers {
+        let _ = w.await;
+    }
+    pump.abort();
+    Ok(())
+}
+
+async fn run_queue(state: AppState, queue: &'static str, name: String, stop: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        let mut stop_signal = stop.clone();
+        let signal = async move { stop_signal.wait_for(|s| *s).await.map(|_| ()).map_err(|e| std::io::Error::other(e)) };
+        let result = match &state.db {
             Db::Sqlite(pool) => {
-                let pool = pool.clone();
-                monitor.register(move |_| {
-                    let storage = SqliteStorage::<Job>::new(&pool)
-                        .with_config(apalis_sqlite::Config::default().queue(queue))
-                        .poll_with_strategy(Strategy::new().stream(job_nudges()).interval(Duration::from_millis(200)));
-                    WorkerBuilder::new(name.clone())
-                        .backend(storage)
-                        .data(st.clone())
-                        .concurrency(8)
-                        .build(handle)
-                })
+                // apalis' SQLite worker can miss a wake-up and sit idle with work queued until its
+                // next heartbeat; a 2 s heartbeat bounds that pause (see README, "Known limits").
+                let storage = SqliteStorage::<Job>::new(pool)
+                    .with_config(apalis_sqlite::Config::default().queue(queue).heartbeat_interval(Duration::from_secs(2)))
+                    .poll_with_strategy(Strategy::new().stream(job_nudges()).interval(Duration::from_millis(200)));
+                WorkerBuilder::new(name.clone()).backend(storage).data(state.clone()).concurrency(8).build(handle).run_until(signal).await
             }
             Db::Postgres(pool) => {
-                let pool = pool.clone();
-                monitor.register(move |_| {
-                    let storage = PostgresStorage::<Job>::new(&pool)
-                        .with_config(apalis_postgres::Config::default().queue(queue));
-                    // LISTEN/NOTIFY picks new work up at once; the interval catches anything
-                    // pushed while the listener was (re)connecting.
-                    let strategy = Strategy::new()
-                        .stream(apalis_postgres::Pubsub::new(pool.clone(), queue.to_string()))
-                        .interval(Duration::from_millis(500));
-                    let storage = storage.poll_with_strategy(strategy);
-                    WorkerBuilder::new(name.clone())
-                        .backend(storage)
-                        .data(st.clone())
-                        .concurrency(8)
-                        .build(handle)
-                })
+                // LISTEN/NOTIFY picks new work up at once; the interval catches anything pushed
+                // while the listener was (re)connecting.
+                let strategy = Strategy::new()
+                    .stream(apalis_postgres::Pubsub::new(pool.clone(), queue.to_string()))
+                    .interval(Duration::from_millis(500));
+                let storage = PostgresStorage::<Job>::new(pool)
+                    .with_config(apalis_postgres::Config::default().queue(queue))
+                    .poll_with_strategy(strategy);
+                WorkerBuilder::new(name.clone()).backend(storage).data(state.clone()).concurrency(8).build(handle).run_until(signal).await
             }
         };
+        if *stop.borrow() {
+            return;
+        }
+        // A worker whose polling failed (a busy database, a dropped connection) is started again:
+        // queued work must never wait for a process restart.
+        tracing::warn!(worker = %name, result = ?result.err(), "job worker stopped; restarting it");
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
-    let result = monitor
-        .run_with_signal(async move {
-            shutdown.await;
-            Ok(())
-        })
-        .await;
-    pump.abort();
-    result.map_err(Into::into)
 }
 
 async fn run_pump(state: AppState) {
