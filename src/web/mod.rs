@@ -9,6 +9,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::trace::TraceLayer;
 
 use crate::AppState;
 use crate::shopify::webhooks;
@@ -22,6 +23,7 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::disable())
         .layer(RequestBodyLimitLayer::new(webhooks::MAX_BODY_BYTES));
     Router::new()
+        .route("/", get(ops::index))
         .route("/healthz", get(ops::healthz))
         .route("/_test/clock", get(ops::clock_now))
         .route("/_test/clock/advance", post(ops::clock_advance))
@@ -34,5 +36,9 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .merge(webhooks)
         .fallback(ops::not_found)
+        // Spans carry the path only: query strings hold id tokens and signatures.
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+            tracing::debug_span!("http", method = %req.method(), path = %req.uri().path())
+        }))
         .with_state(state)
 }

@@ -1,9 +1,10 @@
 //! Operator and test endpoints.
 
+use askama::Template;
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
+use axum::response::{Html, IntoResponse};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -70,4 +71,17 @@ pub async fn stylesheet() -> impl IntoResponse {
 
 pub async fn not_found() -> AppError {
     AppError::NotFound
+}
+
+#[derive(Template)]
+#[template(path = "index.html")]
+struct IndexPage {
+    demo: bool,
+    database: &'static str,
+}
+
+/// `GET /`: what this server is, for an operator or a merchant who lands here directly.
+pub async fn index(State(state): State<AppState>) -> AppResult<Html<String>> {
+    let page = IndexPage { demo: state.config.demo_mode(), database: state.db.backend_name() };
+    Ok(Html(page.render().map_err(|e| anyhow::anyhow!(e))?))
 }

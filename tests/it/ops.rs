@@ -7,6 +7,8 @@ async fn health_and_clock(backend: Backend) {
     let Some(app) = TestApp::spawn(backend).await else { return };
     let r = app.client.get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(r.status(), 200);
+    let index = app.client.get(app.url("/")).send().await.unwrap().text().await.unwrap();
+    assert!(index.contains("Shopify app") && !index.contains("Demo mode"));
     let t0 = app.state.clock.now_ms();
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     assert_eq!(app.state.clock.now_ms(), t0, "the test clock stands still");
@@ -31,4 +33,18 @@ async fn clock_route_is_404_without_test_clock(backend: Backend) {
     app.stop().await;
 }
 
-both_dbs!(health_and_clock, clock_route_is_404_without_test_clock);
+/// Without Shopify credentials the app starts in demo mode, says so, and takes no Shopify traffic.
+async fn demo_mode_without_credentials(backend: Backend) {
+    let unset = [("SHOPIFY_API_KEY", ""), ("SHOPIFY_API_SECRET", ""), ("APP_ENCRYPTION_KEY", "")];
+    let Some(app) = TestApp::spawn_with(backend, &unset).await else { return };
+    let index = app.client.get(app.url("/")).send().await.unwrap().text().await.unwrap();
+    assert!(index.contains("Demo mode"));
+    let r = app.post_webhook("orders/create", "acme.myshopify.com", "d-1", &serde_json::json!({"id": 1})).await;
+    assert_eq!(r.status(), 404);
+    let r = app.client.get(app.url("/auth?shop=acme.myshopify.com")).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(app.count("SELECT COUNT(*) FROM webhooks").await, 0);
+    app.stop().await;
+}
+
+both_dbs!(health_and_clock, clock_route_is_404_without_test_clock, demo_mode_without_credentials);
