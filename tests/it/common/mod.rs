@@ -70,7 +70,7 @@ async fn fresh_pg_database() -> Option<String> {
             if std::env::var("REQUIRE_POSTGRES").is_ok_and(|v| v == "1") {
                 panic!("REQUIRE_POSTGRES=1 but PostgreSQL at {admin} is unreachable: {e}");
             }
-            eprintln!("SKIPPED (PostgreSQL unreachable at {admin}: {e}); set TEST_DATABASE_URL to run it");
+            println!("SKIPPED: PostgreSQL unreachable at {admin} ({e}); set TEST_DATABASE_URL to run this test on PostgreSQL");
             return None;
         }
     };
@@ -100,7 +100,7 @@ impl TestApp {
     }
 
     pub async fn spawn_with(backend: Backend, extra: &[(&str, &str)]) -> Option<TestApp> {
-        let _ = tracing_subscriber::fmt().with_env_filter(std::env::var("TEST_LOG").unwrap_or_else(|_| "warn,codverify=info".into())).with_test_writer().try_init();
+        let _ = tracing_subscriber::fmt().with_env_filter(std::env::var("TEST_LOG").unwrap_or_else(|_| "error".into())).with_test_writer().try_init();
         let shopify = FakeShopify::start().await;
         let (dir, database_url) = match backend {
             Backend::Sqlite => {
