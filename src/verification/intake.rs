@@ -147,17 +147,32 @@ fn display_gateways(g: &[String]) -> String {
     if g.is_empty() { "no gateway".into() } else { g.join(", ") }
 }
 
-/// Stores a new order (once, whatever the number of deliveries) and enqueues its verification.
-pub async fn take_order(app: &App, tx: &mut Tx, shop_domain: &str, body: &Value) -> anyhow::Result<String> {
+#[derive(sqlx::FromRow)]
+struct ShopRow {
+    id: String,
+    status: String,
+    settings_saved: bool,
+    settings: String,
+}
+
+/// The order in a webhook body and the shop it belongs to, or why the delivery is ignored.
+async fn order_and_shop(tx: &mut Tx, shop_domain: &str, body: &Value) -> anyhow::Result<Result<(OrderPayload, ShopRow), String>> {
     let order: OrderPayload = match serde_json::from_value(body.clone()) {
         Ok(o) => o,
-        Err(e) => return Ok(format!("ignored: not an order payload ({e})")),
+        Err(e) => return Ok(Err(format!("ignored: not an order payload ({e})"))),
     };
-    let shop: Option<(String, String, bool, String)> = on_tx!(tx, c => sqlx::query_as(
+    let shop: Option<ShopRow> = on_tx!(tx, c => sqlx::query_as(
         "SELECT id, status, settings_saved, settings FROM shops WHERE domain = $1").bind(shop_domain).fetch_optional(c).await)?;
-    let Some((shop_id, status, saved, settings)) = shop else {
-        return Ok("ignored: unknown shop".into());
+    Ok(shop.map(|s| (order, s)).ok_or_else(|| "ignored: unknown shop".to_string()))
+}
+
+/// Stores a new order (once, whatever the number of deliveries) and enqueues its verification.
+pub async fn take_order(app: &App, tx: &mut Tx, shop_domain: &str, body: &Value) -> anyhow::Result<String> {
+    let (order, shop) = match order_and_shop(tx, shop_domain, body).await? {
+        Ok(found) => found,
+        Err(ignored) => return Ok(ignored),
     };
+    let ShopRow { id: shop_id, status, settings_saved: saved, settings } = shop;
     if status != "installed" {
         return Ok("ignored: the shop has uninstalled the app".into());
     }
@@ -224,15 +239,11 @@ pub async fn add_event(tx: &mut Tx, shop_id: &str, order_id: &str, kind: &str, d
 /// arrives before the order itself, the order is recorded as cancelled so a late `orders/create`
 /// starts nothing.
 pub async fn order_cancelled(app: &App, tx: &mut Tx, shop_domain: &str, body: &Value) -> anyhow::Result<String> {
-    let order: OrderPayload = match serde_json::from_value(body.clone()) {
-        Ok(o) => o,
-        Err(e) => return Ok(format!("ignored: not an order payload ({e})")),
+    let (order, shop) = match order_and_shop(tx, shop_domain, body).await? {
+        Ok(found) => found,
+        Err(ignored) => return Ok(ignored),
     };
-    let shop: Option<(String, String, bool, String)> = on_tx!(tx, c => sqlx::query_as(
-        "SELECT id, status, settings_saved, settings FROM shops WHERE domain = $1").bind(shop_domain).fetch_optional(c).await)?;
-    let Some((shop_id, _, saved, settings)) = shop else {
-        return Ok("ignored: unknown shop".into());
-    };
+    let ShopRow { id: shop_id, settings_saved: saved, settings, .. } = shop;
     let now = app.clock.now_ms();
     let existing: Option<(String, String)> = on_tx!(tx, c => sqlx::query_as(
         "SELECT id, status FROM orders WHERE shop_id = $1 AND shopify_order_id = $2").bind(&shop_id).bind(order.id).fetch_optional(c).await)?;

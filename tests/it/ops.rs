@@ -48,3 +48,23 @@ async fn demo_mode_without_credentials(backend: Backend) {
 }
 
 both_dbs!(health_and_clock, clock_route_is_404_without_test_clock, demo_mode_without_credentials);
+
+/// `RUN_MODE=web` takes webhooks but runs no jobs; a `worker` process on the same database runs them.
+async fn web_and_worker_processes_split_the_work(backend: Backend) {
+    let Some(web) = TestApp::spawn_with(backend, &[("RUN_MODE", "web")]).await else { return };
+    web.install_configured("acme.myshopify.com", "cod").await;
+    let order = crate::common::order_payload(1, "Cash on Delivery (COD)", Some("9876543210"));
+    assert_eq!(web.post_webhook("orders/create", "acme.myshopify.com", "w-1", &order).await.status(), 200);
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(web.jobs().await.queued, 1, "a web process runs no jobs");
+    assert_eq!(web.count("SELECT COUNT(*) FROM orders").await, 0);
+
+    let url = web.state.config.database_url.clone();
+    let worker = TestApp::spawn_with(backend, &[("RUN_MODE", "worker"), ("DATABASE_URL", url.as_str())]).await.unwrap();
+    worker.assert_no_jobs_left().await;
+    assert_eq!(worker.count("SELECT COUNT(*) FROM orders WHERE status = 'pending'").await, 1);
+    worker.stop().await;
+    web.stop().await;
+}
+
+both_dbs!(web_and_worker_processes_split_the_work);
