@@ -68,3 +68,41 @@ async fn web_and_worker_processes_split_the_work(backend: Backend) {
 }
 
 both_dbs!(web_and_worker_processes_split_the_work);
+
+/// A job scheduled for later runs when the app clock reaches its time, not before, and once.
+async fn timers_follow_the_app_clock(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else { return };
+    app.install_configured("acme.myshopify.com", "cod").await;
+    let order = crate::common::order_payload(1, "Cash on Delivery (COD)", Some("9876543210"));
+    app.post_webhook("orders/create", "acme.myshopify.com", "t-1", &order).await;
+    app.wait_for_jobs().await;
+    let shop_id = app.text("SELECT id FROM shops").await.unwrap();
+    let order_id = app.text("SELECT id FROM orders").await.unwrap();
+    let started = "SELECT COUNT(*) FROM order_events WHERE kind = 'verification_started'";
+    let remove = format!("DELETE FROM order_events WHERE order_id = '{order_id}' AND kind = 'verification_started'");
+    codverify::on_db!(&app.state.db, c => sqlx::query(sqlx::AssertSqlSafe(remove)).execute(c).await.map(|_| ())).unwrap();
+
+    let now = app.state.clock.now_ms();
+    let mut tx = app.state.db.begin().await.unwrap();
+    let job = codverify::jobs::Job::StartVerification { order_id: order_id.clone() };
+    tx.schedule(&job, &shop_id, Some(&order_id), now + 600_000, now).await.unwrap();
+    tx.commit().await.unwrap();
+
+    app.advance(599).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    assert_eq!(app.jobs().await.scheduled, 1, "not due yet on the app clock");
+    assert_eq!(app.count(started).await, 0);
+
+    app.advance(1).await;
+    for _ in 0..100 {
+        if app.jobs().await.scheduled == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    app.assert_no_jobs_left().await;
+    assert_eq!(app.count(started).await, 1);
+    app.stop().await;
+}
+
+both_dbs!(timers_follow_the_app_clock);
