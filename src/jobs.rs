@@ -21,8 +21,8 @@ use crate::{AppState, on_db, on_tx};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Job {
-    /// Act on a stored Shopify webhook delivery.
-    Webhook { webhook_id: String },
+    /// Act on stored Shopify webhook deliveries (one job per group-committed batch).
+    Webhooks { webhook_ids: Vec<String> },
     /// Begin verifying a newly taken order.
     StartVerification { order_id: String },
 }
@@ -33,7 +33,7 @@ pub const QUEUES: [&str; 2] = ["codverify.webhooks", "codverify.verification"];
 impl Job {
     pub fn queue(&self) -> &'static str {
         match self {
-            Job::Webhook { .. } => QUEUES[0],
+            Job::Webhooks { .. } => QUEUES[0],
             Job::StartVerification { .. } => QUEUES[1],
         }
     }
@@ -154,7 +154,7 @@ pub async fn counts(db: &Db) -> anyhow::Result<JobCounts> {
 
 async fn handle(job: Job, state: Data<AppState>) -> Result<(), BoxDynError> {
     let result = match &job {
-        Job::Webhook { webhook_id } => crate::shopify::webhooks::process(&state, webhook_id).await,
+        Job::Webhooks { webhook_ids } => crate::shopify::webhooks::process_all(&state, webhook_ids).await,
         Job::StartVerification { order_id } => crate::verification::start(&state, order_id).await,
     };
     if let Err(e) = &result {

@@ -43,6 +43,7 @@ type Reply = oneshot::Sender<Result<(), String>>;
 #[derive(Clone)]
 pub struct Intake(mpsc::Sender<(NewWebhook, Reply)>);
 
+/// 256 rows × 8 parameters stays far below SQLite's and PostgreSQL's parameter limits.
 const MAX_BATCH: usize = 256;
 
 impl Intake {
@@ -72,23 +73,32 @@ impl Intake {
     }
 }
 
+/// Stores a batch in one transaction with one multi-row INSERT, and enqueues one job for the
+/// deliveries that were new. Repeats (same webhook id, in this batch or before) are acknowledged but
+/// start nothing.
 async fn store_batch(db: &Db, hooks: &[NewWebhook]) -> anyhow::Result<()> {
+    let mut seen = std::collections::HashSet::new();
+    let unique: Vec<&NewWebhook> = hooks.iter().filter(|h| seen.insert(h.webhook_id.as_str())).collect();
+    const COLUMNS: usize = 8;
+    let rows: Vec<String> = (0..unique.len())
+        .map(|r| format!("({})", (1..=COLUMNS).map(|c| format!("${}", r * COLUMNS + c)).collect::<Vec<_>>().join(", ")))
+        .collect();
+    let sql = format!(
+        "INSERT INTO webhooks (id, webhook_id, topic, shop_domain, api_version, triggered_at, body, received_at)          VALUES {} ON CONFLICT (webhook_id) DO NOTHING RETURNING id",
+        rows.join(", ")
+    );
     let mut tx = db.begin().await?;
-    let mut jobs = Vec::with_capacity(hooks.len());
-    for h in hooks {
-        let id = new_id();
-        let inserted = on_tx!(&mut tx, c => sqlx::query(
-            "INSERT INTO webhooks (id, webhook_id, topic, shop_domain, api_version, triggered_at, body, received_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (webhook_id) DO NOTHING")
-            .bind(&id).bind(&h.webhook_id).bind(&h.topic).bind(&h.shop_domain).bind(&h.api_version)
-            .bind(&h.triggered_at).bind(&h.body).bind(h.received_at)
-            .execute(c).await.map(|r| r.rows_affected()))?;
-        // A repeat delivery (same webhook id) is acknowledged but starts no second job.
-        if inserted == 1 {
-            jobs.push(Job::Webhook { webhook_id: id });
+    let inserted: Vec<String> = on_tx!(&mut tx, c => {
+        let mut q = sqlx::query_scalar(sqlx::AssertSqlSafe(sql));
+        for h in &unique {
+            q = q.bind(new_id()).bind(&h.webhook_id).bind(&h.topic).bind(&h.shop_domain).bind(&h.api_version)
+                .bind(&h.triggered_at).bind(&h.body).bind(h.received_at);
         }
+        q.fetch_all(c).await
+    })?;
+    if !inserted.is_empty() {
+        tx.push_jobs(&[Job::Webhooks { webhook_ids: inserted }]).await?;
     }
-    tx.push_jobs(&jobs).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -153,8 +163,21 @@ struct StoredWebhook {
     processed_at: Option<i64>,
 }
 
-/// The job: acts on one stored delivery, once. The effect and the "processed" mark commit together.
-pub async fn process(app: &App, id: &str) -> anyhow::Result<()> {
+/// The job: acts on each stored delivery of a batch, in order. Every delivery is done (or skipped
+/// as already done) on its own, so a re-run after a failure repeats nothing.
+pub async fn process_all(app: &App, ids: &[String]) -> anyhow::Result<()> {
+    let mut first_error = None;
+    for id in ids {
+        if let Err(e) = process(app, id).await {
+            tracing::warn!(webhook = %id, error = %e, "webhook processing failed");
+            first_error.get_or_insert(e);
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+/// Acts on one stored delivery, once. The effect and the "processed" mark commit together.
+async fn process(app: &App, id: &str) -> anyhow::Result<()> {
     let row: Option<StoredWebhook> = on_db!(&app.db, c => sqlx::query_as(
         "SELECT topic, shop_domain, body, received_at, processed_at FROM webhooks WHERE id = $1")
         .bind(id).fetch_optional(c).await)?;
