@@ -2,16 +2,14 @@
 //! for later waits in the `timers` table, and a pump moves it into apalis once the app clock says it
 //! is due (apalis alone would ask the database's clock, which `TEST_CLOCK` cannot move).
 
+use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
 
 use apalis::prelude::*;
 use apalis_postgres::PostgresStorage;
 use apalis_sqlite::SqliteStorage;
-use serde::{Deserialize, Serialize};
-
-use std::sync::{LazyLock, Mutex};
-
 use futures::channel::mpsc;
+use serde::{Deserialize, Serialize};
 
 use crate::db::{Db, Tx, TxInner, new_id};
 use crate::{AppState, on_db, on_tx};
@@ -90,9 +88,9 @@ impl Tx {
     }
 }
 
-/// Workers of this process waiting to hear that jobs were committed. apalis' SQLite polling can
-/// miss a wake-up and sit idle with work queued; a nudge after each commit that enqueued jobs
-/// makes pick-up prompt and reliable (PostgreSQL gets the same from LISTEN/NOTIFY).
+/// Workers of this process waiting to hear that jobs were committed: a nudge after each commit that
+/// enqueued jobs lets the SQLite workers pick them up at once instead of at their next poll
+/// (PostgreSQL gets the same from LISTEN/NOTIFY).
 static WAITING_WORKERS: LazyLock<Mutex<Vec<mpsc::UnboundedSender<()>>>> = LazyLock::new(Default::default);
 
 fn job_nudges() -> mpsc::UnboundedReceiver<()> {
