@@ -26,7 +26,8 @@ impl Clock {
     }
 
     pub fn test() -> Self {
-        let now = Utc::now().timestamp_millis();
+        // On a whole second, so that whole-second advances land exactly on a given time.
+        let now = Utc::now().timestamp_millis().div_euclid(1000) * 1000;
         Clock(Arc::new(Inner {
             frozen_ms: Some(AtomicI64::new(now)),
             advanced: watch::channel(now).0,

@@ -39,6 +39,10 @@ pub struct Config {
     pub encryption_key: SecretBox<[u8; 32]>,
     pub shopify_api_origin: Option<String>,
     pub exotel_api_origin: Option<String>,
+    /// How long a Calls/connect request may take before its outcome counts as unknown.
+    pub exotel_timeout: std::time::Duration,
+    /// Exotel's per-account request limit (200/min unless Exotel raised it for the account).
+    pub exotel_calls_per_minute: i64,
     pub run_mode: RunMode,
     pub test_clock: bool,
 }
@@ -146,6 +150,22 @@ impl Config {
         };
         let shopify_api_origin = origin("SHOPIFY_API_ORIGIN")?;
         let exotel_api_origin = origin("EXOTEL_API_ORIGIN")?;
+        // Exotel may keep originating a call for up to 30 s before it answers.
+        let exotel_timeout = match get("EXOTEL_TIMEOUT_SECONDS") {
+            None => std::time::Duration::from_secs(40),
+            Some(v) => match v.parse::<u64>() {
+                Ok(n @ 1..=120) => std::time::Duration::from_secs(n),
+                _ => return Err(err("EXOTEL_TIMEOUT_SECONDS", "must be a whole number of seconds from 1 to 120")),
+            },
+        };
+
+        let exotel_calls_per_minute = match get("EXOTEL_CALLS_PER_MINUTE") {
+            None => 200,
+            Some(v) => match v.parse::<i64>() {
+                Ok(n @ 10..=6000) => n,
+                _ => return Err(err("EXOTEL_CALLS_PER_MINUTE", "must be a whole number from 10 to 6000")),
+            },
+        };
 
         let run_mode = match get("RUN_MODE").as_deref() {
             None | Some("all") => RunMode::All,
@@ -168,6 +188,8 @@ impl Config {
             encryption_key,
             shopify_api_origin,
             exotel_api_origin,
+            exotel_timeout,
+            exotel_calls_per_minute,
             run_mode,
             test_clock,
         })

@@ -23,16 +23,22 @@ pub enum Job {
     Webhooks { webhook_ids: Vec<String> },
     /// Begin verifying a newly taken order.
     StartVerification { order_id: String },
+    /// Settle a call attempt whose end Exotel never reported (or whose dial outcome is unknown).
+    ReconcileCall { attempt_id: String },
+    /// Write an outcome to the Shopify order: add tags, and cancel it when asked.
+    SyncOrder { order_id: String, tags: Vec<String>, cancel: bool },
 }
 
-/// Queue names are explicit so that renaming a Rust type never orphans queued jobs.
-pub const QUEUES: [&str; 2] = ["codverify.webhooks", "codverify.verification"];
+/// Queue names are explicit so that renaming a Rust type never orphans queued jobs. Shopify
+/// writes have a queue of their own so a slow Admin API never delays calls.
+pub const QUEUES: [&str; 3] = ["codverify.webhooks", "codverify.verification", "codverify.shopify"];
 
 impl Job {
     pub fn queue(&self) -> &'static str {
         match self {
             Job::Webhooks { .. } => QUEUES[0],
-            Job::StartVerification { .. } => QUEUES[1],
+            Job::StartVerification { .. } | Job::ReconcileCall { .. } => QUEUES[1],
+            Job::SyncOrder { .. } => QUEUES[2],
         }
     }
 
@@ -154,6 +160,8 @@ async fn handle(job: Job, state: Data<AppState>) -> Result<(), BoxDynError> {
     let result = match &job {
         Job::Webhooks { webhook_ids } => crate::shopify::webhooks::process_all(&state, webhook_ids).await,
         Job::StartVerification { order_id } => crate::verification::start(&state, order_id).await,
+        Job::ReconcileCall { attempt_id } => crate::verification::ivr::reconcile(&state, attempt_id).await,
+        Job::SyncOrder { order_id, tags, cancel } => crate::verification::sync_order(&state, order_id, tags, *cancel).await,
     };
     if let Err(e) = &result {
         tracing::warn!(?job, error = %e, "job failed; apalis will run it again");
@@ -167,6 +175,7 @@ pub async fn run_workers(state: AppState, shutdown: impl std::future::Future<Out
     let worker_id = format!("{}-{}", std::process::id(), &new_id()[..8]);
     let pump = tokio::spawn(run_pump(state.clone()));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let dialer = tokio::spawn(crate::verification::dialer::run(state.clone(), stop_rx.clone()));
     let mut workers = Vec::new();
     for queue in QUEUES {
         let name = format!("{queue}-{worker_id}");
@@ -177,6 +186,7 @@ pub async fn run_workers(state: AppState, shutdown: impl std::future::Future<Out
     for w in workers {
         let _ = w.await;
     }
+    let _ = dialer.await;
     pump.abort();
     Ok(())
 }

@@ -6,6 +6,7 @@ pub mod config;
 pub mod crypto;
 pub mod db;
 pub mod domain;
+pub mod exotel;
 pub mod jobs;
 pub mod settings;
 pub mod shopify;

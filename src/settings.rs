@@ -1,13 +1,13 @@
 //! The shop's settings document (SPEC §7): parsed, validated field by field, stored only when
-//! everything is valid. This issue covers the `general` and `contact` sections; later sections plug
-//! into the same `apply` with the same `section.field` error keys.
+//! everything is valid. Sections: `general`, `ivr`, `contact`; later sections plug into the same
+//! `apply` with the same `section.field` error keys.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::domain::Phone;
+use crate::domain::{Phone, Tag};
 
 pub const DEFAULT_COD_GATEWAY: &str = "Cash on Delivery (COD)";
 pub const EXOTEL_SUBDOMAINS: [&str; 2] = ["api.exotel.com", "api.in.exotel.com"];
@@ -46,11 +46,61 @@ pub struct Contact {
     pub phone: String,
 }
 
+/// The IVR call section (SPEC §3 "IVR call"; bounds from the reference app).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Ivr {
+    pub first_call: String,
+    pub first_call_delay_minutes: i64,
+    pub exophone: String,
+    pub flow_id: String,
+    pub retries: i64,
+    pub retry_interval_minutes: i64,
+    pub timezone: String,
+    pub window_start: String,
+    pub window_end: String,
+    pub confirm_tag: String,
+    pub cancel_tag: String,
+    pub callback_tag: String,
+    pub cancel_order: bool,
+    pub dnd_calling_enabled: bool,
+}
+
+impl Default for Ivr {
+    fn default() -> Self {
+        Ivr {
+            first_call: "immediate".into(),
+            first_call_delay_minutes: 0,
+            exophone: String::new(),
+            flow_id: String::new(),
+            retries: 2,
+            retry_interval_minutes: 30,
+            timezone: "Asia/Kolkata".into(),
+            // TRAI hours for commercial calls.
+            window_start: "09:00".into(),
+            window_end: "21:00".into(),
+            confirm_tag: "cod_confirmed".into(),
+            cancel_tag: "cod_cancelled".into(),
+            callback_tag: "cod_callback_requested".into(),
+            cancel_order: false,
+            dnd_calling_enabled: false,
+        }
+    }
+}
+
+impl Ivr {
+    /// Whether the merchant filled in what a call needs.
+    pub fn is_ready(&self) -> bool {
+        !self.exophone.is_empty() && !self.flow_id.is_empty()
+    }
+}
+
 /// What is stored in `shops.settings` (the Exotel API token is stored apart, encrypted).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct Settings {
     pub general: General,
+    pub ivr: Ivr,
     pub contact: Contact,
 }
 
@@ -99,6 +149,10 @@ pub fn apply(current: &Settings, has_token: bool, doc: &Value) -> Result<Applied
         };
         match section.as_str() {
             "general" => new_api_token = apply_general(&mut next.general, has_token, fields, &mut errors),
+            // A section sent back exactly as GET showed it is left as it is, even when it is not
+            // filled in yet: the GET document can always be PUT back.
+            "ivr" if serde_json::to_value(&current.ivr).ok().as_ref() == Some(value) => {}
+            "ivr" => apply_ivr(&mut next.ivr, fields, &mut errors),
             "contact" => apply_contact(&mut next.contact, fields, &mut errors),
             other => {
                 errors.insert(other.to_string(), "unknown section".into());
@@ -145,6 +199,37 @@ impl Fields<'_> {
                 *target = items.iter().filter_map(Value::as_str).map(|s| s.trim().to_string()).collect();
             }
             Some(_) => self.err(field, "must be a list of strings"),
+        }
+    }
+    fn int(&mut self, field: &str, target: &mut i64) {
+        match self.map.get(field) {
+            None => {}
+            Some(Value::Number(n)) if n.as_i64().is_some() => *target = n.as_i64().unwrap_or_default(),
+            Some(Value::Null) => *target = 0,
+            Some(_) => self.err(field, "must be a whole number"),
+        }
+    }
+    fn bool(&mut self, field: &str, target: &mut bool) {
+        match self.map.get(field) {
+            None => {}
+            Some(Value::Bool(b)) => *target = *b,
+            Some(_) => self.err(field, "must be true or false"),
+        }
+    }
+    fn range(&mut self, field: &str, value: i64, lo: i64, hi: i64) {
+        if !(lo..=hi).contains(&value) {
+            self.err(field, format!("must be between {lo} and {hi}"));
+        }
+    }
+    /// A tag field: `required` ones may not be blank; blank optional ones mean "not offered".
+    fn tag(&mut self, field: &str, value: &mut String, required: bool) {
+        if value.is_empty() && !required {
+            return;
+        }
+        match Tag::parse(value) {
+            Ok(t) => *value = t.as_str().to_string(),
+            Err(e) if value.is_empty() => self.err(field, format!("is required ({e})")),
+            Err(e) => self.err(field, e),
         }
     }
     fn unknown(&mut self, known: &[&str]) {
@@ -227,6 +312,104 @@ fn apply_general(g: &mut General, has_token: bool, map: &Map<String, Value>, err
         f.err("default_country", "must be a two-letter country code such as IN");
     }
     new_token
+}
+
+/// "HH:MM" (24-hour) as minutes after midnight.
+pub fn parse_hhmm(s: &str) -> Option<u32> {
+    let (h, m) = s.split_once(':')?;
+    if h.len() != 2 || m.len() != 2 {
+        return None;
+    }
+    let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
+    (h < 24 && m < 60).then_some(h * 60 + m)
+}
+
+/// A caller id as Exotel shows it: digits with an optional leading `+`, 8–15 digits.
+fn valid_exophone(s: &str) -> bool {
+    let digits = s.strip_prefix('+').unwrap_or(s);
+    (8..=15).contains(&digits.len()) && digits.chars().all(|c| c.is_ascii_digit())
+}
+
+fn apply_ivr(v: &mut Ivr, map: &Map<String, Value>, errors: &mut Errors) {
+    let mut f = Fields { section: "ivr", map, errors };
+    f.unknown(&[
+        "first_call",
+        "first_call_delay_minutes",
+        "exophone",
+        "flow_id",
+        "retries",
+        "retry_interval_minutes",
+        "timezone",
+        "window_start",
+        "window_end",
+        "confirm_tag",
+        "cancel_tag",
+        "callback_tag",
+        "cancel_order",
+        "dnd_calling_enabled",
+    ]);
+    f.string("first_call", &mut v.first_call);
+    f.int("first_call_delay_minutes", &mut v.first_call_delay_minutes);
+    f.string("exophone", &mut v.exophone);
+    f.string("flow_id", &mut v.flow_id);
+    f.int("retries", &mut v.retries);
+    f.int("retry_interval_minutes", &mut v.retry_interval_minutes);
+    f.string("timezone", &mut v.timezone);
+    f.string("window_start", &mut v.window_start);
+    f.string("window_end", &mut v.window_end);
+    f.string("confirm_tag", &mut v.confirm_tag);
+    f.string("cancel_tag", &mut v.cancel_tag);
+    f.string("callback_tag", &mut v.callback_tag);
+    f.bool("cancel_order", &mut v.cancel_order);
+    f.bool("dnd_calling_enabled", &mut v.dnd_calling_enabled);
+
+    one_of(&mut f, "first_call", &v.first_call, &["immediate", "after"]);
+    if v.first_call == "after" {
+        f.range("first_call_delay_minutes", v.first_call_delay_minutes, 1, 1440);
+    } else if v.first_call_delay_minutes != 0 {
+        f.range("first_call_delay_minutes", v.first_call_delay_minutes, 0, 1440);
+    }
+    v.exophone = v.exophone.replace([' ', '-'], "");
+    if v.exophone.is_empty() {
+        f.err("exophone", "is required (Exotel dashboard → ExoPhones)");
+    } else if !valid_exophone(&v.exophone) {
+        f.err("exophone", "must be a phone number: digits with an optional leading +");
+    }
+    if v.flow_id.is_empty() {
+        f.err("flow_id", "is required (Exotel dashboard → App Bazaar → your flow's id)");
+    } else if v.flow_id.len() > 32 || !v.flow_id.chars().all(|c| c.is_ascii_alphanumeric()) {
+        f.err("flow_id", "must be the flow's id: letters and digits only");
+    }
+    f.range("retries", v.retries, 0, 5);
+    if v.retries == 0 {
+        if v.retry_interval_minutes != 0 {
+            f.err("retry_interval_minutes", "must be 0 when retries is 0");
+        }
+    } else {
+        f.range("retry_interval_minutes", v.retry_interval_minutes, 10, 120);
+    }
+    if v.timezone.parse::<chrono_tz::Tz>().is_err() {
+        f.err("timezone", "must be an IANA time zone such as Asia/Kolkata");
+    }
+    let start = parse_hhmm(&v.window_start);
+    let end = parse_hhmm(&v.window_end);
+    if start.is_none() {
+        f.err("window_start", "must be a time as HH:MM (24-hour)");
+    }
+    if end.is_none() {
+        f.err("window_end", "must be a time as HH:MM (24-hour)");
+    }
+    if let (Some(s), Some(e)) = (start, end) {
+        if s >= e {
+            f.err("window_end", "must be later than window_start");
+        }
+    }
+    f.tag("confirm_tag", &mut v.confirm_tag, true);
+    f.tag("cancel_tag", &mut v.cancel_tag, false);
+    f.tag("callback_tag", &mut v.callback_tag, false);
+    if v.cancel_order && v.cancel_tag.is_empty() {
+        f.err("cancel_order", "needs a cancel tag: without one, callers are not offered cancellation");
+    }
 }
 
 fn apply_contact(c: &mut Contact, map: &Map<String, Value>, errors: &mut Errors) {
@@ -338,5 +521,57 @@ mod tests {
         )
         .unwrap();
         assert_eq!(a.settings.contact.phone, "+919876543210");
+    }
+
+    fn ivr_ok() -> Value {
+        json!({"ivr": {"first_call": "immediate", "exophone": "080 4711 2345", "flow_id": "123456", "retries": 2,
+            "retry_interval_minutes": 30, "timezone": "Asia/Kolkata", "window_start": "09:00", "window_end": "21:00",
+            "confirm_tag": " cod_confirmed ", "cancel_tag": "", "callback_tag": "callback", "cancel_order": false, "dnd_calling_enabled": true}})
+    }
+
+    #[test]
+    fn valid_ivr_is_applied() {
+        let a = apply(&Settings::default(), true, &ivr_ok()).unwrap();
+        assert_eq!(a.settings.ivr.exophone, "08047112345");
+        assert_eq!(a.settings.ivr.confirm_tag, "cod_confirmed");
+        assert_eq!(a.settings.ivr.cancel_tag, "");
+        assert!(a.settings.ivr.dnd_calling_enabled && a.settings.ivr.is_ready());
+    }
+
+    #[test]
+    fn ivr_bounds_are_enforced() {
+        let bad = |patch: Value| {
+            let mut doc = ivr_ok();
+            for (k, v) in patch.as_object().unwrap() {
+                doc["ivr"][k] = v.clone();
+            }
+            apply(&Settings::default(), true, &doc).unwrap_err()
+        };
+        assert!(bad(json!({"first_call": "after", "first_call_delay_minutes": 0})).contains_key("ivr.first_call_delay_minutes"));
+        assert!(bad(json!({"first_call": "after", "first_call_delay_minutes": 1441})).contains_key("ivr.first_call_delay_minutes"));
+        assert!(bad(json!({"retries": 6})).contains_key("ivr.retries"));
+        assert!(bad(json!({"retry_interval_minutes": 9})).contains_key("ivr.retry_interval_minutes"));
+        assert!(bad(json!({"retry_interval_minutes": 121})).contains_key("ivr.retry_interval_minutes"));
+        assert_eq!(
+            bad(json!({"retries": 0, "retry_interval_minutes": 10}))["ivr.retry_interval_minutes"],
+            "must be 0 when retries is 0"
+        );
+        assert!(apply(&Settings::default(), true, &{
+            let mut d = ivr_ok();
+            d["ivr"]["retries"] = json!(0);
+            d["ivr"]["retry_interval_minutes"] = json!(0);
+            d
+        })
+        .is_ok());
+        assert!(bad(json!({"timezone": "Mars/Olympus"})).contains_key("ivr.timezone"));
+        assert!(bad(json!({"window_start": "9am"})).contains_key("ivr.window_start"));
+        assert!(bad(json!({"window_start": "21:00", "window_end": "09:00"})).contains_key("ivr.window_end"));
+        assert!(bad(json!({"confirm_tag": ""})).contains_key("ivr.confirm_tag"));
+        assert!(bad(json!({"cancel_tag": "a,b"})).contains_key("ivr.cancel_tag"));
+        assert!(bad(json!({"cancel_order": true})).contains_key("ivr.cancel_order"));
+        assert!(bad(json!({"exophone": ""})).contains_key("ivr.exophone"));
+        assert!(bad(json!({"flow_id": "../x"})).contains_key("ivr.flow_id"));
+        assert!(bad(json!({"retries": "two"})).contains_key("ivr.retries"));
+        assert!(bad(json!({"ring": 1})).contains_key("ivr.ring"));
     }
 }

@@ -256,6 +256,6 @@ async fn uninstalled(tx: &mut Tx, shop_domain: &str, received_at: i64, now: i64)
          refresh_token_enc = NULL, refresh_token_expires_at = NULL, token_refresh_lease_until = NULL, \
          uninstalled_at = COALESCE(uninstalled_at, $1), updated_at = $1 WHERE id = $2")
         .bind(now).bind(&shop_id).execute(c).await.map(|r| r.rows_affected()))?;
-    let stopped = tx.cancel_timers(&shop_id, None).await?;
-    Ok(format!("uninstalled; {stopped} scheduled jobs stopped"))
+    let stopped = crate::verification::stop_pending(tx, &shop_id, None, now).await?;
+    Ok(format!("uninstalled; {stopped} scheduled calls and jobs stopped"))
 }

@@ -118,6 +118,8 @@ pub fn decide(settings: &Settings, settings_saved: bool, order: &OrderPayload) -
     };
     let skipped = if !settings_saved {
         Some("codverify was not set up yet (settings not saved)".to_string())
+    } else if settings.general.method == "ivr" && !settings.ivr.is_ready() {
+        Some("the IVR call settings are not saved yet (ExoPhone and flow id)".to_string())
     } else if order.cancelled_at.is_some() {
         Some("the order was already cancelled".to_string())
     } else if settings.general.verify == "cod" && !is_cod {
@@ -254,7 +256,7 @@ pub async fn order_cancelled(app: &App, tx: &mut Tx, shop_domain: &str, body: &V
                 "UPDATE orders SET status = 'cancelled', status_reason = $1, resolved_at = $2, updated_at = $2 \
                  WHERE id = $3 AND shop_id = $4 AND status = 'pending'")
                 .bind(reason).bind(now).bind(&order_id).bind(&shop_id).execute(c).await.map(|r| r.rows_affected()))?;
-            let stopped = tx.cancel_timers(&shop_id, Some(&order_id)).await?;
+            let stopped = super::stop_pending(tx, &shop_id, Some(&order_id), now).await?;
             add_event(
                 tx,
                 &shop_id,
@@ -264,7 +266,7 @@ pub async fn order_cancelled(app: &App, tx: &mut Tx, shop_domain: &str, body: &V
                 now,
             )
             .await?;
-            Ok(format!("verification stopped ({stopped} scheduled jobs dropped)"))
+            Ok(format!("verification stopped ({stopped} scheduled calls and jobs dropped)"))
         }
         Some((order_id, _)) => {
             add_event(tx, &shop_id, &order_id, "order_cancelled", "cancelled in Shopify", now).await?;
@@ -308,6 +310,8 @@ mod tests {
     fn settings(verify: &str) -> Settings {
         let mut s = Settings::default();
         s.general.verify = verify.into();
+        s.ivr.exophone = "08047112345".into();
+        s.ivr.flow_id = "123456".into();
         s
     }
 

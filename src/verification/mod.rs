@@ -1,25 +1,100 @@
-//! Verifying an order with the shopper. Intake lives here; the IVR, fallback and OTP steps build on
-//! `start`.
+//! Verifying an order with the shopper: intake decides, `start` begins the shop's method, the IVR
+//! steps live in `ivr` (placed by `dialer`), and `sync_order` writes outcomes to Shopify.
 
+pub mod dialer;
 pub mod intake;
+pub mod ivr;
+pub mod schedule;
 
-use crate::{App, on_db};
+use crate::db::Tx;
+use crate::settings::Settings;
+use crate::shopify::admin::{self, AdminError};
+use crate::{App, on_db, on_tx};
 
-/// The job enqueued with every `pending` order. It records that verification began; the Exotel
-/// steps (IVR issue) hang off this point.
+/// The job enqueued with every `pending` order.
 pub async fn start(app: &App, order_id: &str) -> anyhow::Result<()> {
-    let row: Option<(String, String)> = on_db!(&app.db, c => sqlx::query_as(
-        "SELECT o.shop_id, o.status FROM orders o JOIN shops s ON s.id = o.shop_id \
+    let row: Option<(String, String, String)> = on_db!(&app.db, c => sqlx::query_as(
+        "SELECT o.shop_id, o.status, s.settings FROM orders o JOIN shops s ON s.id = o.shop_id \
          WHERE o.id = $1 AND s.status = 'installed'").bind(order_id).fetch_optional(c).await)?;
-    let Some((shop_id, status)) = row else { return Ok(()) };
+    let Some((shop_id, status, settings)) = row else { return Ok(()) };
     if status != "pending" {
         return Ok(());
     }
+    let settings = Settings::from_stored(&settings);
+    let mut tx = app.db.begin().await?;
     // A fixed id makes a re-run of this job add nothing.
     let event_id = format!("{order_id}-verification-started");
-    on_db!(&app.db, c => sqlx::query(
-        "INSERT INTO order_events (id, shop_id, order_id, kind, detail, at) VALUES ($1, $2, $3, 'verification_started', \
-         'waiting for the verification method to run', $4) ON CONFLICT (id) DO NOTHING")
-        .bind(event_id).bind(&shop_id).bind(order_id).bind(app.clock.now_ms()).execute(c).await.map(|r| r.rows_affected()))?;
+    let started = on_tx!(&mut tx, c => sqlx::query(
+        "INSERT INTO order_events (id, shop_id, order_id, kind, detail, at) VALUES ($1, $2, $3, 'verification_started', $4, $5) \
+         ON CONFLICT (id) DO NOTHING")
+        .bind(event_id).bind(&shop_id).bind(order_id).bind(format!("verification by {}", settings.general.method))
+        .bind(app.clock.now_ms()).execute(c).await.map(|r| r.rows_affected()))?;
+    if started == 1 && settings.general.method == "ivr" {
+        ivr::schedule_first_call(app, &mut tx, &shop_id, order_id, &settings).await?;
+    }
+    tx.commit().await?;
+    dialer::wake();
     Ok(())
+}
+
+/// Stops every call and timer still waiting for an order (resolved or cancelled elsewhere), or
+/// for a whole shop (uninstalled).
+pub async fn stop_pending(tx: &mut Tx, shop_id: &str, order_id: Option<&str>, now: i64) -> anyhow::Result<u64> {
+    let timers = tx.cancel_timers(shop_id, order_id).await?;
+    let calls = on_tx!(tx, c => sqlx::query(
+        "UPDATE call_attempts SET state = 'cancelled', result = 'cancelled', finished_at = $1, updated_at = $1 \
+         WHERE shop_id = $2 AND ($3 IS NULL OR order_id = $3) AND state = 'queued'")
+        .bind(now).bind(shop_id).bind(order_id).execute(c).await.map(|r| r.rows_affected()))?;
+    Ok(timers + calls)
+}
+
+/// Job: writes an outcome to the Shopify order. Tags are added (never removed) and the
+/// cancellation is asked for at most once per job; both are safe to repeat if the job re-runs.
+pub async fn sync_order(app: &App, order_id: &str, tags: &[String], cancel: bool) -> anyhow::Result<()> {
+    let row: Option<(String, String, String)> = on_db!(&app.db, c => sqlx::query_as(
+        "SELECT o.shop_id, o.admin_graphql_id, s.status FROM orders o JOIN shops s ON s.id = o.shop_id WHERE o.id = $1")
+        .bind(order_id).fetch_optional(c).await)?;
+    let Some((shop_id, gid, shop_status)) = row else { return Ok(()) };
+    if shop_status != "installed" {
+        return Ok(());
+    }
+    let mut events: Vec<(&str, String)> = Vec::new();
+    let result = async {
+        if !tags.is_empty() {
+            let refs: Vec<&str> = tags.iter().map(String::as_str).collect();
+            admin::tags_add(app, &shop_id, &gid, &refs).await?;
+            events.push(("tags_added", format!("tagged in Shopify: {}", tags.join(", "))));
+        }
+        if cancel {
+            match admin::order_cancel(app, &shop_id, &gid, "Cancelled by the customer through codverify").await {
+                Ok(()) => events.push(("shopify_cancelled", "cancelled in Shopify (restocked, no refund, customer not emailed)".into())),
+                Err(AdminError::Refused(m)) => events.push(("shopify_cancel_refused", format!("Shopify did not cancel the order: {m}"))),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok::<(), AdminError>(())
+    }
+    .await;
+    let failed = match &result {
+        Err(e) if e.is_transient() => Some(format!("Shopify update failed, will retry: {e}")),
+        Err(e) => Some(format!("Shopify update failed: {e}")),
+        Ok(()) => None,
+    };
+    let now = app.clock.now_ms();
+    let mut tx = app.db.begin().await?;
+    for (kind, detail) in &events {
+        intake::add_event(&mut tx, &shop_id, order_id, kind, detail, now).await?;
+    }
+    if let Some(detail) = &failed {
+        intake::add_event(&mut tx, &shop_id, order_id, "shopify_update_failed", detail, now).await?;
+    } else {
+        on_tx!(&mut tx, c => sqlx::query("UPDATE orders SET shopify_synced_at = $1 WHERE id = $2 AND shop_id = $3")
+            .bind(now).bind(order_id).bind(&shop_id).execute(c).await.map(|r| r.rows_affected()))?;
+    }
+    tx.commit().await?;
+    match result {
+        // A transient failure runs the job again (apalis retries it).
+        Err(e) if e.is_transient() => Err(e.into()),
+        _ => Ok(()),
+    }
 }

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 
 use super::error::{ApiResult, AppError, AppResult, JsonError};
 use crate::domain::ShopDomain;
+use crate::exotel;
 use crate::settings::{self, Settings, mask_secret};
 use crate::shopify::ShopifyApp;
 use crate::shopify::oauth::OAuthError;
@@ -181,6 +182,7 @@ fn settings_document(app: &App, shop: &Shop) -> Value {
     );
     json!({
         "general": general,
+        "ivr": s.ivr,
         "contact": s.contact,
         "callback_urls": callback_urls(&app.config.app_url, &shop.exotel_key),
         "status": { "install": shop.install_status(), "exotel": shop.exotel_status },
@@ -203,14 +205,44 @@ pub async fn put_settings(State(state): State<AppState>, ShopSession(shop): Shop
     let current = Settings::from_stored(&shop.settings);
     let applied = settings::apply(&current, shop.exotel_api_token_enc.is_some(), &doc).map_err(AppError::Invalid)?;
     let general_saved = doc.get("general").is_some();
+    // Saving the credentials checks them against Exotel; the result is shown, the save stands.
+    let exotel_status = if general_saved {
+        let g = &applied.settings.general;
+        let token = match &applied.new_api_token {
+            Some(t) => Some(secrecy::SecretString::from(t.clone())),
+            None => shop.exotel_api_token_enc.as_deref().and_then(|enc| state.cipher.decrypt(enc).ok()),
+        };
+        Some(match token {
+            None => "failed: no API token".to_string(),
+            Some(token) => {
+                let account = exotel::Account::new(&g.exotel_subdomain, state.config.exotel_api_origin.as_deref(), &g.account_sid, &g.api_key, token);
+                match exotel::check_account(&state.http, &account).await {
+                    Ok(()) => "connected".to_string(),
+                    Err(e) => format!("failed: {}", crate::verification::ivr::describe_exotel_error(&e)),
+                }
+            }
+        })
+    } else {
+        None
+    };
     let token_enc = applied.new_api_token.as_deref().map(|t| state.cipher.encrypt(t));
     let stored = serde_json::to_string(&applied.settings).map_err(anyhow::Error::from)?;
     on_db!(&state.db, c => sqlx::query(
         "UPDATE shops SET settings = $1, settings_saved = (settings_saved OR $2), \
            exotel_api_token_enc = COALESCE($3, exotel_api_token_enc), \
-           exotel_status = CASE WHEN $2 THEN 'unchecked' ELSE exotel_status END, updated_at = $4 WHERE id = $5")
-        .bind(stored).bind(general_saved).bind(token_enc).bind(state.clock.now_ms()).bind(&shop.id)
+           exotel_status = COALESCE($4, exotel_status), updated_at = $5 WHERE id = $6")
+        .bind(stored).bind(general_saved).bind(token_enc).bind(exotel_status).bind(state.clock.now_ms()).bind(&shop.id)
         .execute(c).await.map(|r| r.rows_affected()))?;
+    let shop = shops::find(&state.db, &shop.id).await?.ok_or(AppError::NotFound)?;
+    Ok(api_response(&shop, settings_document(&state, &shop)))
+}
+
+/// `POST /app/api/settings/rotate-exotel-key`: a new secret for the Exotel URLs. The old URLs stop
+/// working at once (404); the merchant pastes the new ones into the flow.
+pub async fn rotate_exotel_key(State(state): State<AppState>, ShopSession(shop): ShopSession) -> ApiResult<Response> {
+    let key = crate::crypto::random_token(24);
+    on_db!(&state.db, c => sqlx::query("UPDATE shops SET exotel_key = $1, updated_at = $2 WHERE id = $3")
+        .bind(&key).bind(state.clock.now_ms()).bind(&shop.id).execute(c).await.map(|r| r.rows_affected()))?;
     let shop = shops::find(&state.db, &shop.id).await?.ok_or(AppError::NotFound)?;
     Ok(api_response(&shop, settings_document(&state, &shop)))
 }

@@ -2,6 +2,7 @@
 
 pub mod embedded;
 pub mod error;
+pub mod exotel;
 pub mod install;
 pub mod ops;
 
@@ -33,12 +34,25 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/session-token", get(embedded::bounce))
         .route("/app", get(embedded::home))
         .route("/app/api/settings", get(embedded::get_settings).put(embedded::put_settings))
+        .route("/app/api/settings/rotate-exotel-key", post(embedded::rotate_exotel_key))
+        .route("/exotel/{key}/greeting", get(exotel::greeting))
+        .route("/exotel/{key}/ivr/{choice}", get(exotel::passthru))
+        .route("/exotel/{key}/call-status", post(exotel::call_status))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .merge(webhooks)
         .fallback(ops::not_found)
-        // Spans carry the path only: query strings hold id tokens and signatures.
+        // Spans carry the path only (query strings hold id tokens and signatures), with the
+        // Exotel callback key hidden.
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
-            tracing::debug_span!("http", method = %req.method(), path = %req.uri().path())
+            tracing::debug_span!("http", method = %req.method(), path = %loggable_path(req.uri().path()))
         }))
         .with_state(state)
+}
+
+/// A request path fit for logs: the secret segment of `/exotel/{key}/…` is replaced.
+fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
+    match path.strip_prefix("/exotel/").and_then(|rest| rest.split_once('/')) {
+        Some((_, tail)) => format!("/exotel/****/{tail}").into(),
+        None => path.into(),
+    }
 }

@@ -5,6 +5,7 @@ mod common;
 mod admin_client;
 mod install;
 mod intake;
+mod ivr;
 mod ops;
 mod session;
 mod settings_api;

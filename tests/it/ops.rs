@@ -72,7 +72,8 @@ both_dbs!(web_and_worker_processes_split_the_work);
 /// A job scheduled for later runs when the app clock reaches its time, not before, and once.
 async fn timers_follow_the_app_clock(backend: Backend) {
     let Some(app) = TestApp::spawn(backend).await else { return };
-    app.install_configured("acme.myshopify.com", "cod").await;
+    // The order's first call waits a day, so the only timer is the test's own.
+    app.install_with_ivr("acme.myshopify.com", "cod", serde_json::json!({"first_call": "after", "first_call_delay_minutes": 1440})).await;
     let order = crate::common::order_payload(1, "Cash on Delivery (COD)", Some("9876543210"));
     app.post_webhook("orders/create", "acme.myshopify.com", "t-1", &order).await;
     app.wait_for_jobs().await;

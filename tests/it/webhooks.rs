@@ -118,7 +118,7 @@ async fn malformed_and_oversized_rejected_cleanly(backend: Backend) {
 
 async fn uninstall_is_idempotent_and_stops_work(backend: Backend) {
     let Some(app) = TestApp::spawn(backend).await else { return };
-    app.install_configured(SHOP, "cod").await;
+    app.install_with_ivr(SHOP, "cod", json!({"first_call": "after", "first_call_delay_minutes": 1440})).await;
     assert_eq!(app.post_webhook("orders/create", SHOP, "wh-o", &order_payload(5, COD, Some("9876543210"))).await.status(), 200);
     app.wait_for_jobs().await;
     // A job scheduled for later (as the IVR's retries will be) is dropped by the uninstall.

@@ -1,6 +1,7 @@
 //! The test app: the real application on port 0 with `TEST_CLOCK=1`, a fake Shopify over HTTP, on
 //! SQLite (a temp file) or PostgreSQL (a fresh database per test).
 
+pub mod fake_exotel;
 pub mod fake_shopify;
 
 use std::collections::HashMap;
@@ -14,6 +15,7 @@ use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
+pub use fake_exotel::FakeExotel;
 pub use fake_shopify::FakeShopify;
 
 pub const API_KEY: &str = "test-api-key";
@@ -46,6 +48,7 @@ pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub shopify: FakeShopify,
+    pub exotel: FakeExotel,
     pub state: AppState,
     #[allow(dead_code)]
     pub backend: Backend,
@@ -102,6 +105,7 @@ impl TestApp {
     pub async fn spawn_with(backend: Backend, extra: &[(&str, &str)]) -> Option<TestApp> {
         let _ = tracing_subscriber::fmt().with_env_filter(std::env::var("TEST_LOG").unwrap_or_else(|_| "error".into())).with_test_writer().try_init();
         let shopify = FakeShopify::start().await;
+        let exotel = FakeExotel::start().await;
         let (dir, database_url) = match backend {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().unwrap();
@@ -119,6 +123,8 @@ impl TestApp {
             ("SHOPIFY_API_SECRET", API_SECRET),
             ("APP_ENCRYPTION_KEY", key.as_str()),
             ("SHOPIFY_API_ORIGIN", shopify.origin.as_str()),
+            ("EXOTEL_API_ORIGIN", exotel.origin.as_str()),
+            ("EXOTEL_TIMEOUT_SECONDS", "2"),
             ("TEST_CLOCK", "1"),
         ]
         .into_iter()
@@ -131,12 +137,14 @@ impl TestApp {
         let app = Application::build(config).await.expect("app builds");
         let address = format!("http://127.0.0.1:{}", app.port());
         let state = app.state();
+        // Every test starts at 10:00 in India, inside the default calling hours.
+        state.clock.advance(secs_until_ist(state.clock.now_ms(), 10, 0));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let handle = tokio::spawn(app.run_until(async move {
             let _ = rx.await;
         }));
         let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        Some(TestApp { address, client, shopify, state, backend, _dir: dir, shutdown: Some(tx), handle: Some(handle) })
+        Some(TestApp { address, client, shopify, exotel, state, backend, _dir: dir, shutdown: Some(tx), handle: Some(handle) })
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -145,6 +153,11 @@ impl TestApp {
 
     pub fn now_secs(&self) -> i64 {
         self.state.clock.now_secs()
+    }
+
+    /// Moves the clock on to the next hh:mm:00 in India (Asia/Kolkata).
+    pub async fn advance_to_ist(&self, hh: u32, mm: u32) {
+        self.advance(secs_until_ist(self.state.clock.now_ms(), hh, mm)).await;
     }
 
     pub async fn advance(&self, seconds: i64) {
@@ -184,12 +197,23 @@ impl TestApp {
         assert_eq!(r.status(), 200, "install of {shop}: {}", r.text().await.unwrap());
     }
 
-    /// Installs and saves valid settings, so that orders are verified.
+    /// Installs and saves valid settings (IVR with its defaults), so that orders are verified.
     pub async fn install_configured(&self, shop: &str, verify: &str) {
+        self.install_with_ivr(shop, verify, json!({})).await;
+    }
+
+    /// Installs and saves valid settings with `ivr` fields over the defaults below.
+    pub async fn install_with_ivr(&self, shop: &str, verify: &str, ivr: Value) {
         self.install(shop).await;
+        let mut section = json!({"first_call": "immediate", "exophone": "08047112345", "flow_id": "123456", "retries": 2,
+            "retry_interval_minutes": 30, "timezone": "Asia/Kolkata", "window_start": "09:00", "window_end": "21:00",
+            "confirm_tag": "cod_confirmed", "cancel_tag": "cod_cancelled", "callback_tag": "cod_callback"});
+        for (k, v) in ivr.as_object().unwrap() {
+            section[k] = v.clone();
+        }
         let r = self
             .put_settings(shop, json!({"general": {"verify": verify, "method": "ivr", "exotel_subdomain": "api.in.exotel.com",
-                "account_sid": "acme1", "api_key": "exokey", "api_token": "exotoken-secret"}}))
+                "account_sid": "acme1", "api_key": "exokey", "api_token": "exotoken-secret"}, "ivr": section}))
             .await;
         assert_eq!(r.status(), 200, "settings: {}", r.text().await.unwrap());
     }
@@ -236,10 +260,44 @@ impl TestApp {
         panic!("jobs still queued after 20 s: {:?} {stuck} (now {})", self.jobs().await, chrono::Utc::now().timestamp());
     }
 
-    /// The test app's closing check: no job queued, scheduled or dead.
+    /// Waits until the background work settles: no job queued, no call being dialled, none due.
+    pub async fn settle(&self) {
+        let mut quiet = 0;
+        for _ in 0..600 {
+            let now = self.state.clock.now_ms();
+            let wall = chrono::Utc::now().timestamp_millis();
+            let busy = self
+                .count(&format!(
+                    "SELECT COUNT(*) FROM call_attempts WHERE state = 'dialing' OR (state = 'queued' AND due_at <= {now} \
+                     AND (retry_after_wall IS NULL OR retry_after_wall <= {wall}))"
+                ))
+                .await;
+            quiet = if busy == 0 && self.jobs().await.queued == 0 { quiet + 1 } else { 0 };
+            if quiet == 3 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("work still going after 30 s: {:?}", self.jobs().await);
+    }
+
+    /// The Exotel callback key of a shop.
+    pub async fn exotel_key(&self, shop: &str) -> String {
+        self.text(&format!("SELECT exotel_key FROM shops WHERE domain = '{shop}'")).await.unwrap()
+    }
+
+    /// The test app's closing check: no job queued or dead, and nothing scheduled for an order
+    /// that is no longer pending (a pending order's next call or reconcile timer is legitimate).
     pub async fn assert_no_jobs_left(&self) {
-        self.wait_for_jobs().await;
-        assert_eq!(self.jobs().await, JobCounts { queued: 0, scheduled: 0, dead: 0 }, "work left behind");
+        self.settle().await;
+        let c = self.jobs().await;
+        assert_eq!((c.queued, c.dead), (0, 0), "work left behind: {c:?}");
+        let orphans = self
+            .count("SELECT COUNT(*) FROM timers t LEFT JOIN orders o ON o.id = t.order_id WHERE o.id IS NULL OR o.status <> 'pending'")
+            .await;
+        assert_eq!(orphans, 0, "timers left for orders that are no longer pending");
+        let calls = self.count("SELECT COUNT(*) FROM call_attempts a JOIN orders o ON o.id = a.order_id WHERE a.state = 'queued' AND o.status <> 'pending'").await;
+        assert_eq!(calls, 0, "calls queued for orders that are no longer pending");
     }
 
     pub async fn count(&self, sql: &str) -> i64 {
@@ -287,4 +345,12 @@ pub fn order_payload(id: i64, gateway: &str, shipping_phone: Option<&str>) -> Va
         "customer": {"id": 7001, "email": "asha@example.com", "phone": null, "first_name": "Asha", "last_name": "Rao"},
         "line_items": [{"title": "Kurta", "quantity": 1, "price": "499.00"}],
     })
+}
+
+/// Seconds from `now_ms` to the next hh:mm:00 in Asia/Kolkata (UTC+05:30, no DST).
+pub fn secs_until_ist(now_ms: i64, hh: u32, mm: u32) -> i64 {
+    let ist_secs_of_day = (now_ms / 1000 + 19_800).rem_euclid(86_400);
+    let target = i64::from(hh * 3600 + mm * 60);
+    let d = (target - ist_secs_of_day).rem_euclid(86_400);
+    if d == 0 { 86_400 } else { d }
 }

@@ -1,0 +1,184 @@
+//! The dialer: places queued calls that are due on the app clock, keeping every Exotel account
+//! under its rate limit across all processes, and sharing each account's capacity fairly between
+//! shops (a flash sale at one shop does not hold back the others).
+//!
+//! Not an apalis queue: a rate-limited call must wait without holding a worker slot, and the choice
+//! of which call goes next depends on every shop's backlog at that moment.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Notify, Semaphore, watch};
+
+use crate::db::Tx;
+use crate::{AppState, on_db, on_tx};
+
+/// Burst tolerance of the rate limiter: it absorbs the dialer's wake-up jitter.
+pub const BURST_MS: i64 = 500;
+
+/// The spacing of requests to one account for a limit of `per_minute`. GCRA lets at most
+/// floor((60 000 + BURST_MS) / T) + 2 requests (a first call's weight is 2) into any 60-second
+/// window; T is the smallest spacing that keeps that under the limit. For Exotel's 200/min:
+/// T = 307 ms, at most 199 in any minute, 195/min (97.7%) sustained under a backlog.
+pub fn emission_interval_ms(per_minute: i64) -> i64 {
+    (60_000 + BURST_MS + per_minute - 3) / (per_minute - 2) + 1
+}
+/// Calls in flight per process (origination can take up to 30 s).
+const MAX_IN_FLIGHT: usize = 64;
+/// How often the queue is looked at when nothing wakes the dialer sooner.
+const POLL: Duration = Duration::from_millis(250);
+/// A claim older than this without an outcome means its process died mid-dial.
+const STALE_DIAL_MS: i64 = 120_000;
+
+static WAKE: Notify = Notify::const_new();
+
+/// Looks at the queue now (after committing new due calls in this process).
+pub fn wake() {
+    WAKE.notify_one();
+}
+
+fn wall_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Takes `n` requests' worth of an account's rate budget, or says how long until it has them.
+pub async fn take_budget(tx: &mut Tx, account: &str, n: i64, interval_ms: i64, wall: i64) -> anyhow::Result<Result<(), i64>> {
+    on_tx!(tx, c => sqlx::query("INSERT INTO exotel_rate (account_sid, tat) VALUES ($1, 0) ON CONFLICT (account_sid) DO NOTHING")
+        .bind(account).execute(c).await.map(|r| r.rows_affected()))?;
+    let taken = on_tx!(tx, c => sqlx::query(
+        "UPDATE exotel_rate SET tat = (CASE WHEN tat > $2 THEN tat ELSE $2 END) + $3 WHERE account_sid = $1 AND tat - $2 <= $4")
+        .bind(account).bind(wall).bind(n * interval_ms).bind(BURST_MS)
+        .execute(c).await.map(|r| r.rows_affected()))?;
+    if taken == 1 {
+        return Ok(Ok(()));
+    }
+    let tat: i64 = on_tx!(tx, c => sqlx::query_scalar("SELECT tat FROM exotel_rate WHERE account_sid = $1").bind(account).fetch_one(c).await)?;
+    Ok(Err((tat - wall - BURST_MS).max(1)))
+}
+
+/// Due calls in the order they should go: within each account, shops take turns (the n-th due
+/// call of every shop before the (n+1)-th of any), oldest first.
+async fn due_calls(state: &AppState, now: i64, wall: i64) -> anyhow::Result<Vec<(String, String)>> {
+    Ok(on_db!(&state.db, c => sqlx::query_as(
+        "SELECT id, account_sid FROM ( \
+           SELECT id, account_sid, due_at, ROW_NUMBER() OVER (PARTITION BY account_sid, shop_id ORDER BY due_at, id) AS turn \
+           FROM call_attempts WHERE state = 'queued' AND due_at <= $1 AND (retry_after_wall IS NULL OR retry_after_wall <= $2) \
+         ) due ORDER BY turn, due_at, id LIMIT 1000")
+        .bind(now).bind(wall).fetch_all(c).await)?)
+}
+
+/// Claims one queued call and its rate budget together: both or neither.
+async fn claim(state: &AppState, id: &str, account: &str, wall: i64) -> anyhow::Result<Claim> {
+    let mut tx = state.db.begin().await?;
+    let claimed = on_tx!(&mut tx, c => sqlx::query(
+        "UPDATE call_attempts SET state = 'dialing', claimed_at_wall = $1, updated_at = $2 WHERE id = $3 AND state = 'queued'")
+        .bind(wall).bind(state.clock.now_ms()).bind(id).execute(c).await.map(|r| r.rows_affected()))?;
+    if claimed == 0 {
+        return Ok(Claim::Gone);
+    }
+    // The first call also looks the number up (DND), which Exotel counts as a request too.
+    let looked_up: i64 = on_tx!(&mut tx, c => sqlx::query_scalar(
+        "SELECT COUNT(*) FROM orders o JOIN call_attempts a ON a.order_id = o.id WHERE a.id = $1 AND o.dnd IS NOT NULL")
+        .bind(id).fetch_one(c).await)?;
+    let interval = emission_interval_ms(state.config.exotel_calls_per_minute);
+    match take_budget(&mut tx, account, if looked_up == 0 { 2 } else { 1 }, interval, wall).await? {
+        Ok(()) => {
+            tx.commit().await?;
+            Ok(Claim::Claimed)
+        }
+        Err(wait_ms) => Ok(Claim::RateLimited(wait_ms)),
+    }
+}
+
+enum Claim {
+    Claimed,
+    Gone,
+    RateLimited(i64),
+}
+
+/// Runs until `stop`; calls in flight are finished before it returns.
+pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
+    let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    let mut in_flight = tokio::task::JoinSet::new();
+    let mut advanced = state.clock.subscribe();
+    let mut last_recovery = 0i64;
+    while !*stop.borrow() {
+        let mut next = POLL;
+        match tick(&state, &slots, &mut in_flight).await {
+            Ok(Some(wait)) => next = next.min(wait),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "dialer pass failed; trying again"),
+        }
+        let wall = wall_ms();
+        if wall - last_recovery > 30_000 {
+            last_recovery = wall;
+            if let Err(e) = super::ivr::recover_stale_dials(&state, wall - STALE_DIAL_MS).await {
+                tracing::warn!(error = %e, "could not recover stale dials");
+            }
+        }
+        while in_flight.try_join_next().is_some() {}
+        tokio::select! {
+            _ = tokio::time::sleep(next) => {}
+            _ = WAKE.notified() => {}
+            _ = advanced.changed() => {}
+            _ = stop.changed() => {}
+        }
+    }
+    while in_flight.join_next().await.is_some() {}
+}
+
+/// One pass over the due calls. Returns how soon a rate-limited account has budget again.
+async fn tick(state: &AppState, slots: &Arc<Semaphore>, in_flight: &mut tokio::task::JoinSet<()>) -> anyhow::Result<Option<Duration>> {
+    let wall = wall_ms();
+    let due = due_calls(state, state.clock.now_ms(), wall).await?;
+    let mut limited: HashSet<String> = HashSet::new();
+    let mut soonest: Option<i64> = None;
+    for (id, account) in due {
+        if limited.contains(&account) {
+            continue;
+        }
+        let Ok(permit) = slots.clone().try_acquire_owned() else { break };
+        match claim(state, &id, &account, wall_ms()).await? {
+            Claim::Claimed => {
+                let state = state.clone();
+                in_flight.spawn(async move {
+                    if let Err(e) = super::ivr::dial(&state, &id).await {
+                        tracing::error!(attempt = %id, error = %e, "dial failed");
+                    }
+                    drop(permit);
+                });
+            }
+            Claim::Gone => {}
+            Claim::RateLimited(wait) => {
+                limited.insert(account);
+                soonest = Some(soonest.map_or(wait, |s| s.min(wait)));
+            }
+        }
+    }
+    Ok(soonest.map(|ms| Duration::from_millis(ms as u64)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The most requests GCRA lets into any 60 s window, for spacing `t`.
+    fn worst_minute(t: i64) -> i64 {
+        (60_000 + BURST_MS) / t + 2
+    }
+
+    #[test]
+    fn spacing_keeps_every_minute_under_the_limit() {
+        assert_eq!(emission_interval_ms(200), 307);
+        for limit in [10, 60, 200, 600, 1000, 6000] {
+            let t = emission_interval_ms(limit);
+            assert!(worst_minute(t) <= limit - 1, "limit {limit}: T {t} lets {} through", worst_minute(t));
+            // Under a backlog the account is used at 95% or more of its limit (small limits excepted:
+            // the burst allowance is a larger share of them).
+            if (200..=1000).contains(&limit) {
+                assert!(60_000 / t * 100 >= 95 * limit, "limit {limit}: T {t} is too slow");
+            }
+        }
+    }
+}

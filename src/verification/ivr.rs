@@ -1,0 +1,536 @@
+//! IVR verification, the IO around the rules in `schedule`: queue the first call, dial a claimed
+//! attempt, settle an ended one (retry or give up), and resolve the order on a key press.
+//!
+//! An attempt row exists before its call is dialled; every state change is a conditional UPDATE,
+//! so repeated, late or reordered callbacks and several processes never act twice.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+
+use super::intake::add_event;
+use super::schedule::{self, Choice, Window};
+use crate::db::{Tx, new_id};
+use crate::domain::mask;
+use crate::exotel::{self, Account, ConnectCall, Dnd, ExotelError};
+use crate::jobs::Job;
+use crate::settings::Settings;
+use crate::{App, on_db, on_tx};
+
+/// The tag every order gets when its calls went unanswered.
+pub const RETRY_LIMIT_TAG: &str = "ivr_retry_limit_reached";
+/// A call still unreported this long after it was dialled is settled by `reconcile`.
+const RECONCILE_AFTER_MS: i64 = 30 * 60 * 1000;
+/// Hard limit on one call's length (Exotel `TimeLimit`), and how long it rings (`TimeOut`).
+const CALL_TIME_LIMIT_SECS: u32 = 600;
+const RING_SECS: u32 = 40;
+
+/// A time for the timeline, in the shop's zone.
+pub fn local_time(settings: &Settings, ms: i64) -> String {
+    let tz = Window::of(&settings.ivr).tz;
+    DateTime::from_timestamp_millis(ms)
+        .map(|t| t.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z").to_string())
+        .unwrap_or_default()
+}
+
+fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+/// Queues attempt 1 of a new order, due per the first-call rule and the allowed hours.
+pub async fn schedule_first_call(app: &App, tx: &mut Tx, shop_id: &str, order_id: &str, settings: &Settings) -> anyhow::Result<()> {
+    let now = app.clock.now();
+    let due = ms(schedule::first_call_at(&settings.ivr, now));
+    insert_attempt(tx, shop_id, order_id, 1, &settings.general.account_sid, due, ms(now)).await?;
+    let detail = if due == ms(now) {
+        "first call queued now".to_string()
+    } else {
+        format!("first call scheduled for {}", local_time(settings, due))
+    };
+    add_event(tx, shop_id, order_id, "call_scheduled", &detail, ms(now)).await
+}
+
+async fn insert_attempt(tx: &mut Tx, shop_id: &str, order_id: &str, n: i64, account: &str, due: i64, now: i64) -> anyhow::Result<()> {
+    on_tx!(tx, c => sqlx::query(
+        "INSERT INTO call_attempts (id, shop_id, order_id, attempt_no, account_sid, state, due_at, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $7) ON CONFLICT (order_id, attempt_no) DO NOTHING")
+        .bind(new_id()).bind(shop_id).bind(order_id).bind(n).bind(account).bind(due).bind(now)
+        .execute(c).await.map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// An attempt with what dialling and settling it need.
+#[derive(Debug, sqlx::FromRow)]
+pub struct Attempt {
+    pub id: String,
+    pub shop_id: String,
+    pub order_id: String,
+    pub attempt_no: i64,
+    pub state: String,
+    pub call_sid: Option<String>,
+    pub choice: Option<String>,
+    pub finished_at: Option<i64>,
+    pub transient_failures: i64,
+    pub order_status: String,
+    pub order_name: String,
+    pub order_number: Option<i64>,
+    pub total_price: String,
+    pub currency: String,
+    pub phone: Option<String>,
+    pub dnd: Option<String>,
+    pub shop_status: String,
+    pub shop_domain: String,
+    pub exotel_key: String,
+    pub settings: String,
+    pub exotel_api_token_enc: Option<String>,
+}
+
+const ATTEMPT_SELECT: &str = "SELECT a.id, a.shop_id, a.order_id, a.attempt_no, a.state, a.call_sid, a.choice, a.finished_at, \
+    a.transient_failures, o.status AS order_status, o.name AS order_name, o.order_number, o.total_price, o.currency, o.phone, \
+    o.dnd, s.status AS shop_status, s.domain AS shop_domain, s.exotel_key, s.settings, s.exotel_api_token_enc \
+    FROM call_attempts a JOIN orders o ON o.id = a.order_id JOIN shops s ON s.id = a.shop_id";
+
+pub async fn load_attempt(app: &App, id: &str) -> anyhow::Result<Option<Attempt>> {
+    let sql = format!("{ATTEMPT_SELECT} WHERE a.id = $1");
+    Ok(on_db!(&app.db, c => sqlx::query_as::<_, Attempt>(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(c).await)?)
+}
+
+/// The attempt an Exotel callback is about, within one shop: by our id in `CustomField`, else by
+/// `CallSid` (a flow reached some other way, or a callback that lost the field).
+pub async fn find_attempt(app: &App, shop_id: &str, custom_field: Option<&str>, call_sid: Option<&str>) -> anyhow::Result<Option<Attempt>> {
+    if let Some(id) = custom_field.filter(|s| !s.is_empty()) {
+        let sql = format!("{ATTEMPT_SELECT} WHERE a.id = $1 AND a.shop_id = $2");
+        let found = on_db!(&app.db, c => sqlx::query_as::<_, Attempt>(sqlx::AssertSqlSafe(sql)).bind(id).bind(shop_id).fetch_optional(c).await)?;
+        if found.is_some() {
+            return Ok(found);
+        }
+    }
+    if let Some(sid) = call_sid.filter(|s| !s.is_empty()) {
+        let sql = format!("{ATTEMPT_SELECT} WHERE a.call_sid = $1 AND a.shop_id = $2");
+        return Ok(on_db!(&app.db, c => sqlx::query_as::<_, Attempt>(sqlx::AssertSqlSafe(sql)).bind(sid).bind(shop_id).fetch_optional(c).await)?);
+    }
+    Ok(None)
+}
+
+impl Attempt {
+    pub fn settings(&self) -> Settings {
+        Settings::from_stored(&self.settings)
+    }
+
+    fn account(&self, app: &App, settings: &Settings) -> Option<Account> {
+        let token = app.cipher.decrypt(self.exotel_api_token_enc.as_deref()?).ok()?;
+        Some(Account::new(
+            &settings.general.exotel_subdomain,
+            app.config.exotel_api_origin.as_deref(),
+            &settings.general.account_sid,
+            &settings.general.api_key,
+            token,
+        ))
+    }
+
+    fn callback_url(&self, app: &App, path: &str) -> String {
+        format!("{}/exotel/{}/{path}", app.config.app_url, self.exotel_key)
+    }
+}
+
+async fn set_state(app: &App, id: &str, from: &str, to: &str, extra_sql: &str, now: i64) -> anyhow::Result<bool> {
+    let sql = format!("UPDATE call_attempts SET state = $1, updated_at = $2{extra_sql} WHERE id = $3 AND state = $4");
+    let n = on_db!(&app.db, c => sqlx::query(sqlx::AssertSqlSafe(sql)).bind(to).bind(now).bind(id).bind(from)
+        .execute(c).await.map(|r| r.rows_affected()))?;
+    Ok(n == 1)
+}
+
+/// Puts a claimed attempt back in the queue after a transient Exotel failure: backoff on the wall
+/// clock, none of the customer's retries spent.
+async fn back_off(app: &App, a: &Attempt, why: &str) -> anyhow::Result<()> {
+    let failures = a.transient_failures + 1;
+    let wait_ms = (1_000i64 << (failures - 1).min(9)).min(300_000);
+    let wall = Utc::now().timestamp_millis();
+    let now = app.clock.now_ms();
+    let mut tx = app.db.begin().await?;
+    let n = on_tx!(&mut tx, c => sqlx::query(
+        "UPDATE call_attempts SET state = 'queued', transient_failures = $1, retry_after_wall = $2, error = $3, updated_at = $4 \
+         WHERE id = $5 AND state = 'dialing'")
+        .bind(failures).bind(wall + wait_ms).bind(why).bind(now).bind(&a.id).execute(c).await.map(|r| r.rows_affected()))?;
+    if n == 1 && (failures == 1 || failures % 10 == 0) {
+        let detail = format!("Exotel could not take call {} ({why}); trying again in {} s", a.attempt_no, wait_ms / 1000);
+        add_event(&mut tx, &a.shop_id, &a.order_id, "call_delayed", &detail, now).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Dials an attempt this process has claimed (state `dialing`). Exactly one Calls/connect request
+/// is ever sent per attempt: after a timeout the outcome is reconciled, never redialled.
+pub async fn dial(app: &App, attempt_id: &str) -> anyhow::Result<()> {
+    let Some(a) = load_attempt(app, attempt_id).await? else { return Ok(()) };
+    if a.state != "dialing" {
+        return Ok(());
+    }
+    let settings = a.settings();
+    let now = app.clock.now();
+    if a.order_status != "pending" || a.shop_status != "installed" {
+        set_state(app, &a.id, "dialing", "cancelled", ", result = 'cancelled'", ms(now)).await?;
+        return Ok(());
+    }
+    // The schedule put it inside the window, but a backoff may have carried it past the end.
+    let window = Window::of(&settings.ivr);
+    let placed_at = window.place(now);
+    if placed_at != now {
+        let due = ms(placed_at);
+        let sql = format!(", due_at = {due}, retry_after_wall = NULL");
+        if set_state(app, &a.id, "dialing", "queued", &sql, ms(now)).await? {
+            let mut tx = app.db.begin().await?;
+            let detail = format!("outside calling hours; call {} moved to {}", a.attempt_no, local_time(&settings, due));
+            add_event(&mut tx, &a.shop_id, &a.order_id, "call_scheduled", &detail, ms(now)).await?;
+            tx.commit().await?;
+        }
+        return Ok(());
+    }
+    let Some(phone) = a.phone.clone() else {
+        return settle(app, &a, "not-placed", Some("the order has no phone number")).await;
+    };
+    let Some(account) = a.account(app, &settings) else {
+        return settle(app, &a, "not-placed", Some("the Exotel API token is missing; save the settings again")).await;
+    };
+
+    if a.attempt_no == 1 && a.dnd.is_none() {
+        match exotel::number_info(&app.http, &account, &phone).await {
+            Ok(info) => {
+                let dnd = match info.dnd {
+                    Dnd::Yes => "yes",
+                    Dnd::No => "no",
+                    Dnd::Unavailable => "unavailable",
+                };
+                on_db!(&app.db, c => sqlx::query("UPDATE orders SET dnd = $1 WHERE id = $2 AND shop_id = $3")
+                    .bind(dnd).bind(&a.order_id).bind(&a.shop_id).execute(c).await.map(|r| r.rows_affected()))?;
+                if info.dnd == Dnd::Yes && !settings.ivr.dnd_calling_enabled {
+                    return settle(app, &a, "dnd", Some("the number is on the DND registry and DND calling is not enabled")).await;
+                }
+            }
+            Err(e) if e.is_transient() => return back_off(app, &a, &format!("DND lookup: {e}")).await,
+            // Exotel refuses DND calls itself when they are not allowed; an unknown status is no reason not to call.
+            Err(e) => tracing::warn!(order = %a.order_id, error = %e, "DND lookup failed; calling anyway"),
+        }
+    }
+
+    let flow = exotel::flow_url(&settings.general.exotel_subdomain, &settings.general.account_sid, &settings.ivr.flow_id);
+    let status_callback = a.callback_url(app, "call-status");
+    let req = ConnectCall {
+        from: &phone,
+        caller_id: &settings.ivr.exophone,
+        url: &flow,
+        status_callback: &status_callback,
+        custom_field: &a.id,
+        time_limit_secs: Some(CALL_TIME_LIMIT_SECS),
+        time_out_secs: Some(RING_SECS),
+    };
+    let result = exotel::connect_call(&app.http, &account, &req, app.config.exotel_timeout).await;
+    let now = app.clock.now_ms();
+    match result {
+        Ok(placed) => {
+            let mut tx = app.db.begin().await?;
+            let n = on_tx!(&mut tx, c => sqlx::query(
+                "UPDATE call_attempts SET state = 'placed', call_sid = COALESCE(call_sid, $1), \
+                   exotel_status = COALESCE(exotel_status, $2), dialed_at = $3, error = NULL, updated_at = $3 \
+                 WHERE id = $4 AND state = 'dialing'")
+                .bind(&placed.sid).bind(&placed.status).bind(now).bind(&a.id).execute(c).await.map(|r| r.rows_affected()))?;
+            if n == 1 {
+                let detail = format!("call {} placed to {} (CallSid {})", a.attempt_no, mask(&phone), placed.sid);
+                add_event(&mut tx, &a.shop_id, &a.order_id, "call_placed", &detail, now).await?;
+                let job = Job::ReconcileCall { attempt_id: a.id.clone() };
+                tx.schedule(&job, &a.shop_id, Some(&a.order_id), now + RECONCILE_AFTER_MS, now).await?;
+            }
+            tx.commit().await?;
+            tracing::info!(attempt = %a.id, to = %mask(&phone), "call placed");
+            Ok(())
+        }
+        Err(e @ (ExotelError::Timeout | ExotelError::BadResponse(_))) => {
+            // The call may well be ringing: wait for Exotel's status callback, never redial.
+            let mut tx = app.db.begin().await?;
+            let n = on_tx!(&mut tx, c => sqlx::query(
+                "UPDATE call_attempts SET state = 'unknown', dialed_at = $1, error = $2, updated_at = $1 WHERE id = $3 AND state = 'dialing'")
+                .bind(now).bind(e.to_string()).bind(&a.id).execute(c).await.map(|r| r.rows_affected()))?;
+            if n == 1 {
+                let detail = format!("call {}: no answer from Exotel ({e}); waiting for its status report", a.attempt_no);
+                add_event(&mut tx, &a.shop_id, &a.order_id, "call_unconfirmed", &detail, now).await?;
+                let job = Job::ReconcileCall { attempt_id: a.id.clone() };
+                tx.schedule(&job, &a.shop_id, Some(&a.order_id), now + RECONCILE_AFTER_MS, now).await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        }
+        Err(e) if e.is_transient() => back_off(app, &a, &e.to_string()).await,
+        Err(ExotelError::Dnd(m)) => settle(app, &a, "dnd", Some(&format!("Exotel refused the call: {m}"))).await,
+        Err(e) => settle(app, &a, "not-placed", Some(&format!("Exotel refused the call: {e}"))).await,
+    }
+}
+
+/// Ends an attempt with `result` (from any state but `ended`/`cancelled`) and decides what follows:
+/// nothing when the caller chose, else the next call, the DND path or the retry limit.
+pub async fn settle(app: &App, a: &Attempt, result: &str, error: Option<&str>) -> anyhow::Result<()> {
+    let now = app.clock.now_ms();
+    let mut tx = app.db.begin().await?;
+    let n = on_tx!(&mut tx, c => sqlx::query(
+        "UPDATE call_attempts SET state = 'ended', result = $1, error = COALESCE($2, error), finished_at = $3, updated_at = $3 \
+         WHERE id = $4 AND finished_at IS NULL AND state NOT IN ('ended', 'cancelled')")
+        .bind(result).bind(error).bind(now).bind(&a.id).execute(c).await.map(|r| r.rows_affected()))?;
+    if n == 1 {
+        after_attempt(app, &mut tx, a, result, error, now).await?;
+    }
+    tx.commit().await?;
+    super::dialer::wake();
+    Ok(())
+}
+
+async fn after_attempt(app: &App, tx: &mut Tx, a: &Attempt, result: &str, error: Option<&str>, now: i64) -> anyhow::Result<()> {
+    // Its reconcile timer is no longer needed (an order has one call in flight at a time).
+    tx.cancel_timers(&a.shop_id, Some(&a.order_id)).await?;
+    if Choice::parse(result).is_some() {
+        return Ok(());
+    }
+    let status: Option<String> = on_tx!(tx, c => sqlx::query_scalar("SELECT status FROM orders WHERE id = $1 AND shop_id = $2")
+        .bind(&a.order_id).bind(&a.shop_id).fetch_optional(c).await)?;
+    let ended = format!(
+        "call {} ended: {result}{}",
+        a.attempt_no,
+        error.map(|e| format!(" ({e})")).unwrap_or_default()
+    );
+    add_event(tx, &a.shop_id, &a.order_id, "call_ended", &ended, now).await?;
+    if status.as_deref() != Some("pending") {
+        return Ok(());
+    }
+    let settings = a.settings();
+    if result == "dnd" {
+        // The fallback issue starts the SMS fallback here; without one a DND number is not verified.
+        resolve_without_answer(app, tx, a, "skipped", "DND number: calls not allowed and no fallback configured", &[], now).await?;
+        return Ok(());
+    }
+    let ended_at = DateTime::from_timestamp_millis(now).expect("time in range");
+    match schedule::next_call_at(&settings.ivr, a.attempt_no, ended_at) {
+        Some(next) => {
+            insert_attempt(tx, &a.shop_id, &a.order_id, a.attempt_no + 1, &settings.general.account_sid, ms(next), now).await?;
+            let detail = format!(
+                "retry {} of {} scheduled for {} ({result})",
+                a.attempt_no,
+                settings.ivr.retries,
+                local_time(&settings, ms(next))
+            );
+            add_event(tx, &a.shop_id, &a.order_id, "call_scheduled", &detail, now).await
+        }
+        None => {
+            // The fallback issue starts the SMS fallback here instead of ending the verification.
+            let reason = format!("no answer after {} call(s)", a.attempt_no);
+            resolve_without_answer(app, tx, a, "no_response", &reason, &[RETRY_LIMIT_TAG], now).await
+        }
+    }
+}
+
+async fn resolve_without_answer(_app: &App, tx: &mut Tx, a: &Attempt, status: &str, reason: &str, tags: &[&str], now: i64) -> anyhow::Result<()> {
+    let n = on_tx!(tx, c => sqlx::query(
+        "UPDATE orders SET status = $1, status_reason = $2, resolved_at = $3, updated_at = $3, outcome_tags = $4 \
+         WHERE id = $5 AND shop_id = $6 AND status = 'pending'")
+        .bind(status).bind(reason).bind(now).bind(tags.join(",")).bind(&a.order_id).bind(&a.shop_id)
+        .execute(c).await.map(|r| r.rows_affected()))?;
+    if n == 0 {
+        return Ok(());
+    }
+    super::stop_pending(tx, &a.shop_id, Some(&a.order_id), now).await?;
+    add_event(tx, &a.shop_id, &a.order_id, status, reason, now).await?;
+    if !tags.is_empty() {
+        tx.push_jobs(&[Job::SyncOrder { order_id: a.order_id.clone(), tags: tags.iter().map(|t| t.to_string()).collect(), cancel: false }])
+            .await?;
+    }
+    Ok(())
+}
+
+/// What a key press did.
+#[derive(Debug, PartialEq)]
+pub enum Pressed {
+    /// The order was pending and is now resolved.
+    Applied,
+    /// Already resolved (a repeat, a late press, or resolved some other way): nothing changed.
+    AlreadyResolved,
+    /// Not an offered choice: recorded; the call counts as answered with an invalid key.
+    Invalid,
+}
+
+/// A key press reported by a passthru: records it on the attempt and, the first time, resolves
+/// the order, stops what was still scheduled and queues the Shopify update.
+pub async fn press(app: &App, a: &Attempt, digits: &str, choice: Result<Choice, String>) -> anyhow::Result<Pressed> {
+    let now = app.clock.now_ms();
+    let settings = a.settings();
+    let mut tx = app.db.begin().await?;
+    let (recorded, outcome) = match &choice {
+        Ok(c) => (c.as_str(), None),
+        Err(_) => ("invalid", Some(Pressed::Invalid)),
+    };
+    // A valid choice is never overwritten by a later invalid key.
+    on_tx!(&mut tx, c => sqlx::query(
+        "UPDATE call_attempts SET digits = $1, choice = CASE WHEN choice IN ('confirm', 'cancel', 'callback') THEN choice ELSE $2 END, \
+           updated_at = $3 WHERE id = $4")
+        .bind(digits).bind(recorded).bind(now).bind(&a.id).execute(c).await.map(|r| r.rows_affected()))?;
+    let result = match choice {
+        Err(input) => {
+            let detail = format!("call {}: key {input:?} is not an offered choice", a.attempt_no);
+            add_event(&mut tx, &a.shop_id, &a.order_id, "key_pressed", &detail, now).await?;
+            outcome.unwrap_or(Pressed::Invalid)
+        }
+        Ok(c) => {
+            let tag = c.tag(&settings.ivr).unwrap_or_default().to_string();
+            let reason = format!("pressed {} on call {} ({})", key_of(c), a.attempt_no, c.as_str());
+            let n = on_tx!(&mut tx, c2 => sqlx::query(
+                "UPDATE orders SET status = $1, status_reason = $2, resolved_at = $3, updated_at = $3, outcome_tags = $4 \
+                 WHERE id = $5 AND shop_id = $6 AND status = 'pending'")
+                .bind(c.status()).bind(&reason).bind(now).bind(&tag).bind(&a.order_id).bind(&a.shop_id)
+                .execute(c2).await.map(|r| r.rows_affected()))?;
+            if n == 1 {
+                add_event(&mut tx, &a.shop_id, &a.order_id, "key_pressed", &reason, now).await?;
+                super::stop_pending(&mut tx, &a.shop_id, Some(&a.order_id), now).await?;
+                let cancel = c == Choice::Cancel && settings.ivr.cancel_order;
+                tx.push_jobs(&[Job::SyncOrder { order_id: a.order_id.clone(), tags: vec![tag], cancel }]).await?;
+                Pressed::Applied
+            } else {
+                let detail = format!("call {}: pressed {} after the order was already {}", a.attempt_no, key_of(c), a.order_status);
+                add_event(&mut tx, &a.shop_id, &a.order_id, "key_pressed", &detail, now).await?;
+                Pressed::AlreadyResolved
+            }
+        }
+    };
+    tx.commit().await?;
+    Ok(result)
+}
+
+fn key_of(c: Choice) -> u8 {
+    match c {
+        Choice::Confirm => 1,
+        Choice::Cancel => 2,
+        Choice::Callback => 3,
+    }
+}
+
+/// The values of one field across a status report's legs (`Legs[0][AnsweredBy]`, …), in leg order.
+fn leg_values(fields: &HashMap<String, String>, name: &str) -> Vec<String> {
+    let mut legs: Vec<(usize, String)> = fields
+        .iter()
+        .filter_map(|(k, v)| {
+            let (i, field) = k.strip_prefix("Legs[")?.strip_suffix(']')?.split_once("][")?;
+            (field == name).then_some((i.parse::<usize>().ok()?, v.clone()))
+        })
+        .collect();
+    legs.sort();
+    legs.into_iter().map(|(_, v)| v).collect()
+}
+
+/// Records a status report on its attempt; a terminal one settles the attempt (once).
+pub async fn status_report(app: &App, a: &Attempt, fields: &HashMap<String, String>) -> anyhow::Result<()> {
+    let now = app.clock.now_ms();
+    let get = |k: &str| fields.get(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+    let status = get("Status").or_else(|| get("CallStatus")).unwrap_or_default().to_ascii_lowercase();
+    let answered_by = leg_values(fields, "AnsweredBy").into_iter().filter(|v| !v.is_empty() && v != "NA").collect::<Vec<_>>();
+    let machine = answered_by.iter().any(|v| v.eq_ignore_ascii_case("MACHINE"));
+    let amd_cause = leg_values(fields, "AmdCause").into_iter().find(|v| !v.is_empty() && v != "NA");
+    let duration = get("ConversationDuration")
+        .or_else(|| get("Duration"))
+        .and_then(|d| d.trim().parse::<f64>().ok())
+        .map(|d| d.round() as i64);
+    on_db!(&app.db, c => sqlx::query(
+        "UPDATE call_attempts SET call_sid = COALESCE(call_sid, $1), \
+           exotel_status = CASE WHEN finished_at IS NULL THEN $2 ELSE exotel_status END, \
+           answered_by = COALESCE($3, answered_by), amd_cause = COALESCE($4, amd_cause), \
+           duration_seconds = COALESCE($5, duration_seconds), price = COALESCE($6, price), \
+           recording_url = COALESCE($7, recording_url), started_at = COALESCE($8, started_at), \
+           ended_at = COALESCE($9, ended_at), updated_at = $10 WHERE id = $11")
+        .bind(get("CallSid")).bind(&status).bind(answered_by.first().cloned()).bind(amd_cause).bind(duration)
+        .bind(get("Price")).bind(get("RecordingUrl"))
+        .bind(get("StartTime")).bind(get("EndTime")).bind(now).bind(&a.id)
+        .execute(c).await.map(|r| r.rows_affected()))?;
+    if !schedule::is_terminal(&status) {
+        return Ok(());
+    }
+    // The key press (if any) was recorded by the passthru while the call was live.
+    let choice: Option<String> = on_db!(&app.db, c => sqlx::query_scalar("SELECT choice FROM call_attempts WHERE id = $1")
+        .bind(&a.id).fetch_one(c).await)?;
+    let valid = choice.as_deref().and_then(Choice::parse);
+    let invalid = choice.as_deref() == Some("invalid");
+    let result = match schedule::retry_cause(&status, valid, invalid, machine) {
+        None => valid.map(Choice::as_str).unwrap_or("completed"),
+        Some(cause) => cause,
+    };
+    settle(app, a, result, None).await
+}
+
+/// Job: settles an attempt Exotel never reported on. A call whose dial outcome was unknown
+/// counts as an attempt: the customer may have been called.
+pub async fn reconcile(app: &App, attempt_id: &str) -> anyhow::Result<()> {
+    let Some(a) = load_attempt(app, attempt_id).await? else { return Ok(()) };
+    if a.finished_at.is_some() || !matches!(a.state.as_str(), "placed" | "unknown") {
+        return Ok(());
+    }
+    let why = if a.call_sid.is_some() {
+        "Exotel sent no call status within 30 minutes"
+    } else {
+        "Exotel never confirmed the call was placed"
+    };
+    settle(app, &a, "unknown", Some(why)).await
+}
+
+/// Greeting text: the order number read digit by digit and the amount with its currency.
+pub fn greeting_text(a: &Attempt) -> String {
+    let number = a
+        .order_number
+        .map(|n| n.to_string())
+        .unwrap_or_else(|| a.order_name.chars().filter(char::is_ascii_alphanumeric).collect());
+    let spelled: Vec<String> = number.chars().map(|c| c.to_string()).collect();
+    let amount = a.total_price.trim();
+    let amount = amount.strip_suffix(".00").or_else(|| amount.strip_suffix(".0")).unwrap_or(amount);
+    let shop = a.shop_domain.split('.').next().unwrap_or_default().replace('-', " ");
+    let shop: String = shop
+        .split(' ')
+        .map(|w| {
+            let mut c = w.chars();
+            c.next().map(|f| f.to_uppercase().chain(c).collect::<String>()).unwrap_or_default()
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    format!("Your order number {} of {} {amount} from {shop}", spelled.join(" "), currency_words(&a.currency))
+}
+
+fn currency_words(code: &str) -> &str {
+    match code {
+        "INR" => "rupees",
+        "USD" | "SGD" | "AUD" | "CAD" => "dollars",
+        "EUR" => "euros",
+        "GBP" => "pounds",
+        "AED" => "dirhams",
+        other => other,
+    }
+}
+
+/// Dials stuck in `dialing` (their process died mid-request) cannot be known not to have rung:
+/// they are treated like a timeout and reconciled.
+pub async fn recover_stale_dials(app: &App, older_than_wall: i64) -> anyhow::Result<()> {
+    let stale: Vec<(String, String, String)> = on_db!(&app.db, c => sqlx::query_as(
+        "SELECT id, shop_id, order_id FROM call_attempts WHERE state = 'dialing' AND claimed_at_wall < $1")
+        .bind(older_than_wall).fetch_all(c).await)?;
+    for (id, shop_id, order_id) in stale {
+        let now = app.clock.now_ms();
+        let mut tx = app.db.begin().await?;
+        let n = on_tx!(&mut tx, c => sqlx::query(
+            "UPDATE call_attempts SET state = 'unknown', error = 'the dialling process stopped mid-request', updated_at = $1 \
+             WHERE id = $2 AND state = 'dialing'").bind(now).bind(&id).execute(c).await.map(|r| r.rows_affected()))?;
+        if n == 1 {
+            tx.schedule(&Job::ReconcileCall { attempt_id: id.clone() }, &shop_id, Some(&order_id), now + RECONCILE_AFTER_MS, now).await?;
+        }
+        tx.commit().await?;
+    }
+    Ok(())
+}
+
+/// For the account check when settings are saved.
+pub fn describe_exotel_error(e: &ExotelError) -> String {
+    match e {
+        ExotelError::Unauthorized => "Exotel refused the API key or token".into(),
+        other => other.to_string(),
+    }
+}

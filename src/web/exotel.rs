@@ -1,0 +1,179 @@
+//! The URLs Exotel calls, all under `/exotel/{shop_key}/…`. Exotel signs nothing, so the per-shop
+//! secret key in the path is the authentication: an unknown key gets 404 and changes nothing.
+
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+
+use crate::verification::ivr::{self, Pressed};
+use crate::verification::schedule::{self, Choice};
+use crate::{App, AppState, on_db};
+
+fn plain(status: StatusCode, body: impl Into<String>) -> Response {
+    (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body.into()).into_response()
+}
+
+fn not_found() -> Response {
+    plain(StatusCode::NOT_FOUND, "not found")
+}
+
+/// The installed shop a callback key belongs to.
+async fn shop_for_key(app: &App, key: &str) -> anyhow::Result<Option<String>> {
+    // Keys are 32-character random tokens; anything else cannot match and skips the query.
+    if key.len() < 16 || key.len() > 64 || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        return Ok(None);
+    }
+    Ok(on_db!(&app.db, c => sqlx::query_scalar("SELECT id FROM shops WHERE exotel_key = $1 AND status = 'installed'")
+        .bind(key).fetch_optional(c).await)?)
+}
+
+fn internal(e: anyhow::Error) -> Response {
+    tracing::error!(error = %e, "Exotel callback failed");
+    plain(StatusCode::INTERNAL_SERVER_ERROR, "try again")
+}
+
+/// `GET`/`HEAD /exotel/{key}/greeting`: text for Exotel to read out. HEAD gets the same headers.
+pub async fn greeting(State(state): State<AppState>, method: Method, Path(key): Path<String>, Query(q): Query<HashMap<String, String>>) -> Response {
+    let result = async {
+        let Some(shop_id) = shop_for_key(&state, &key).await? else { return Ok(not_found()) };
+        let Some(a) = ivr::find_attempt(&state, &shop_id, q.get("CustomField").map(String::as_str), q.get("CallSid").map(String::as_str)).await?
+        else {
+            return Ok(plain(StatusCode::NOT_FOUND, "unknown call"));
+        };
+        let text = ivr::greeting_text(&a);
+        let mut resp = plain(StatusCode::OK, text.clone());
+        if method == Method::HEAD {
+            resp.headers_mut().insert(header::CONTENT_LENGTH, text.len().into());
+            *resp.body_mut() = axum::body::Body::empty();
+        }
+        anyhow::Ok(resp)
+    }
+    .await;
+    result.unwrap_or_else(internal)
+}
+
+/// `GET /exotel/{key}/ivr/{confirm|cancel|callback|input}`: the passthru after the IVR applet.
+/// 200 takes the flow's "OK" branch; an input that is no offered choice answers 422 so the flow can
+/// play its "incorrect input" branch. Repeats are harmless.
+pub async fn passthru(State(state): State<AppState>, Path((key, which)): Path<(String, String)>, Query(q): Query<HashMap<String, String>>) -> Response {
+    let result = async {
+        let Some(shop_id) = shop_for_key(&state, &key).await? else { return Ok(not_found()) };
+        if !matches!(which.as_str(), "confirm" | "cancel" | "callback" | "input") {
+            return Ok(not_found());
+        }
+        let Some(a) = ivr::find_attempt(&state, &shop_id, q.get("CustomField").map(String::as_str), q.get("CallSid").map(String::as_str)).await?
+        else {
+            return Ok(plain(StatusCode::NOT_FOUND, "unknown call"));
+        };
+        let settings = a.settings();
+        let digits = q.get("digits").cloned().unwrap_or_default();
+        let choice = match Choice::parse(&which) {
+            // A per-choice URL: the flow already knows the key; an option the merchant does not offer is refused.
+            Some(c) => c.tag(&settings.ivr).map(|_| c).ok_or_else(|| format!("{} (not offered)", c.as_str())),
+            None => schedule::read_digits(&settings.ivr, &digits),
+        };
+        let shown = digits.trim().trim_matches('"').to_string();
+        Ok(match ivr::press(&state, &a, &shown, choice).await? {
+            Pressed::Applied | Pressed::AlreadyResolved => plain(StatusCode::OK, "OK"),
+            Pressed::Invalid => plain(StatusCode::UNPROCESSABLE_ENTITY, "not an offered choice"),
+        })
+    }
+    .await;
+    result.unwrap_or_else(internal)
+}
+
+/// Flattens a JSON status report into the form's keys: `Legs[0][AnsweredBy]`, numbers as text.
+fn flatten_json(v: &Value, prefix: &str, out: &mut HashMap<String, String>) {
+    let key = |k: &str| if prefix.is_empty() { k.to_string() } else { format!("{prefix}[{k}]") };
+    match v {
+        Value::Object(map) => {
+            for (k, v) in map {
+                flatten_json(v, &key(k), out);
+            }
+        }
+        Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                flatten_json(v, &key(&i.to_string()), out);
+            }
+        }
+        Value::String(s) => {
+            out.insert(prefix.to_string(), s.clone());
+        }
+        Value::Null => {}
+        other => {
+            out.insert(prefix.to_string(), other.to_string());
+        }
+    }
+}
+
+/// A status report in any of the forms Exotel sends: multipart form (its default), urlencoded
+/// form, or JSON.
+async fn report_fields(headers: &HeaderMap, req: Request) -> Result<HashMap<String, String>, String> {
+    let ctype = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
+    if ctype.starts_with("multipart/form-data") {
+        let mut form = Multipart::from_request(req, &()).await.map_err(|e| e.to_string())?;
+        let mut out = HashMap::new();
+        while let Some(field) = form.next_field().await.map_err(|e| e.to_string())? {
+            let name = field.name().unwrap_or_default().to_string();
+            let value = field.text().await.map_err(|e| e.to_string())?;
+            out.insert(name, value);
+        }
+        return Ok(out);
+    }
+    let body = Bytes::from_request(req, &()).await.map_err(|e| e.to_string())?;
+    if ctype.starts_with("application/json") || body.first() == Some(&b'{') {
+        let v: Value = serde_json::from_slice(&body).map_err(|e| format!("not JSON: {e}"))?;
+        if !v.is_object() {
+            return Err("the JSON body must be an object".into());
+        }
+        let mut out = HashMap::new();
+        flatten_json(&v, "", &mut out);
+        return Ok(out);
+    }
+    Ok(url::form_urlencoded::parse(&body).into_owned().collect())
+}
+
+/// `POST /exotel/{key}/call-status`: Exotel's call status callback.
+pub async fn call_status(State(state): State<AppState>, Path(key): Path<String>, req: Request) -> Response {
+    let result = async {
+        let Some(shop_id) = shop_for_key(&state, &key).await? else { return Ok(not_found()) };
+        let headers = req.headers().clone();
+        let fields = match report_fields(&headers, req).await {
+            Ok(f) => f,
+            Err(e) => return Ok(plain(StatusCode::BAD_REQUEST, format!("unreadable status report: {e}"))),
+        };
+        let Some(a) = ivr::find_attempt(&state, &shop_id, fields.get("CustomField").map(String::as_str), fields.get("CallSid").map(String::as_str)).await?
+        else {
+            // Not a call of ours (or of this shop): acknowledged so Exotel stops retrying, nothing changes.
+            return Ok(plain(StatusCode::OK, "unknown call; ignored"));
+        };
+        ivr::status_report(&state, &a, &fields).await?;
+        Ok(plain(StatusCode::OK, "OK"))
+    }
+    .await;
+    result.unwrap_or_else(internal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn json_reports_flatten_like_forms() {
+        let mut out = HashMap::new();
+        flatten_json(
+            &json!({"CallSid": "abc", "ConversationDuration": 12, "Legs": [{"AnsweredBy": "NA"}, {"AnsweredBy": "MACHINE", "OnCallDuration": "7"}], "RecordingUrl": null}),
+            "",
+            &mut out,
+        );
+        assert_eq!(out["CallSid"], "abc");
+        assert_eq!(out["ConversationDuration"], "12");
+        assert_eq!(out["Legs[1][AnsweredBy]"], "MACHINE");
+        assert!(!out.contains_key("RecordingUrl"));
+    }
+}
