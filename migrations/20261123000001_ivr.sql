@@ -44,8 +44,9 @@ CREATE INDEX call_attempts_due ON call_attempts (state, due_at);
 CREATE INDEX call_attempts_sid ON call_attempts (call_sid);
 CREATE INDEX call_attempts_shop ON call_attempts (shop_id, created_at);
 
--- Per Exotel account rate limit shared by every process (GCRA): a call may start when
--- `tat - now <= burst`; starting one moves `tat` on by one emission interval. Wall clock.
+-- Exotel's per-account, per-API rate limits, shared by every process (GCRA): a request may go
+-- when `tat - now <= burst`; sending one moves `tat` on by one emission interval. Wall clock.
+-- Keyed "{account_sid}/calls", "{account_sid}/numbers", …
 CREATE TABLE exotel_rate (
     account_sid TEXT PRIMARY KEY,
     tat BIGINT NOT NULL
@@ -55,3 +56,6 @@ ALTER TABLE orders ADD COLUMN outcome_tags TEXT;
 ALTER TABLE orders ADD COLUMN shopify_synced_at BIGINT;
 -- The number's DND status from Exotel's Numbers API, looked up once before the first call.
 ALTER TABLE orders ADD COLUMN dnd TEXT;
+-- When the dialer last started a call for the shop (wall clock): the least recently served shop
+-- goes first, so shops take turns on a shared Exotel account.
+ALTER TABLE shops ADD COLUMN last_call_claimed_wall BIGINT;

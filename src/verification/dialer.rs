@@ -17,10 +17,10 @@ use crate::{AppState, on_db, on_tx};
 /// Burst tolerance of the rate limiter: it absorbs the dialer's wake-up jitter.
 pub const BURST_MS: i64 = 500;
 
-/// The spacing of requests to one account for a limit of `per_minute`. GCRA lets at most
-/// floor((60 000 + BURST_MS) / T) + 2 requests (a first call's weight is 2) into any 60-second
-/// window; T is the smallest spacing that keeps that under the limit. For Exotel's 200/min:
-/// T = 307 ms, at most 199 in any minute, 195/min (97.7%) sustained under a backlog.
+/// The spacing of requests to one API of an account for a limit of `per_minute`. GCRA lets at
+/// most floor((60 000 + BURST_MS) / T) + 1 requests into any 60-second window; T keeps that (plus
+/// one for clock jitter between processes) under the limit. For Exotel's 200/min: T = 307 ms, at
+/// most 198 in any minute, 195/min (97.7%) sustained under a backlog.
 pub fn emission_interval_ms(per_minute: i64) -> i64 {
     (60_000 + BURST_MS + per_minute - 3) / (per_minute - 2) + 1
 }
@@ -42,29 +42,30 @@ fn wall_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-/// Takes `n` requests' worth of an account's rate budget, or says how long until it has them.
-pub async fn take_budget(tx: &mut Tx, account: &str, n: i64, interval_ms: i64, wall: i64) -> anyhow::Result<Result<(), i64>> {
+/// Takes one request from a budget (an account's API), or says how long until it has one.
+pub async fn take_budget(tx: &mut Tx, budget: &str, interval_ms: i64, wall: i64) -> anyhow::Result<Result<(), i64>> {
     on_tx!(tx, c => sqlx::query("INSERT INTO exotel_rate (account_sid, tat) VALUES ($1, 0) ON CONFLICT (account_sid) DO NOTHING")
-        .bind(account).execute(c).await.map(|r| r.rows_affected()))?;
+        .bind(budget).execute(c).await.map(|r| r.rows_affected()))?;
     let taken = on_tx!(tx, c => sqlx::query(
         "UPDATE exotel_rate SET tat = (CASE WHEN tat > $2 THEN tat ELSE $2 END) + $3 WHERE account_sid = $1 AND tat - $2 <= $4")
-        .bind(account).bind(wall).bind(n * interval_ms).bind(BURST_MS)
+        .bind(budget).bind(wall).bind(interval_ms).bind(BURST_MS)
         .execute(c).await.map(|r| r.rows_affected()))?;
     if taken == 1 {
         return Ok(Ok(()));
     }
-    let tat: i64 = on_tx!(tx, c => sqlx::query_scalar("SELECT tat FROM exotel_rate WHERE account_sid = $1").bind(account).fetch_one(c).await)?;
+    let tat: i64 = on_tx!(tx, c => sqlx::query_scalar("SELECT tat FROM exotel_rate WHERE account_sid = $1").bind(budget).fetch_one(c).await)?;
     Ok(Err((tat - wall - BURST_MS).max(1)))
 }
 
-/// Due calls in the order they should go: within each account, shops take turns (the n-th due
-/// call of every shop before the (n+1)-th of any), oldest first.
+/// Due calls in the order they should go: shops take turns (the n-th due call of every shop before
+/// the (n+1)-th of any), the shop served least recently first, then oldest first.
 async fn due_calls(state: &AppState, now: i64, wall: i64) -> anyhow::Result<Vec<(String, String)>> {
     Ok(on_db!(&state.db, c => sqlx::query_as(
-        "SELECT id, account_sid FROM ( \
-           SELECT id, account_sid, due_at, ROW_NUMBER() OVER (PARTITION BY account_sid, shop_id ORDER BY due_at, id) AS turn \
+        "SELECT due.id, due.account_sid FROM ( \
+           SELECT id, shop_id, account_sid, due_at, ROW_NUMBER() OVER (PARTITION BY account_sid, shop_id ORDER BY due_at, id) AS turn \
            FROM call_attempts WHERE state = 'queued' AND due_at <= $1 AND (retry_after_wall IS NULL OR retry_after_wall <= $2) \
-         ) due ORDER BY turn, due_at, id LIMIT 1000")
+         ) due JOIN shops s ON s.id = due.shop_id \
+         ORDER BY due.turn, COALESCE(s.last_call_claimed_wall, 0), due.due_at, due.id LIMIT 1000")
         .bind(now).bind(wall).fetch_all(c).await)?)
 }
 
@@ -77,18 +78,26 @@ async fn claim(state: &AppState, id: &str, account: &str, wall: i64) -> anyhow::
     if claimed == 0 {
         return Ok(Claim::Gone);
     }
-    // The first call also looks the number up (DND), which Exotel counts as a request too.
+    // Exotel limits each API separately: Calls/connect, and the Numbers lookup (DND) that goes
+    // before a first call.
     let looked_up: i64 = on_tx!(&mut tx, c => sqlx::query_scalar(
         "SELECT COUNT(*) FROM orders o JOIN call_attempts a ON a.order_id = o.id WHERE a.id = $1 AND o.dnd IS NOT NULL")
         .bind(id).fetch_one(c).await)?;
     let interval = emission_interval_ms(state.config.exotel_calls_per_minute);
-    match take_budget(&mut tx, account, if looked_up == 0 { 2 } else { 1 }, interval, wall).await? {
-        Ok(()) => {
-            tx.commit().await?;
-            Ok(Claim::Claimed)
-        }
-        Err(wait_ms) => Ok(Claim::RateLimited(wait_ms)),
+    let mut budgets = vec![format!("{account}/calls")];
+    if looked_up == 0 {
+        budgets.push(format!("{account}/numbers"));
     }
+    for budget in &budgets {
+        if let Err(wait_ms) = take_budget(&mut tx, budget, interval, wall).await? {
+            return Ok(Claim::RateLimited(wait_ms));
+        }
+    }
+    on_tx!(&mut tx, c => sqlx::query(
+        "UPDATE shops SET last_call_claimed_wall = $1 WHERE id = (SELECT shop_id FROM call_attempts WHERE id = $2)")
+        .bind(wall).bind(id).execute(c).await.map(|r| r.rows_affected()))?;
+    tx.commit().await?;
+    Ok(Claim::Claimed)
 }
 
 enum Claim {
@@ -165,7 +174,7 @@ mod tests {
 
     /// The most requests GCRA lets into any 60 s window, for spacing `t`.
     fn worst_minute(t: i64) -> i64 {
-        (60_000 + BURST_MS) / t + 2
+        (60_000 + BURST_MS) / t + 1
     }
 
     #[test]

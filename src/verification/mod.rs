@@ -33,6 +33,7 @@ pub async fn start(app: &App, order_id: &str) -> anyhow::Result<()> {
         ivr::schedule_first_call(app, &mut tx, &shop_id, order_id, &settings).await?;
     }
     tx.commit().await?;
+    tracing::debug!(order = %order_id, "verification started");
     dialer::wake();
     Ok(())
 }

@@ -457,6 +457,93 @@ async fn settings_ivr_section(backend: Backend) {
     app.stop().await;
 }
 
+/// Posts `n` orders from `first` on without waiting for them.
+async fn burst(app: &TestApp, shop: &str, first: i64, n: i64) {
+    for id in first..first + n {
+        let r = app.post_webhook("orders/create", shop, &format!("w-{shop}-{id}"), &order_payload(id, COD, Some(PHONE))).await;
+        assert_eq!(r.status(), 200);
+    }
+}
+
+async fn wait_for_calls(app: &TestApp, n: usize) {
+    for _ in 0..600 {
+        if app.exotel.calls().len() >= n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{} calls placed, expected {n}", app.exotel.calls().len());
+}
+
+/// The most Calls/connect requests that arrived within any `window`.
+fn busiest(app: &TestApp, window: Duration) -> usize {
+    let mut at: Vec<_> = app.exotel.calls().iter().map(|c| c.at).collect();
+    at.sort();
+    (0..at.len()).map(|i| at[i..].iter().take_while(|t| **t - at[i] < window).count()).max().unwrap_or(0)
+}
+
+/// A flash sale at one shop does not hold back another shop on the same Exotel account.
+async fn flash_sale_does_not_starve_other_shops(backend: Backend) {
+    let Some(app) = TestApp::spawn_with(backend, &[("EXOTEL_CALLS_PER_MINUTE", "600")]).await else { return };
+    app.install_configured("sale.myshopify.com", "cod").await;
+    app.install_configured("quiet.myshopify.com", "cod").await;
+    burst(&app, "sale.myshopify.com", 100, 60).await;
+    app.wait_for_jobs().await;
+    burst(&app, "quiet.myshopify.com", 200, 1).await;
+    // Once the quiet shop's call is queued, it goes next (one sale call may already be claimed).
+    let queued = "SELECT COUNT(*) FROM call_attempts a JOIN shops s ON s.id = a.shop_id WHERE s.domain = 'quiet.myshopify.com'";
+    for _ in 0..200 {
+        if app.count(queued).await == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let placed_before = app.exotel.calls().len();
+    assert!(placed_before < 50, "the sale was nearly over before the quiet shop's order was queued");
+    wait_for_calls(&app, 61).await;
+    let calls = app.exotel.calls();
+    let quiet = app.exotel_key("quiet.myshopify.com").await;
+    let position = calls.iter().position(|c| c.field("StatusCallback").is_some_and(|u| u.contains(&quiet))).unwrap();
+    assert!(position <= placed_before + 1, "queued after {placed_before} calls, placed as call {}", position + 1);
+    // The account's budget held: 600/min is one call per 103 ms, so at most (1000 + 500) / 103 + 1
+    // = 15 calls are claimed in any second; one more may land in it from network jitter.
+    // Unlimited, all 61 go out at once.
+    let busiest = busiest(&app, Duration::from_secs(1));
+    assert!(busiest <= 16, "{busiest} calls in one second");
+    app.stop().await;
+}
+
+/// Two app processes on one PostgreSQL database: every call placed once, the budget shared.
+async fn two_processes_share_the_work(backend: Backend) {
+    if backend != Backend::Postgres {
+        return;
+    }
+    let Some(a) = TestApp::spawn_with(backend, &[("EXOTEL_CALLS_PER_MINUTE", "600")]).await else { return };
+    let b = a.peer().await;
+    a.install_configured(SHOP, "cod").await;
+    // Deliveries split between the two processes, as behind a load balancer.
+    for id in 300..340 {
+        let app = if id % 2 == 0 { &a } else { &b };
+        let r = app.post_webhook("orders/create", SHOP, &format!("w-{id}"), &order_payload(id, COD, Some(PHONE))).await;
+        assert_eq!(r.status(), 200);
+    }
+    wait_for_calls(&a, 40).await;
+    a.settle().await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let calls = a.exotel.calls();
+    let mut attempts: Vec<&str> = calls.iter().filter_map(|c| c.field("CustomField")).collect();
+    attempts.sort();
+    attempts.dedup();
+    assert_eq!((calls.len(), attempts.len()), (40, 40), "each attempt dialled exactly once");
+    assert_eq!(a.count("SELECT COUNT(*) FROM call_attempts WHERE state = 'placed'").await, 40);
+    let busiest = busiest(&a, Duration::from_secs(1));
+    assert!(busiest <= 16, "{busiest} calls in one second across both processes");
+    b.stop().await;
+    a.stop().await;
+}
+
+both_dbs!(flash_sale_does_not_starve_other_shops, two_processes_share_the_work);
+
 both_dbs!(
     confirm_by_key_press,
     cancel_and_callback_choices,

@@ -53,6 +53,8 @@ pub struct TestApp {
     #[allow(dead_code)]
     pub backend: Backend,
     _dir: Option<tempfile::TempDir>,
+    /// The configuration it was started with, for a second process on the same database.
+    vars: HashMap<String, String>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -144,7 +146,33 @@ impl TestApp {
             let _ = rx.await;
         }));
         let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        Some(TestApp { address, client, shopify, exotel, state, backend, _dir: dir, shutdown: Some(tx), handle: Some(handle) })
+        Some(TestApp { address, client, shopify, exotel, state, backend, _dir: dir, vars, shutdown: Some(tx), handle: Some(handle) })
+    }
+
+    /// A second app process on the same database and fakes, its clock set to this one's.
+    pub async fn peer(&self) -> TestApp {
+        let vars = self.vars.clone();
+        let config = Config::from_lookup(|k| vars.get(k).cloned()).expect("test config");
+        let app = Application::build(config).await.expect("peer builds");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        let state = app.state();
+        state.clock.advance((self.state.clock.now_ms() - state.clock.now_ms()) / 1000);
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let handle = tokio::spawn(app.run_until(async move {
+            let _ = rx.await;
+        }));
+        TestApp {
+            address,
+            client: self.client.clone(),
+            shopify: self.shopify.clone(),
+            exotel: self.exotel.clone(),
+            state,
+            backend: self.backend,
+            _dir: None,
+            vars: self.vars.clone(),
+            shutdown: Some(tx),
+            handle: Some(handle),
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
