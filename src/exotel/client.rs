@@ -170,6 +170,32 @@ pub async fn connect_call(
     result
 }
 
+/// What Exotel knows of a call (Call details API). Duration and price are filled in a few minutes
+/// after the call ends.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallDetails {
+    pub sid: String,
+    pub status: String,
+    pub duration: Option<String>,
+    pub price: Option<String>,
+    pub start_time: Option<String>,
+    pub end_time: Option<String>,
+}
+
+/// GET Calls/{CallSid}: used to settle a call whose status callback never came.
+pub async fn call_details(http: &reqwest::Client, acct: &Account, call_sid: &str) -> Result<CallDetails, ExotelError> {
+    let url = acct.url(&format!("Calls/{}.json", encode_segment(call_sid.trim())));
+    let f = exchange(acct, http.get(url), DEFAULT_TIMEOUT, Section::Call).await?;
+    Ok(CallDetails {
+        sid: f.sid.unwrap_or_else(|| call_sid.to_string()),
+        status: f.status.unwrap_or_default().to_ascii_lowercase(),
+        duration: f.duration,
+        price: f.price,
+        start_time: f.start_time,
+        end_time: f.end_time,
+    })
+}
+
 /// Looks up a number's DND state, type, operator and circle.
 pub async fn number_info(http: &reqwest::Client, acct: &Account, number: &str) -> Result<NumberInfo, ExotelError> {
     let url = acct.url(&format!("Numbers/{}.json", encode_segment(number.trim())));
@@ -285,6 +311,14 @@ struct Fields {
     code: Option<String>,
     #[serde(rename = "Message")]
     message: Option<String>,
+    #[serde(rename = "Duration")]
+    duration: Option<String>,
+    #[serde(rename = "Price")]
+    price: Option<String>,
+    #[serde(rename = "StartTime")]
+    start_time: Option<String>,
+    #[serde(rename = "EndTime")]
+    end_time: Option<String>,
 }
 
 /// `TwilioResponse` in XML (the root's name is not checked), the top-level object in JSON.
@@ -319,6 +353,10 @@ impl Fields {
             circle: text("Circle"),
             code: text("Code"),
             message: text("Message"),
+            duration: text("Duration"),
+            price: text("Price"),
+            start_time: text("StartTime"),
+            end_time: text("EndTime"),
         }
         .tidy()
     }
@@ -336,6 +374,10 @@ impl Fields {
             circle: t(self.circle),
             code: t(self.code),
             message: t(self.message),
+            duration: t(self.duration),
+            price: t(self.price),
+            start_time: t(self.start_time),
+            end_time: t(self.end_time),
         }
     }
 

@@ -19,8 +19,11 @@ use crate::{App, on_db, on_tx};
 
 /// The tag every order gets when its calls went unanswered.
 pub const RETRY_LIMIT_TAG: &str = "ivr_retry_limit_reached";
-/// A call still unreported this long after it was dialled is settled by `reconcile`.
+/// A call still unreported this long after it was dialled is looked up by `reconcile`, again
+/// every `RECHECK_AFTER_MS` while Exotel says it is live, and settled as unknown after `GIVE_UP_AFTER_MS`.
 const RECONCILE_AFTER_MS: i64 = 30 * 60 * 1000;
+const RECHECK_AFTER_MS: i64 = 10 * 60 * 1000;
+const GIVE_UP_AFTER_MS: i64 = 2 * 3600 * 1000;
 /// Hard limit on one call's length (Exotel `TimeLimit`), and how long it rings (`TimeOut`).
 const CALL_TIME_LIMIT_SECS: u32 = 600;
 const RING_SECS: u32 = 40;
@@ -71,6 +74,7 @@ pub struct Attempt {
     pub choice: Option<String>,
     pub finished_at: Option<i64>,
     pub transient_failures: i64,
+    pub dialed_at: Option<i64>,
     pub order_status: String,
     pub order_name: String,
     pub order_number: Option<i64>,
@@ -86,7 +90,7 @@ pub struct Attempt {
 }
 
 const ATTEMPT_SELECT: &str = "SELECT a.id, a.shop_id, a.order_id, a.attempt_no, a.state, a.call_sid, a.choice, a.finished_at, \
-    a.transient_failures, o.status AS order_status, o.name AS order_name, o.order_number, o.total_price, o.currency, o.phone, \
+    a.transient_failures, a.dialed_at, o.status AS order_status, o.name AS order_name, o.order_number, o.total_price, o.currency, o.phone, \
     o.dnd, s.status AS shop_status, s.domain AS shop_domain, s.exotel_key, s.settings, s.exotel_api_token_enc \
     FROM call_attempts a JOIN orders o ON o.id = a.order_id JOIN shops s ON s.id = a.shop_id";
 
@@ -460,19 +464,40 @@ pub async fn status_report(app: &App, a: &Attempt, fields: &HashMap<String, Stri
     settle(app, a, result, None).await
 }
 
-/// Job: settles an attempt Exotel never reported on. A call whose dial outcome was unknown
-/// counts as an attempt: the customer may have been called.
+/// Job: settles an attempt Exotel never reported on, from the Call details API when the call is
+/// known. A call whose dial outcome stays unknown counts as an attempt: the customer may have been
+/// called.
 pub async fn reconcile(app: &App, attempt_id: &str) -> anyhow::Result<()> {
     let Some(a) = load_attempt(app, attempt_id).await? else { return Ok(()) };
     if a.finished_at.is_some() || !matches!(a.state.as_str(), "placed" | "unknown") {
         return Ok(());
     }
-    let why = if a.call_sid.is_some() {
-        "Exotel sent no call status within 30 minutes"
-    } else {
-        "Exotel never confirmed the call was placed"
+    let now = app.clock.now_ms();
+    let settings = a.settings();
+    let (Some(sid), Some(account)) = (a.call_sid.clone(), a.account(app, &settings)) else {
+        return settle(app, &a, "unknown", Some("Exotel never confirmed the call was placed")).await;
     };
-    settle(app, &a, "unknown", Some(why)).await
+    let gave_up = a.dialed_at.is_some_and(|d| now - d > GIVE_UP_AFTER_MS);
+    match exotel::call_details(&app.http, &account, &sid).await {
+        Ok(d) if schedule::is_terminal(&d.status) => {
+            let fields: HashMap<String, String> = [("Status", Some(d.status)), ("Duration", d.duration), ("Price", d.price),
+                ("StartTime", d.start_time), ("EndTime", d.end_time)]
+                .into_iter()
+                .filter_map(|(k, v)| v.map(|v| (k.to_string(), v)))
+                .collect();
+            status_report(app, &a, &fields).await
+        }
+        // Still ringing or talking, or Exotel is unavailable: look again later.
+        Ok(_) | Err(_) if !gave_up => {
+            let mut tx = app.db.begin().await?;
+            tx.schedule(&Job::ReconcileCall { attempt_id: a.id.clone() }, &a.shop_id, Some(&a.order_id), now + RECHECK_AFTER_MS, now)
+                .await?;
+            tx.commit().await?;
+            Ok(())
+        }
+        Ok(d) => settle(app, &a, "unknown", Some(&format!("Exotel still reports the call as {}", d.status))).await,
+        Err(e) => settle(app, &a, "unknown", Some(&format!("no status from Exotel: {e}"))).await,
+    }
 }
 
 /// Greeting text: the order number read digit by digit and the amount with its currency.

@@ -356,6 +356,26 @@ async fn timeout_is_reconciled_not_redialled(backend: Backend) {
     app.stop().await;
 }
 
+/// A status callback that never comes: the call is looked up in Exotel's Call details.
+async fn lost_status_callback_is_looked_up(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else { return };
+    app.install_configured(SHOP, "cod").await;
+    order(&app, SHOP, 22).await;
+    let (_, sid) = call_ids(&app, 0);
+    // Still live after 30 minutes: looked at again 10 minutes later.
+    app.advance(30 * 60).await;
+    app.settle().await;
+    assert_eq!(attempts(&app, 22).await, vec![(1, "placed".into(), None)]);
+    app.exotel.set_call_status(&sid, "busy");
+    app.advance(10 * 60).await;
+    app.settle().await;
+    let a = attempts(&app, 22).await;
+    assert_eq!(a[0], (1, "ended".into(), Some("busy".into())));
+    assert_eq!(a[1].1, "queued", "the retry follows as after a reported busy");
+    assert_eq!(app.text("SELECT price FROM call_attempts WHERE attempt_no = 1").await.as_deref(), Some("0.90"));
+    app.stop().await;
+}
+
 async fn callbacks_need_the_shop_key(backend: Backend) {
     let Some(app) = TestApp::spawn(backend).await else { return };
     app.install_configured(SHOP, "cod").await;
@@ -554,6 +574,7 @@ both_dbs!(
     dnd_numbers,
     exotel_busy_or_failing,
     timeout_is_reconciled_not_redialled,
+    lost_status_callback_is_looked_up,
     callbacks_need_the_shop_key,
     late_and_repeated_callbacks,
     uninstall_stops_pending_calls,

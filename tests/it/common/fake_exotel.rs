@@ -90,6 +90,8 @@ pub struct ExotelState {
     pub dnd_unavailable: HashSet<String>,
     /// Placed calls per account in any trailing 60 s beyond which Calls/connect answers 429.
     pub rate_limit: Option<usize>,
+    /// CallSid → status the Call details API reports (placed calls not listed: "in-progress").
+    pub call_status: HashMap<String, String>,
     issued: usize,
 }
 
@@ -110,6 +112,7 @@ impl FakeExotel {
             .route("/v1/Accounts/{sid}/Sms/send", post(send_sms))
             .route("/v1/Accounts/{sid}/Sms/send.json", post(send_sms))
             .route("/v1/Accounts/{sid}/Numbers/{number}", get(numbers))
+            .route("/v1/Accounts/{sid}/Calls/{call}", get(call_details))
             .route("/v1/Accounts/{sid}/Balance", get(balance))
             .route("/v1/Accounts/{sid}/Balance.json", get(balance))
             .with_state(state.clone());
@@ -117,6 +120,11 @@ impl FakeExotel {
         let origin = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
         FakeExotel { origin, state }
+    }
+
+    /// What the Call details API answers for a call from now on.
+    pub fn set_call_status(&self, call_sid: &str, status: &str) {
+        self.state.lock().unwrap().call_status.insert(call_sid.into(), status.into());
     }
 
     /// From now on only registered credentials are accepted.
@@ -443,6 +451,21 @@ async fn numbers(State(state): State<Shared>, Path((sid, number)): Path<(String,
         ("DND", json!(dnd)),
     ]);
     respond(200, body)
+}
+
+/// Call details: known calls only; a call nobody set a status for is still "in-progress".
+async fn call_details(State(state): State<Shared>, Path((sid, call)): Path<(String, String)>, uri: Uri, headers: HeaderMap) -> Response {
+    let json = wants_json(&uri);
+    let s = state.lock().unwrap();
+    if !s.authorized(&sid, &headers) {
+        return respond(401, rest_exception(json, 401, default_message(401)));
+    }
+    let call_sid = call.trim_end_matches(".json");
+    if !s.calls.iter().any(|c| c.sid == call_sid && c.account == sid) {
+        return respond(404, rest_exception(json, 404, "Not Found"));
+    }
+    let status = s.call_status.get(call_sid).cloned().unwrap_or_else(|| "in-progress".into());
+    respond(200, render(json, "Call", vec![("Sid", json!(call_sid)), ("Status", json!(status)), ("Duration", json!("17")), ("Price", json!("0.90"))]))
 }
 
 async fn balance(State(state): State<Shared>, Path(sid): Path<String>, uri: Uri, headers: HeaderMap) -> Response {
