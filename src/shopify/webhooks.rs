@@ -208,6 +208,8 @@ pub async fn process_all(app: &App, ids: &[String]) -> anyhow::Result<()> {
             first_error.get_or_insert(e);
         }
     }
+    // New orders may have queued calls that are due now.
+    verification::dialer::wake();
     first_error.map_or(Ok(()), Err)
 }
 

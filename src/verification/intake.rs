@@ -6,7 +6,6 @@ use serde_json::Value;
 
 use crate::db::{Tx, new_id};
 use crate::domain::Phone;
-use crate::jobs::Job;
 use crate::settings::Settings;
 use crate::{App, on_tx};
 
@@ -196,10 +195,8 @@ pub async fn take_order(app: &App, tx: &mut Tx, shop_domain: &str, body: &Value)
     };
     add_event(tx, &shop_id, &order_id, "order_received", &detail, now).await?;
     if d.status == "pending" {
-        tx.push_jobs(&[Job::StartVerification {
-            order_id: order_id.clone(),
-        }])
-        .await?;
+        // In the order's own transaction: no job hop between an order and its first call.
+        super::begin(app, tx, &shop_id, &order_id, &settings).await?;
     }
     Ok(format!("order {} {}", order.name.as_deref().unwrap_or("?"), d.status))
 }

@@ -11,7 +11,23 @@ use crate::settings::Settings;
 use crate::shopify::admin::{self, AdminError};
 use crate::{App, on_db, on_tx};
 
-/// The job enqueued with every `pending` order.
+/// Begins verifying a `pending` order with the shop's method, inside the transaction that took it.
+/// Safe to repeat: the event has a fixed id, and the first call only goes in once.
+pub async fn begin(app: &App, tx: &mut Tx, shop_id: &str, order_id: &str, settings: &Settings) -> anyhow::Result<()> {
+    let event_id = format!("{order_id}-verification-started");
+    let started = on_tx!(tx, c => sqlx::query(
+        "INSERT INTO order_events (id, shop_id, order_id, kind, detail, at) VALUES ($1, $2, $3, 'verification_started', $4, $5) \
+         ON CONFLICT (id) DO NOTHING")
+        .bind(event_id).bind(shop_id).bind(order_id).bind(format!("verification by {}", settings.general.method))
+        .bind(app.clock.now_ms()).execute(c).await.map(|r| r.rows_affected()))?;
+    if started == 1 && settings.general.method == "ivr" {
+        ivr::schedule_first_call(app, tx, shop_id, order_id, settings).await?;
+    }
+    Ok(())
+}
+
+/// Job (`StartVerification`): begins a pending order's verification in a transaction of its own.
+/// Intake begins it directly; the job stays for work queued by earlier versions and for timers.
 pub async fn start(app: &App, order_id: &str) -> anyhow::Result<()> {
     let row: Option<(String, String, String)> = on_db!(&app.db, c => sqlx::query_as(
         "SELECT o.shop_id, o.status, s.settings FROM orders o JOIN shops s ON s.id = o.shop_id \
@@ -20,20 +36,9 @@ pub async fn start(app: &App, order_id: &str) -> anyhow::Result<()> {
     if status != "pending" {
         return Ok(());
     }
-    let settings = Settings::from_stored(&settings);
     let mut tx = app.db.begin().await?;
-    // A fixed id makes a re-run of this job add nothing.
-    let event_id = format!("{order_id}-verification-started");
-    let started = on_tx!(&mut tx, c => sqlx::query(
-        "INSERT INTO order_events (id, shop_id, order_id, kind, detail, at) VALUES ($1, $2, $3, 'verification_started', $4, $5) \
-         ON CONFLICT (id) DO NOTHING")
-        .bind(event_id).bind(&shop_id).bind(order_id).bind(format!("verification by {}", settings.general.method))
-        .bind(app.clock.now_ms()).execute(c).await.map(|r| r.rows_affected()))?;
-    if started == 1 && settings.general.method == "ivr" {
-        ivr::schedule_first_call(app, &mut tx, &shop_id, order_id, &settings).await?;
-    }
+    begin(app, &mut tx, &shop_id, order_id, &Settings::from_stored(&settings)).await?;
     tx.commit().await?;
-    tracing::debug!(order = %order_id, "verification started");
     dialer::wake();
     Ok(())
 }
