@@ -109,9 +109,15 @@ pub async fn customer_redact(tx: &mut Tx, shop_domain: &str, body: &Value) -> an
             .bind(&o.id).bind(&shop_id).execute(c).await.map(|r| r.rows_affected()))?;
         on_tx!(tx, c => sqlx::query("UPDATE order_events SET detail = '' WHERE order_id = $1 AND shop_id = $2")
             .bind(&o.id).bind(&shop_id).execute(c).await.map(|r| r.rows_affected()))?;
-        // Recordings hold the customer's voice.
+        // Recordings hold the customer's voice; SMS their number and text.
         on_tx!(tx, c => sqlx::query("UPDATE call_attempts SET recording_url = NULL WHERE order_id = $1 AND shop_id = $2")
             .bind(&o.id).bind(&shop_id).execute(c).await.map(|r| r.rows_affected()))?;
+        on_tx!(tx, c => sqlx::query("UPDATE sms_messages SET to_phone = NULL, body = '' WHERE order_id = $1 AND shop_id = $2")
+            .bind(&o.id).bind(&shop_id).execute(c).await.map(|r| r.rows_affected()))?;
+        if let Some(phone) = &o.phone {
+            on_tx!(tx, c => sqlx::query("UPDATE missed_calls SET phone = NULL, call_from = '' WHERE phone = $1 AND shop_id = $2")
+                .bind(phone).bind(&shop_id).execute(c).await.map(|r| r.rows_affected()))?;
+        }
     }
     Ok(format!("redacted {} orders", orders.len()))
 }

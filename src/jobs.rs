@@ -25,6 +25,8 @@ pub enum Job {
     StartVerification { order_id: String },
     /// Settle a call attempt whose end Exotel never reported (or whose dial outcome is unknown).
     ReconcileCall { attempt_id: String },
+    /// The n-th step of an order's SMS fallback: send SMS n, or (past the last) give up.
+    FallbackStep { order_id: String, step: i64 },
     /// Write an outcome to the Shopify order: add tags, and cancel it when asked.
     SyncOrder { order_id: String, tags: Vec<String>, cancel: bool },
 }
@@ -37,7 +39,7 @@ impl Job {
     pub fn queue(&self) -> &'static str {
         match self {
             Job::Webhooks { .. } => QUEUES[0],
-            Job::StartVerification { .. } | Job::ReconcileCall { .. } => QUEUES[1],
+            Job::StartVerification { .. } | Job::ReconcileCall { .. } | Job::FallbackStep { .. } => QUEUES[1],
             Job::SyncOrder { .. } => QUEUES[2],
         }
     }
@@ -161,6 +163,7 @@ async fn handle(job: Job, state: Data<AppState>) -> Result<(), BoxDynError> {
         Job::Webhooks { webhook_ids } => crate::shopify::webhooks::process_all(&state, webhook_ids).await,
         Job::StartVerification { order_id } => crate::verification::start(&state, order_id).await,
         Job::ReconcileCall { attempt_id } => crate::verification::ivr::reconcile(&state, attempt_id).await,
+        Job::FallbackStep { order_id, step } => crate::verification::fallback::step(&state, order_id, *step).await,
         Job::SyncOrder { order_id, tags, cancel } => crate::verification::sync_order(&state, order_id, tags, *cancel).await,
     };
     if let Err(e) = &result {

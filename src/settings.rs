@@ -95,12 +95,68 @@ impl Ivr {
     }
 }
 
+/// The IVR fallback section (SPEC §3 "Fallback"): an SMS with a link, or an SMS asking for a
+/// missed call, after the IVR retries are spent or for DND numbers.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Fallback {
+    pub mode: String,
+    pub sender_id: String,
+    pub dlt_entity_id: String,
+    pub encoding: String,
+    pub retries: i64,
+    pub retry_interval_minutes: i64,
+    pub confirm_tag: String,
+    pub link_template: String,
+    pub dlt_template_id: String,
+    pub link_expiry_hours: i64,
+    pub cancel_tag: String,
+    pub callback_tag: String,
+    pub cancel_order: bool,
+    pub missed_call_scope: String,
+    pub missed_call_exophone: String,
+    pub missed_call_template: String,
+    pub missed_call_dlt_template_id: String,
+    pub confirmation_template: String,
+    pub confirmation_dlt_template_id: String,
+}
+
+impl Default for Fallback {
+    fn default() -> Self {
+        Fallback {
+            mode: "none".into(),
+            sender_id: String::new(),
+            dlt_entity_id: String::new(),
+            encoding: "plain".into(),
+            retries: 0,
+            retry_interval_minutes: 0,
+            confirm_tag: "cod_confirmed".into(),
+            link_template: "Thank you for your order %ordernumber%. Please confirm it here: %link%".into(),
+            dlt_template_id: String::new(),
+            link_expiry_hours: 48,
+            cancel_tag: "cod_cancelled".into(),
+            callback_tag: "cod_callback_requested".into(),
+            cancel_order: false,
+            missed_call_scope: "latest".into(),
+            missed_call_exophone: String::new(),
+            missed_call_template: "Give a missed call to %exophone% to confirm your order %ordernumber%.".into(),
+            missed_call_dlt_template_id: String::new(),
+            confirmation_template: "Thank you. Your order is confirmed.".into(),
+            confirmation_dlt_template_id: String::new(),
+        }
+    }
+}
+
+/// Placeholders an SMS template may hold.
+pub const ORDER_PLACEHOLDERS: [&str; 3] = ["%ordernumber%", "%ordername%", "%orderamount%"];
+
 /// What is stored in `shops.settings` (the Exotel API token is stored apart, encrypted).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct Settings {
     pub general: General,
     pub ivr: Ivr,
+    pub fallback: Fallback,
     pub contact: Contact,
 }
 
@@ -153,10 +209,19 @@ pub fn apply(current: &Settings, has_token: bool, doc: &Value) -> Result<Applied
             // filled in yet: the GET document can always be PUT back.
             "ivr" if serde_json::to_value(&current.ivr).ok().as_ref() == Some(value) => {}
             "ivr" => apply_ivr(&mut next.ivr, fields, &mut errors),
+            // Applied below: its DLT rules depend on `general.default_country`, which may be in this PUT.
+            "fallback" => {}
             "contact" => apply_contact(&mut next.contact, fields, &mut errors),
             other => {
                 errors.insert(other.to_string(), "unknown section".into());
             }
+        }
+    }
+    if let Some(fields) = doc.get("fallback").and_then(Value::as_object) {
+        // As for `ivr`: a section sent back unchanged is left as it is.
+        if serde_json::to_value(&current.fallback).ok().as_ref() != doc.get("fallback") {
+            let india = next.general.default_country == "IN";
+            apply_fallback(&mut next.fallback, india, fields, &mut errors);
         }
     }
     if errors.is_empty() {
@@ -409,6 +474,122 @@ fn apply_ivr(v: &mut Ivr, map: &Map<String, Value>, errors: &mut Errors) {
     f.tag("callback_tag", &mut v.callback_tag, false);
     if v.cancel_order && v.cancel_tag.is_empty() {
         f.err("cancel_order", "needs a cancel tag: without one, callers are not offered cancellation");
+    }
+}
+
+/// An SMS sender id: 3–11 letters or digits (Indian DLT headers are 6 letters).
+fn valid_sender_id(s: &str) -> bool {
+    (3..=11).contains(&s.len()) && s.chars().all(|c| c.is_ascii_alphanumeric())
+}
+
+fn apply_fallback(v: &mut Fallback, india: bool, map: &Map<String, Value>, errors: &mut Errors) {
+    let mut f = Fields { section: "fallback", map, errors };
+    f.unknown(&[
+        "mode",
+        "sender_id",
+        "dlt_entity_id",
+        "encoding",
+        "retries",
+        "retry_interval_minutes",
+        "confirm_tag",
+        "link_template",
+        "dlt_template_id",
+        "link_expiry_hours",
+        "cancel_tag",
+        "callback_tag",
+        "cancel_order",
+        "missed_call_scope",
+        "missed_call_exophone",
+        "missed_call_template",
+        "missed_call_dlt_template_id",
+        "confirmation_template",
+        "confirmation_dlt_template_id",
+    ]);
+    for (field, target) in [
+        ("mode", &mut v.mode),
+        ("sender_id", &mut v.sender_id),
+        ("dlt_entity_id", &mut v.dlt_entity_id),
+        ("encoding", &mut v.encoding),
+        ("confirm_tag", &mut v.confirm_tag),
+        ("link_template", &mut v.link_template),
+        ("dlt_template_id", &mut v.dlt_template_id),
+        ("cancel_tag", &mut v.cancel_tag),
+        ("callback_tag", &mut v.callback_tag),
+        ("missed_call_scope", &mut v.missed_call_scope),
+        ("missed_call_exophone", &mut v.missed_call_exophone),
+        ("missed_call_template", &mut v.missed_call_template),
+        ("missed_call_dlt_template_id", &mut v.missed_call_dlt_template_id),
+        ("confirmation_template", &mut v.confirmation_template),
+        ("confirmation_dlt_template_id", &mut v.confirmation_dlt_template_id),
+    ] {
+        f.string(field, target);
+    }
+    f.int("retries", &mut v.retries);
+    f.int("retry_interval_minutes", &mut v.retry_interval_minutes);
+    f.int("link_expiry_hours", &mut v.link_expiry_hours);
+    f.bool("cancel_order", &mut v.cancel_order);
+
+    one_of(&mut f, "mode", &v.mode, &["none", "sms_link", "sms_missed_call"]);
+    if v.mode == "none" {
+        // Fields of a mode that is not in use may stay as they are.
+        return;
+    }
+    let link = v.mode == "sms_link";
+    one_of(&mut f, "encoding", &v.encoding, &["plain", "unicode"]);
+    if !valid_sender_id(&v.sender_id) {
+        f.err("sender_id", "must be the SMS sender id (header): 3–11 letters or digits");
+    }
+    let dlt_id = |s: &str| s.len() <= 32 && s.chars().all(|c| c.is_ascii_digit());
+    let dlt = |f: &mut Fields<'_>, field: &str, value: &str| {
+        if value.is_empty() && india {
+            f.err(field, "is required for India (DLT registration)");
+        } else if !dlt_id(value) {
+            f.err(field, "must be the DLT id: digits only");
+        }
+    };
+    dlt(&mut f, "dlt_entity_id", &v.dlt_entity_id);
+    f.range("retries", v.retries, 0, 5);
+    if v.retries == 0 {
+        if v.retry_interval_minutes != 0 {
+            f.err("retry_interval_minutes", "must be 0 when retries is 0");
+        }
+    } else {
+        f.range("retry_interval_minutes", v.retry_interval_minutes, 10, 60);
+    }
+    f.tag("confirm_tag", &mut v.confirm_tag, true);
+    let template = |f: &mut Fields<'_>, field: &str, value: &str, required: &[&str]| {
+        if value.is_empty() {
+            f.err(field, "is required");
+        } else if value.chars().count() > 1000 {
+            f.err(field, "must be at most 1000 characters");
+        } else if let Some(missing) = required.iter().find(|p| !value.contains(**p)) {
+            f.err(field, format!("must contain {missing}"));
+        }
+    };
+    if link {
+        template(&mut f, "link_template", &v.link_template, &["%link%"]);
+        dlt(&mut f, "dlt_template_id", &v.dlt_template_id);
+        f.range("link_expiry_hours", v.link_expiry_hours, 1, 72);
+        f.tag("cancel_tag", &mut v.cancel_tag, false);
+        f.tag("callback_tag", &mut v.callback_tag, false);
+        if v.cancel_order && v.cancel_tag.is_empty() {
+            f.err("cancel_order", "needs a cancel tag: without one, the page offers no Cancel button");
+        }
+    } else {
+        one_of(&mut f, "missed_call_scope", &v.missed_call_scope, &["latest", "latest_3_in_30_days"]);
+        v.missed_call_exophone = v.missed_call_exophone.replace([' ', '-'], "");
+        if !valid_exophone(&v.missed_call_exophone) {
+            f.err("missed_call_exophone", "must be the ExoPhone that takes missed calls: digits with an optional leading +");
+        }
+        template(&mut f, "missed_call_template", &v.missed_call_template, &["%exophone%"]);
+        if v.missed_call_scope == "latest_3_in_30_days" {
+            if let Some(p) = ORDER_PLACEHOLDERS.iter().find(|p| v.missed_call_template.contains(**p)) {
+                f.err("missed_call_template", format!("cannot hold {p}: one missed call confirms up to 3 orders"));
+            }
+        }
+        dlt(&mut f, "missed_call_dlt_template_id", &v.missed_call_dlt_template_id);
+        template(&mut f, "confirmation_template", &v.confirmation_template, &[]);
+        dlt(&mut f, "confirmation_dlt_template_id", &v.confirmation_dlt_template_id);
     }
 }
 

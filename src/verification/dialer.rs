@@ -1,6 +1,6 @@
-//! The dialer: places queued calls that are due on the app clock, keeping every Exotel account
-//! under its rate limit across all processes, and sharing each account's capacity fairly between
-//! shops (a flash sale at one shop does not hold back the others).
+//! The dialer: places queued calls and sends queued SMS that are due on the app clock, keeping
+//! every Exotel account under its rate limits across all processes, and sharing each account's
+//! capacity fairly between shops (a flash sale at one shop does not hold back the others).
 //!
 //! Not an apalis queue: a rate-limited call must wait without holding a worker slot, and the choice
 //! of which call goes next depends on every shop's backlog at that moment.
@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, Semaphore, watch};
 
 use crate::db::Tx;
-use crate::{AppState, on_db, on_tx};
+use crate::{App, AppState, on_db, on_tx};
 
 /// Burst tolerance of the rate limiter: it absorbs the dialer's wake-up jitter.
 pub const BURST_MS: i64 = 500;
@@ -57,45 +57,108 @@ pub async fn take_budget(tx: &mut Tx, budget: &str, interval_ms: i64, wall: i64)
     Ok(Err((tat - wall - BURST_MS).max(1)))
 }
 
-/// Due calls in the order they should go: shops take turns (the n-th due call of every shop before
-/// the (n+1)-th of any), the shop served least recently first, then oldest first.
-async fn due_calls(state: &AppState, now: i64, wall: i64) -> anyhow::Result<Vec<(String, String)>> {
-    Ok(on_db!(&state.db, c => sqlx::query_as(
-        "SELECT due.id, due.account_sid FROM ( \
-           SELECT id, shop_id, account_sid, due_at, ROW_NUMBER() OVER (PARTITION BY account_sid, shop_id ORDER BY due_at, id) AS turn \
-           FROM call_attempts WHERE state = 'queued' AND due_at <= $1 AND (retry_after_wall IS NULL OR retry_after_wall <= $2) \
-         ) due JOIN shops s ON s.id = due.shop_id \
-         ORDER BY due.turn, COALESCE(s.last_call_claimed_wall, 0), due.due_at, due.id LIMIT 1000")
-        .bind(now).bind(wall).fetch_all(c).await)?)
+/// What the dialer sends: calls and SMS, each a table of rows written before they are sent.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Outbox {
+    Calls,
+    Sms,
 }
 
-/// Claims one queued call and its rate budget together: both or neither.
-async fn claim(state: &AppState, id: &str, account: &str, wall: i64) -> anyhow::Result<Claim> {
+impl Outbox {
+    fn table(self) -> &'static str {
+        match self {
+            Outbox::Calls => "call_attempts",
+            Outbox::Sms => "sms_messages",
+        }
+    }
+    /// The state of a claimed row whose request is (about to be) on its way.
+    pub fn sending_state(self) -> &'static str {
+        match self {
+            Outbox::Calls => "dialing",
+            Outbox::Sms => "sending",
+        }
+    }
+    /// The Exotel API whose budget a send takes.
+    fn api(self) -> &'static str {
+        match self {
+            Outbox::Calls => "calls",
+            Outbox::Sms => "sms",
+        }
+    }
+}
+
+/// Puts a claimed row back in the queue after a transient Exotel failure (429, 5xx, unreachable):
+/// backoff on the wall clock, 1 s doubling to 5 min, and none of the customer's retries spent.
+#[allow(clippy::too_many_arguments)]
+pub async fn back_off(app: &App, outbox: Outbox, id: &str, shop_id: &str, order_id: Option<&str>, failures_so_far: i64, label: &str, why: &str) -> anyhow::Result<()> {
+    let failures = failures_so_far + 1;
+    let wait_ms = (1_000i64 << (failures - 1).min(9)).min(300_000);
+    let now = app.clock.now_ms();
+    let mut tx = app.db.begin().await?;
+    let sql = format!(
+        "UPDATE {} SET state = 'queued', transient_failures = $1, retry_after_wall = $2, error = $3, updated_at = $4 \
+         WHERE id = $5 AND state = '{}'",
+        outbox.table(),
+        outbox.sending_state()
+    );
+    let n = on_tx!(&mut tx, c => sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(failures).bind(wall_ms() + wait_ms).bind(why).bind(now).bind(id).execute(c).await.map(|r| r.rows_affected()))?;
+    if let (1, Some(order_id)) = (n, order_id) {
+        // The first failure and every tenth: the timeline shows the outage without flooding.
+        if failures == 1 || failures % 10 == 0 {
+            let detail = format!("{label}: Exotel could not take it ({why}); trying again in {} s", wait_ms / 1000);
+            super::intake::add_event(&mut tx, shop_id, order_id, "exotel_retry", &detail, now).await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Due rows in the order they should go: shops take turns (the n-th due row of every shop before
+/// the (n+1)-th of any), the shop served least recently first, then oldest first.
+async fn due(state: &AppState, outbox: Outbox, now: i64, wall: i64) -> anyhow::Result<Vec<(String, String)>> {
+    let sql = format!(
+        "SELECT due.id, due.account_sid FROM ( \
+           SELECT id, shop_id, account_sid, due_at, ROW_NUMBER() OVER (PARTITION BY account_sid, shop_id ORDER BY due_at, id) AS turn \
+           FROM {} WHERE state = 'queued' AND due_at <= $1 AND (retry_after_wall IS NULL OR retry_after_wall <= $2) \
+         ) due JOIN shops s ON s.id = due.shop_id \
+         ORDER BY due.turn, COALESCE(s.last_call_claimed_wall, 0), due.due_at, due.id LIMIT 1000",
+        outbox.table()
+    );
+    Ok(on_db!(&state.db, c => sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(now).bind(wall).fetch_all(c).await)?)
+}
+
+/// Claims one queued row and its rate budget together: both or neither.
+async fn claim(state: &AppState, outbox: Outbox, id: &str, account: &str, wall: i64) -> anyhow::Result<Claim> {
     let mut tx = state.db.begin().await?;
-    let claimed = on_tx!(&mut tx, c => sqlx::query(
-        "UPDATE call_attempts SET state = 'dialing', claimed_at_wall = $1, updated_at = $2 WHERE id = $3 AND state = 'queued'")
+    let sql = format!(
+        "UPDATE {} SET state = '{}', claimed_at_wall = $1, updated_at = $2 WHERE id = $3 AND state = 'queued'",
+        outbox.table(),
+        outbox.sending_state()
+    );
+    let claimed = on_tx!(&mut tx, c => sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(wall).bind(state.clock.now_ms()).bind(id).execute(c).await.map(|r| r.rows_affected()))?;
     if claimed == 0 {
         return Ok(Claim::Gone);
     }
-    // Exotel limits each API separately: Calls/connect, and the Numbers lookup (DND) that goes
-    // before a first call.
-    let looked_up: i64 = on_tx!(&mut tx, c => sqlx::query_scalar(
-        "SELECT COUNT(*) FROM orders o JOIN call_attempts a ON a.order_id = o.id WHERE a.id = $1 AND o.dnd IS NOT NULL")
-        .bind(id).fetch_one(c).await)?;
-    let interval = emission_interval_ms(state.config.exotel_calls_per_minute);
-    let mut budgets = vec![format!("{account}/calls")];
-    if looked_up == 0 {
-        budgets.push(format!("{account}/numbers"));
+    // Exotel limits each API separately; a first call also looks the number up (Numbers API, DND).
+    let mut budgets = vec![format!("{account}/{}", outbox.api())];
+    if outbox == Outbox::Calls {
+        let looked_up: i64 = on_tx!(&mut tx, c => sqlx::query_scalar(
+            "SELECT COUNT(*) FROM orders o JOIN call_attempts a ON a.order_id = o.id WHERE a.id = $1 AND o.dnd IS NOT NULL")
+            .bind(id).fetch_one(c).await)?;
+        if looked_up == 0 {
+            budgets.push(format!("{account}/numbers"));
+        }
     }
+    let interval = emission_interval_ms(state.config.exotel_calls_per_minute);
     for budget in &budgets {
         if let Err(wait_ms) = take_budget(&mut tx, budget, interval, wall).await? {
             return Ok(Claim::RateLimited(wait_ms));
         }
     }
-    on_tx!(&mut tx, c => sqlx::query(
-        "UPDATE shops SET last_call_claimed_wall = $1 WHERE id = (SELECT shop_id FROM call_attempts WHERE id = $2)")
-        .bind(wall).bind(id).execute(c).await.map(|r| r.rows_affected()))?;
+    let sql = format!("UPDATE shops SET last_call_claimed_wall = $1 WHERE id = (SELECT shop_id FROM {} WHERE id = $2)", outbox.table());
+    on_tx!(&mut tx, c => sqlx::query(sqlx::AssertSqlSafe(sql)).bind(wall).bind(id).execute(c).await.map(|r| r.rows_affected()))?;
     tx.commit().await?;
     Ok(Claim::Claimed)
 }
@@ -125,6 +188,9 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
             if let Err(e) = super::ivr::recover_stale_dials(&state, wall - STALE_DIAL_MS).await {
                 tracing::warn!(error = %e, "could not recover stale dials");
             }
+            if let Err(e) = super::fallback::recover_stale_sends(&state, wall - STALE_DIAL_MS).await {
+                tracing::warn!(error = %e, "could not recover stale SMS sends");
+            }
         }
         while in_flight.try_join_next().is_some() {}
         tokio::select! {
@@ -137,31 +203,37 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
     while in_flight.join_next().await.is_some() {}
 }
 
-/// One pass over the due calls. Returns how soon a rate-limited account has budget again.
+/// One pass over the due calls and SMS. Returns how soon a rate-limited budget has room again.
 async fn tick(state: &AppState, slots: &Arc<Semaphore>, in_flight: &mut tokio::task::JoinSet<()>) -> anyhow::Result<Option<Duration>> {
-    let wall = wall_ms();
-    let due = due_calls(state, state.clock.now_ms(), wall).await?;
-    let mut limited: HashSet<String> = HashSet::new();
     let mut soonest: Option<i64> = None;
-    for (id, account) in due {
-        if limited.contains(&account) {
-            continue;
-        }
-        let Ok(permit) = slots.clone().try_acquire_owned() else { break };
-        match claim(state, &id, &account, wall_ms()).await? {
-            Claim::Claimed => {
-                let state = state.clone();
-                in_flight.spawn(async move {
-                    if let Err(e) = super::ivr::dial(&state, &id).await {
-                        tracing::error!(attempt = %id, error = %e, "dial failed");
-                    }
-                    drop(permit);
-                });
+    for outbox in [Outbox::Calls, Outbox::Sms] {
+        let wall = wall_ms();
+        let rows = due(state, outbox, state.clock.now_ms(), wall).await?;
+        let mut limited: HashSet<String> = HashSet::new();
+        for (id, account) in rows {
+            if limited.contains(&account) {
+                continue;
             }
-            Claim::Gone => {}
-            Claim::RateLimited(wait) => {
-                limited.insert(account);
-                soonest = Some(soonest.map_or(wait, |s| s.min(wait)));
+            let Ok(permit) = slots.clone().try_acquire_owned() else { break };
+            match claim(state, outbox, &id, &account, wall_ms()).await? {
+                Claim::Claimed => {
+                    let state = state.clone();
+                    in_flight.spawn(async move {
+                        let result = match outbox {
+                            Outbox::Calls => super::ivr::dial(&state, &id).await,
+                            Outbox::Sms => super::fallback::send(&state, &id).await,
+                        };
+                        if let Err(e) = result {
+                            tracing::error!(?outbox, row = %id, error = %e, "send failed");
+                        }
+                        drop(permit);
+                    });
+                }
+                Claim::Gone => {}
+                Claim::RateLimited(wait) => {
+                    limited.insert(account);
+                    soonest = Some(soonest.map_or(wait, |s| s.min(wait)));
+                }
             }
         }
     }

@@ -25,6 +25,14 @@ pub struct Customer {
     pub last_name: Option<String>,
 }
 
+#[derive(Debug, Default, Deserialize, serde::Serialize)]
+pub struct LineItem {
+    #[serde(default)]
+    pub title: Option<String>,
+    #[serde(default)]
+    pub quantity: Option<i64>,
+}
+
 /// The parts of Shopify's order webhook payload (REST shape) that verification needs.
 #[derive(Debug, Deserialize)]
 pub struct OrderPayload {
@@ -55,6 +63,8 @@ pub struct OrderPayload {
     pub created_at: Option<String>,
     #[serde(default)]
     pub cancelled_at: Option<String>,
+    #[serde(default)]
+    pub line_items: Vec<LineItem>,
 }
 
 impl OrderPayload {
@@ -214,8 +224,8 @@ async fn insert_order(tx: &mut Tx, id: &str, shop_id: &str, o: &OrderPayload, d:
     let n = on_tx!(tx, c => sqlx::query(
         "INSERT INTO orders (id, shop_id, shopify_order_id, admin_graphql_id, name, order_number, total_price, currency, \
            gateways, is_cod, customer_id, customer_name, customer_email, phone, phone_source, status, status_reason, \
-           order_created_at, created_at, updated_at, resolved_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $19, $20) \
+           order_created_at, created_at, updated_at, resolved_at, items) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $19, $20, $21) \
          ON CONFLICT (shop_id, shopify_order_id) DO NOTHING")
         .bind(id).bind(shop_id).bind(o.id).bind(gid).bind(name).bind(o.order_number)
         .bind(o.total_price.clone().unwrap_or_else(|| "0.00".into())).bind(o.currency.clone().unwrap_or_else(|| "INR".into()))
@@ -223,7 +233,7 @@ async fn insert_order(tx: &mut Tx, id: &str, shop_id: &str, o: &OrderPayload, d:
         .bind(o.customer.as_ref().and_then(|c| c.id)).bind(o.customer_name()).bind(email)
         .bind(d.phone.as_ref().map(|(p, _)| p.e164().to_string())).bind(d.phone.as_ref().map(|(_, s)| *s))
         .bind(d.status).bind(&d.reason).bind(&o.created_at).bind(now)
-        .bind((d.status != "pending").then_some(now))
+        .bind((d.status != "pending").then_some(now)).bind(serde_json::to_string(&o.line_items)?)
         .execute(c).await.map(|r| r.rows_affected()))?;
     Ok(n == 1)
 }

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
+use super::dialer::Outbox;
 use super::intake::add_event;
 use super::schedule::{self, Choice, Window};
 use crate::db::{Tx, new_id};
@@ -132,6 +133,11 @@ impl Attempt {
         ))
     }
 
+    async fn back_off(&self, app: &App, why: &str) -> anyhow::Result<()> {
+        let label = format!("call {}", self.attempt_no);
+        super::dialer::back_off(app, Outbox::Calls, &self.id, &self.shop_id, Some(&self.order_id), self.transient_failures, &label, why).await
+    }
+
     fn callback_url(&self, app: &App, path: &str) -> String {
         format!("{}/exotel/{}/{path}", app.config.app_url, self.exotel_key)
     }
@@ -142,26 +148,6 @@ async fn set_state(app: &App, id: &str, from: &str, to: &str, extra_sql: &str, n
     let n = on_db!(&app.db, c => sqlx::query(sqlx::AssertSqlSafe(sql)).bind(to).bind(now).bind(id).bind(from)
         .execute(c).await.map(|r| r.rows_affected()))?;
     Ok(n == 1)
-}
-
-/// Puts a claimed attempt back in the queue after a transient Exotel failure: backoff on the wall
-/// clock, none of the customer's retries spent.
-async fn back_off(app: &App, a: &Attempt, why: &str) -> anyhow::Result<()> {
-    let failures = a.transient_failures + 1;
-    let wait_ms = (1_000i64 << (failures - 1).min(9)).min(300_000);
-    let wall = Utc::now().timestamp_millis();
-    let now = app.clock.now_ms();
-    let mut tx = app.db.begin().await?;
-    let n = on_tx!(&mut tx, c => sqlx::query(
-        "UPDATE call_attempts SET state = 'queued', transient_failures = $1, retry_after_wall = $2, error = $3, updated_at = $4 \
-         WHERE id = $5 AND state = 'dialing'")
-        .bind(failures).bind(wall + wait_ms).bind(why).bind(now).bind(&a.id).execute(c).await.map(|r| r.rows_affected()))?;
-    if n == 1 && (failures == 1 || failures % 10 == 0) {
-        let detail = format!("Exotel could not take call {} ({why}); trying again in {} s", a.attempt_no, wait_ms / 1000);
-        add_event(&mut tx, &a.shop_id, &a.order_id, "call_delayed", &detail, now).await?;
-    }
-    tx.commit().await?;
-    Ok(())
 }
 
 /// Dials an attempt this process has claimed (state `dialing`). Exactly one Calls/connect request
@@ -212,7 +198,7 @@ pub async fn dial(app: &App, attempt_id: &str) -> anyhow::Result<()> {
                     return settle(app, &a, "dnd", Some("the number is on the DND registry and DND calling is not enabled")).await;
                 }
             }
-            Err(e) if e.is_transient() => return back_off(app, &a, &format!("DND lookup: {e}")).await,
+            Err(e) if e.is_transient() => return a.back_off(app, &format!("DND lookup: {e}")).await,
             // Exotel refuses DND calls itself when they are not allowed; an unknown status is no reason not to call.
             Err(e) => tracing::warn!(order = %a.order_id, error = %e, "DND lookup failed; calling anyway"),
         }
@@ -264,7 +250,7 @@ pub async fn dial(app: &App, attempt_id: &str) -> anyhow::Result<()> {
             tx.commit().await?;
             Ok(())
         }
-        Err(e) if e.is_transient() => back_off(app, &a, &e.to_string()).await,
+        Err(e) if e.is_transient() => a.back_off(app, &e.to_string()).await,
         Err(ExotelError::Dnd(m)) => settle(app, &a, "dnd", Some(&format!("Exotel refused the call: {m}"))).await,
         Err(e) => settle(app, &a, "not-placed", Some(&format!("Exotel refused the call: {e}"))).await,
     }
@@ -306,8 +292,10 @@ async fn after_attempt(app: &App, tx: &mut Tx, a: &Attempt, result: &str, error:
     }
     let settings = a.settings();
     if result == "dnd" {
-        // The fallback issue starts the SMS fallback here; without one a DND number is not verified.
-        resolve_without_answer(app, tx, a, "skipped", "DND number: calls not allowed and no fallback configured", &[], now).await?;
+        // Straight to the SMS fallback; without one a DND number is not verified.
+        if !super::fallback::start(app, tx, &a.shop_id, &a.order_id, &settings, "the number is on the DND registry", now).await? {
+            resolve_without_answer(tx, a, "skipped", "DND number: calls not allowed and no fallback configured", &[], now).await?;
+        }
         return Ok(());
     }
     let ended_at = DateTime::from_timestamp_millis(now).expect("time in range");
@@ -323,29 +311,20 @@ async fn after_attempt(app: &App, tx: &mut Tx, a: &Attempt, result: &str, error:
             add_event(tx, &a.shop_id, &a.order_id, "call_scheduled", &detail, now).await
         }
         None => {
-            // The fallback issue starts the SMS fallback here instead of ending the verification.
             let reason = format!("no answer after {} call(s)", a.attempt_no);
-            resolve_without_answer(app, tx, a, "no_response", &reason, &[RETRY_LIMIT_TAG], now).await
+            add_event(tx, &a.shop_id, &a.order_id, "ivr_retry_limit_reached", &reason, now).await?;
+            if super::fallback::start(app, tx, &a.shop_id, &a.order_id, &settings, &reason, now).await? {
+                // Still pending: the SMS fallback goes on; the IVR's system tag goes on the order now.
+                super::tag(tx, &a.order_id, &[RETRY_LIMIT_TAG]).await
+            } else {
+                resolve_without_answer(tx, a, "no_response", &reason, &[RETRY_LIMIT_TAG], now).await
+            }
         }
     }
 }
 
-async fn resolve_without_answer(_app: &App, tx: &mut Tx, a: &Attempt, status: &str, reason: &str, tags: &[&str], now: i64) -> anyhow::Result<()> {
-    let n = on_tx!(tx, c => sqlx::query(
-        "UPDATE orders SET status = $1, status_reason = $2, resolved_at = $3, updated_at = $3, outcome_tags = $4 \
-         WHERE id = $5 AND shop_id = $6 AND status = 'pending'")
-        .bind(status).bind(reason).bind(now).bind(tags.join(",")).bind(&a.order_id).bind(&a.shop_id)
-        .execute(c).await.map(|r| r.rows_affected()))?;
-    if n == 0 {
-        return Ok(());
-    }
-    super::stop_pending(tx, &a.shop_id, Some(&a.order_id), now).await?;
-    add_event(tx, &a.shop_id, &a.order_id, status, reason, now).await?;
-    if !tags.is_empty() {
-        tx.push_jobs(&[Job::SyncOrder { order_id: a.order_id.clone(), tags: tags.iter().map(|t| t.to_string()).collect(), cancel: false }])
-            .await?;
-    }
-    Ok(())
+async fn resolve_without_answer(tx: &mut Tx, a: &Attempt, status: &str, reason: &str, tags: &[&str], now: i64) -> anyhow::Result<()> {
+    super::resolve(tx, &a.shop_id, &a.order_id, status, reason, tags, false, now).await.map(|_| ())
 }
 
 /// What a key press did.
@@ -381,18 +360,10 @@ pub async fn press(app: &App, a: &Attempt, digits: &str, choice: Result<Choice, 
             outcome.unwrap_or(Pressed::Invalid)
         }
         Ok(c) => {
-            let tag = c.tag(&settings.ivr).unwrap_or_default().to_string();
+            let tag = c.tag(&settings.ivr).unwrap_or_default();
             let reason = format!("pressed {} on call {} ({})", key_of(c), a.attempt_no, c.as_str());
-            let n = on_tx!(&mut tx, c2 => sqlx::query(
-                "UPDATE orders SET status = $1, status_reason = $2, resolved_at = $3, updated_at = $3, outcome_tags = $4 \
-                 WHERE id = $5 AND shop_id = $6 AND status = 'pending'")
-                .bind(c.status()).bind(&reason).bind(now).bind(&tag).bind(&a.order_id).bind(&a.shop_id)
-                .execute(c2).await.map(|r| r.rows_affected()))?;
-            if n == 1 {
-                add_event(&mut tx, &a.shop_id, &a.order_id, "key_pressed", &reason, now).await?;
-                super::stop_pending(&mut tx, &a.shop_id, Some(&a.order_id), now).await?;
-                let cancel = c == Choice::Cancel && settings.ivr.cancel_order;
-                tx.push_jobs(&[Job::SyncOrder { order_id: a.order_id.clone(), tags: vec![tag], cancel }]).await?;
+            let cancel = c == Choice::Cancel && settings.ivr.cancel_order;
+            if super::resolve(&mut tx, &a.shop_id, &a.order_id, c.status(), &reason, &[tag], cancel, now).await? {
                 Pressed::Applied
             } else {
                 let detail = format!("call {}: pressed {} after the order was already {}", a.attempt_no, key_of(c), a.order_status);

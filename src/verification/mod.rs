@@ -2,6 +2,7 @@
 //! steps live in `ivr` (placed by `dialer`), and `sync_order` writes outcomes to Shopify.
 
 pub mod dialer;
+pub mod fallback;
 pub mod intake;
 pub mod ivr;
 pub mod schedule;
@@ -51,7 +52,39 @@ pub async fn stop_pending(tx: &mut Tx, shop_id: &str, order_id: Option<&str>, no
         "UPDATE call_attempts SET state = 'cancelled', result = 'cancelled', finished_at = $1, updated_at = $1 \
          WHERE shop_id = $2 AND ($3 IS NULL OR order_id = $3) AND state = 'queued'")
         .bind(now).bind(shop_id).bind(order_id).execute(c).await.map(|r| r.rows_affected()))?;
-    Ok(timers + calls)
+    // Confirmation SMS after a missed call still go: they answer the customer.
+    let sms = on_tx!(tx, c => sqlx::query(
+        "UPDATE sms_messages SET state = 'cancelled', updated_at = $1 \
+         WHERE shop_id = $2 AND ($3 IS NULL OR order_id = $3) AND state = 'queued' AND kind <> 'confirmation'")
+        .bind(now).bind(shop_id).bind(order_id).execute(c).await.map(|r| r.rows_affected()))?;
+    Ok(timers + calls + sms)
+}
+
+/// Resolves a `pending` order, once: the status and reason, the timeline event, what was still
+/// scheduled for it dropped, and the Shopify update queued (tags, and the cancellation if asked).
+/// Returns false, changing nothing, when the order was no longer pending.
+pub async fn resolve(tx: &mut Tx, shop_id: &str, order_id: &str, status: &str, reason: &str, tags: &[&str], cancel: bool, now: i64) -> anyhow::Result<bool> {
+    let tags: Vec<String> = tags.iter().filter(|t| !t.is_empty()).map(|t| t.to_string()).collect();
+    let n = on_tx!(tx, c => sqlx::query(
+        "UPDATE orders SET status = $1, status_reason = $2, resolved_at = $3, updated_at = $3, outcome_tags = $4 \
+         WHERE id = $5 AND shop_id = $6 AND status = 'pending'")
+        .bind(status).bind(reason).bind(now).bind(tags.join(",")).bind(order_id).bind(shop_id)
+        .execute(c).await.map(|r| r.rows_affected()))?;
+    if n == 0 {
+        return Ok(false);
+    }
+    stop_pending(tx, shop_id, Some(order_id), now).await?;
+    intake::add_event(tx, shop_id, order_id, status, reason, now).await?;
+    if !tags.is_empty() || cancel {
+        tx.push_jobs(&[crate::jobs::Job::SyncOrder { order_id: order_id.to_string(), tags, cancel }]).await?;
+    }
+    Ok(true)
+}
+
+/// Queues tags for a still-pending order (system tags such as `ivr_retry_limit_reached`).
+pub async fn tag(tx: &mut Tx, order_id: &str, tags: &[&str]) -> anyhow::Result<()> {
+    let tags = tags.iter().map(|t| t.to_string()).collect();
+    tx.push_jobs(&[crate::jobs::Job::SyncOrder { order_id: order_id.to_string(), tags, cancel: false }]).await
 }
 
 /// Job: writes an outcome to the Shopify order. Tags are added (never removed) and the

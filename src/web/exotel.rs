@@ -9,6 +9,7 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
+use crate::verification::fallback::{self, Missed};
 use crate::verification::ivr::{self, Pressed};
 use crate::verification::schedule::{self, Choice};
 use crate::{App, AppState, on_db};
@@ -153,6 +154,46 @@ pub async fn call_status(State(state): State<AppState>, Path(key): Path<String>,
         };
         ivr::status_report(&state, &a, &fields).await?;
         Ok(plain(StatusCode::OK, "OK"))
+    }
+    .await;
+    result.unwrap_or_else(internal)
+}
+
+/// `GET /exotel/{key}/missed-call`: the passthru at the start of the missed-call ExoPhone's flow.
+/// 200 when the call confirmed an order (or repeats one that did, within 5 minutes); 422 when there
+/// was nothing to confirm, so the flow can say so.
+pub async fn missed_call(State(state): State<AppState>, Path(key): Path<String>, Query(q): Query<HashMap<String, String>>) -> Response {
+    let result = async {
+        let Some(shop_id) = shop_for_key(&state, &key).await? else { return Ok(not_found()) };
+        let from = q.get("CallFrom").or_else(|| q.get("From")).map(|s| s.trim()).unwrap_or_default();
+        if from.is_empty() {
+            return Ok(plain(StatusCode::BAD_REQUEST, "CallFrom is required"));
+        }
+        Ok(match fallback::missed_call(&state, &shop_id, from, q.get("CallSid").map(String::as_str)).await? {
+            Missed::Confirmed(_) | Missed::Repeat => plain(StatusCode::OK, "OK"),
+            Missed::NothingPending => plain(StatusCode::UNPROCESSABLE_ENTITY, "no pending order for this number"),
+            Missed::NotInUse => plain(StatusCode::UNPROCESSABLE_ENTITY, "missed-call confirmation is not in use"),
+            Missed::InvalidNumber => plain(StatusCode::UNPROCESSABLE_ENTITY, "not a phone number"),
+        })
+    }
+    .await;
+    result.unwrap_or_else(internal)
+}
+
+/// `POST /exotel/{key}/sms-status`: Exotel's SMS delivery report.
+pub async fn sms_status(State(state): State<AppState>, Path(key): Path<String>, req: Request) -> Response {
+    let result = async {
+        let Some(shop_id) = shop_for_key(&state, &key).await? else { return Ok(not_found()) };
+        let headers = req.headers().clone();
+        let fields = match report_fields(&headers, req).await {
+            Ok(f) => f,
+            Err(e) => return Ok(plain(StatusCode::BAD_REQUEST, format!("unreadable status report: {e}"))),
+        };
+        Ok(if fallback::status_report(&state, &shop_id, &fields).await? {
+            plain(StatusCode::OK, "OK")
+        } else {
+            plain(StatusCode::OK, "unknown SMS; ignored")
+        })
     }
     .await;
     result.unwrap_or_else(internal)

@@ -4,6 +4,7 @@ pub mod embedded;
 pub mod error;
 pub mod exotel;
 pub mod install;
+pub mod link;
 pub mod ops;
 
 use axum::Router;
@@ -38,6 +39,9 @@ pub fn router(state: AppState) -> Router {
         .route("/exotel/{key}/greeting", get(exotel::greeting))
         .route("/exotel/{key}/ivr/{choice}", get(exotel::passthru))
         .route("/exotel/{key}/call-status", post(exotel::call_status))
+        .route("/exotel/{key}/missed-call", get(exotel::missed_call))
+        .route("/exotel/{key}/sms-status", post(exotel::sms_status))
+        .route("/v/{token}", get(link::show).post(link::act))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .merge(webhooks)
         .fallback(ops::not_found)
