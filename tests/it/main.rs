@@ -4,6 +4,7 @@ mod common;
 mod fallback;
 
 mod admin_client;
+mod browser;
 mod install;
 mod intake;
 mod ivr;

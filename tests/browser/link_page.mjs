@@ -1,0 +1,119 @@
+// The COD confirmation link page in a real browser (Debian's Chromium via playwright-core), the way a
+// buyer sees it on a small phone: 360×640, touch. Loads the page, checks the order and its three
+// buttons, runs axe-core (any serious or critical violation fails), taps "Confirm my order", checks
+// the answer page, runs axe-core again, and saves a screenshot of each page for review.
+//
+//   node tests/browser/link_page.mjs <url> <screenshot-dir>
+//
+// Exit 0 when everything passed; otherwise a message on stderr and exit 1.
+// Run by tests/it/browser.rs, which sets up the order and its link.
+
+import { mkdir, readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+
+const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+const require = createRequire(import.meta.url);
+const AXE = require.resolve('axe-core/axe.min.js');
+
+const [url, dir] = process.argv.slice(2);
+if (!url || !dir) {
+  console.error('usage: node link_page.mjs <url> <screenshot-dir>');
+  process.exit(2);
+}
+
+function fail(message) {
+  throw new Error(message);
+}
+
+/** Runs axe-core on the page; prints every violation, fails on a serious or critical one. */
+async function accessibility(page, what) {
+  // Not page.addScriptTag: the page's Content-Security-Policy (default-src 'none') rightly blocks
+  // that, and bypassing the CSP for the whole context would hide the page's own CSP problems from
+  // the screenshots. Code evaluated through DevTools is not subject to the CSP.
+  await page.evaluate(await readFile(AXE, 'utf8'));
+  const result = await page.evaluate(() => axe.run());
+  for (const v of result.violations) {
+    console.log(`axe ${what}: [${v.impact}] ${v.id}: ${v.help} (${v.helpUrl})`);
+    for (const node of v.nodes) console.log(`    ${node.target.join(' ')}: ${node.failureSummary?.replace(/\n/g, ' ')}`);
+  }
+  const bad = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  console.log(`axe ${what}: ${result.passes.length} rules passed, ${result.violations.length} violations, ` +
+    `${result.incomplete.length} need review`);
+  if (bad.length) fail(`axe ${what}: ${bad.length} serious/critical violation(s): ${bad.map((v) => v.id).join(', ')}`);
+}
+
+async function main() {
+  await mkdir(dir, { recursive: true });
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+      '--disable-component-update', '--no-first-run'],
+    timeout: 30_000,
+  });
+  try {
+    const context = await browser.newContext({
+      viewport: { width: 360, height: 640 },
+      isMobile: true,
+      hasTouch: true,
+      deviceScaleFactor: 2,
+    });
+    const page = await context.newPage();
+    page.setDefaultTimeout(15_000);
+    // The page has no scripts of its own; a console error (e.g. something its CSP blocked) is a finding.
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(`page error: ${e.message}`));
+    page.on('console', (m) => { if (m.type() === 'error') errors.push(`console: ${m.text()}`); });
+
+    const response = await page.goto(url, { waitUntil: 'load' });
+    if (response?.status() !== 200) fail(`GET ${url}: HTTP ${response?.status()}`);
+    const text = await page.locator('main').innerText();
+    for (const want of ['#1001', 'INR 499.00']) {
+      if (!text.includes(want)) fail(`link page: ${JSON.stringify(want)} missing from ${JSON.stringify(text)}`);
+    }
+    const buttons = {
+      confirm: 'Confirm my order',
+      cancel: 'Cancel my order',
+      callback: 'Call me back',
+    };
+    for (const [value, label] of Object.entries(buttons)) {
+      const button = page.locator(`form button[name=action][value=${value}]`);
+      if ((await button.count()) !== 1) fail(`link page: no ${value} button`);
+      if (!(await button.isVisible())) fail(`link page: the ${value} button is not visible`);
+      const got = (await button.innerText()).trim();
+      if (got !== label) fail(`link page: the ${value} button says ${JSON.stringify(got)}, not ${JSON.stringify(label)}`);
+      // Full-width, thumb-sized buttons on a small phone.
+      const box = await button.boundingBox();
+      if (box.width < 280 || box.height < 44) fail(`link page: the ${value} button is ${box.width}×${box.height} px`);
+    }
+    // Nothing wider than the screen (no sideways scrolling).
+    const scrollWidth = await page.evaluate(() => document.documentElement.scrollWidth);
+    if (scrollWidth > 360) fail(`link page: ${scrollWidth} px wide on a 360 px screen`);
+    await accessibility(page, 'link page');
+    await page.screenshot({ path: path.join(dir, 'link-page.png'), fullPage: true });
+
+    const confirm = page.locator('button[value=confirm]');
+    await Promise.all([
+      page.waitForNavigation({ waitUntil: 'load' }),
+      confirm.tap(),
+    ]);
+    const after = await page.locator('main').innerText();
+    if (!after.includes('Your order is confirmed')) fail(`after Confirm: ${JSON.stringify(after)}`);
+    await accessibility(page, 'confirmed page');
+    await page.screenshot({ path: path.join(dir, 'link-page-confirmed.png'), fullPage: true });
+    if (errors.length) fail(`errors in the page:\n  ${errors.join('\n  ')}`);
+    console.log(`link page ok; screenshots in ${dir}`);
+  } finally {
+    await browser.close();
+  }
+}
+
+try {
+  await main();
+  process.exit(0);
+} catch (e) {
+  console.error(`link_page.mjs: ${e?.stack || e}`);
+  process.exit(1);
+}

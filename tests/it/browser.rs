@@ -1,0 +1,105 @@
+//! The confirmation link page in a real browser: `tests/browser/link_page.mjs` (Chromium via
+//! playwright-core) opens it at 360×640, checks it with axe-core, taps Confirm, and leaves
+//! screenshots in `target/browser/` for review. Needs `/usr/bin/chromium` and
+//! `npm ci --prefix tests/browser`; without them the test is skipped, unless `REQUIRE_BROWSER=1`
+//! (CI sets it), when it fails.
+//!
+//! SQLite only: what this test adds over `fallback.rs` is the browser's view of the page (layout,
+//! touch, accessibility), which does not depend on the database; the confirm path itself is tested
+//! on both databases there. One Chromium launch instead of two also keeps the suite quicker on
+//! small CI machines.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::common::{Backend, TestApp, order_payload};
+
+const SHOP: &str = "acme.myshopify.com";
+const COD: &str = "Cash on Delivery (COD)";
+const PHONE: &str = "9876543210";
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// Whether the browser and the npm packages are here: `false` with a note when the test is to be
+/// skipped, a panic when `REQUIRE_BROWSER=1` and something is missing.
+fn browser_available(dir: &Path) -> bool {
+    let missing: Vec<String> = [Path::new(CHROMIUM).to_path_buf(), dir.join("node_modules/playwright-core"), dir.join("node_modules/axe-core")]
+        .into_iter()
+        .filter(|p| !p.exists())
+        .map(|p| p.display().to_string())
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    let what = format!("{} missing (apt-get install chromium; npm ci --prefix tests/browser)", missing.join(", "));
+    if std::env::var("REQUIRE_BROWSER").is_ok_and(|v| v == "1") {
+        panic!("REQUIRE_BROWSER=1 but {what}");
+    }
+    println!("SKIPPED: browser test: {what}");
+    false
+}
+
+/// Settings: IVR without retries, and the SMS-link fallback (as in `fallback.rs`).
+async fn setup(app: &TestApp, shop: &str) {
+    app.install_with_ivr(shop, "cod", json!({"retries": 0, "retry_interval_minutes": 0})).await;
+    let section: Value = json!({"mode": "sms_link", "sender_id": "ACMEST", "dlt_entity_id": "1101234567890", "encoding": "plain",
+        "retries": 1, "retry_interval_minutes": 10, "confirm_tag": "sms_confirmed", "cancel_tag": "sms_cancelled",
+        "callback_tag": "sms_callback", "link_template": "Confirm order %ordernumber% of %orderamount%: %link%",
+        "dlt_template_id": "1107000000000001", "link_expiry_hours": 48, "cancel_order": false,
+        "missed_call_scope": "latest", "missed_call_exophone": "08047110000",
+        "missed_call_template": "Give a missed call to %exophone% to confirm order %ordernumber%",
+        "missed_call_dlt_template_id": "1107000000000002", "confirmation_template": "Order %ordernumber% confirmed. Thank you!",
+        "confirmation_dlt_template_id": "1107000000000003"});
+    let r = app.put_settings(shop, json!({"fallback": section})).await;
+    assert_eq!(r.status(), 200, "fallback settings: {}", r.text().await.unwrap());
+}
+
+/// The link in the first SMS, as a path (`/v/…`).
+fn link_path(app: &TestApp) -> String {
+    let sms = app.exotel.sms();
+    let body = sms.first().expect("the link SMS was sent").field("Body").unwrap().to_string();
+    let url = body.split_whitespace().find(|w| w.starts_with("https://codverify.test/v/")).unwrap_or_else(|| panic!("no link in {body:?}"));
+    url.trim_start_matches("https://codverify.test").to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn link_page_on_a_small_phone() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    if !browser_available(&dir) {
+        return;
+    }
+    let Some(app) = TestApp::spawn(Backend::Sqlite).await else { return };
+    // A DND number is not called: the link SMS goes out at once.
+    app.exotel.set_dnd(PHONE, true);
+    setup(&app, SHOP).await;
+    let r = app.post_webhook("orders/create", SHOP, "w-browser-1", &order_payload(1, COD, Some(PHONE))).await;
+    assert_eq!(r.status(), 200);
+    app.settle().await;
+    assert!(app.exotel.calls().is_empty());
+    let url = app.url(&link_path(&app));
+
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser");
+    let started = Instant::now();
+    let run = tokio::process::Command::new("node")
+        .arg(dir.join("link_page.mjs"))
+        .arg(&url)
+        .arg(&shots)
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(120), run)
+        .await
+        .expect("link_page.mjs took over 120 s")
+        .expect("run node (is Node.js installed?)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("{stdout}{stderr}node link_page.mjs: {:.1} s", started.elapsed().as_secs_f64());
+    assert!(out.status.success(), "link_page.mjs failed ({}):\n{stdout}{stderr}", out.status);
+    for shot in ["link-page.png", "link-page-confirmed.png"] {
+        assert!(shots.join(shot).is_file(), "{shot} not saved in {}", shots.display());
+    }
+
+    app.settle().await;
+    assert_eq!(app.text("SELECT status FROM orders WHERE shopify_order_id = 1").await.as_deref(), Some("confirmed"));
+    app.stop().await;
+}
