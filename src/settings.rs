@@ -147,6 +147,43 @@ impl Default for Fallback {
     }
 }
 
+/// The OTP section (SPEC §3 "OTP by SMS").
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Otp {
+    pub sender_id: String,
+    pub dlt_entity_id: String,
+    pub dlt_template_id: String,
+    pub encoding: String,
+    pub template: String,
+    pub resends: i64,
+    pub resend_after_seconds: i64,
+    pub incorrect_attempts: i64,
+    pub tag: String,
+}
+
+impl Default for Otp {
+    fn default() -> Self {
+        Otp {
+            sender_id: String::new(),
+            dlt_entity_id: String::new(),
+            dlt_template_id: String::new(),
+            encoding: "plain".into(),
+            template: "%otp% is the OTP to confirm your order %ordernumber%. It is valid for 15 minutes.".into(),
+            resends: 3,
+            resend_after_seconds: 30,
+            incorrect_attempts: 3,
+            tag: "otp_verified".into(),
+        }
+    }
+}
+
+impl Otp {
+    pub fn is_ready(&self) -> bool {
+        !self.sender_id.is_empty() && self.template.contains("%otp%")
+    }
+}
+
 /// Placeholders an SMS template may hold.
 pub const ORDER_PLACEHOLDERS: [&str; 3] = ["%ordernumber%", "%ordername%", "%orderamount%"];
 
@@ -157,6 +194,7 @@ pub struct Settings {
     pub general: General,
     pub ivr: Ivr,
     pub fallback: Fallback,
+    pub otp: Otp,
     pub contact: Contact,
 }
 
@@ -209,8 +247,8 @@ pub fn apply(current: &Settings, has_token: bool, doc: &Value) -> Result<Applied
             // filled in yet: the GET document can always be PUT back.
             "ivr" if serde_json::to_value(&current.ivr).ok().as_ref() == Some(value) => {}
             "ivr" => apply_ivr(&mut next.ivr, fields, &mut errors),
-            // Applied below: its DLT rules depend on `general.default_country`, which may be in this PUT.
-            "fallback" => {}
+            // Applied below: their rules depend on `general`, which may be in this PUT.
+            "fallback" | "otp" => {}
             "contact" => apply_contact(&mut next.contact, fields, &mut errors),
             other => {
                 errors.insert(other.to_string(), "unknown section".into());
@@ -222,6 +260,12 @@ pub fn apply(current: &Settings, has_token: bool, doc: &Value) -> Result<Applied
         if serde_json::to_value(&current.fallback).ok().as_ref() != doc.get("fallback") {
             let india = next.general.default_country == "IN";
             apply_fallback(&mut next.fallback, india, fields, &mut errors);
+        }
+    }
+    if let Some(fields) = doc.get("otp").and_then(Value::as_object) {
+        if serde_json::to_value(&current.otp).ok().as_ref() != doc.get("otp") {
+            let (india, in_use) = (next.general.default_country == "IN", next.general.method == "otp");
+            apply_otp(&mut next.otp, india, in_use, fields, &mut errors);
         }
     }
     if errors.is_empty() {
@@ -591,6 +635,54 @@ fn apply_fallback(v: &mut Fallback, india: bool, map: &Map<String, Value>, error
         template(&mut f, "confirmation_template", &v.confirmation_template, &[]);
         dlt(&mut f, "confirmation_dlt_template_id", &v.confirmation_dlt_template_id);
     }
+}
+
+fn apply_otp(v: &mut Otp, india: bool, in_use: bool, map: &Map<String, Value>, errors: &mut Errors) {
+    let mut f = Fields { section: "otp", map, errors };
+    f.unknown(&[
+        "sender_id",
+        "dlt_entity_id",
+        "dlt_template_id",
+        "encoding",
+        "template",
+        "resends",
+        "resend_after_seconds",
+        "incorrect_attempts",
+        "tag",
+    ]);
+    f.string("sender_id", &mut v.sender_id);
+    f.string("dlt_entity_id", &mut v.dlt_entity_id);
+    f.string("dlt_template_id", &mut v.dlt_template_id);
+    f.string("encoding", &mut v.encoding);
+    f.string("template", &mut v.template);
+    f.int("resends", &mut v.resends);
+    f.int("resend_after_seconds", &mut v.resend_after_seconds);
+    f.int("incorrect_attempts", &mut v.incorrect_attempts);
+    f.string("tag", &mut v.tag);
+    if !in_use {
+        // Fields of a method that is not in use may stay as they are.
+        return;
+    }
+    one_of(&mut f, "encoding", &v.encoding, &["plain", "unicode"]);
+    if !valid_sender_id(&v.sender_id) {
+        f.err("sender_id", "must be the SMS sender id (header): 3–11 letters or digits");
+    }
+    for (field, value) in [("dlt_entity_id", &v.dlt_entity_id), ("dlt_template_id", &v.dlt_template_id)] {
+        if value.is_empty() && india {
+            f.err(field, "is required for India (DLT registration)");
+        } else if value.len() > 32 || !value.chars().all(|c| c.is_ascii_digit()) {
+            f.err(field, "must be the DLT id: digits only");
+        }
+    }
+    if v.template.is_empty() || !v.template.contains("%otp%") {
+        f.err("template", "must contain %otp%");
+    } else if v.template.chars().count() > 1000 {
+        f.err("template", "must be at most 1000 characters");
+    }
+    f.range("resends", v.resends, 0, 5);
+    f.range("resend_after_seconds", v.resend_after_seconds, 10, 600);
+    f.range("incorrect_attempts", v.incorrect_attempts, 0, 5);
+    f.tag("tag", &mut v.tag, true);
 }
 
 fn apply_contact(c: &mut Contact, map: &Map<String, Value>, errors: &mut Errors) {

@@ -52,7 +52,7 @@ pub async fn load_order(app: &App, order_id: &str) -> anyhow::Result<Option<Orde
     Ok(on_db!(&app.db, c => sqlx::query_as::<_, OrderInfo>(ORDER_SELECT).bind(order_id).fetch_optional(c).await)?)
 }
 
-async fn load_order_tx(tx: &mut Tx, order_id: &str) -> anyhow::Result<Option<OrderInfo>> {
+pub(crate) async fn load_order_tx(tx: &mut Tx, order_id: &str) -> anyhow::Result<Option<OrderInfo>> {
     Ok(on_tx!(tx, c => sqlx::query_as::<_, OrderInfo>(ORDER_SELECT).bind(order_id).fetch_optional(c).await)?)
 }
 
@@ -190,28 +190,42 @@ async fn queue_fallback_sms(app: &App, tx: &mut Tx, o: &OrderInfo, fb: &Fallback
         ("missed_call", body, &fb.missed_call_dlt_template_id)
     };
     let unicode = fb.encoding == "unicode" || !is_gsm7(&body);
-    queue_sms(tx, &o.shop_id, Some(&o.id), kind, n, account, o.phone.as_deref(), &body, unicode, dlt, now).await
+    let sms = NewSms {
+        shop_id: &o.shop_id,
+        order_id: Some(&o.id),
+        kind,
+        seq: n,
+        account,
+        to: o.phone.as_deref(),
+        body: &body,
+        secret_body: None,
+        unicode,
+        dlt_template_id: dlt,
+    };
+    queue_sms(tx, sms, now).await
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn queue_sms(
-    tx: &mut Tx,
-    shop_id: &str,
-    order_id: Option<&str>,
-    kind: &str,
-    seq: i64,
-    account: &str,
-    to: Option<&str>,
-    body: &str,
-    unicode: bool,
-    dlt_template_id: &str,
-    now: i64,
-) -> anyhow::Result<()> {
+/// An SMS to queue. `secret_body`, when given, is what is sent (kept encrypted until then);
+/// `body` is what the reports show.
+pub(crate) struct NewSms<'a> {
+    pub shop_id: &'a str,
+    pub order_id: Option<&'a str>,
+    pub kind: &'a str,
+    pub seq: i64,
+    pub account: &'a str,
+    pub to: Option<&'a str>,
+    pub body: &'a str,
+    pub secret_body: Option<String>,
+    pub unicode: bool,
+    pub dlt_template_id: &'a str,
+}
+
+pub(crate) async fn queue_sms(tx: &mut Tx, m: NewSms<'_>, now: i64) -> anyhow::Result<()> {
     on_tx!(tx, c => sqlx::query(
-        "INSERT INTO sms_messages (id, shop_id, order_id, kind, seq, account_sid, to_phone, body, unicode, dlt_template_id, state, \
-           due_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'queued', $11, $11, $11)")
-        .bind(new_id()).bind(shop_id).bind(order_id).bind(kind).bind(seq).bind(account).bind(to).bind(body).bind(unicode)
-        .bind((!dlt_template_id.is_empty()).then_some(dlt_template_id)).bind(now)
+        "INSERT INTO sms_messages (id, shop_id, order_id, kind, seq, account_sid, to_phone, body, body_enc, unicode, dlt_template_id, \
+           state, due_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'queued', $12, $12, $12)")
+        .bind(new_id()).bind(m.shop_id).bind(m.order_id).bind(m.kind).bind(m.seq).bind(m.account).bind(m.to).bind(m.body)
+        .bind(&m.secret_body).bind(m.unicode).bind((!m.dlt_template_id.is_empty()).then_some(m.dlt_template_id)).bind(now)
         .execute(c).await.map(|r| r.rows_affected()))?;
     Ok(())
 }
@@ -225,6 +239,7 @@ struct SmsRow {
     seq: i64,
     to_phone: Option<String>,
     body: String,
+    body_enc: Option<String>,
     unicode: bool,
     dlt_template_id: Option<String>,
     state: String,
@@ -240,7 +255,7 @@ struct SmsRow {
 /// not sent again (Exotel's status report may still tell what became of it).
 pub async fn send(app: &App, sms_id: &str) -> anyhow::Result<()> {
     let row: Option<SmsRow> = on_db!(&app.db, c => sqlx::query_as(
-        "SELECT m.id, m.shop_id, m.order_id, m.kind, m.seq, m.to_phone, m.body, m.unicode, m.dlt_template_id, m.state, \
+        "SELECT m.id, m.shop_id, m.order_id, m.kind, m.seq, m.to_phone, m.body, m.body_enc, m.unicode, m.dlt_template_id, m.state, \
            m.transient_failures, o.status AS order_status, s.status AS shop_status, s.settings, s.exotel_key, s.exotel_api_token_enc \
          FROM sms_messages m JOIN shops s ON s.id = m.shop_id LEFT JOIN orders o ON o.id = m.order_id WHERE m.id = $1")
         .bind(sms_id).fetch_optional(c).await)?;
@@ -256,13 +271,21 @@ pub async fn send(app: &App, sms_id: &str) -> anyhow::Result<()> {
     else {
         return finish(app, &m, "cancelled", None, None, None, "SMS not sent: no longer needed or no phone/credentials", now).await;
     };
-    let fb = &settings.fallback;
+    // OTP SMS come from the OTP settings; the others from the fallback's.
+    let (sender, entity) = match m.kind.as_str() {
+        "otp" => (&settings.otp.sender_id, &settings.otp.dlt_entity_id),
+        _ => (&settings.fallback.sender_id, &settings.fallback.dlt_entity_id),
+    };
+    let body = match &m.body_enc {
+        Some(enc) => secrecy::ExposeSecret::expose_secret(&app.cipher.decrypt(enc).map_err(|_| anyhow::anyhow!("undecryptable SMS text"))?).to_string(),
+        None => m.body.clone(),
+    };
     let callback = format!("{}/exotel/{}/sms-status", app.config.app_url, m.exotel_key);
     let req = SendSms {
-        from: &fb.sender_id,
+        from: sender,
         to: &to,
-        body: &m.body,
-        dlt_entity_id: (!fb.dlt_entity_id.is_empty()).then_some(fb.dlt_entity_id.as_str()),
+        body: &body,
+        dlt_entity_id: (!entity.is_empty()).then_some(entity.as_str()),
         dlt_template_id: m.dlt_template_id.as_deref(),
         unicode: m.unicode,
         status_callback: Some(&callback),
@@ -290,7 +313,8 @@ async fn finish(app: &App, m: &SmsRow, state: &str, sid: Option<&str>, status: O
     let mut tx = app.db.begin().await?;
     let n = on_tx!(&mut tx, c => sqlx::query(
         "UPDATE sms_messages SET state = $1, sms_sid = COALESCE(sms_sid, $2), status = COALESCE(status, $3), \
-           detailed_status = COALESCE(detailed_status, $4), sent_at = $5, error = $6, updated_at = $5 WHERE id = $7 AND state = 'sending'")
+           detailed_status = COALESCE(detailed_status, $4), sent_at = $5, error = $6, updated_at = $5, body_enc = NULL \
+         WHERE id = $7 AND state = 'sending'")
         .bind(state).bind(sid).bind(status).bind(detailed).bind(now).bind((state != "sent").then_some(detail)).bind(&m.id)
         .execute(c).await.map(|r| r.rows_affected()))?;
     if n == 1 {
@@ -389,9 +413,19 @@ pub async fn missed_call(app: &App, shop_id: &str, call_from: &str, call_sid: Op
                 if let Some((latest, _)) = pending.first().filter(|_| !names.is_empty()) {
                     let o = load_order_tx(&mut tx, latest).await?.expect("the order was just read");
                     let body = render(&fb.confirmation_template, &o, None, Some(&fb.missed_call_exophone));
-                    let unicode = fb.encoding == "unicode" || !is_gsm7(&body);
-                    queue_sms(&mut tx, shop_id, Some(latest), "confirmation", 1, &settings.general.account_sid, Some(p.e164()), &body, unicode,
-                        &fb.confirmation_dlt_template_id, now).await?;
+                    let sms = NewSms {
+                        shop_id,
+                        order_id: Some(latest),
+                        kind: "confirmation",
+                        seq: 1,
+                        account: &settings.general.account_sid,
+                        to: Some(p.e164()),
+                        body: &body,
+                        secret_body: None,
+                        unicode: fb.encoding == "unicode" || !is_gsm7(&body),
+                        dlt_template_id: &fb.confirmation_dlt_template_id,
+                    };
+                    queue_sms(&mut tx, sms, now).await?;
                 }
                 if names.is_empty() { Missed::NothingPending } else { Missed::Confirmed(names) }
             }

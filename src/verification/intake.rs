@@ -129,6 +129,8 @@ pub fn decide(settings: &Settings, settings_saved: bool, order: &OrderPayload) -
         Some("codverify was not set up yet (settings not saved)".to_string())
     } else if settings.general.method == "ivr" && !settings.ivr.is_ready() {
         Some("the IVR call settings are not saved yet (ExoPhone and flow id)".to_string())
+    } else if settings.general.method == "otp" && !settings.otp.is_ready() {
+        Some("the OTP SMS settings are not saved yet (sender id and template)".to_string())
     } else if order.cancelled_at.is_some() {
         Some("the order was already cancelled".to_string())
     } else if settings.general.verify == "cod" && !is_cod {

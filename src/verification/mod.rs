@@ -5,6 +5,7 @@ pub mod dialer;
 pub mod fallback;
 pub mod intake;
 pub mod ivr;
+pub mod otp;
 pub mod schedule;
 
 use crate::db::Tx;
@@ -21,8 +22,16 @@ pub async fn begin(app: &App, tx: &mut Tx, shop_id: &str, order_id: &str, settin
          ON CONFLICT (id) DO NOTHING")
         .bind(event_id).bind(shop_id).bind(order_id).bind(format!("verification by {}", settings.general.method))
         .bind(app.clock.now_ms()).execute(c).await.map(|r| r.rows_affected()))?;
-    if started == 1 && settings.general.method == "ivr" {
-        ivr::schedule_first_call(app, tx, shop_id, order_id, settings).await?;
+    if started == 1 {
+        match settings.general.method.as_str() {
+            "ivr" => ivr::schedule_first_call(app, tx, shop_id, order_id, settings).await?,
+            "otp" => {
+                if let Some(o) = fallback::load_order_tx(tx, order_id).await? {
+                    otp::issue(app, tx, &o, settings, None, app.clock.now_ms()).await?;
+                }
+            }
+            _ => {}
+        }
     }
     Ok(())
 }

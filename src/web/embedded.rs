@@ -184,6 +184,7 @@ fn settings_document(app: &App, shop: &Shop) -> Value {
         "general": general,
         "ivr": s.ivr,
         "fallback": s.fallback,
+        "otp": s.otp,
         "contact": s.contact,
         "callback_urls": callback_urls(&app.config.app_url, &shop.exotel_key),
         "status": { "install": shop.install_status(), "exotel": shop.exotel_status },

@@ -5,11 +5,14 @@ pub mod error;
 pub mod exotel;
 pub mod install;
 pub mod link;
+pub mod otp_api;
 pub mod ops;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::http::{Method, header};
 use axum::routing::{get, post};
+use tower_http::cors::{Any, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
 
@@ -24,7 +27,20 @@ pub fn router(state: AppState) -> Router {
         .route("/webhooks/shopify", post(webhooks::receive))
         .layer(DefaultBodyLimit::disable())
         .layer(RequestBodyLimitLayer::new(webhooks::MAX_BODY_BYTES));
+    // The checkout extensions call from Shopify's origins with a bearer token and no cookies.
+    let otp = Router::new()
+        .route("/api/otp/status", get(otp_api::status))
+        .route("/api/otp/verify", post(otp_api::verify))
+        .route("/api/otp/resend", post(otp_api::resend))
+        .layer(
+            CorsLayer::new()
+                .allow_origin(Any)
+                .allow_methods([Method::GET, Method::POST])
+                .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+                .max_age(std::time::Duration::from_secs(600)),
+        );
     Router::new()
+        .merge(otp)
         .route("/", get(ops::index))
         .route("/healthz", get(ops::healthz))
         .route("/_test/clock", get(ops::clock_now))

@@ -9,6 +9,7 @@ mod install;
 mod intake;
 mod ivr;
 mod ops;
+mod otp;
 mod session;
 mod settings_api;
 mod webhooks;
