@@ -98,6 +98,8 @@ pub struct View {
     pub resends_left: i64,
     pub resend_in_seconds: i64,
     pub expires_in_seconds: i64,
+    /// Digits in a code, so the page can check the input exactly.
+    pub otp_length: usize,
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub result: Option<&'static str>,
@@ -117,6 +119,7 @@ pub fn view(row: Option<&OtpRow>, order_status: &str, otp: &Otp, now: i64) -> Vi
         resends_left: 0,
         resend_in_seconds: 0,
         expires_in_seconds: 0,
+        otp_length: DIGITS,
         message: "No OTP is needed for this order.".into(),
         result: None,
     };

@@ -25,7 +25,12 @@ static PER_CLIENT: LazyLock<DefaultKeyedRateLimiter<IpAddr>> =
     LazyLock::new(|| RateLimiter::keyed(Quota::per_minute(NonZeroU32::new(300).expect("non-zero"))));
 
 fn error(status: StatusCode, message: &str) -> Response {
-    (status, Json(json!({ "error": message }))).into_response()
+    let mut resp = (status, Json(json!({ "error": message }))).into_response();
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        // The per-minute budgets refill within seconds.
+        resp.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+    }
+    resp
 }
 
 /// The client's address: the first `X-Forwarded-For` hop behind a load balancer, else the peer.
