@@ -12,7 +12,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::common::{Backend, TestApp, order_payload};
 
@@ -40,21 +40,6 @@ fn browser_available(dir: &Path) -> bool {
     false
 }
 
-/// Settings: IVR without retries, and the SMS-link fallback (as in `fallback.rs`).
-async fn setup(app: &TestApp, shop: &str) {
-    app.install_with_ivr(shop, "cod", json!({"retries": 0, "retry_interval_minutes": 0})).await;
-    let section: Value = json!({"mode": "sms_link", "sender_id": "ACMEST", "dlt_entity_id": "1101234567890", "encoding": "plain",
-        "retries": 1, "retry_interval_minutes": 10, "confirm_tag": "sms_confirmed", "cancel_tag": "sms_cancelled",
-        "callback_tag": "sms_callback", "link_template": "Confirm order %ordernumber% of %orderamount%: %link%",
-        "dlt_template_id": "1107000000000001", "link_expiry_hours": 48, "cancel_order": false,
-        "missed_call_scope": "latest", "missed_call_exophone": "08047110000",
-        "missed_call_template": "Give a missed call to %exophone% to confirm order %ordernumber%",
-        "missed_call_dlt_template_id": "1107000000000002", "confirmation_template": "Order %ordernumber% confirmed. Thank you!",
-        "confirmation_dlt_template_id": "1107000000000003"});
-    let r = app.put_settings(shop, json!({"fallback": section})).await;
-    assert_eq!(r.status(), 200, "fallback settings: {}", r.text().await.unwrap());
-}
-
 /// The link in the first SMS, as a path (`/v/…`).
 fn link_path(app: &TestApp) -> String {
     let sms = app.exotel.sms();
@@ -72,7 +57,7 @@ async fn link_page_on_a_small_phone() {
     let Some(app) = TestApp::spawn(Backend::Sqlite).await else { return };
     // A DND number is not called: the link SMS goes out at once.
     app.exotel.set_dnd(PHONE, true);
-    setup(&app, SHOP).await;
+    app.install_with_fallback(SHOP, json!({})).await;
     let r = app.post_webhook("orders/create", SHOP, "w-browser-1", &order_payload(1, COD, Some(PHONE))).await;
     assert_eq!(r.status(), 200);
     app.settle().await;

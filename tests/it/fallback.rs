@@ -10,22 +10,8 @@ const SHOP: &str = "acme.myshopify.com";
 const COD: &str = "Cash on Delivery (COD)";
 const PHONE: &str = "9876543210";
 
-/// Settings: IVR without retries, and this fallback over link-mode defaults.
 async fn setup(app: &TestApp, shop: &str, fallback: Value) {
-    app.install_with_ivr(shop, "cod", json!({"retries": 0, "retry_interval_minutes": 0})).await;
-    let mut section = json!({"mode": "sms_link", "sender_id": "ACMEST", "dlt_entity_id": "1101234567890", "encoding": "plain",
-        "retries": 1, "retry_interval_minutes": 10, "confirm_tag": "sms_confirmed", "cancel_tag": "sms_cancelled",
-        "callback_tag": "sms_callback", "link_template": "Confirm order %ordernumber% of %orderamount%: %link%",
-        "dlt_template_id": "1107000000000001", "link_expiry_hours": 48, "cancel_order": false,
-        "missed_call_scope": "latest", "missed_call_exophone": "08047110000",
-        "missed_call_template": "Give a missed call to %exophone% to confirm order %ordernumber%",
-        "missed_call_dlt_template_id": "1107000000000002", "confirmation_template": "Order %ordernumber% confirmed. Thank you!",
-        "confirmation_dlt_template_id": "1107000000000003"});
-    for (k, v) in fallback.as_object().unwrap() {
-        section[k] = v.clone();
-    }
-    let r = app.put_settings(shop, json!({"fallback": section})).await;
-    assert_eq!(r.status(), 200, "fallback settings: {}", r.text().await.unwrap());
+    app.install_with_fallback(shop, fallback).await;
 }
 
 async fn order(app: &TestApp, shop: &str, id: i64) {
@@ -73,15 +59,6 @@ async fn page(app: &TestApp, path: &str) -> (u16, String) {
     (status, r.text().await.unwrap())
 }
 
-fn tags_added(app: &TestApp) -> Vec<String> {
-    app.shopify
-        .graphql_requests()
-        .into_iter()
-        .filter(|(_, b)| b["query"].as_str().unwrap_or("").contains("tagsAdd"))
-        .flat_map(|(_, b)| b["variables"]["tags"].as_array().unwrap().iter().map(|t| t.as_str().unwrap().to_string()).collect::<Vec<_>>())
-        .collect()
-}
-
 fn cancels(app: &TestApp) -> usize {
     app.shopify.graphql_requests().iter().filter(|(_, b)| b["query"].as_str().unwrap_or("").contains("orderCancel")).count()
 }
@@ -124,7 +101,7 @@ async fn link_confirms_after_the_calls(backend: Backend) {
     assert_eq!(code, 200);
     app.settle().await;
     assert_eq!(status(&app, 1).await, "confirmed");
-    assert_eq!(tags_added(&app), vec!["ivr_retry_limit_reached", "sms_confirmed"]);
+    assert_eq!(app.tags_added(), vec!["ivr_retry_limit_reached", "sms_confirmed"]);
     assert_eq!(cancels(&app), 0);
     // The scheduled resend is dropped with the answer.
     app.advance(3600).await;
@@ -222,7 +199,7 @@ async fn sms_retries_then_the_limit_tag(backend: Backend) {
     app.settle().await;
     assert_eq!(status(&app, 6).await, "no_response");
     assert_eq!(sent_to(&app, &k6), 1);
-    let tags = tags_added(&app);
+    let tags = app.tags_added();
     assert_eq!(tags.iter().filter(|t| *t == "fallback_retry_limit_reached").count(), 2);
     // Each resend carries a fresh link; every one of them shows the final state.
     let (code, html) = page(&app, &link_path(&app, 0)).await;
@@ -275,7 +252,7 @@ async fn dnd_number_goes_to_missed_call(backend: Backend) {
     assert_eq!(missed("12").await, 422);
     app.settle().await;
     assert_eq!(app.exotel.sms().len(), 2);
-    assert_eq!(tags_added(&app), vec!["sms_confirmed"]);
+    assert_eq!(app.tags_added(), vec!["sms_confirmed"]);
     // The wrong key.
     let r = app.client.get(app.url(&format!("/exotel/{}/missed-call", "z".repeat(32)))).query(&[("CallFrom", "09876543210")]).send().await.unwrap();
     assert_eq!(r.status(), 404);

@@ -67,15 +67,6 @@ async fn order_status(app: &TestApp, id: i64) -> String {
     app.text(&format!("SELECT status FROM orders WHERE shopify_order_id = {id}")).await.unwrap()
 }
 
-fn tags(app: &TestApp) -> Vec<String> {
-    app.shopify
-        .graphql_requests()
-        .into_iter()
-        .filter(|(_, b)| b["query"].as_str().unwrap_or("").contains("tagsAdd"))
-        .flat_map(|(_, b)| b["variables"]["tags"].as_array().unwrap().iter().map(|t| t.as_str().unwrap().to_string()).collect::<Vec<_>>())
-        .collect()
-}
-
 async fn otp_sms_then_verify(backend: Backend) {
     let Some(app) = TestApp::spawn(backend).await else { return };
     setup(&app, SHOP, json!({})).await;
@@ -110,7 +101,7 @@ async fn otp_sms_then_verify(backend: Backend) {
     assert_eq!(v["result"], "verified", "a repeat is harmless");
     app.settle().await;
     assert_eq!(order_status(&app, 1).await, "confirmed");
-    assert_eq!(tags(&app), vec!["otp_verified"]);
+    assert_eq!(app.tags_added(), vec!["otp_verified"]);
     // The GID form of the id works too.
     let (c, v) = status(&app, &tok, "gid://shopify/OrderIdentity/1").await;
     assert_eq!((c, v["state"].as_str()), (200, Some("verified")));
@@ -131,7 +122,7 @@ async fn wrong_otps_lock_the_order(backend: Backend) {
     assert_eq!(resend(&app, &tok, 2).await["result"], "locked");
     app.settle().await;
     assert_eq!(order_status(&app, 2).await, "no_response");
-    assert_eq!(tags(&app), vec!["incorrect_otp_limit_reached"]);
+    assert_eq!(app.tags_added(), vec!["incorrect_otp_limit_reached"]);
     app.stop().await;
 }
 
@@ -155,7 +146,7 @@ async fn resends_wait_and_replace_the_code(backend: Backend) {
     }
     assert_eq!(verify(&app, &tok, 3, &second).await["result"], "verified");
     app.settle().await;
-    assert_eq!(tags(&app), vec!["resend_otp_limit_reached", "otp_verified"]);
+    assert_eq!(app.tags_added(), vec!["resend_otp_limit_reached", "otp_verified"]);
     app.stop().await;
 }
 

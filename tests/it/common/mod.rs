@@ -246,6 +246,34 @@ impl TestApp {
         assert_eq!(r.status(), 200, "settings: {}", r.text().await.unwrap());
     }
 
+    /// Installs with IVR (no retries) and this SMS fallback over link-mode defaults.
+    pub async fn install_with_fallback(&self, shop: &str, fallback: Value) {
+        self.install_with_ivr(shop, "cod", json!({"retries": 0, "retry_interval_minutes": 0})).await;
+        let mut section = json!({"mode": "sms_link", "sender_id": "ACMEST", "dlt_entity_id": "1101234567890", "encoding": "plain",
+            "retries": 1, "retry_interval_minutes": 10, "confirm_tag": "sms_confirmed", "cancel_tag": "sms_cancelled",
+            "callback_tag": "sms_callback", "link_template": "Confirm order %ordernumber% of %orderamount%: %link%",
+            "dlt_template_id": "1107000000000001", "link_expiry_hours": 48, "cancel_order": false,
+            "missed_call_scope": "latest", "missed_call_exophone": "08047110000",
+            "missed_call_template": "Give a missed call to %exophone% to confirm order %ordernumber%",
+            "missed_call_dlt_template_id": "1107000000000002", "confirmation_template": "Order %ordernumber% confirmed. Thank you!",
+            "confirmation_dlt_template_id": "1107000000000003"});
+        for (k, v) in fallback.as_object().unwrap() {
+            section[k] = v.clone();
+        }
+        let r = self.put_settings(shop, json!({"fallback": section})).await;
+        assert_eq!(r.status(), 200, "fallback settings: {}", r.text().await.unwrap());
+    }
+
+    /// Every tag the app added in Shopify, in order.
+    pub fn tags_added(&self) -> Vec<String> {
+        self.shopify
+            .graphql_requests()
+            .into_iter()
+            .filter(|(_, b)| b["query"].as_str().unwrap_or("").contains("tagsAdd"))
+            .flat_map(|(_, b)| b["variables"]["tags"].as_array().unwrap().iter().map(|t| t.as_str().unwrap().to_string()).collect::<Vec<_>>())
+            .collect()
+    }
+
     pub async fn post_webhook(&self, topic: &str, shop: &str, webhook_id: &str, body: &Value) -> reqwest::Response {
         let raw = serde_json::to_vec(body).unwrap();
         self.post_webhook_raw(topic, shop, webhook_id, raw.clone(), &sign(&raw)).await
