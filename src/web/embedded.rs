@@ -6,10 +6,10 @@ use std::collections::HashMap;
 use askama::Template;
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{FromRequestParts, Query, RawQuery, State};
+use axum::extract::{FromRequestParts, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, header};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{Html, IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::error::{ApiResult, AppError, AppResult, JsonError};
@@ -111,49 +111,74 @@ struct HomePage {
     exotel_status: String,
 }
 
-/// `GET /app`: the document load inside Shopify admin.
-pub async fn home(State(state): State<AppState>, RawQuery(raw): RawQuery) -> AppResult<Response> {
-    let shopify = shopify(&state)?;
-    let raw = raw.unwrap_or_default();
+/// A document load of an embedded page (`/app/…`): the shop behind the `id_token` Shopify adds to
+/// the URL. Without one, an embedded load is bounced to get a token, and a load outside Shopify
+/// admin goes to the install or into the admin. Every page handler takes this extractor.
+pub struct PageShop {
+    pub shop: Shop,
+    pub domain: ShopDomain,
+    /// The app's API key, for App Bridge's `<meta name="shopify-api-key">`.
+    pub api_key: String,
+}
+
+impl FromRequestParts<AppState> for PageShop {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let raw = parts.uri.query().unwrap_or_default().to_string();
+        let path = parts.uri.path().to_string();
+        page_shop(state, &path, &raw).await.map_err(IntoResponse::into_response)
+    }
+}
+
+async fn page_shop(state: &AppState, path: &str, raw: &str) -> Result<PageShop, AppError> {
+    let shopify = shopify(state)?;
     let q: HashMap<String, String> = url::form_urlencoded::parse(raw.as_bytes()).into_owned().collect();
     let shop_param = match q.get("shop") {
         Some(s) => Some(ShopDomain::parse(s).map_err(AppError::BadRequest)?),
         None => None,
     };
     let Some(id_token) = q.get("id_token").filter(|t| !t.is_empty()) else {
-        return match (&shop_param, q.get("embedded").map(String::as_str)) {
-            // Embedded but without a token: bounce to get one.
+        return Err(match (&shop_param, q.get("embedded").map(String::as_str)) {
+            // Embedded but without a token: bounce to get one, then come back here.
             (Some(_), Some("1")) => {
-                let reload = format!("/app?{raw}");
+                let reload = format!("{path}?{raw}");
                 let target = format!(
                     "/auth/session-token?{raw}&shopify-reload={}",
                     url::form_urlencoded::byte_serialize(reload.as_bytes()).collect::<String>()
                 );
-                Ok(Redirect::to(&target).into_response())
+                AppError::Redirect(target)
             }
             // Opened outside Shopify admin: install, or go to the app inside the admin.
             (Some(shop), _) => match shops::find_by_domain(&state.db, shop).await? {
-                Some(s) if s.is_installed() => Ok(Redirect::to(&super::install::embedded_app_url(shopify, shop, None)).into_response()),
-                _ => Ok(Redirect::to(&format!("/auth?shop={shop}")).into_response()),
+                Some(s) if s.is_installed() => AppError::Redirect(super::install::embedded_app_url(shopify, shop, None)),
+                _ => AppError::Redirect(format!("/auth?shop={shop}")),
             },
-            (None, _) => Err(AppError::bad_request("Open codverify from your Shopify admin (Apps → codverify).")),
-        };
+            (None, _) => AppError::bad_request("Open codverify from your Shopify admin (Apps → codverify)."),
+        });
     };
-    let shop = shop_for_token(&state, id_token).await?;
+    let shop = shop_for_token(state, id_token).await?;
     let domain = ShopDomain::parse(&shop.domain).map_err(AppError::BadRequest)?;
     if shop_param.as_ref().is_some_and(|s| *s != domain) {
         return Err(AppError::invalid_session("the session token belongs to another shop"));
     }
+    Ok(PageShop { shop, domain, api_key: shopify.api_key.clone() })
+}
+
+/// Renders a page template inside the admin: with the shop's frame-ancestors CSP.
+pub fn embedded_page(domain: &ShopDomain, page: &impl Template) -> AppResult<Response> {
+    Ok(with_csp(Some(domain), Html(page.render().map_err(|e| anyhow::anyhow!(e))?).into_response()))
+}
+
+/// `GET /app`: the document load inside Shopify admin.
+pub async fn home(State(_state): State<AppState>, p: PageShop) -> AppResult<Response> {
     let page = HomePage {
-        api_key: shopify.api_key.clone(),
-        shop: shop.domain.clone(),
-        install_status: shop.install_status(),
-        exotel_status: shop.exotel_status.clone(),
+        api_key: p.api_key.clone(),
+        shop: p.shop.domain.clone(),
+        install_status: p.shop.install_status(),
+        exotel_status: p.shop.exotel_status.clone(),
     };
-    Ok(with_csp(
-        Some(&domain),
-        Html(page.render().map_err(|e| anyhow::anyhow!(e))?).into_response(),
-    ))
+    embedded_page(&p.domain, &page)
 }
 
 /// Every Exotel URL of SPEC §4 for this shop, to paste into the flow builder.

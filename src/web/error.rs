@@ -25,6 +25,9 @@ pub enum AppError {
     Invalid(BTreeMap<String, String>),
     #[error("{0}")]
     Unavailable(String),
+    /// Not an error: a page answers with a redirect (e.g. a document load that needs a token).
+    #[error("redirect to {0}")]
+    Redirect(String),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -51,6 +54,7 @@ impl AppError {
             AppError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            AppError::Redirect(_) => StatusCode::SEE_OTHER,
         }
     }
 
@@ -104,6 +108,9 @@ impl IntoResponse for JsonError {
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
+        if let AppError::Redirect(to) = &self {
+            return axum::response::Redirect::to(to).into_response();
+        }
         let status = self.status();
         if let AppError::Internal(e) = &self {
             tracing::error!(error = %e, "internal error");

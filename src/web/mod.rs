@@ -6,6 +6,8 @@ pub mod exotel;
 pub mod install;
 pub mod link;
 pub mod otp_api;
+pub mod pages;
+pub mod reports;
 pub mod ops;
 
 use axum::Router;
@@ -41,6 +43,8 @@ pub fn router(state: AppState) -> Router {
         );
     Router::new()
         .merge(otp)
+        .merge(pages::routes())
+        .merge(reports::routes())
         .route("/", get(ops::index))
         .route("/healthz", get(ops::healthz))
         .route("/_test/clock", get(ops::clock_now))
