@@ -78,13 +78,26 @@ pub async fn data_request(tx: &mut Tx, shop_domain: &str, body: &Value, now: i64
         return Ok("ignored: unknown shop".into());
     };
     let orders = customer_orders(tx, &shop_id, &p.customer, &p.orders_requested).await?;
-    let report = json!({
-        "customer": { "id": p.customer.id, "email": p.customer.email, "phone": p.customer.phone },
-        "orders": orders.iter().map(|o| json!({
+    let mut listed = Vec::new();
+    for o in &orders {
+        // The calls and SMS made to the customer about the order, as the merchant's reports show them.
+        let calls: Vec<(i64, Option<String>, Option<i64>, Option<i64>)> = on_tx!(tx, c => sqlx::query_as(
+            "SELECT attempt_no, result, dialed_at, duration_seconds FROM call_attempts WHERE order_id = $1 AND shop_id = $2 ORDER BY attempt_no")
+            .bind(&o.id).bind(&shop_id).fetch_all(c).await)?;
+        let sms: Vec<(String, Option<String>, Option<i64>)> = on_tx!(tx, c => sqlx::query_as(
+            "SELECT kind, status, sent_at FROM sms_messages WHERE order_id = $1 AND shop_id = $2 ORDER BY created_at")
+            .bind(&o.id).bind(&shop_id).fetch_all(c).await)?;
+        listed.push(json!({
             "shopify_order_id": o.shopify_order_id, "name": o.name, "phone": o.phone,
             "customer_name": o.customer_name, "customer_email": o.customer_email,
             "verification_status": o.status, "status_reason": o.status_reason, "received_at_ms": o.created_at,
-        })).collect::<Vec<_>>(),
+            "calls": calls.iter().map(|(n, result, at, secs)| json!({"attempt": n, "result": result, "dialed_at_ms": at, "duration_seconds": secs})).collect::<Vec<_>>(),
+            "sms": sms.iter().map(|(kind, status, at)| json!({"kind": kind, "status": status, "sent_at_ms": at})).collect::<Vec<_>>(),
+        }));
+    }
+    let report = json!({
+        "customer": { "id": p.customer.id, "email": p.customer.email, "phone": p.customer.phone },
+        "orders": listed,
     });
     let request_id = p.data_request.as_ref().and_then(|d| d.get("id")).and_then(Value::as_i64);
     on_tx!(tx, c => sqlx::query(

@@ -1,6 +1,6 @@
 //! `POST /webhooks/shopify`: authenticity, idempotency, limits, and each topic's effect.
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::both_dbs;
 use crate::common::{Backend, TestApp, order_payload, sign};
@@ -197,6 +197,9 @@ async fn compliance_topics(backend: Backend) {
     assert_eq!(app.count("SELECT COUNT(*) FROM data_requests WHERE shopify_request_id = 555").await, 1);
     let report = app.text("SELECT report FROM data_requests").await.unwrap();
     assert!(report.contains("+919876543210") && report.contains("#1021") && !report.contains("#1022"), "{report}");
+    // With the calls made about the order (one placed at once in calling hours).
+    let report: Value = serde_json::from_str(&report).unwrap();
+    assert_eq!(report["orders"][0]["calls"][0]["attempt"], 1, "{report}");
 
     // customers/redact: that customer's personal data is gone from this shop only.
     let redact = json!({"shop_id": 1, "shop_domain": SHOP, "customer": {"id": 7001, "email": "asha@example.com", "phone": "+919876543210"},
