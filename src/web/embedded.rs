@@ -102,15 +102,6 @@ pub async fn bounce(State(state): State<AppState>, Query(q): Query<HashMap<Strin
     ))
 }
 
-#[derive(Template)]
-#[template(path = "app_home.html")]
-struct HomePage {
-    api_key: String,
-    shop: String,
-    install_status: &'static str,
-    exotel_status: String,
-}
-
 /// A document load of an embedded page (`/app/…`): the shop behind the `id_token` Shopify adds to
 /// the URL. Without one, an embedded load is bounced to get a token, and a load outside Shopify
 /// admin goes to the install or into the admin. Every page handler takes this extractor.
@@ -170,16 +161,8 @@ pub fn embedded_page(domain: &ShopDomain, page: &impl Template) -> AppResult<Res
     Ok(with_csp(Some(domain), Html(page.render().map_err(|e| anyhow::anyhow!(e))?).into_response()))
 }
 
-/// `GET /app`: the document load inside Shopify admin.
-pub async fn home(State(_state): State<AppState>, p: PageShop) -> AppResult<Response> {
-    let page = HomePage {
-        api_key: p.api_key.clone(),
-        shop: p.shop.domain.clone(),
-        install_status: p.shop.install_status(),
-        exotel_status: p.shop.exotel_status.clone(),
-    };
-    embedded_page(&p.domain, &page)
-}
+/// `GET /app`: the document load inside Shopify admin: the App Info page.
+pub use super::pages::info as home;
 
 /// Every Exotel URL of SPEC §4 for this shop, to paste into the flow builder.
 pub fn callback_urls(app_url: &str, exotel_key: &str) -> Value {

@@ -50,6 +50,7 @@ pub fn router(state: AppState) -> Router {
         .route("/_test/clock", get(ops::clock_now))
         .route("/_test/clock/advance", post(ops::clock_advance))
         .route("/static/app.css", get(ops::stylesheet))
+        .route("/static/app.js", get(ops::script))
         .route("/auth", get(install::begin))
         .route("/auth/callback", get(install::callback))
         .route("/auth/session-token", get(embedded::bounce))

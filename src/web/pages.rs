@@ -1,10 +1,301 @@
 //! The embedded admin's pages (issue 7): App Info, Contact details, Settings, OTP SMS settings, IVR
-//! call settings, IVR fallback settings. Each is a document load authenticated by `PageShop`.
+//! call settings, IVR fallback settings. Each is a document load authenticated by `PageShop`,
+//! rendered server-side with the current values (usable before any script runs); `static/app.js`
+//! saves a page's form through `PUT /app/api/settings` and shows the 422 messages field by field.
 
+use askama::Template;
 use axum::Router;
+use axum::extract::State;
+use axum::response::Response;
+use axum::routing::get;
 
-use crate::AppState;
+use super::embedded::{PageShop, callback_urls, embedded_page};
+use super::error::AppResult;
+use crate::settings::{Contact, EXOTEL_SUBDOMAINS, Fallback, General, Ivr, Otp, Settings, mask_secret};
+use crate::shops::Shop;
+use crate::{App, AppState};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .route("/app/contact", get(contact))
+        .route("/app/settings", get(general))
+        .route("/app/settings/otp", get(otp))
+        .route("/app/settings/ivr", get(ivr))
+        .route("/app/settings/fallback", get(fallback))
+}
+
+/// What `admin_base.html` takes from every page.
+struct Base {
+    api_key: String,
+    shop: String,
+    id_token: String,
+}
+
+fn base(p: &PageShop, id_token: String) -> Base {
+    Base {
+        api_key: p.api_key.clone(),
+        shop: p.shop.domain.clone(),
+        id_token,
+    }
+}
+
+/// The `id_token` of the document load (already verified by `PageShop`), for links and scripts.
+pub struct IdToken(pub String);
+
+impl axum::extract::FromRequestParts<AppState> for IdToken {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &AppState) -> Result<Self, Self::Rejection> {
+        let raw = parts.uri.query().unwrap_or_default();
+        let token = url::form_urlencoded::parse(raw.as_bytes())
+            .find(|(k, _)| k == "id_token")
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default();
+        Ok(IdToken(token))
+    }
+}
+
+/// One item of App Info's setup checklist.
+pub struct Step {
+    pub done: bool,
+    pub label: &'static str,
+    pub detail: String,
+    pub href: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "page_info.html")]
+struct InfoPage {
+    api_key: String,
+    shop: String,
+    id_token: String,
+    nav: &'static str,
+    install_status: &'static str,
+    exotel_status: String,
+    method: String,
+    verify: String,
+    fallback_mode: String,
+    steps: Vec<Step>,
+    remaining: usize,
+}
+
+fn steps(shop: &Shop, s: &Settings) -> Vec<Step> {
+    let exotel = shop.exotel_status.as_str();
+    let mut steps = vec![Step {
+        done: exotel == "connected",
+        label: "Connect your Exotel account",
+        detail: if exotel.is_empty() || exotel == "unchecked" {
+            "Enter the Exotel subdomain, account SID, API key and API token under Settings.".into()
+        } else {
+            format!("Exotel connection: {exotel}")
+        },
+        href: "/app/settings",
+    }];
+    if s.general.method == "otp" {
+        steps.push(Step {
+            done: s.otp.is_ready(),
+            label: "Set up the OTP SMS",
+            detail: "A sender id (and the DLT ids in India) and a message with %otp%.".into(),
+            href: "/app/settings/otp",
+        });
+    } else {
+        steps.push(Step {
+            done: s.ivr.is_ready(),
+            label: "Set up the IVR call",
+            detail: "The ExoPhone that calls and your Exotel flow's id, and paste this app's URLs into the flow.".into(),
+            href: "/app/settings/ivr",
+        });
+        steps.push(Step {
+            done: s.fallback.mode != "none",
+            label: "Choose an IVR fallback (optional)",
+            detail: "An SMS with a confirmation link, or one asking for a missed call, when calls go unanswered.".into(),
+            href: "/app/settings/fallback",
+        });
+    }
+    steps.push(Step {
+        done: !s.contact.email.is_empty() || !s.contact.phone.is_empty(),
+        label: "Add your contact details (optional)",
+        detail: "So that we can reach you about your account.".into(),
+        href: "/app/contact",
+    });
+    steps
+}
+
+/// `GET /app`: App Info — what the app does, the install and Exotel status, what is left to set up.
+pub async fn info(State(_state): State<AppState>, p: PageShop, IdToken(id_token): IdToken) -> AppResult<Response> {
+    let s = Settings::from_stored(&p.shop.settings);
+    let steps = steps(&p.shop, &s);
+    let b = base(&p, id_token);
+    let page = InfoPage {
+        api_key: b.api_key,
+        shop: b.shop,
+        id_token: b.id_token,
+        nav: "info",
+        install_status: p.shop.install_status(),
+        exotel_status: p.shop.exotel_status.clone(),
+        method: s.general.method.clone(),
+        verify: s.general.verify.clone(),
+        fallback_mode: s.fallback.mode.clone(),
+        remaining: steps.iter().filter(|s| !s.done && !s.label.ends_with("(optional)")).count(),
+        steps,
+    };
+    embedded_page(&p.domain, &page)
+}
+
+#[derive(Template)]
+#[template(path = "page_contact.html")]
+struct ContactPage {
+    api_key: String,
+    shop: String,
+    id_token: String,
+    nav: &'static str,
+    s: Contact,
+}
+
+pub async fn contact(p: PageShop, IdToken(id_token): IdToken) -> AppResult<Response> {
+    let b = base(&p, id_token);
+    let page = ContactPage {
+        api_key: b.api_key,
+        shop: b.shop,
+        id_token: b.id_token,
+        nav: "contact",
+        s: Settings::from_stored(&p.shop.settings).contact,
+    };
+    embedded_page(&p.domain, &page)
+}
+
+#[derive(Template)]
+#[template(path = "page_settings.html")]
+struct GeneralPage {
+    api_key: String,
+    shop: String,
+    id_token: String,
+    nav: &'static str,
+    s: General,
+    /// The stored API token, masked (`********1234`), or empty when none is stored.
+    token_masked: String,
+    gateways: String,
+    subdomains: [&'static str; 2],
+    exotel_status: String,
+}
+
+fn masked_token(app: &App, shop: &Shop) -> String {
+    shop.exotel_api_token_enc
+        .as_deref()
+        .and_then(|enc| app.cipher.decrypt(enc).ok())
+        .map(|t| mask_secret(secrecy::ExposeSecret::expose_secret(&t)))
+        .unwrap_or_default()
+}
+
+pub async fn general(State(state): State<AppState>, p: PageShop, IdToken(id_token): IdToken) -> AppResult<Response> {
+    let s = Settings::from_stored(&p.shop.settings).general;
+    let b = base(&p, id_token);
+    let page = GeneralPage {
+        api_key: b.api_key,
+        shop: b.shop,
+        id_token: b.id_token,
+        nav: "settings",
+        token_masked: masked_token(&state, &p.shop),
+        gateways: s.cod_gateways.join("\n"),
+        s,
+        subdomains: EXOTEL_SUBDOMAINS,
+        exotel_status: p.shop.exotel_status.clone(),
+    };
+    embedded_page(&p.domain, &page)
+}
+
+#[derive(Template)]
+#[template(path = "page_otp.html")]
+struct OtpPage {
+    api_key: String,
+    shop: String,
+    id_token: String,
+    nav: &'static str,
+    s: Otp,
+    in_use: bool,
+}
+
+pub async fn otp(p: PageShop, IdToken(id_token): IdToken) -> AppResult<Response> {
+    let all = Settings::from_stored(&p.shop.settings);
+    let b = base(&p, id_token);
+    let page = OtpPage {
+        api_key: b.api_key,
+        shop: b.shop,
+        id_token: b.id_token,
+        nav: "otp",
+        in_use: all.general.method == "otp",
+        s: all.otp,
+    };
+    embedded_page(&p.domain, &page)
+}
+
+#[derive(Template)]
+#[template(path = "page_ivr.html")]
+struct IvrPage {
+    api_key: String,
+    shop: String,
+    id_token: String,
+    nav: &'static str,
+    s: Ivr,
+    in_use: bool,
+    /// `callback_urls` of the settings document: (key, what it is for, URL).
+    urls: Vec<(&'static str, &'static str, String)>,
+}
+
+/// The callback URLs in the order of the flow, with what each one is for.
+fn url_rows(app: &App, shop: &Shop) -> Vec<(&'static str, &'static str, String)> {
+    let urls = callback_urls(&app.config.app_url, &shop.exotel_key);
+    [
+        ("greeting", "Greeting (dynamic text): reads the order number, amount and shop"),
+        ("ivr_confirm", "Passthru after key 1: confirm"),
+        ("ivr_cancel", "Passthru after key 2: cancel"),
+        ("ivr_callback", "Passthru after key 3: call back"),
+        ("ivr_input", "Passthru after a Gather (reads digits), instead of the three above"),
+        ("call_status", "Call status callback (set by the app on every call)"),
+        ("missed_call", "Passthru of the missed-call ExoPhone's flow"),
+        ("sms_status", "SMS status callback (set by the app on every SMS)"),
+    ]
+    .into_iter()
+    .map(|(k, what)| (k, what, urls[k].as_str().unwrap_or_default().to_string()))
+    .collect()
+}
+
+pub async fn ivr(State(state): State<AppState>, p: PageShop, IdToken(id_token): IdToken) -> AppResult<Response> {
+    let all = Settings::from_stored(&p.shop.settings);
+    let b = base(&p, id_token);
+    let page = IvrPage {
+        api_key: b.api_key,
+        shop: b.shop,
+        id_token: b.id_token,
+        nav: "ivr",
+        in_use: all.general.method == "ivr",
+        s: all.ivr,
+        urls: url_rows(&state, &p.shop),
+    };
+    embedded_page(&p.domain, &page)
+}
+
+#[derive(Template)]
+#[template(path = "page_fallback.html")]
+struct FallbackPage {
+    api_key: String,
+    shop: String,
+    id_token: String,
+    nav: &'static str,
+    s: Fallback,
+    missed_call_url: String,
+}
+
+pub async fn fallback(State(state): State<AppState>, p: PageShop, IdToken(id_token): IdToken) -> AppResult<Response> {
+    let urls = callback_urls(&state.config.app_url, &p.shop.exotel_key);
+    let b = base(&p, id_token);
+    let page = FallbackPage {
+        api_key: b.api_key,
+        shop: b.shop,
+        id_token: b.id_token,
+        nav: "fallback",
+        s: Settings::from_stored(&p.shop.settings).fallback,
+        missed_call_url: urls["missed_call"].as_str().unwrap_or_default().to_string(),
+    };
+    embedded_page(&p.domain, &page)
 }

@@ -1,0 +1,283 @@
+// codverify's embedded admin pages. Plain JS, no framework, nothing from a CDN.
+// - Links to other pages keep shop, host, embedded and id_token from the current URL.
+// - A settings form ([data-section]) is saved with PUT /app/api/settings, authenticated by the
+//   App Bridge session token (shopify.idToken()) or, outside the admin, the page URL's id_token.
+//   A 422 puts each message under its field ([data-error-for="section.field"]) and keeps what was
+//   typed; a 200 shows "Saved" and the values as stored.
+// - Copy buttons ([data-copy]), the fallback mode switch and the Exotel key rotation.
+(function () {
+  'use strict';
+
+  var params = new URLSearchParams(window.location.search);
+
+  function carryQuery() {
+    var keep = ['shop', 'host', 'embedded', 'id_token'];
+    document.querySelectorAll('a[href^="/app"]').forEach(function (a) {
+      var url = new URL(a.getAttribute('href'), window.location.origin);
+      keep.forEach(function (k) { if (params.has(k)) url.searchParams.set(k, params.get(k)); });
+      a.setAttribute('href', url.pathname + url.search + url.hash);
+    });
+  }
+
+  function sessionToken() {
+    var fromUrl = params.get('id_token') || '';
+    var bridge = window.shopify;
+    if (!bridge || typeof bridge.idToken !== 'function') return Promise.resolve(fromUrl);
+    var timeout = new Promise(function (resolve) { setTimeout(function () { resolve(''); }, 5000); });
+    return Promise.race([Promise.resolve().then(function () { return bridge.idToken(); }), timeout])
+      .then(function (t) { return t || fromUrl; }, function () { return fromUrl; });
+  }
+
+  function api(method, path, body) {
+    return sessionToken().then(function (token) {
+      return fetch(path, {
+        method: method,
+        headers: { 'Authorization': 'Bearer ' + token, 'Content-Type': 'application/json', 'Accept': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    }).then(function (r) {
+      return r.text().then(function (text) {
+        var data = null;
+        try { data = JSON.parse(text); } catch (e) { data = null; }
+        return { status: r.status, data: data };
+      });
+    });
+  }
+
+  function fieldName(el, section) {
+    return el.name && el.name.indexOf(section + '.') === 0 ? el.name.slice(section.length + 1) : null;
+  }
+
+  function collect(form) {
+    var section = form.dataset.section;
+    var out = {};
+    Array.prototype.forEach.call(form.elements, function (el) {
+      var field = fieldName(el, section);
+      if (!field) return;
+      if (el.type === 'radio') { if (el.checked) out[field] = el.value; return; }
+      if (el.type === 'checkbox') { out[field] = el.checked; return; }
+      if (el.hasAttribute('data-secret')) { if (el.value.trim()) out[field] = el.value.trim(); return; }
+      var type = el.dataset.type;
+      if (type === 'int') {
+        var v = el.value.trim();
+        // Anything but a whole number goes as typed, for the server to name the problem.
+        out[field] = /^-?\d+$/.test(v) ? parseInt(v, 10) : v;
+      } else if (type === 'list') {
+        out[field] = el.value.split('\n').map(function (s) { return s.trim(); }).filter(Boolean);
+      } else {
+        out[field] = el.value;
+      }
+    });
+    var doc = {};
+    doc[section] = out;
+    return doc;
+  }
+
+  function fill(form, values) {
+    var section = form.dataset.section;
+    if (!values) return;
+    Array.prototype.forEach.call(form.elements, function (el) {
+      var field = fieldName(el, section);
+      if (!field || !(field in values)) return;
+      var v = values[field];
+      if (el.type === 'radio') el.checked = el.value === v;
+      else if (el.type === 'checkbox') el.checked = !!v;
+      else if (el.hasAttribute('data-secret')) {
+        el.value = '';
+        el.placeholder = v || '';
+        var help = form.querySelector('[data-secret-help]');
+        if (help) help.textContent = v ? 'Saved token ends in ' + String(v).replace(/^\*+/, '') + '. Leave blank to keep it.' : 'No token saved yet.';
+      } else if (Array.isArray(v)) el.value = v.join('\n');
+      else el.value = v === null || v === undefined ? '' : String(v);
+    });
+  }
+
+  function capitalized(s) { return s ? s.charAt(0).toUpperCase() + s.slice(1) : s; }
+
+  function clearErrors(form) {
+    form.querySelectorAll('[data-error-for]').forEach(function (p) { p.textContent = ''; });
+    form.querySelectorAll('[aria-invalid]').forEach(function (el) { el.removeAttribute('aria-invalid'); });
+    var banner = form.querySelector('.form-errors');
+    if (banner) { banner.hidden = true; banner.textContent = ''; }
+  }
+
+  function showErrors(form, errors) {
+    var first = null;
+    var orphans = [];
+    Object.keys(errors).forEach(function (key) {
+      var msg = capitalized(String(errors[key]));
+      var slot = form.querySelector('[data-error-for="' + CSS.escape(key) + '"]');
+      var controls = form.querySelectorAll('[name="' + CSS.escape(key) + '"]');
+      if (slot) slot.textContent = msg; else orphans.push(key + ': ' + errors[key]);
+      controls.forEach(function (c) {
+        c.setAttribute('aria-invalid', 'true');
+        if (!first && !c.closest('[hidden]')) first = c;
+      });
+    });
+    var banner = form.querySelector('.form-errors');
+    if (banner && orphans.length) {
+      banner.textContent = orphans.join('; ');
+      banner.hidden = false;
+    }
+    if (first) first.focus(); else if (banner && orphans.length) banner.focus();
+  }
+
+  function setStatus(form, text, kind) {
+    var status = form.querySelector('.save-status');
+    if (!status) return;
+    status.textContent = text;
+    status.className = 'save-status' + (kind ? ' ' + kind : '');
+  }
+
+  function updateExotelStatus(doc) {
+    var badge = document.querySelector('[data-status="exotel"]');
+    if (!badge || !doc || !doc.status) return;
+    var s = doc.status.exotel || '';
+    badge.textContent = s && s !== 'unchecked' ? s : 'not checked';
+    badge.className = 'exotel-status badge ' + (s === 'connected' ? 'badge-success' : s.indexOf('failed') === 0 ? 'badge-critical' : 'badge-info');
+  }
+
+  function setupForm(form) {
+    var button = form.querySelector('button[type="submit"]');
+    form.addEventListener('input', function (e) {
+      var el = e.target;
+      if (!el.name) return;
+      if (el.getAttribute('aria-invalid') === 'true') {
+        form.querySelectorAll('[name="' + CSS.escape(el.name) + '"]').forEach(function (c) { c.removeAttribute('aria-invalid'); });
+        var slot = form.querySelector('[data-error-for="' + CSS.escape(el.name) + '"]');
+        if (slot) slot.textContent = '';
+      }
+      setStatus(form, '', '');
+    });
+    form.addEventListener('submit', function (e) {
+      e.preventDefault();
+      if (form.getAttribute('aria-busy') === 'true') return;
+      var section = form.dataset.section;
+      var doc = collect(form);
+      clearErrors(form);
+      setStatus(form, 'Saving…', '');
+      form.setAttribute('aria-busy', 'true');
+      if (button) button.disabled = true;
+      api('PUT', '/app/api/settings', doc).then(function (r) {
+        if (r.status === 200) {
+          fill(form, r.data && r.data[section]);
+          updateExotelStatus(r.data);
+          var note = 'Saved';
+          if (section === 'general' && r.data && r.data.status && r.data.status.exotel && r.data.status.exotel !== 'connected') {
+            note = 'Saved. Exotel: ' + r.data.status.exotel;
+          }
+          setStatus(form, note, 'ok');
+        } else if (r.status === 422 && r.data && r.data.errors) {
+          var n = Object.keys(r.data.errors).length;
+          setStatus(form, 'Not saved: fix the ' + (n === 1 ? 'field' : n + ' fields') + ' marked below.', 'error');
+          showErrors(form, r.data.errors);
+        } else if (r.status === 401) {
+          setStatus(form, 'Not saved: your session expired. Reload the page and try again.', 'error');
+        } else {
+          var msg = r.data && (r.data.error || r.data.message);
+          setStatus(form, 'Not saved: ' + (msg || 'the server answered ' + r.status) + '.', 'error');
+        }
+      }, function () {
+        setStatus(form, 'Not saved: no connection to codverify. Try again.', 'error');
+      }).then(function () {
+        form.removeAttribute('aria-busy');
+        if (button) button.disabled = false;
+      });
+    });
+  }
+
+  function setupModeSwitch() {
+    var radios = document.querySelectorAll('input[name="fallback.mode"]');
+    if (!radios.length) return;
+    function apply() {
+      var checked = document.querySelector('input[name="fallback.mode"]:checked');
+      var mode = checked ? checked.value : 'none';
+      document.querySelectorAll('[data-mode]').forEach(function (el) {
+        el.hidden = el.dataset.mode.split(' ').indexOf(mode) < 0;
+      });
+    }
+    radios.forEach(function (r) { r.addEventListener('change', apply); });
+    apply();
+  }
+
+  function copyText(text) {
+    if (navigator.clipboard && window.isSecureContext) {
+      return navigator.clipboard.writeText(text).catch(function () { return legacyCopy(text); });
+    }
+    return legacyCopy(text);
+  }
+
+  function legacyCopy(text) {
+    var area = document.createElement('textarea');
+    area.value = text;
+    area.setAttribute('readonly', '');
+    area.style.position = 'fixed';
+    area.style.opacity = '0';
+    document.body.appendChild(area);
+    area.select();
+    var ok = false;
+    try { ok = document.execCommand('copy'); } catch (e) { ok = false; }
+    document.body.removeChild(area);
+    return ok ? Promise.resolve() : Promise.reject(new Error('copy refused'));
+  }
+
+  function setupCopy() {
+    document.querySelectorAll('[data-copy]').forEach(function (button) {
+      var label = button.textContent;
+      button.addEventListener('click', function () {
+        var source = document.getElementById(button.dataset.copy);
+        if (!source) return;
+        copyText(source.textContent.trim()).then(function () {
+          button.textContent = 'Copied';
+        }, function () {
+          // Select it so that the merchant can copy it by hand.
+          var range = document.createRange();
+          range.selectNodeContents(source);
+          var sel = window.getSelection();
+          sel.removeAllRanges();
+          sel.addRange(range);
+          button.textContent = 'Press Ctrl+C';
+        }).then(function () {
+          setTimeout(function () { button.textContent = label; }, 2000);
+        });
+      });
+    });
+  }
+
+  function setupRotate() {
+    var button = document.querySelector('[data-rotate-key]');
+    if (!button) return;
+    var card = button.closest('[data-callback-urls]');
+    var status = card && card.querySelector('.rotate-status');
+    button.addEventListener('click', function () {
+      if (!window.confirm('Rotate the secret key? The current URLs stop working at once; paste the new ones into your Exotel flows.')) return;
+      button.disabled = true;
+      api('POST', '/app/api/settings/rotate-exotel-key').then(function (r) {
+        if (r.status === 200 && r.data && r.data.callback_urls) {
+          Object.keys(r.data.callback_urls).forEach(function (k) {
+            var code = document.querySelector('[data-url-key="' + CSS.escape(k) + '"]');
+            if (code) code.textContent = r.data.callback_urls[k];
+          });
+          if (status) { status.textContent = 'New URLs below: paste them into your Exotel flows now.'; status.className = 'save-status rotate-status ok'; }
+        } else if (status) {
+          status.textContent = 'The key was not rotated (HTTP ' + r.status + ').';
+          status.className = 'save-status rotate-status error';
+        }
+      }, function () {
+        if (status) { status.textContent = 'The key was not rotated: no connection.'; status.className = 'save-status rotate-status error'; }
+      }).then(function () { button.disabled = false; });
+    });
+  }
+
+  function init() {
+    carryQuery();
+    document.querySelectorAll('form[data-section]').forEach(setupForm);
+    setupModeSwitch();
+    setupCopy();
+    setupRotate();
+    document.documentElement.setAttribute('data-ready', '1');
+  }
+
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', init);
+  else init();
+})();
