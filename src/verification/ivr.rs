@@ -72,6 +72,7 @@ pub struct Attempt {
     pub attempt_no: i64,
     pub state: String,
     pub call_sid: Option<String>,
+    pub digits: Option<String>,
     pub choice: Option<String>,
     pub finished_at: Option<i64>,
     pub transient_failures: i64,
@@ -90,7 +91,7 @@ pub struct Attempt {
     pub exotel_api_token_enc: Option<String>,
 }
 
-const ATTEMPT_SELECT: &str = "SELECT a.id, a.shop_id, a.order_id, a.attempt_no, a.state, a.call_sid, a.choice, a.finished_at, \
+const ATTEMPT_SELECT: &str = "SELECT a.id, a.shop_id, a.order_id, a.attempt_no, a.state, a.call_sid, a.digits, a.choice, a.finished_at, \
     a.transient_failures, a.dialed_at, o.status AS order_status, o.name AS order_name, o.order_number, o.total_price, o.currency, o.phone, \
     o.dnd, s.status AS shop_status, s.domain AS shop_domain, s.exotel_key, s.settings, s.exotel_api_token_enc \
     FROM call_attempts a JOIN orders o ON o.id = a.order_id JOIN shops s ON s.id = a.shop_id";
@@ -208,6 +209,7 @@ pub async fn dial(app: &App, attempt_id: &str) -> anyhow::Result<()> {
     let status_callback = a.callback_url(app, "call-status");
     let req = ConnectCall {
         from: &phone,
+        to: None,
         caller_id: &settings.ivr.exophone,
         url: &flow,
         status_callback: &status_callback,
@@ -341,6 +343,16 @@ pub enum Pressed {
 /// A key press reported by a passthru: records it on the attempt and, the first time, resolves
 /// the order, stops what was still scheduled and queues the Shopify update.
 pub async fn press(app: &App, a: &Attempt, digits: &str, choice: Result<Choice, String>) -> anyhow::Result<Pressed> {
+    // Repeats change nothing, so they write nothing: a key on a call whose choice is already
+    // recorded, or on an order that is no longer pending (the timeline has its outcome already).
+    let settled = a.choice.as_deref().and_then(Choice::parse).is_some() || a.order_status != "pending";
+    match &choice {
+        Ok(_) if settled => return Ok(Pressed::AlreadyResolved),
+        Err(_) if settled || (a.choice.as_deref() == Some("invalid") && a.digits.as_deref() == Some(digits)) => {
+            return Ok(Pressed::Invalid);
+        }
+        _ => {}
+    }
     let now = app.clock.now_ms();
     let settings = a.settings();
     let mut tx = app.db.begin().await?;
