@@ -8,6 +8,7 @@ pub mod db;
 pub mod domain;
 pub mod exotel;
 pub mod jobs;
+pub mod reports;
 pub mod settings;
 pub mod shopify;
 pub mod shops;

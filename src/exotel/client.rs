@@ -47,11 +47,14 @@ pub fn flow_url(subdomain: &str, sid: &str, flow_id: &str) -> String {
 }
 
 pub struct ConnectCall<'a> {
-    /// The customer, E.164.
+    /// The customer, E.164 (an IVR call); the agent for a click-to-call.
     pub from: &'a str,
+    /// Click-to-call: the customer, dialled once the agent (`from`) answers. `None` for an IVR
+    /// call, which connects `from` to the flow at `url` instead.
+    pub to: Option<&'a str>,
     /// The ExoPhone.
     pub caller_id: &'a str,
-    /// The flow URL (see [`flow_url`]).
+    /// The flow URL (see [`flow_url`]); empty for a click-to-call (`to` set).
     pub url: &'a str,
     pub status_callback: &'a str,
     /// Our attempt id, echoed back to the passthrus and the terminal callback.
@@ -142,16 +145,21 @@ pub async fn connect_call(
     req: &ConnectCall<'_>,
     timeout: Duration,
 ) -> Result<CallPlaced, ExotelError> {
-    let mut form: Vec<(&str, String)> = vec![
-        ("From", req.from.into()),
-        ("CallerId", req.caller_id.into()),
-        ("Url", req.url.into()),
+    let mut form: Vec<(&str, String)> = vec![("From", req.from.into())];
+    if let Some(to) = req.to {
+        form.push(("To", to.into()));
+    }
+    form.push(("CallerId", req.caller_id.into()));
+    if !req.url.is_empty() {
+        form.push(("Url", req.url.into()));
+    }
+    form.extend([
         ("CallType", "trans".into()),
         ("StatusCallback", req.status_callback.into()),
         ("StatusCallbackEvents[0]", "terminal".into()),
         ("StatusCallbackContentType", "application/json".into()),
         ("CustomField", req.custom_field.into()),
-    ];
+    ]);
     if let Some(s) = req.time_limit_secs {
         form.push(("TimeLimit", s.to_string()));
     }
@@ -600,7 +608,7 @@ mod tests {
         let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let acct = Account::new("x", Some(&format!("http://{}", silent.local_addr().unwrap())), "s", "k", SecretString::from("t"));
         let req = ConnectCall {
-            from: "+919876543210", caller_id: "08012345678", url: "http://my.in.exotel.com/s/exoml/start_voice/1",
+            from: "+919876543210", to: None, caller_id: "08012345678", url: "http://my.in.exotel.com/s/exoml/start_voice/1",
             status_callback: "https://app/cb", custom_field: "a1", time_limit_secs: None, time_out_secs: Some(30),
         };
         let r = connect_call(&http, &acct, &req, Duration::from_millis(300)).await;

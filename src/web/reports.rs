@@ -1,10 +1,722 @@
-//! History reports (Call, SMS, Missed call, Order) with filters, pagination and CSV, and each
-//! order's timeline (issue 7).
+//! History reports (Call, SMS, Missed call, Order) with filters, pagination and CSV, each order's
+//! timeline (page and JSON), and click-to-call for orders whose customer asked for a callback
+//! (issue 7). Every query is scoped to the authenticated shop.
 
-use axum::Router;
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
 
-use crate::AppState;
+use askama::Template;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, NaiveDate};
+use chrono_tz::Tz;
+use serde_json::{Value, json};
+
+use super::embedded::{PageShop, ShopSession, embedded_page, with_csp};
+use super::error::{ApiResult, AppError, AppResult};
+use crate::db::new_id;
+use crate::domain::{Phone, ShopDomain, mask};
+use crate::exotel::{self, Account, ConnectCall};
+use crate::reports::{self as r, Filters, Report};
+use crate::settings::Settings;
+use crate::shops::Shop;
+use crate::verification::dialer::{emission_interval_ms, take_budget};
+use crate::verification::intake::add_event;
+use crate::{App, AppState, on_db, on_tx};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .route("/app/history/{report}", get(history))
+        .route("/app/orders/{order_id}", get(timeline_page))
+        .route("/app/api/orders/{order_id}", get(order_json))
+        .route("/app/api/orders/{order_id}/call", post(click_to_call))
+        .route("/exotel/{key}/agent-call-status", post(agent_call_status))
+}
+
+fn today(tz: Tz, now_ms: i64) -> NaiveDate {
+    DateTime::from_timestamp_millis(now_ms).map(|t| t.with_timezone(&tz).date_naive()).unwrap_or_default()
+}
+
+/// The query that authenticates a document load and keeps the report's filters, without `drop`.
+fn query_string(q: &HashMap<String, String>, drop: &[&str], add: &[(&str, String)]) -> String {
+    let mut keys: Vec<&String> = q.keys().filter(|k| !drop.contains(&k.as_str()) && !add.iter().any(|(a, _)| a == k)).collect();
+    keys.sort();
+    let mut s = url::form_urlencoded::Serializer::new(String::new());
+    for k in keys {
+        s.append_pair(k, &q[k]);
+    }
+    for (k, v) in add {
+        s.append_pair(k, v);
+    }
+    s.finish()
+}
+
+/// What a document load needs to link to another page of the app.
+fn auth_query(q: &HashMap<String, String>, shop: &str) -> String {
+    let mut s = url::form_urlencoded::Serializer::new(String::new());
+    s.append_pair("shop", shop);
+    for k in ["host", "embedded", "id_token"] {
+        if let Some(v) = q.get(k) {
+            s.append_pair(k, v);
+        }
+    }
+    s.finish()
+}
+
+pub struct Cell {
+    pub text: String,
+    pub href: Option<String>,
+    pub tone: Option<&'static str>,
+}
+
+fn cell(text: impl Into<String>) -> Cell {
+    Cell { text: text.into(), href: None, tone: None }
+}
+
+pub struct FieldView {
+    pub name: &'static str,
+    pub label: &'static str,
+    pub kind: &'static str,
+    pub value: String,
+    /// (value, label, selected) for selects.
+    pub options: Vec<(String, String, bool)>,
+    pub error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "report_history.html")]
+struct HistoryPage {
+    api_key: String,
+    shop: String,
+    id_token: String,
+    nav: &'static str,
+    title: &'static str,
+    intro: &'static str,
+    path: String,
+    hidden: Vec<(String, String)>,
+    fields: Vec<FieldView>,
+    error: Option<String>,
+    headers: Vec<&'static str>,
+    rows: Vec<Vec<Cell>>,
+    total: i64,
+    page: i64,
+    pages: i64,
+    first_row: i64,
+    last_row: i64,
+    prev_url: Option<String>,
+    next_url: Option<String>,
+    csv_url: String,
+    per_page_options: Vec<(i64, bool)>,
+    counts: Option<Vec<(&'static str, &'static str, i64)>>,
+    channels: Vec<(&'static str, &'static str, String, i64, i64)>,
+    chart_svg: String,
+    timezone: String,
+}
+
+fn text_field(name: &'static str, label: &'static str, kind: &'static str, value: &str, f: &Filters) -> FieldView {
+    FieldView { name, label, kind, value: value.to_string(), options: vec![], error: f.errors.get(name).cloned() }
+}
+
+fn select_field(name: &'static str, label: &'static str, value: &str, options: &[(&str, &str)], f: &Filters) -> FieldView {
+    let mut opts = vec![(String::new(), "All".to_string(), value.is_empty())];
+    opts.extend(options.iter().map(|(v, l)| (v.to_string(), l.to_string(), *v == value)));
+    FieldView { name, label, kind: "select", value: value.to_string(), options: opts, error: f.errors.get(name).cloned() }
+}
+
+fn fields_for(report: Report, f: &Filters) -> Vec<FieldView> {
+    let mut v = vec![
+        text_field("customer", "Customer number", "tel", &f.customer, f),
+        text_field("order", "Order number", "text", &f.order, f),
+    ];
+    match report {
+        Report::Calls => {
+            v.push(text_field("agent", "Agent number", "tel", &f.agent, f));
+            v.push(select_field("direction", "Direction", &f.direction, &r::CALL_DIRECTIONS, f));
+            v.push(select_field("input", "IVR input", &f.input, &r::IVR_INPUTS, f));
+            let st: Vec<(&str, &str)> = r::CALL_STATUSES.iter().map(|s| (*s, *s)).collect();
+            v.push(select_field("status", "Status", &f.status, &st, f));
+        }
+        Report::Sms => {
+            let st: Vec<(&str, &str)> = r::SMS_STATUSES.iter().map(|s| (*s, *s)).collect();
+            v.push(select_field("status", "SMS status", &f.status, &st, f));
+        }
+        Report::Orders => v.push(select_field("status", "Verification status", &f.status, &r::ORDER_STATUSES, f)),
+        Report::Missed => {}
+    }
+    v.push(text_field("from", "From date", "date", &f.from, f));
+    v.push(text_field("to", "To date (max 7 days)", "date", &f.to, f));
+    v
+}
+
+/// `GET /app/history/{calls|sms|missed-calls|orders}[?…&format=csv]`
+async fn history(
+    State(state): State<AppState>,
+    p: PageShop,
+    Path(slug): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> AppResult<Response> {
+    let report = Report::from_slug(&slug).ok_or(AppError::NotFound)?;
+    let settings = Settings::from_stored(&p.shop.settings);
+    let tz = r::shop_tz(&settings);
+    let f = Filters::parse(&q, report, tz, today(tz, state.clock.now_ms()), &settings.general.default_country);
+    let csv = q.get("format").is_some_and(|v| v == "csv");
+    let shop_id = p.shop.id.as_str();
+    let link_q = auth_query(&q, &p.shop.domain);
+    let order_link = |id: i64| Some(format!("/app/orders/{id}?{link_q}"));
+
+    let (headers, rows, total, counts, overview) = if !f.is_valid() {
+        (headers_of(report), vec![], 0, None, None)
+    } else {
+        let limit = if csv { None } else { Some((f.per_page, f.offset())) };
+        let db = &state.db;
+        match report {
+            Report::Orders => {
+                let counts = r::order_counts(db, shop_id, &f).await?;
+                let rows = r::orders(db, shop_id, &f, limit).await?;
+                let total = counts.of(&f.status);
+                let overview = if csv { None } else { Some(r::overview(db, shop_id, &f, tz).await?) };
+                let cells = rows
+                    .iter()
+                    .enumerate()
+                    .map(|(i, o)| {
+                        vec![
+                            cell((f.offset() + i as i64 + 1).to_string()),
+                            Cell { text: o.name.clone(), href: order_link(o.shopify_order_id), tone: None },
+                            cell(o.phone.clone().unwrap_or_default()),
+                            cell(o.customer_name.clone().unwrap_or_default()),
+                            cell(r::local(tz, o.created_at)),
+                            cell(o.total_price.clone()),
+                            cell(o.currency.clone()),
+                            cell(o.payment_type()),
+                            Cell { text: r::status_label(&o.status).into(), href: None, tone: Some(r::tone(&o.status)) },
+                            cell(o.status_reason.clone().unwrap_or_default()),
+                            cell(o.outcome_tags.clone().unwrap_or_default()),
+                        ]
+                    })
+                    .collect();
+                (headers_of(report), cells, total, Some(counts), overview)
+            }
+            Report::Calls => {
+                let total = if csv { 0 } else { r::calls_count(db, shop_id, &f).await? };
+                let rows = r::calls(db, shop_id, &f, limit).await?;
+                let cells = rows
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| {
+                        vec![
+                            cell((f.offset() + i as i64 + 1).to_string()),
+                            Cell { text: c.name.clone(), href: order_link(c.shopify_order_id), tone: None },
+                            cell(r::local(tz, c.at)),
+                            cell(c.direction()),
+                            cell(c.ivr_input()),
+                            Cell { text: c.status.clone(), href: None, tone: Some(call_tone(&c.status)) },
+                            cell(c.customer.clone().unwrap_or_default()),
+                            cell(c.agent.clone().unwrap_or_else(|| "-".into())),
+                            cell(c.answered_by.clone().unwrap_or_else(|| "-".into())),
+                            cell(c.duration_seconds.map(|d| d.to_string()).unwrap_or_default()),
+                            cell(c.result.clone().unwrap_or_default()),
+                            cell(c.call_sid.clone().unwrap_or_default()),
+                        ]
+                    })
+                    .collect();
+                (headers_of(report), cells, total, None, None)
+            }
+            Report::Sms => {
+                let total = if csv { 0 } else { r::sms_count(db, shop_id, &f).await? };
+                let rows = r::sms(db, shop_id, &f, limit).await?;
+                let cells = rows
+                    .iter()
+                    .enumerate()
+                    .map(|(i, m)| {
+                        vec![
+                            cell((f.offset() + i as i64 + 1).to_string()),
+                            Cell {
+                                text: m.name.clone().unwrap_or_else(|| "-".into()),
+                                href: m.shopify_order_id.and_then(order_link),
+                                tone: None,
+                            },
+                            cell(m.to_phone.clone().unwrap_or_default()),
+                            cell(r::local(tz, m.at)),
+                            Cell { text: m.status.clone(), href: None, tone: Some(sms_tone(&m.status)) },
+                            cell(m.detailed_status.clone().unwrap_or_default()),
+                            cell(m.kind_label()),
+                            cell(m.body.clone()),
+                            cell(m.sms_sid.clone().unwrap_or_default()),
+                        ]
+                    })
+                    .collect();
+                (headers_of(report), cells, total, None, None)
+            }
+            Report::Missed => {
+                let total = if csv { 0 } else { r::missed_count(db, shop_id, &f).await? };
+                let rows = r::missed(db, shop_id, &f, limit).await?;
+                let exophone = settings.fallback.missed_call_exophone.clone();
+                let cells = rows
+                    .iter()
+                    .enumerate()
+                    .map(|(i, m)| {
+                        vec![
+                            cell((f.offset() + i as i64 + 1).to_string()),
+                            cell(if m.orders.is_empty() { "-".to_string() } else { m.orders.clone() }),
+                            cell(m.phone.clone().unwrap_or_else(|| m.call_from.clone())),
+                            cell(exophone.clone()),
+                            cell(r::local(tz, m.at)),
+                            cell(m.call_sid.clone().unwrap_or_default()),
+                            Cell { text: m.outcome_label().into(), href: None, tone: Some(if m.outcome == "counted" { "success" } else { "info" }) },
+                        ]
+                    })
+                    .collect();
+                (headers_of(report), cells, total, None, None)
+            }
+        }
+    };
+
+    if csv {
+        if !f.is_valid() {
+            let resp = (StatusCode::UNPROCESSABLE_ENTITY, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], f.message()).into_response();
+            return Ok(with_csp(Some(&p.domain), resp));
+        }
+        let mut body = r::csv_line(&headers.iter().map(|h| h.to_string()).collect::<Vec<_>>());
+        for row in &rows {
+            body.push_str(&r::csv_line(&row.iter().map(|c| c.text.clone()).collect::<Vec<_>>()));
+        }
+        let file = format!("{}-history-{}-to-{}.csv", report.slug(), f.from, f.to);
+        let mut resp = ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], body).into_response();
+        if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{file}\"")) {
+            resp.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+        }
+        resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        return Ok(with_csp(Some(&p.domain), resp));
+    }
+
+    let pages = ((total + f.per_page - 1) / f.per_page).max(1);
+    let path = format!("/app/history/{}", report.slug());
+    let page_url = |n: i64| format!("{path}?{}", query_string(&q, &["page", "format"], &[("page", n.to_string())]));
+    let (nav, title, intro) = match report {
+        Report::Calls => ("calls", "Call history", "IVR calls to customers and click-to-calls by your agents."),
+        Report::Sms => ("sms", "SMS history", "Confirmation links, missed-call requests, confirmations and OTPs sent to customers."),
+        Report::Missed => ("missed", "Missed call history", "Missed calls customers gave to confirm their orders."),
+        Report::Orders => ("orders", "Order history", "Orders the app verified, with their verification status."),
+    };
+    let hidden = ["shop", "host", "embedded", "id_token"]
+        .iter()
+        .filter_map(|k| q.get(*k).map(|v| (k.to_string(), v.clone())))
+        .collect();
+    let counts_view = counts.as_ref().map(|c| {
+        vec![
+            ("total", "Total orders", c.total),
+            ("confirmed", "Confirmed orders", c.confirmed),
+            ("cancelled", "Cancelled orders", c.cancelled),
+            ("callback_requested", "Callback requested orders", c.callback_requested),
+            ("pending", "Pending verification orders", c.pending),
+        ]
+    });
+    let channels = overview
+        .as_ref()
+        .map(|o| {
+            o.channels
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (c.label, r::CHANNEL_COLOURS[i], format!("{:.0}%", c.rate_pct()), c.confirmed, c.reached))
+                .collect()
+        })
+        .unwrap_or_default();
+    let first_row = if rows.is_empty() { 0 } else { f.offset() + 1 };
+    let page = HistoryPage {
+        api_key: p.api_key.clone(),
+        shop: p.shop.domain.clone(),
+        id_token: q.get("id_token").cloned().unwrap_or_default(),
+        nav,
+        title,
+        intro,
+        csv_url: format!("{path}?{}", query_string(&q, &["page", "format"], &[("format", "csv".into())])),
+        prev_url: (f.page > 1).then(|| page_url(f.page - 1)),
+        next_url: (f.page < pages).then(|| page_url(f.page + 1)),
+        path,
+        hidden,
+        fields: fields_for(report, &f),
+        error: (!f.is_valid()).then(|| f.message()),
+        headers,
+        last_row: f.offset() + rows.len() as i64,
+        first_row,
+        rows,
+        total,
+        page: f.page,
+        pages,
+        per_page_options: r::PAGE_SIZES.iter().map(|n| (*n, *n == f.per_page)).collect(),
+        counts: counts_view,
+        channels,
+        chart_svg: overview.as_ref().map(r::overview_svg).unwrap_or_default(),
+        timezone: tz.name().to_string(),
+    };
+    let mut resp = embedded_page(&p.domain, &page)?;
+    if !f.is_valid() {
+        *resp.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    Ok(resp)
+}
+
+fn headers_of(report: Report) -> Vec<&'static str> {
+    match report {
+        Report::Orders => vec![
+            "Sr.No.", "Order Number", "Customer Number", "Customer Name", "Order Date Time", "Order Amount", "Currency",
+            "Payment Type", "Verification Status", "Reason", "Tags",
+        ],
+        Report::Calls => vec![
+            "Sr.No.", "Order Number", "Call Date Time", "Direction", "IVR Input", "Status", "Customer Number", "Agent Number",
+            "Answered By", "Duration (s)", "Result", "Call SID",
+        ],
+        Report::Sms => vec![
+            "Sr.No.", "Order Number", "Customer Number", "SMS Date Time", "SMS Status", "Detailed Status", "Type", "SMS Content", "SMS SID",
+        ],
+        Report::Missed => vec!["Sr.No.", "Orders Number", "Customer Number", "Exophone", "Call Date Time", "Call SID", "Outcome"],
+    }
+}
+
+fn call_tone(status: &str) -> &'static str {
+    match status {
+        "completed" => "success",
+        "busy" | "no-answer" | "canceled" => "warning",
+        "failed" => "critical",
+        _ => "info",
+    }
+}
+
+fn sms_tone(status: &str) -> &'static str {
+    match status {
+        "sent" => "success",
+        "failed" | "failed-dnd" => "critical",
+        _ => "info",
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Timeline
+
+pub struct EventView {
+    pub at: String,
+    pub label: String,
+    pub detail: String,
+    pub tone: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "order_timeline.html")]
+struct TimelinePage {
+    api_key: String,
+    shop: String,
+    id_token: String,
+    nav: &'static str,
+    name: String,
+    shopify_order_id: i64,
+    customer: String,
+    phone: String,
+    amount: String,
+    payment: String,
+    created: String,
+    status_label: &'static str,
+    status_tone: &'static str,
+    reason: String,
+    tags: Vec<String>,
+    events: Vec<EventView>,
+    can_call: bool,
+    agent_phone: String,
+    back_url: String,
+    timezone: String,
+}
+
+fn parse_order_id(raw: &str) -> Result<i64, AppError> {
+    raw.trim().parse::<i64>().map_err(|_| AppError::NotFound)
+}
+
+/// `GET /app/orders/{shopify_order_id}`: the order's timeline page.
+async fn timeline_page(
+    State(state): State<AppState>,
+    p: PageShop,
+    Path(raw): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> AppResult<Response> {
+    let id = parse_order_id(&raw)?;
+    let o = r::order_detail(&state.db, &p.shop.id, id).await?.ok_or(AppError::NotFound)?;
+    let events = r::timeline(&state.db, &p.shop.id, &o.id).await?;
+    let settings = Settings::from_stored(&p.shop.settings);
+    let tz = r::shop_tz(&settings);
+    let zone = |ms: i64| {
+        DateTime::from_timestamp_millis(ms).map(|t| t.with_timezone(&tz).format("%Y-%m-%d %H:%M:%S %Z").to_string()).unwrap_or_default()
+    };
+    let page = TimelinePage {
+        api_key: p.api_key.clone(),
+        shop: p.shop.domain.clone(),
+        id_token: q.get("id_token").cloned().unwrap_or_default(),
+        nav: "orders",
+        name: o.name.clone(),
+        shopify_order_id: o.shopify_order_id,
+        customer: o.customer_name.clone().unwrap_or_default(),
+        phone: o.phone.clone().unwrap_or_default(),
+        amount: format!("{} {}", o.currency, o.total_price),
+        payment: serde_json::from_str::<Vec<String>>(&o.gateways).map(|g| g.join(", ")).unwrap_or_default(),
+        created: zone(o.created_at),
+        status_label: r::status_label(&o.status),
+        status_tone: r::tone(&o.status),
+        reason: o.status_reason.clone().unwrap_or_default(),
+        tags: o.tags(),
+        events: events
+            .iter()
+            .map(|e| EventView { at: zone(e.at), label: r::event_label(&e.kind), detail: e.detail.clone(), tone: r::tone(&e.kind) })
+            .collect(),
+        can_call: o.status == "callback_requested",
+        agent_phone: settings.contact.phone.clone(),
+        back_url: format!("/app/history/orders?{}", auth_query(&q, &p.shop.domain)),
+        timezone: tz.name().to_string(),
+    };
+    embedded_page(&p.domain, &page)
+}
+
+fn api_json(shop: &Shop, status: StatusCode, body: Value) -> Response {
+    let domain = ShopDomain::parse(&shop.domain).ok();
+    with_csp(domain.as_ref(), (status, Json(body)).into_response())
+}
+
+/// `GET /app/api/orders/{shopify_order_id}`: status, reason, tags and the timeline.
+async fn order_json(State(state): State<AppState>, ShopSession(shop): ShopSession, Path(raw): Path<String>) -> ApiResult<Response> {
+    let id = parse_order_id(&raw)?;
+    let o = r::order_detail(&state.db, &shop.id, id).await?.ok_or(AppError::NotFound)?;
+    let events = r::timeline(&state.db, &shop.id, &o.id).await?;
+    let tz = r::shop_tz(&Settings::from_stored(&shop.settings));
+    let body = json!({
+        "order": {
+            "shopify_order_id": o.shopify_order_id,
+            "name": o.name,
+            "phone": o.phone,
+            "customer_name": o.customer_name,
+            "total_price": o.total_price,
+            "currency": o.currency,
+            "created_at": r::local_rfc3339(tz, o.created_at),
+        },
+        "status": o.status,
+        "reason": o.status_reason,
+        "channel": o.status_reason.as_deref().and_then(r::channel_of),
+        "tags": o.tags(),
+        "resolved_at": o.resolved_at.map(|t| r::local_rfc3339(tz, t)),
+        "timezone": tz.name(),
+        "can_call": o.status == "callback_requested",
+        "timeline": events.iter().map(|e| json!({
+            "at": r::local_rfc3339(tz, e.at),
+            "kind": e.kind,
+            "label": r::event_label(&e.kind),
+            "detail": e.detail,
+        })).collect::<Vec<_>>(),
+    });
+    Ok(api_json(&shop, StatusCode::OK, body))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Click-to-call
+
+/// How long a click-to-call waits for the account's calls budget before it is turned away.
+const BUDGET_WAIT: Duration = Duration::from_secs(3);
+const AGENT_CALL_TIME_LIMIT_SECS: u32 = 3600;
+const AGENT_RING_SECS: u32 = 45;
+
+fn wall_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+fn account(app: &App, shop: &Shop, settings: &Settings) -> Option<Account> {
+    let token = app.cipher.decrypt(shop.exotel_api_token_enc.as_deref()?).ok()?;
+    let g = &settings.general;
+    if g.account_sid.trim().is_empty() || g.api_key.trim().is_empty() {
+        return None;
+    }
+    Some(Account::new(&g.exotel_subdomain, app.config.exotel_api_origin.as_deref(), &g.account_sid, &g.api_key, token))
+}
+
+/// `POST /app/api/orders/{shopify_order_id}/call` `{"agent": "+91…"}` (default: Contact details
+/// phone): Exotel rings the agent, then connects the customer, showing the ExoPhone.
+async fn click_to_call(State(state): State<AppState>, ShopSession(shop): ShopSession, Path(raw): Path<String>, body: Bytes) -> ApiResult<Response> {
+    let id = parse_order_id(&raw)?;
+    let doc: Value = if body.iter().all(u8::is_ascii_whitespace) {
+        json!({})
+    } else {
+        serde_json::from_slice(&body).map_err(|e| AppError::bad_request(format!("the body is not valid JSON: {e}")))?
+    };
+    let o = r::order_detail(&state.db, &shop.id, id).await?.ok_or(AppError::NotFound)?;
+    if o.status != "callback_requested" {
+        return Ok(api_json(
+            &shop,
+            StatusCode::CONFLICT,
+            json!({"error": format!("Only orders whose customer asked for a callback can be called from here; this one is {}.", r::status_label(&o.status).to_lowercase())}),
+        ));
+    }
+    let settings = Settings::from_stored(&shop.settings);
+    let country = if settings.general.default_country.is_empty() { "IN" } else { settings.general.default_country.as_str() };
+    let agent_raw = doc.get("agent").and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty()).unwrap_or(settings.contact.phone.trim());
+    let mut errors = BTreeMap::new();
+    let agent = if agent_raw.is_empty() {
+        errors.insert("agent".to_string(), "Enter the agent's phone number, or save one in Contact details.".to_string());
+        None
+    } else {
+        match Phone::parse(agent_raw, country) {
+            Ok(p) => Some(p),
+            Err(_) => {
+                errors.insert("agent".to_string(), "Enter the agent's phone number with its country code (e.g. +919812345678).".to_string());
+                None
+            }
+        }
+    };
+    let customer = o.phone.clone().filter(|p| !p.is_empty());
+    if customer.is_none() {
+        errors.insert("customer".to_string(), "The order has no customer phone number.".to_string());
+    }
+    if !errors.is_empty() {
+        return Err(AppError::Invalid(errors).into());
+    }
+    let (agent, customer) = (agent.expect("checked"), customer.expect("checked"));
+    let exophone = settings.ivr.exophone.trim().to_string();
+    let Some(acct) = account(&state, &shop, &settings).filter(|_| !exophone.is_empty()) else {
+        return Ok(api_json(
+            &shop,
+            StatusCode::CONFLICT,
+            json!({"error": "Exotel is not set up: save the account SID, API key and token in Settings and the ExoPhone in IVR call settings."}),
+        ));
+    };
+
+    // The call takes one request of the account's calls budget, shared with the dialer.
+    let call_id = new_id();
+    let interval = emission_interval_ms(state.config.exotel_calls_per_minute);
+    let budget = format!("{}/calls", acct.sid);
+    let waited_since = std::time::Instant::now();
+    loop {
+        let now = state.clock.now_ms();
+        let mut tx = state.db.begin().await?;
+        match take_budget(&mut tx, &budget, interval, wall_ms()).await? {
+            Ok(()) => {
+                on_tx!(&mut tx, c => sqlx::query(
+                    "INSERT INTO agent_calls (id, shop_id, order_id, agent_phone, customer_phone, caller_id, account_sid, state, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, 'dialing', $8, $8)")
+                    .bind(&call_id).bind(&shop.id).bind(&o.id).bind(agent.e164()).bind(&customer).bind(&exophone).bind(&acct.sid).bind(now)
+                    .execute(c).await.map(|r| r.rows_affected()))?;
+                tx.commit().await?;
+                break;
+            }
+            Err(wait_ms) => {
+                drop(tx);
+                let wait = Duration::from_millis(wait_ms.max(1) as u64);
+                if waited_since.elapsed() + wait > BUDGET_WAIT {
+                    let secs = wait.as_secs().max(1);
+                    let mut resp = api_json(
+                        &shop,
+                        StatusCode::TOO_MANY_REQUESTS,
+                        json!({"error": format!("Exotel's call limit for this account is reached right now; try again in {secs} s."), "retry_after_seconds": secs}),
+                    );
+                    resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+                    return Ok(resp);
+                }
+                tokio::time::sleep(wait).await;
+            }
+        }
+    }
+
+    let status_callback = format!("{}/exotel/{}/agent-call-status", state.config.app_url, shop.exotel_key);
+    let req = ConnectCall {
+        from: agent.e164(),
+        to: Some(&customer),
+        caller_id: &exophone,
+        url: "",
+        status_callback: &status_callback,
+        custom_field: &call_id,
+        time_limit_secs: Some(AGENT_CALL_TIME_LIMIT_SECS),
+        time_out_secs: Some(AGENT_RING_SECS),
+    };
+    let result = exotel::connect_call(&state.http, &acct, &req, state.config.exotel_timeout).await;
+    let now = state.clock.now_ms();
+    let mut tx = state.db.begin().await?;
+    let (code, body) = match &result {
+        Ok(placed) => {
+            on_tx!(&mut tx, c => sqlx::query(
+                "UPDATE agent_calls SET state = 'placed', call_sid = $1, exotel_status = COALESCE(exotel_status, $2), dialed_at = $3, updated_at = $3 WHERE id = $4")
+                .bind(&placed.sid).bind(&placed.status).bind(now).bind(&call_id).execute(c).await.map(|r| r.rows_affected()))?;
+            let detail = format!("agent {} called the customer {} (CallSid {})", agent.e164(), mask(&customer), placed.sid);
+            add_event(&mut tx, &shop.id, &o.id, "agent_call", &detail, now).await?;
+            (StatusCode::OK, json!({"call": {"id": call_id, "call_sid": placed.sid, "status": placed.status, "agent": agent.e164(), "customer": customer}}))
+        }
+        Err(e) => {
+            let why = crate::verification::ivr::describe_exotel_error(e);
+            // Unknown whether it rang: a timeout may have placed it. Shown as such, never redialled.
+            let (state_, dialed) = if matches!(e, exotel::ExotelError::Timeout) { ("placed", Some(now)) } else { ("failed", None) };
+            on_tx!(&mut tx, c => sqlx::query(
+                "UPDATE agent_calls SET state = $1, error = $2, dialed_at = $3, updated_at = $4 WHERE id = $5")
+                .bind(state_).bind(&why).bind(dialed).bind(now).bind(&call_id).execute(c).await.map(|r| r.rows_affected()))?;
+            let detail = format!("agent {} could not be connected to the customer: {why}", agent.e164());
+            add_event(&mut tx, &shop.id, &o.id, "agent_call_failed", &detail, now).await?;
+            let code = match e {
+                exotel::ExotelError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+                exotel::ExotelError::Timeout => StatusCode::GATEWAY_TIMEOUT,
+                _ => StatusCode::BAD_GATEWAY,
+            };
+            (code, json!({"error": format!("Exotel did not place the call: {why}")}))
+        }
+    };
+    tx.commit().await?;
+    Ok(api_json(&shop, code, body))
+}
+
+/// `POST /exotel/{key}/agent-call-status`: Exotel's terminal report of a click-to-call.
+async fn agent_call_status(State(state): State<AppState>, Path(key): Path<String>, headers: axum::http::HeaderMap, body: Bytes) -> Response {
+    let plain = |code: StatusCode, msg: &'static str| (code, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], msg).into_response();
+    let result: anyhow::Result<Response> = async {
+        let shop_id: Option<String> = on_db!(&state.db, c => sqlx::query_scalar("SELECT id FROM shops WHERE exotel_key = $1")
+            .bind(&key).fetch_optional(c).await)?;
+        let Some(shop_id) = shop_id else { return Ok(plain(StatusCode::NOT_FOUND, "not found")) };
+        let json_body = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("application/json"))
+            || body.first() == Some(&b'{');
+        let fields: HashMap<String, String> = if json_body {
+            match serde_json::from_slice::<Value>(&body) {
+                Ok(Value::Object(m)) => m
+                    .into_iter()
+                    .filter_map(|(k, v)| match v {
+                        Value::String(s) => Some((k, s)),
+                        Value::Number(n) => Some((k, n.to_string())),
+                        _ => None,
+                    })
+                    .collect(),
+                _ => return Ok(plain(StatusCode::BAD_REQUEST, "unreadable status report")),
+            }
+        } else {
+            url::form_urlencoded::parse(&body).into_owned().collect()
+        };
+        let id = fields.get("CustomField").cloned().unwrap_or_default();
+        let sid = fields.get("CallSid").cloned().unwrap_or_default();
+        let row: Option<(String, String, Option<String>)> = on_db!(&state.db, c => sqlx::query_as(
+            "SELECT id, order_id, agent_phone FROM agent_calls WHERE shop_id = $1 AND (id = $2 OR (call_sid = $3 AND call_sid <> ''))")
+            .bind(&shop_id).bind(&id).bind(&sid).fetch_optional(c).await)?;
+        let Some((id, order_id, _agent)) = row else { return Ok(plain(StatusCode::OK, "unknown call; ignored")) };
+        let status = fields.get("Status").cloned().unwrap_or_default();
+        let duration: Option<i64> = fields.get("ConversationDuration").or_else(|| fields.get("Duration")).and_then(|d| d.parse().ok());
+        let now = state.clock.now_ms();
+        let mut tx = state.db.begin().await?;
+        let n = on_tx!(&mut tx, c => sqlx::query(
+            "UPDATE agent_calls SET exotel_status = $1, duration_seconds = COALESCE($2, duration_seconds), call_sid = COALESCE(call_sid, $3), \
+               finished_at = $4, updated_at = $4 WHERE id = $5 AND finished_at IS NULL")
+            .bind(&status).bind(duration).bind((!sid.is_empty()).then_some(sid.clone())).bind(now).bind(&id)
+            .execute(c).await.map(|r| r.rows_affected()))?;
+        if n == 1 {
+            let detail = match duration {
+                Some(d) => format!("click-to-call {status} ({d} s)"),
+                None => format!("click-to-call {status}"),
+            };
+            add_event(&mut tx, &shop_id, &order_id, "agent_call_ended", &detail, now).await?;
+        }
+        tx.commit().await?;
+        Ok(plain(StatusCode::OK, "OK"))
+    }
+    .await;
+    result.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "agent call status report failed");
+        plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+    })
 }

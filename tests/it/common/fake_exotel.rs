@@ -167,6 +167,14 @@ impl FakeExotel {
         self.state.lock().unwrap().calls.iter().filter(|c| c.placed).cloned().collect()
     }
 
+    /// Placed click-to-calls (a `To` was sent): (From = agent, To = customer) of each, in order.
+    pub fn agent_calls(&self) -> Vec<(String, String)> {
+        self.calls()
+            .into_iter()
+            .filter_map(|c| Some((c.field("From")?.to_string(), c.field("To")?.to_string())))
+            .collect()
+    }
+
     /// Every Calls/connect request, refused ones included.
     pub fn connect_requests(&self) -> Vec<FakeCall> {
         self.state.lock().unwrap().calls.clone()
@@ -318,8 +326,9 @@ async fn connect(State(state): State<Shared>, Path(sid): Path<String>, uri: Uri,
             Some((401, None))
         } else if s.rate_limit.is_some_and(|limit| recent >= limit) {
             Some((429, None))
-        } else if from.is_empty() || caller_id.is_empty() || field(&form, "Url").is_none_or(str::is_empty) {
-            Some((400, Some("Missing parameter: From, CallerId and Url are required")))
+        } else if from.is_empty() || caller_id.is_empty() || (field(&form, "Url").is_none_or(str::is_empty) && field(&form, "To").is_none_or(str::is_empty)) {
+            // Url connects From to a flow; To connects two numbers (click-to-call).
+            Some((400, Some("Missing parameter: From, CallerId and one of Url or To are required")))
         } else {
             None
         };
@@ -344,7 +353,7 @@ async fn connect(State(state): State<Shared>, Path(sid): Path<String>, uri: Uri,
                 ("DateCreated", json!(now)),
                 ("DateUpdated", json!(now)),
                 ("AccountSid", json!(sid)),
-                ("To", json!(caller_id)),
+                ("To", json!(field(&form, "To").unwrap_or(caller_id.as_str()))),
                 ("From", json!(from)),
                 ("PhoneNumberSid", json!(caller_id)),
                 ("Status", json!("in-progress")),
@@ -487,6 +496,7 @@ mod tests {
     fn call<'a>(from: &'a str) -> ConnectCall<'a> {
         ConnectCall {
             from,
+            to: None,
             caller_id: "08012345678",
             url: "http://my.in.exotel.com/acme1/exoml/start_voice/42",
             status_callback: "https://codverify.test/exotel/k/call-status",
