@@ -10,6 +10,8 @@ mod intake;
 mod ivr;
 mod ops;
 mod otp;
+mod pages;
+mod pages_browser;
 mod session;
 mod settings_api;
 mod webhooks;

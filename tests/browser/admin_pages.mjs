@@ -1,0 +1,196 @@
+// The embedded admin's settings pages in a real browser (Debian's Chromium via playwright-core) at
+// desktop size, outside Shopify admin: the App Bridge script is answered with an empty stub, so the
+// pages must work on their own (session token from the URL). Each page: loads with its token, shows
+// its heading, passes axe-core (no serious or critical violation), leaves a screenshot. On the IVR
+// page an invalid value (retries 9) is shown inline and not saved; a valid one is saved. On the
+// fallback page the mode switch shows the missed-call fields.
+//
+//   node tests/browser/admin_pages.mjs <origin> <shop> <id-token> <screenshot-dir>
+//
+// Exit 0 when everything passed; otherwise a message on stderr and exit 1.
+// Run by tests/it/pages_browser.rs, which installs and configures the shop.
+
+import { mkdir, readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+
+const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+const require = createRequire(import.meta.url);
+const AXE = require.resolve('axe-core/axe.min.js');
+
+const [origin, shop, token, dir] = process.argv.slice(2);
+if (!origin || !shop || !token || !dir) {
+  console.error('usage: node admin_pages.mjs <origin> <shop> <id-token> <screenshot-dir>');
+  process.exit(2);
+}
+const query = `shop=${encodeURIComponent(shop)}&host=YWRtaW4uc2hvcGlmeS5jb20vc3RvcmUvYWNtZQ&embedded=1&id_token=${encodeURIComponent(token)}`;
+
+const PAGES = [
+  { path: '/app', heading: 'codverify', nav: 'App info', shot: 'app-info' },
+  { path: '/app/contact', heading: 'Contact details', nav: 'Contact details', shot: 'contact' },
+  { path: '/app/settings', heading: 'Settings', nav: 'Settings', shot: 'settings' },
+  { path: '/app/settings/otp', heading: 'OTP SMS settings', nav: 'OTP SMS', shot: 'otp' },
+  { path: '/app/settings/ivr', heading: 'IVR call settings', nav: 'IVR call', shot: 'ivr' },
+  { path: '/app/settings/fallback', heading: 'IVR fallback settings', nav: 'IVR fallback', shot: 'fallback' },
+];
+
+function fail(message) {
+  throw new Error(message);
+}
+
+async function accessibility(page, what) {
+  // Evaluated through DevTools, so no CSP question (see link_page.mjs).
+  await page.evaluate(await readFile(AXE, 'utf8'));
+  const result = await page.evaluate(() => axe.run());
+  for (const v of result.violations) {
+    console.log(`axe ${what}: [${v.impact}] ${v.id}: ${v.help} (${v.helpUrl})`);
+    for (const node of v.nodes) console.log(`    ${node.target.join(' ')}: ${node.failureSummary?.replace(/\n/g, ' ')}`);
+  }
+  const bad = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  console.log(`axe ${what}: ${result.passes.length} rules passed, ${result.violations.length} violations, ` +
+    `${result.incomplete.length} need review`);
+  if (bad.length) fail(`axe ${what}: ${bad.length} serious/critical violation(s): ${bad.map((v) => v.id).join(', ')}`);
+}
+
+async function settings() {
+  const r = await fetch(`${origin}/app/api/settings`, { headers: { Authorization: `Bearer ${token}` } });
+  if (r.status !== 200) fail(`GET /app/api/settings: HTTP ${r.status}`);
+  return r.json();
+}
+
+async function open(page, p) {
+  const response = await page.goto(`${origin}${p.path}?${query}`, { waitUntil: 'load' });
+  if (response?.status() !== 200) fail(`GET ${p.path}: HTTP ${response?.status()}`);
+  await page.waitForSelector('html[data-ready="1"]');
+  const h1 = (await page.locator('main h1').innerText()).trim();
+  if (h1 !== p.heading) fail(`${p.path}: heading ${JSON.stringify(h1)}, not ${JSON.stringify(p.heading)}`);
+  const current = (await page.locator('.sidenav a[aria-current="page"]').innerText()).trim();
+  if (current !== p.nav) fail(`${p.path}: current nav item ${JSON.stringify(current)}, not ${JSON.stringify(p.nav)}`);
+  // Links keep what authenticates the next load, host included (added by app.js).
+  const href = await page.locator('.sidenav a[href^="/app/settings/ivr"]').getAttribute('href');
+  for (const k of ['shop=', 'host=', 'embedded=1', 'id_token=']) {
+    if (!href.includes(k)) fail(`${p.path}: nav link ${href} lacks ${k}`);
+  }
+}
+
+async function ivrChecks(page) {
+  const before = await settings();
+  const retries = page.locator('input[name="ivr.retries"]');
+  const error = page.locator('[data-error-for="ivr.retries"]');
+  const status = page.locator('form .save-status');
+
+  // Invalid: shown next to the field, what was typed kept, nothing saved.
+  await retries.fill('9');
+  await page.locator('form button[type=submit]').click();
+  await page.waitForFunction(() => document.querySelector('[data-error-for="ivr.retries"]').textContent.trim() !== '');
+  const message = (await error.innerText()).trim();
+  if (!/between 0 and 5/.test(message)) fail(`IVR: retries error says ${JSON.stringify(message)}`);
+  if ((await retries.inputValue()) !== '9') fail('IVR: the typed value was not kept');
+  if ((await retries.getAttribute('aria-invalid')) !== 'true') fail('IVR: the field is not marked invalid');
+  const focused = await page.evaluate(() => document.activeElement?.name);
+  if (focused !== 'ivr.retries') fail(`IVR: focus went to ${focused}, not the invalid field`);
+  if (!(await status.innerText()).includes('Not saved')) fail(`IVR: status says ${JSON.stringify(await status.innerText())}`);
+  const afterBad = await settings();
+  if (afterBad.ivr.retries !== before.ivr.retries) fail(`IVR: retries saved as ${afterBad.ivr.retries} after a 422`);
+  if (JSON.stringify(afterBad.ivr) !== JSON.stringify(before.ivr)) fail('IVR: the section changed after a 422');
+  await accessibility(page, 'IVR page with an error');
+  await page.screenshot({ path: path.join(dir, 'ivr-error.png'), fullPage: true });
+
+  // Valid: saved, shown as saved, the error gone.
+  await retries.fill('3');
+  await page.locator('input[name="ivr.confirm_tag"]').fill('ivr_ok');
+  await page.locator('form button[type=submit]').click();
+  await page.waitForFunction(() => document.querySelector('form .save-status').textContent.trim() === 'Saved');
+  if ((await error.innerText()).trim() !== '') fail('IVR: the error stayed after a save');
+  const saved = await settings();
+  if (saved.ivr.retries !== 3) fail(`IVR: retries is ${saved.ivr.retries} after saving 3`);
+  // The page shows the values as stored (the tag normalized by the server, if it does).
+  const tag = await page.locator('input[name="ivr.confirm_tag"]').inputValue();
+  if (tag !== saved.ivr.confirm_tag) fail(`IVR: the page shows tag ${tag}, stored ${saved.ivr.confirm_tag}`);
+  await page.screenshot({ path: path.join(dir, 'ivr-saved.png'), fullPage: false });
+
+  // Every callback URL with a copy button.
+  for (const [k, url] of Object.entries(saved.callback_urls)) {
+    const code = (await page.locator(`#url-${k}`).innerText()).trim();
+    if (code !== url) fail(`IVR: ${k} shows ${code}, not ${url}`);
+    if ((await page.locator(`button[data-copy="url-${k}"]`).count()) !== 1) fail(`IVR: no copy button for ${k}`);
+  }
+}
+
+async function fallbackChecks(page) {
+  const missed = page.locator('section[data-mode="sms_missed_call"]');
+  if (await missed.isVisible()) fail('fallback: missed-call fields shown in link mode');
+  await page.getByLabel('SMS asking for a missed call').check();
+  if (!(await missed.isVisible())) fail('fallback: the missed-call fields did not appear');
+  if (await page.locator('section[data-mode="sms_link"]').isVisible()) fail('fallback: link fields still shown');
+  await accessibility(page, 'fallback page, missed-call mode');
+  await page.screenshot({ path: path.join(dir, 'fallback-missed-call.png'), fullPage: true });
+}
+
+async function keyboard(page) {
+  // The first Tab reaches the skip link, which moves focus to the page.
+  await page.keyboard.press('Tab');
+  const first = await page.evaluate(() => document.activeElement?.textContent?.trim());
+  if (first !== 'Skip to content') fail(`keyboard: first Tab reaches ${JSON.stringify(first)}`);
+}
+
+async function main() {
+  await mkdir(dir, { recursive: true });
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+      '--disable-component-update', '--no-first-run'],
+    timeout: 30_000,
+  });
+  try {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    // Offline: App Bridge is an empty script here; the pages must not need it.
+    await context.route('https://cdn.shopify.com/**', (route) =>
+      route.fulfill({ status: 200, contentType: 'text/javascript', body: '/* App Bridge: not loaded in this test */' }));
+    const page = await context.newPage();
+    page.setDefaultTimeout(15_000);
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(`page error: ${e.message}`));
+    page.on('console', (m) => {
+      if (m.type() !== 'error') return;
+      // The 422 of the deliberately invalid IVR save is Chromium's network log, not a page error.
+      if (m.location()?.url?.endsWith('/app/api/settings') && m.text().includes('422')) return;
+      errors.push(`console: ${m.text()} (${m.location()?.url})`);
+    });
+    page.on('dialog', (d) => d.dismiss());
+
+    for (const p of PAGES) {
+      await open(page, p);
+      if (p.path === '/app') await keyboard(page);
+      const scrollWidth = await page.evaluate(() => document.documentElement.scrollWidth);
+      if (scrollWidth > 1280) fail(`${p.path}: ${scrollWidth} px wide at 1280`);
+      await accessibility(page, p.path);
+      await page.screenshot({ path: path.join(dir, `${p.shot}.png`), fullPage: true });
+      if (p.path === '/app/settings/ivr') await ivrChecks(page);
+      if (p.path === '/app/settings/fallback') await fallbackChecks(page);
+    }
+
+    // Small screen: one page, for the responsive layout.
+    await page.setViewportSize({ width: 390, height: 844 });
+    await open(page, PAGES[4]);
+    const narrow = await page.evaluate(() => document.documentElement.scrollWidth);
+    if (narrow > 390) fail(`IVR page: ${narrow} px wide on a 390 px screen`);
+    await accessibility(page, 'IVR page on a phone');
+    await page.screenshot({ path: path.join(dir, 'ivr-phone.png'), fullPage: true });
+
+    if (errors.length) fail(`errors in the pages:\n  ${errors.join('\n  ')}`);
+    console.log(`admin pages ok; screenshots in ${dir}`);
+  } finally {
+    await browser.close();
+  }
+}
+
+try {
+  await main();
+  process.exit(0);
+} catch (e) {
+  console.error(`admin_pages.mjs: ${e?.stack || e}`);
+  process.exit(1);
+}

@@ -1,0 +1,80 @@
+//! The embedded admin's settings pages in a real browser: `tests/browser/admin_pages.mjs` (Chromium
+//! via playwright-core) opens each at desktop size with a session token, checks it with axe-core,
+//! saves an invalid then a valid IVR value, switches the fallback mode, and leaves screenshots in
+//! `target/browser/pages/` for review. Needs `/usr/bin/chromium` and `npm ci --prefix tests/browser`;
+//! without them the test is skipped, unless `REQUIRE_BROWSER=1` (CI sets it), when it fails.
+//!
+//! SQLite only, like `browser.rs`: the pages' data paths are tested on both databases in `pages.rs`
+//! and `settings_api.rs`.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::common::{Backend, TestApp};
+
+const SHOP: &str = "acme.myshopify.com";
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+fn browser_available(dir: &Path) -> bool {
+    let missing: Vec<String> = [Path::new(CHROMIUM).to_path_buf(), dir.join("node_modules/playwright-core"), dir.join("node_modules/axe-core")]
+        .into_iter()
+        .filter(|p| !p.exists())
+        .map(|p| p.display().to_string())
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    let what = format!("{} missing (apt-get install chromium; npm ci --prefix tests/browser)", missing.join(", "));
+    if std::env::var("REQUIRE_BROWSER").is_ok_and(|v| v == "1") {
+        panic!("REQUIRE_BROWSER=1 but {what}");
+    }
+    println!("SKIPPED: browser test: {what}");
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_pages_in_a_browser() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    if !browser_available(&dir) {
+        return;
+    }
+    let Some(app) = TestApp::spawn(Backend::Sqlite).await else { return };
+    app.install_with_fallback(SHOP, json!({})).await;
+    let r = app.put_settings(SHOP, json!({"contact": {"name": "Asha Rao", "email": "asha@example.com", "phone": "+91 98765 43210"},
+        "ivr": {"exophone": "08047112345", "flow_id": "123456", "retries": 2, "retry_interval_minutes": 30, "timezone": "Asia/Kolkata",
+            "window_start": "09:00", "window_end": "21:00", "confirm_tag": "cod_confirmed", "cancel_tag": "cod_cancelled",
+            "callback_tag": "cod_callback"}})).await;
+    assert_eq!(r.status(), 200);
+    // The app's clock stands still in tests: one token serves the whole run.
+    let token = app.session_token(SHOP);
+    let origin = app.url("");
+
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser/pages");
+    let started = Instant::now();
+    let run = tokio::process::Command::new("node")
+        .arg(dir.join("admin_pages.mjs"))
+        .arg(origin.trim_end_matches('/'))
+        .arg(SHOP)
+        .arg(&token)
+        .arg(&shots)
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(180), run)
+        .await
+        .expect("admin_pages.mjs took over 180 s")
+        .expect("run node (is Node.js installed?)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("{stdout}{stderr}node admin_pages.mjs: {:.1} s", started.elapsed().as_secs_f64());
+    assert!(out.status.success(), "admin_pages.mjs failed ({}):\n{stdout}{stderr}", out.status);
+    for shot in ["app-info", "contact", "settings", "otp", "ivr", "ivr-error", "ivr-saved", "fallback", "fallback-missed-call", "ivr-phone"] {
+        assert!(shots.join(format!("{shot}.png")).is_file(), "{shot}.png not saved in {}", shots.display());
+    }
+
+    // What the browser saved is what the API has: retries 3, never the rejected 9.
+    let doc: Value = app.get_api("/app/api/settings", &token).await.json().await.unwrap();
+    assert_eq!(doc["ivr"]["retries"], 3);
+    app.stop().await;
+}
