@@ -599,7 +599,7 @@ impl CallRow {
             (Some(d), Some(c)) => format!("{d} ({c})"),
             (Some(d), None) => d.clone(),
             (None, Some(c)) => c.clone(),
-            (None, None) => "-".into(),
+            (None, None) => "–".into(),
         }
     }
 }

@@ -215,8 +215,8 @@ async fn history(
                             cell(c.ivr_input()),
                             Cell { text: c.status.clone(), href: None, tone: Some(call_tone(&c.status)) },
                             cell(c.customer.clone().unwrap_or_default()),
-                            cell(c.agent.clone().unwrap_or_else(|| "-".into())),
-                            cell(c.answered_by.clone().unwrap_or_else(|| "-".into())),
+                            cell(c.agent.clone().unwrap_or_else(|| "–".into())),
+                            cell(c.answered_by.clone().unwrap_or_else(|| "–".into())),
                             cell(c.duration_seconds.map(|d| d.to_string()).unwrap_or_default()),
                             cell(c.result.clone().unwrap_or_default()),
                             cell(c.call_sid.clone().unwrap_or_default()),
@@ -235,7 +235,7 @@ async fn history(
                         vec![
                             cell((f.offset() + i as i64 + 1).to_string()),
                             Cell {
-                                text: m.name.clone().unwrap_or_else(|| "-".into()),
+                                text: m.name.clone().unwrap_or_else(|| "–".into()),
                                 href: m.shopify_order_id.and_then(order_link),
                                 tone: None,
                             },
@@ -261,7 +261,7 @@ async fn history(
                     .map(|(i, m)| {
                         vec![
                             cell((f.offset() + i as i64 + 1).to_string()),
-                            cell(if m.orders.is_empty() { "-".to_string() } else { m.orders.clone() }),
+                            cell(if m.orders.is_empty() { "–".to_string() } else { m.orders.clone() }),
                             cell(m.phone.clone().unwrap_or_else(|| m.call_from.clone())),
                             cell(exophone.clone()),
                             cell(r::local(tz, m.at)),

@@ -10,6 +10,7 @@ mod intake;
 mod ivr;
 mod ops;
 mod otp;
+mod reports;
 mod pages;
 mod pages_browser;
 mod session;
