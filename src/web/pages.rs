@@ -177,6 +177,9 @@ struct GeneralPage {
     gateways: String,
     subdomains: [&'static str; 2],
     exotel_status: String,
+    /// The next setup step: the method's page.
+    next_href: &'static str,
+    next_label: &'static str,
 }
 
 fn masked_token(app: &App, shop: &Shop) -> String {
@@ -190,7 +193,10 @@ fn masked_token(app: &App, shop: &Shop) -> String {
 pub async fn general(State(state): State<AppState>, p: PageShop, IdToken(id_token): IdToken) -> AppResult<Response> {
     let s = Settings::from_stored(&p.shop.settings).general;
     let b = base(&p, id_token);
+    let (next_href, next_label) = if s.method == "otp" { ("/app/settings/otp", "OTP SMS") } else { ("/app/settings/ivr", "IVR call") };
     let page = GeneralPage {
+        next_href,
+        next_label,
         api_key: b.api_key,
         shop: b.shop,
         id_token: b.id_token,
