@@ -1,5 +1,6 @@
 //! The one clock every time decision goes through. In production it is the system clock; with
-//! `TEST_CLOCK=1` it stands still at the instant the process started and moves only when told to.
+//! `TEST_CLOCK=1` it stands still at the instant the process started and moves only when told to;
+//! in demo mode it runs with the system clock but can be skipped ahead (to see retries and windows).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -13,6 +14,8 @@ pub struct Clock(Arc<Inner>);
 struct Inner {
     /// `Some(ms)` for a test clock: the frozen instant in unix milliseconds.
     frozen_ms: Option<AtomicI64>,
+    /// A demo clock's skips so far; `None` for the plain system clock, which never moves.
+    offset_ms: Option<AtomicI64>,
     /// Ticks whenever a test clock is advanced, so timers re-check at once.
     advanced: watch::Sender<i64>,
 }
@@ -21,6 +24,16 @@ impl Clock {
     pub fn system() -> Self {
         Clock(Arc::new(Inner {
             frozen_ms: None,
+            offset_ms: None,
+            advanced: watch::channel(0).0,
+        }))
+    }
+
+    /// The system clock, plus whatever the demo console skipped.
+    pub fn demo() -> Self {
+        Clock(Arc::new(Inner {
+            frozen_ms: None,
+            offset_ms: Some(AtomicI64::new(0)),
             advanced: watch::channel(0).0,
         }))
     }
@@ -30,6 +43,7 @@ impl Clock {
         let now = Utc::now().timestamp_millis().div_euclid(1000) * 1000;
         Clock(Arc::new(Inner {
             frozen_ms: Some(AtomicI64::new(now)),
+            offset_ms: None,
             advanced: watch::channel(now).0,
         }))
     }
@@ -40,9 +54,10 @@ impl Clock {
 
     /// Unix milliseconds, UTC: the form times are stored in.
     pub fn now_ms(&self) -> i64 {
-        match &self.0.frozen_ms {
-            Some(ms) => ms.load(Ordering::SeqCst),
-            None => Utc::now().timestamp_millis(),
+        match (&self.0.frozen_ms, &self.0.offset_ms) {
+            (Some(ms), _) => ms.load(Ordering::SeqCst),
+            (None, Some(off)) => Utc::now().timestamp_millis() + off.load(Ordering::SeqCst),
+            (None, None) => Utc::now().timestamp_millis(),
         }
     }
 
@@ -54,10 +69,17 @@ impl Clock {
         self.now_ms().div_euclid(1000)
     }
 
-    /// Moves a test clock forward; returns the new time, or `None` for the system clock.
+    /// Moves a test or demo clock forward; returns the new time, or `None` for the system clock.
     pub fn advance(&self, seconds: i64) -> Option<i64> {
-        let ms = self.0.frozen_ms.as_ref()?;
-        let now = ms.fetch_add(seconds.saturating_mul(1000), Ordering::SeqCst) + seconds * 1000;
+        let step = seconds.saturating_mul(1000);
+        let now = match (&self.0.frozen_ms, &self.0.offset_ms) {
+            (Some(ms), _) => ms.fetch_add(step, Ordering::SeqCst) + step,
+            (None, Some(off)) => {
+                off.fetch_add(step, Ordering::SeqCst);
+                self.now_ms()
+            }
+            (None, None) => return None,
+        };
         self.0.advanced.send_replace(now);
         Some(now)
     }

@@ -5,6 +5,7 @@ pub mod compliance;
 pub mod config;
 pub mod crypto;
 pub mod db;
+pub mod demo;
 pub mod domain;
 pub mod exotel;
 pub mod jobs;
@@ -44,6 +45,8 @@ pub struct App {
     pub intake: Intake,
     /// Key that signs the browser-bound OAuth state cookie.
     pub cookie_key: cookie::Key,
+    /// Demo mode's simulators (`None` when serving real shops).
+    pub demo: Option<Arc<demo::Sim>>,
 }
 
 #[derive(Clone)]
@@ -64,18 +67,44 @@ pub struct Application {
 }
 
 impl Application {
-    pub async fn build(config: Config) -> anyhow::Result<Application> {
+    pub async fn build(mut config: Config) -> anyhow::Result<Application> {
         // reqwest is built without a default TLS provider (one crypto stack for the whole binary).
         let _ = rustls::crypto::ring::default_provider().install_default();
 
         let db = Db::connect(&config.database_url).await?;
         db.migrate().await?;
-        let clock = if config.test_clock { Clock::test() } else { Clock::system() };
+        let demo_mode = config.demo_mode();
+        let clock = match (config.test_clock, demo_mode) {
+            (true, _) => Clock::test(),
+            (false, true) => Clock::demo(),
+            (false, false) => Clock::system(),
+        };
         let http = reqwest::Client::builder()
             .user_agent(concat!("codverify/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(std::time::Duration::from_secs(10))
             .build()?;
-        let shopify = config.shopify.as_ref().map(|c| {
+        let listener = if config.run_mode.runs_web() {
+            Some(TcpListener::bind(config.bind_addr).await?)
+        } else {
+            None
+        };
+        let port = listener
+            .as_ref()
+            .map(|l| l.local_addr().map(|a| a.port()))
+            .transpose()?
+            .unwrap_or(0);
+        // Demo mode: this process plays Shopify and Exotel too, under /demo/… on its own port.
+        let demo = (demo_mode && port != 0).then(|| Arc::new(demo::Sim::new(port)));
+        if demo.is_some() {
+            let origin = format!("http://127.0.0.1:{port}");
+            config.shopify_api_origin.get_or_insert_with(|| format!("{origin}/demo/shopify"));
+            config.exotel_api_origin.get_or_insert_with(|| format!("{origin}/demo/exotel"));
+        }
+        let demo_credentials = demo.as_ref().map(|_| config::ShopifyCredentials {
+            api_key: demo::API_KEY.into(),
+            api_secret: secrecy::SecretString::from(demo::API_SECRET),
+        });
+        let shopify = config.shopify.as_ref().or(demo_credentials.as_ref()).map(|c| {
             ShopifyApp::new(
                 c.api_key.clone(),
                 c.api_secret.clone(),
@@ -95,16 +124,6 @@ impl Application {
             master.extend_from_slice(&crypto::hmac_sha256(secret.as_bytes(), b"codverify cookie signing 2"));
             cookie::Key::from(&master)
         };
-        let listener = if config.run_mode.runs_web() {
-            Some(TcpListener::bind(config.bind_addr).await?)
-        } else {
-            None
-        };
-        let port = listener
-            .as_ref()
-            .map(|l| l.local_addr().map(|a| a.port()))
-            .transpose()?
-            .unwrap_or(0);
         let app = App {
             cipher: Cipher::new(config.key_bytes()),
             intake: Intake::start(db.clone()),
@@ -115,7 +134,11 @@ impl Application {
             shopify,
             token_locks: TokenLocks::default(),
             cookie_key,
+            demo,
         };
+        if app.demo.is_some() {
+            demo::seed(&app).await?;
+        }
         Ok(Application {
             state: AppState(Arc::new(app)),
             listener,

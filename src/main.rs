@@ -20,6 +20,10 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
+    if app.state().demo.is_some() {
+        // The newcomer's first step: where to click.
+        println!("codverify demo: open http://127.0.0.1:{}/demo", app.port());
+    }
     match app.run_until(shutdown_signal()).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

@@ -21,10 +21,12 @@ const STATE_TTL_MS: i64 = 10 * 60 * 1000;
 /// Shopify's library rejects callbacks whose timestamp is further than this from now.
 const TIMESTAMP_BOUND_SECS: i64 = 90;
 
+/// Installs need a real Shopify app: in demo mode there is only the built-in demo shop.
 fn shopify(state: &AppState) -> AppResult<&ShopifyApp> {
     state
         .shopify
         .as_ref()
+        .filter(|_| !state.config.demo_mode())
         .ok_or_else(|| AppError::bad_request("Shopify is not configured: this server runs in demo mode"))
 }
 

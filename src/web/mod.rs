@@ -45,6 +45,8 @@ pub fn router(state: AppState) -> Router {
         .merge(otp)
         .merge(pages::routes())
         .merge(reports::routes())
+        .merge(crate::demo::sim::routes())
+        .merge(crate::demo::console::routes())
         .route("/", get(ops::index))
         .route("/healthz", get(ops::healthz))
         .route("/_test/clock", get(ops::clock_now))

@@ -130,6 +130,18 @@ async fn link_buttons_follow_the_tags(backend: Backend) {
     app.settle().await;
     assert_eq!(status(&app, 2).await, "cancelled");
     assert_eq!(cancels(&app), 1, "cancelled in Shopify as configured");
+
+    // The callback button of a shop that offers it.
+    setup(&app, "cb.myshopify.com", json!({})).await;
+    order(&app, "cb.myshopify.com", 8).await;
+    unanswered(&app, "cb.myshopify.com").await;
+    let path = link_path(&app, app.exotel.sms().len() - 1);
+    let (code, html) = tap(&app, &path, "callback").await;
+    assert_eq!(code, 200);
+    assert!(html.contains("We will call you back"));
+    app.settle().await;
+    assert_eq!(status(&app, 8).await, "callback_requested");
+    assert!(app.tags_added().contains(&"sms_callback".to_string()));
     app.stop().await;
 }
 

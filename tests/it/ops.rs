@@ -33,14 +33,15 @@ async fn clock_route_is_404_without_test_clock(backend: Backend) {
     app.stop().await;
 }
 
-/// Without Shopify credentials the app starts in demo mode, says so, and takes no Shopify traffic.
+/// Without Shopify credentials the app starts in demo mode, says so, and takes no real Shopify
+/// traffic: only deliveries signed by its own demo app, and no installs.
 async fn demo_mode_without_credentials(backend: Backend) {
     let unset = [("SHOPIFY_API_KEY", ""), ("SHOPIFY_API_SECRET", ""), ("APP_ENCRYPTION_KEY", "")];
     let Some(app) = TestApp::spawn_with(backend, &unset).await else { return };
     let index = app.client.get(app.url("/")).send().await.unwrap().text().await.unwrap();
     assert!(index.contains("Demo mode"));
     let r = app.post_webhook("orders/create", "acme.myshopify.com", "d-1", &serde_json::json!({"id": 1})).await;
-    assert_eq!(r.status(), 404);
+    assert_eq!(r.status(), 401, "signed with another app's secret");
     let r = app.client.get(app.url("/auth?shop=acme.myshopify.com")).send().await.unwrap();
     assert_eq!(r.status(), 400);
     assert_eq!(app.count("SELECT COUNT(*) FROM webhooks").await, 0);

@@ -1,0 +1,293 @@
+//! The demo console (`/demo`): create a test order, answer the simulated phone, read the SMS inbox,
+//! give a missed call, type an OTP, skip the clock ahead — and watch the order, its tags and the
+//! reports fill in. Plain forms, no JavaScript; the page refreshes itself every few seconds.
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Form, Path, Query, State};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::sim::{self, Answer};
+use super::{API_KEY, API_SECRET, SHOP};
+use crate::settings::Settings;
+use crate::web::error::{AppError, AppResult};
+use crate::{App, AppState, on_db};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/demo", get(console))
+        .route("/demo/orders", post(create_order))
+        .route("/demo/calls/{sid}", post(answer_call))
+        .route("/demo/missed-call", post(missed_call))
+        .route("/demo/otp", post(otp))
+        .route("/demo/method", post(method))
+        .route("/demo/clock", post(skip_clock))
+}
+
+fn demo_only(app: &App) -> AppResult<&super::Sim> {
+    app.demo.as_deref().ok_or(AppError::NotFound)
+}
+
+/// A session token as Shopify would sign it for the demo shop, so the console can open the admin
+/// pages and call the OTP API like the real admin and extensions do.
+pub fn session_token(app: &App) -> String {
+    let now = app.clock.now_secs();
+    let claims = json!({"iss": format!("https://{SHOP}/admin"), "dest": format!("https://{SHOP}"), "aud": API_KEY, "sub": "1",
+        "exp": now + 600, "nbf": now - 5, "iat": now - 5, "jti": crate::db::new_id(), "sid": "demo"});
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(API_SECRET.as_bytes()),
+    )
+    .unwrap_or_default()
+}
+
+fn base(app: &App) -> String {
+    format!("http://127.0.0.1:{}", app.demo.as_ref().map_or(8080, |s| s.port))
+}
+
+struct OrderRow {
+    name: String,
+    shopify_id: i64,
+    phone: String,
+    status: String,
+    reason: String,
+    tags: String,
+    cancelled: bool,
+    method: String,
+}
+
+struct CallRow {
+    sid: String,
+    to: String,
+    ringing: bool,
+    greeting: String,
+    outcome: String,
+}
+
+struct SmsRow {
+    to: String,
+    /// The text in words, each with whether it is a link.
+    words: Vec<(String, bool)>,
+}
+
+#[derive(Template)]
+#[template(path = "demo.html")]
+struct ConsolePage {
+    now: String,
+    method: String,
+    orders: Vec<OrderRow>,
+    calls: Vec<CallRow>,
+    sms: Vec<SmsRow>,
+    note: String,
+    admin_query: String,
+}
+
+#[derive(Deserialize, Default)]
+struct Note {
+    #[serde(default)]
+    note: String,
+}
+
+async fn console(State(state): State<AppState>, Query(q): Query<Note>) -> AppResult<Response> {
+    let sim = demo_only(&state)?;
+    let settings: Option<String> = on_db!(&state.db, c => sqlx::query_scalar("SELECT settings FROM shops WHERE domain = $1")
+        .bind(SHOP).fetch_optional(c).await)?;
+    let settings = Settings::from_stored(&settings.unwrap_or_default());
+    let tz = crate::verification::schedule::Window::of(&settings.ivr).tz;
+    let rows: Vec<(String, i64, Option<String>, String, Option<String>, String)> = on_db!(&state.db, c => sqlx::query_as(
+        "SELECT o.name, o.shopify_order_id, o.phone, o.status, o.status_reason, o.admin_graphql_id FROM orders o \
+         JOIN shops s ON s.id = o.shop_id WHERE s.domain = $1 ORDER BY o.created_at DESC, o.shopify_order_id DESC LIMIT 20")
+        .bind(SHOP).fetch_all(c).await)?;
+    let (calls, sms, orders) = {
+        let s = sim.state.lock().expect("sim lock");
+        let calls = s.calls.iter().rev().take(10).map(|c| CallRow {
+            sid: c.sid.clone(),
+            to: c.to.clone(),
+            ringing: c.status == "ringing",
+            greeting: c.greeting.clone().unwrap_or_default(),
+            outcome: c.outcome.clone().unwrap_or_default(),
+        }).collect::<Vec<_>>();
+        let sms = s.sms.iter().rev().take(10).map(|m| SmsRow {
+            to: m.to.clone(),
+            words: m.body.split_whitespace().map(|w| (w.to_string(), w.starts_with("http://") || w.starts_with("https://"))).collect(),
+        }).collect::<Vec<_>>();
+        let orders = rows.into_iter().map(|(name, shopify_id, phone, status, reason, gid)| {
+            let o = s.orders.get(&gid).cloned().unwrap_or_default();
+            OrderRow {
+                name,
+                shopify_id,
+                phone: phone.unwrap_or_default(),
+                status,
+                reason: reason.unwrap_or_default(),
+                tags: o.tags.join(", "),
+                cancelled: o.cancelled,
+                method: settings.general.method.clone(),
+            }
+        }).collect::<Vec<_>>();
+        (calls, sms, orders)
+    };
+    let page = ConsolePage {
+        now: state.clock.now().with_timezone(&tz).format("%a %d %b %Y, %H:%M:%S %Z").to_string(),
+        method: settings.general.method.clone(),
+        orders,
+        calls,
+        sms,
+        note: q.note,
+        admin_query: format!("shop={SHOP}&id_token={}", session_token(&state)),
+    };
+    Ok(Html(page.render().map_err(|e| anyhow::anyhow!(e))?).into_response())
+}
+
+fn back(note: &str) -> Response {
+    let q = url::form_urlencoded::Serializer::new(String::new()).append_pair("note", note).finish();
+    Redirect::to(&format!("/demo?{q}")).into_response()
+}
+
+#[derive(Deserialize)]
+struct NewOrder {
+    phone: String,
+    amount: String,
+    payment: String,
+}
+
+/// Shopify's `orders/create` for a new test order, signed with the demo secret and delivered to
+/// this app's webhook endpoint over HTTP, as Shopify would.
+async fn create_order(State(state): State<AppState>, Form(f): Form<NewOrder>) -> AppResult<Response> {
+    demo_only(&state)?;
+    let amount: f64 = f.amount.trim().parse().map_err(|_| AppError::bad_request("the amount must be a number, e.g. 499"))?;
+    let id = state.clock.now_ms() % 1_000_000_000 + 1_000_000;
+    let number = 1000 + id % 9000;
+    let gateway = if f.payment == "prepaid" { "shopify_payments" } else { "Cash on Delivery (COD)" };
+    let body = json!({
+        "id": id, "admin_graphql_api_id": format!("gid://shopify/Order/{id}"), "name": format!("#{number}"), "order_number": number,
+        "total_price": format!("{amount:.2}"), "currency": "INR", "payment_gateway_names": [gateway],
+        "email": "shopper@example.com", "phone": null, "created_at": state.clock.now().to_rfc3339(), "cancelled_at": null,
+        "shipping_address": {"first_name": "Demo", "last_name": "Shopper", "phone": f.phone.trim(), "city": "Bengaluru", "country_code": "IN"},
+        "customer": {"id": 1, "email": "shopper@example.com", "first_name": "Demo", "last_name": "Shopper"},
+        "line_items": [{"title": "Handloom kurta", "quantity": 1, "price": format!("{amount:.2}")}],
+    });
+    let raw = serde_json::to_vec(&body).map_err(anyhow::Error::from)?;
+    let mac = crate::crypto::hmac_sha256(API_SECRET.as_bytes(), &raw);
+    let signature = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, mac);
+    let resp = state
+        .http
+        .post(format!("{}/webhooks/shopify", base(&state)))
+        .header("X-Shopify-Topic", "orders/create")
+        .header("X-Shopify-Shop-Domain", SHOP)
+        .header("X-Shopify-Webhook-Id", crate::db::new_id())
+        .header("X-Shopify-API-Version", crate::shopify::API_VERSION)
+        .header("X-Shopify-Hmac-Sha256", signature)
+        .header("Content-Type", "application/json")
+        .body(raw)
+        .send()
+        .await
+        .map_err(|e| AppError::Unavailable(e.to_string()))?;
+    Ok(back(&format!("Order #{number} sent to codverify by webhook (HTTP {}).", resp.status().as_u16())))
+}
+
+#[derive(Deserialize)]
+struct AnswerForm {
+    action: String,
+}
+
+async fn answer_call(State(state): State<AppState>, Path(sid): Path<String>, Form(f): Form<AnswerForm>) -> AppResult<Response> {
+    demo_only(&state)?;
+    let answer = Answer::parse(&f.action).ok_or_else(|| AppError::bad_request("unknown answer"))?;
+    sim::answer(&state, &sid, answer).await?;
+    Ok(back("The simulated phone answered."))
+}
+
+#[derive(Deserialize)]
+struct MissedCall {
+    phone: String,
+}
+
+/// A missed call as Exotel reports it: a passthru GET with the caller 0-prefixed.
+async fn missed_call(State(state): State<AppState>, Form(f): Form<MissedCall>) -> AppResult<Response> {
+    demo_only(&state)?;
+    let key: String = on_db!(&state.db, c => sqlx::query_scalar("SELECT exotel_key FROM shops WHERE domain = $1")
+        .bind(SHOP).fetch_one(c).await)?;
+    let digits: String = f.phone.chars().filter(char::is_ascii_digit).collect();
+    let from = format!("0{}", &digits[digits.len().saturating_sub(10)..]);
+    let r = state
+        .http
+        .get(format!("{}/exotel/{key}/missed-call", base(&state)))
+        .query(&[("CallSid", crate::db::new_id().as_str()), ("CallFrom", from.as_str()), ("CallTo", "08047110000"),
+            ("Direction", "incoming"), ("CallType", "call-attempt")])
+        .send()
+        .await
+        .map_err(|e| AppError::Unavailable(e.to_string()))?;
+    Ok(back(&format!("Missed call from {from}: {}", r.text().await.unwrap_or_default())))
+}
+
+#[derive(Deserialize)]
+struct OtpForm {
+    order_id: i64,
+    #[serde(default)]
+    otp: String,
+    action: String,
+}
+
+/// What the OTP block on the Thank you page does: verify or resend through the OTP API.
+async fn otp(State(state): State<AppState>, Form(f): Form<OtpForm>) -> AppResult<Response> {
+    demo_only(&state)?;
+    let url = format!("{}/api/otp/{}", base(&state), if f.action == "resend" { "resend" } else { "verify" });
+    let r = state
+        .http
+        .post(url)
+        .bearer_auth(session_token(&state))
+        .json(&json!({"order_id": f.order_id.to_string(), "otp": f.otp}))
+        .send()
+        .await
+        .map_err(|e| AppError::Unavailable(e.to_string()))?;
+    let v: serde_json::Value = r.json().await.unwrap_or_default();
+    Ok(back(&format!("OTP {}: {}", v["result"].as_str().unwrap_or("?"), v["message"].as_str().unwrap_or(""))))
+}
+
+#[derive(Deserialize)]
+struct MethodForm {
+    method: String,
+}
+
+async fn method(State(state): State<AppState>, Form(f): Form<MethodForm>) -> AppResult<Response> {
+    demo_only(&state)?;
+    let stored: String = on_db!(&state.db, c => sqlx::query_scalar("SELECT settings FROM shops WHERE domain = $1")
+        .bind(SHOP).fetch_one(c).await)?;
+    let applied = crate::settings::apply(&Settings::from_stored(&stored), true, &json!({"general": {"method": f.method}}))
+        .map_err(AppError::Invalid)?;
+    let stored = serde_json::to_string(&applied.settings).map_err(anyhow::Error::from)?;
+    on_db!(&state.db, c => sqlx::query("UPDATE shops SET settings = $1 WHERE domain = $2").bind(stored).bind(SHOP)
+        .execute(c).await.map(|_| ()))?;
+    Ok(back("Verification method changed for new orders."))
+}
+
+#[derive(Deserialize)]
+struct ClockForm {
+    to: String,
+}
+
+/// Skips the clock to the next scheduled call, SMS or timer, or to tomorrow 09:00 India time.
+async fn skip_clock(State(state): State<AppState>, Form(f): Form<ClockForm>) -> AppResult<Response> {
+    demo_only(&state)?;
+    let now = state.clock.now_ms();
+    let target = if f.to == "morning" {
+        let ist = now.div_euclid(1000) + 19_800;
+        let until = (9 * 3600 - ist.rem_euclid(86_400)).rem_euclid(86_400);
+        Some(now + if until == 0 { 86_400_000 } else { until * 1000 })
+    } else {
+        let next: Option<i64> = on_db!(&state.db, c => sqlx::query_scalar(
+            "SELECT MIN(t) FROM (SELECT MIN(due_at) AS t FROM call_attempts WHERE state = 'queued' AND due_at > $1 \
+             UNION ALL SELECT MIN(due_at) FROM sms_messages WHERE state = 'queued' AND due_at > $1 \
+             UNION ALL SELECT MIN(due_at) FROM timers WHERE due_at > $1) nexts")
+            .bind(now).fetch_one(c).await)?;
+        next
+    };
+    let Some(target) = target else { return Ok(back("Nothing is scheduled.")) };
+    state.clock.advance((target - now + 999) / 1000);
+    crate::verification::dialer::wake();
+    Ok(back("Clock skipped ahead."))
+}

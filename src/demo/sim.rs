@@ -1,0 +1,304 @@
+//! The demo's simulated Shopify Admin API and simulated Exotel, served by this process under
+//! `/demo/shopify` and `/demo/exotel`. The Exotel side keeps Exotel's quirks (quoted `digits`,
+//! multipart status callbacks, 0-prefixed numbers, string durations) so that the demo runs the same
+//! code paths as production.
+
+use std::collections::BTreeMap;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+
+use crate::{App, AppState};
+
+#[derive(Debug, Clone)]
+pub struct SimCall {
+    pub sid: String,
+    /// The customer's number as Exotel shows it (0-prefixed).
+    pub to: String,
+    pub custom_field: String,
+    pub status_callback: String,
+    /// ringing | completed | no-answer | busy
+    pub status: String,
+    pub greeting: Option<String>,
+    pub outcome: Option<String>,
+    pub at_ms: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct SimSms {
+    pub sid: String,
+    pub to: String,
+    pub body: String,
+    pub at_ms: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SimOrder {
+    pub tags: Vec<String>,
+    pub cancelled: bool,
+}
+
+#[derive(Default)]
+pub struct SimState {
+    pub calls: Vec<SimCall>,
+    pub sms: Vec<SimSms>,
+    /// Shopify order GID → what the simulated Shopify holds.
+    pub orders: BTreeMap<String, SimOrder>,
+    next: u64,
+}
+
+impl SimState {
+    fn sid(&mut self, prefix: &str) -> String {
+        self.next += 1;
+        format!("{prefix}{:0>28}", self.next)
+    }
+}
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/demo/shopify/admin/oauth/access_token", post(shopify_token))
+        .route("/demo/shopify/admin/api/{version}/graphql.json", post(shopify_graphql))
+        .route("/demo/exotel/v1/Accounts/{sid}/Calls/connect.json", post(exotel_connect))
+        .route("/demo/exotel/v1/Accounts/{sid}/Calls/{call}", get(exotel_call_details))
+        .route("/demo/exotel/v1/Accounts/{sid}/Numbers/{number}", get(exotel_numbers))
+        .route("/demo/exotel/v1/Accounts/{sid}/Balance.json", get(exotel_balance))
+        .route("/demo/exotel/v1/Accounts/{sid}/Sms/send.json", post(exotel_sms))
+}
+
+fn sim(app: &App) -> Option<&super::Sim> {
+    app.demo.as_deref()
+}
+
+fn not_demo() -> Response {
+    StatusCode::NOT_FOUND.into_response()
+}
+
+fn now_text() -> String {
+    chrono::Utc::now().with_timezone(&chrono_tz::Asia::Kolkata).format("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+async fn shopify_token() -> Response {
+    axum::Json(json!({"access_token": "demo-access-token", "scope": "read_orders,write_orders"})).into_response()
+}
+
+async fn shopify_graphql(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let Some(sim) = sim(&state) else { return not_demo() };
+    if headers.get("x-shopify-access-token").and_then(|v| v.to_str().ok()) != Some("demo-access-token") {
+        return (StatusCode::UNAUTHORIZED, "[API] Invalid API key or access token").into_response();
+    }
+    let req: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let query = req["query"].as_str().unwrap_or("");
+    let vars = &req["variables"];
+    let mut s = sim.state.lock().expect("sim lock");
+    let data = if query.contains("tagsAdd") {
+        let id = vars["id"].as_str().unwrap_or_default().to_string();
+        let order = s.orders.entry(id.clone()).or_default();
+        for t in vars["tags"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+            if !order.tags.iter().any(|x| x == t) {
+                order.tags.push(t.to_string());
+            }
+        }
+        json!({"tagsAdd": {"node": {"id": id}, "userErrors": []}})
+    } else if query.contains("orderCancel") {
+        let id = vars["orderId"].as_str().unwrap_or_default().to_string();
+        let order = s.orders.entry(id).or_default();
+        if order.cancelled {
+            json!({"orderCancel": {"job": null, "orderCancelUserErrors": [{"field": ["orderId"], "message": "Order has already been cancelled", "code": "INVALID"}]}})
+        } else {
+            order.cancelled = true;
+            json!({"orderCancel": {"job": {"id": "gid://shopify/Job/demo", "done": true}, "orderCancelUserErrors": []}})
+        }
+    } else {
+        json!({})
+    };
+    let cost = json!({"requestedQueryCost": 10, "actualQueryCost": 10,
+        "throttleStatus": {"maximumAvailable": 2000.0, "currentlyAvailable": 1990, "restoreRate": 100.0}});
+    axum::Json(json!({"data": data, "extensions": {"cost": cost}})).into_response()
+}
+
+/// Exotel shows Indian numbers 0-prefixed.
+fn exotel_number(e164: &str) -> String {
+    match e164.strip_prefix("+91") {
+        Some(rest) => format!("0{rest}"),
+        None => e164.to_string(),
+    }
+}
+
+async fn exotel_connect(State(state): State<AppState>, Path(account): Path<String>, body: Bytes) -> Response {
+    let Some(sim) = sim(&state) else { return not_demo() };
+    let form: BTreeMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
+    let field = |k: &str| form.get(k).cloned().unwrap_or_default();
+    let mut s = sim.state.lock().expect("sim lock");
+    let sid = s.sid("demo");
+    s.calls.push(SimCall {
+        sid: sid.clone(),
+        to: exotel_number(&field("From")),
+        custom_field: field("CustomField"),
+        status_callback: field("StatusCallback"),
+        status: "ringing".into(),
+        greeting: None,
+        outcome: None,
+        at_ms: state.clock.now_ms(),
+    });
+    axum::Json(json!({"Call": {"Sid": sid, "ParentCallSid": null, "DateCreated": now_text(), "AccountSid": account,
+        "To": field("CallerId"), "From": field("From"), "PhoneNumberSid": field("CallerId"), "Status": "in-progress",
+        "Direction": "outbound-api", "Duration": null, "Price": null, "Uri": format!("/v1/Accounts/{account}/Calls/{sid}")}}))
+    .into_response()
+}
+
+async fn exotel_call_details(State(state): State<AppState>, Path((_, call)): Path<(String, String)>) -> Response {
+    let Some(sim) = sim(&state) else { return not_demo() };
+    let sid = call.trim_end_matches(".json");
+    let s = sim.state.lock().expect("sim lock");
+    match s.calls.iter().find(|c| c.sid == sid) {
+        Some(c) => {
+            let status = if c.status == "ringing" { "in-progress" } else { c.status.as_str() };
+            axum::Json(json!({"Call": {"Sid": c.sid, "Status": status, "Duration": "15", "Price": "0.60"}})).into_response()
+        }
+        None => (StatusCode::NOT_FOUND, axum::Json(json!({"RestException": {"Status": 404, "Message": "Not Found"}}))).into_response(),
+    }
+}
+
+/// A number ending in 0000 is on the DND registry in the demo, to show the fallback.
+async fn exotel_numbers(State(state): State<AppState>, Path((_, number)): Path<(String, String)>) -> Response {
+    if sim(&state).is_none() {
+        return not_demo();
+    }
+    let number = number.trim_end_matches(".json");
+    let dnd = if number.ends_with("0000") { "Yes" } else { "No" };
+    axum::Json(json!({"Numbers": {"PhoneNumber": exotel_number(number), "Circle": "KA", "CircleName": "Karnataka",
+        "Type": "Mobile", "Operator": "J", "OperatorName": "Jio", "DND": dnd}}))
+    .into_response()
+}
+
+async fn exotel_balance(State(state): State<AppState>) -> Response {
+    if sim(&state).is_none() {
+        return not_demo();
+    }
+    axum::Json(json!({"Balance": {"Amount": "1000.00", "Currency": "INR"}})).into_response()
+}
+
+async fn exotel_sms(State(state): State<AppState>, body: Bytes) -> Response {
+    let Some(sim) = sim(&state) else { return not_demo() };
+    let form: BTreeMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
+    let field = |k: &str| form.get(k).cloned().unwrap_or_default();
+    let sid = {
+        let mut s = sim.state.lock().expect("sim lock");
+        let sid = s.sid("sms");
+        s.sms.push(SimSms { sid: sid.clone(), to: exotel_number(&field("To")), body: field("Body"), at_ms: state.clock.now_ms() });
+        sid
+    };
+    // Delivered a moment later, reported like Exotel does: a form POST to StatusCallback.
+    if let Ok(url) = url::Url::parse(&field("StatusCallback")) {
+        let (app, custom, sid2) = (state.clone(), field("CustomField"), sid.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            let form = [("SmsSid", sid2.as_str()), ("Status", "sent"), ("DetailedStatus", "DELIVERED_TO_HANDSET"),
+                ("DetailedStatusCode", "20005"), ("SmsUnits", "1"), ("CustomField", custom.as_str())];
+            let _ = app.http.post(self_url(&app, &url)).form(&form).send().await;
+        });
+    }
+    (StatusCode::ACCEPTED, axum::Json(json!({"SMSMessage": {"Sid": sid, "To": field("To"), "From": field("From"),
+        "Status": "queued", "DetailedStatus": "PENDING_TO_OPERATOR", "DetailedStatusCode": 21010, "DateCreated": now_text()}})))
+    .into_response()
+}
+
+/// A callback URL of this app, reached over loopback whatever `APP_URL` says.
+fn self_url(app: &App, url: &url::Url) -> String {
+    let port = app.demo.as_ref().map_or(8080, |s| s.port);
+    format!("http://127.0.0.1:{port}{}{}", url.path(), url.query().map(|q| format!("?{q}")).unwrap_or_default())
+}
+
+/// What the shopper does with a ringing call on the simulated phone.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Answer {
+    Press(u8),
+    Silent,
+    NoAnswer,
+    Busy,
+    Machine,
+}
+
+impl Answer {
+    pub fn parse(s: &str) -> Option<Answer> {
+        Some(match s {
+            "1" | "2" | "3" => Answer::Press(s.parse().ok()?),
+            "silent" => Answer::Silent,
+            "no-answer" => Answer::NoAnswer,
+            "busy" => Answer::Busy,
+            "machine" => Answer::Machine,
+            _ => return None,
+        })
+    }
+}
+
+/// Plays a ringing call out as Exotel would: the greeting, the key as the IVR passthru sends it
+/// (`digits="1"`, quotes included), then the terminal status callback as a multipart form.
+pub async fn answer(app: &App, call_sid: &str, answer: Answer) -> anyhow::Result<()> {
+    let sim = sim(app).ok_or_else(|| anyhow::anyhow!("not in demo mode"))?;
+    let call = {
+        let mut s = sim.state.lock().expect("sim lock");
+        let Some(c) = s.calls.iter_mut().find(|c| c.sid == call_sid && c.status == "ringing") else {
+            return Ok(());
+        };
+        c.status = "answering".into();
+        c.clone()
+    };
+    let status_url = url::Url::parse(&call.status_callback)?;
+    // /exotel/{key}/call-status → /exotel/{key}/…
+    let base = status_url.path().trim_end_matches("call-status").to_string();
+    let at = |path: &str| {
+        let mut u = status_url.clone();
+        u.set_path(&format!("{base}{path}"));
+        u.set_query(None);
+        self_url(app, &u)
+    };
+    let common = [("CallSid", call.sid.as_str()), ("CallFrom", call.to.as_str()), ("CustomField", call.custom_field.as_str())];
+    let answered = matches!(answer, Answer::Press(_) | Answer::Silent | Answer::Machine);
+    let mut greeting = None;
+    if answered {
+        greeting = Some(app.http.get(at("greeting")).query(&common).send().await?.text().await?);
+    }
+    if let Answer::Press(key) = answer {
+        let digits = format!("\"{key}\"");
+        let mut q = common.to_vec();
+        q.push(("digits", digits.as_str()));
+        app.http.get(at("ivr/input")).query(&q).send().await?;
+    }
+    let (status, by) = match answer {
+        Answer::NoAnswer => ("no-answer", "NA"),
+        Answer::Busy => ("busy", "NA"),
+        Answer::Machine => ("completed", "MACHINE"),
+        _ => ("completed", "HUMAN"),
+    };
+    let form = reqwest::multipart::Form::new()
+        .text("CallSid", call.sid.clone())
+        .text("Status", status)
+        .text("EventType", "terminal")
+        .text("CustomField", call.custom_field.clone())
+        .text("ConversationDuration", if answered { "15" } else { "0" })
+        .text("DateUpdated", now_text())
+        .text("Legs[0][Status]", status)
+        .text("Legs[0][AnsweredBy]", "NA")
+        .text("Legs[1][Status]", status)
+        .text("Legs[1][AnsweredBy]", by);
+    app.http.post(self_url(app, &status_url)).multipart(form).send().await?;
+    let mut s = sim.state.lock().expect("sim lock");
+    if let Some(c) = s.calls.iter_mut().find(|c| c.sid == call_sid) {
+        c.status = status.to_string();
+        c.greeting = greeting;
+        c.outcome = Some(match answer {
+            Answer::Press(k) => format!("pressed {k}"),
+            Answer::Silent => "answered, pressed nothing".into(),
+            Answer::NoAnswer => "not answered".into(),
+            Answer::Busy => "busy".into(),
+            Answer::Machine => "voicemail answered".into(),
+        });
+    }
+    Ok(())
+}

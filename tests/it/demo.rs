@@ -1,0 +1,140 @@
+//! Demo mode, black-box: the app started with no Shopify credentials plays Shopify and Exotel
+//! itself; the console drives a whole verification through the real HTTP paths.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use codverify::config::Config;
+use codverify::{AppState, Application};
+
+use crate::common::TestApp;
+
+struct Demo {
+    url: String,
+    client: reqwest::Client,
+    state: AppState,
+    _dir: tempfile::TempDir,
+    stop: tokio::sync::oneshot::Sender<()>,
+}
+
+async fn start() -> Demo {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/demo.db", dir.path().display());
+    let vars: HashMap<&str, String> = [("DATABASE_URL", db), ("BIND_ADDR", "127.0.0.1:0".to_string())].into_iter().collect();
+    let config = Config::from_lookup(|k| vars.get(k).cloned()).unwrap();
+    assert!(config.demo_mode());
+    let app = Application::build(config).await.unwrap();
+    let url = format!("http://127.0.0.1:{}", app.port());
+    let state = app.state();
+    let (stop, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(app.run_until(async move {
+        let _ = rx.await;
+    }));
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    Demo { url, client, state, _dir: dir, stop }
+}
+
+impl Demo {
+    async fn post(&self, path: &str, form: &[(&str, &str)]) {
+        let r = self.client.post(format!("{}{path}", self.url)).form(form).send().await.unwrap();
+        assert_eq!(r.status(), 303, "{path}: {}", r.text().await.unwrap());
+    }
+
+    fn sim(&self) -> &codverify::demo::Sim {
+        self.state.demo.as_deref().expect("demo simulators")
+    }
+
+    /// Waits for a call ringing on the simulated phone.
+    async fn ringing(&self) -> String {
+        for _ in 0..200 {
+            if let Some(c) = self.sim().state.lock().unwrap().calls.iter().find(|c| c.status == "ringing") {
+                return c.sid.clone();
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("no call rang");
+    }
+
+    async fn order_status(&self, n: usize) -> String {
+        let rows: Vec<String> = codverify::on_db!(&self.state.db, c => sqlx::query_scalar("SELECT status FROM orders ORDER BY created_at, shopify_order_id")
+            .fetch_all(c).await).unwrap();
+        rows.get(n).cloned().unwrap_or_default()
+    }
+
+    async fn wait_for(&self, n: usize, status: &str) {
+        for _ in 0..200 {
+            if self.order_status(n).await == status {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("order {n} is {}, not {status}", self.order_status(n).await);
+    }
+
+    fn shopify_tags(&self) -> Vec<String> {
+        self.sim().state.lock().unwrap().orders.values().flat_map(|o| o.tags.clone()).collect()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_confirms_by_call_and_by_sms_link() {
+    let demo = start().await;
+    let page = demo.client.get(format!("{}/demo", demo.url)).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("demo mode"));
+
+    // An order; the simulated phone rings; pressing 1 confirms it and tags it in "Shopify".
+    demo.post("/demo/orders", &[("phone", "9876543210"), ("amount", "499"), ("payment", "cod")]).await;
+    let sid = demo.ringing().await;
+    demo.post(&format!("/demo/calls/{sid}"), &[("action", "1")]).await;
+    demo.wait_for(0, "confirmed").await;
+    for _ in 0..100 {
+        if demo.shopify_tags().contains(&"cod_confirmed".to_string()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(demo.shopify_tags(), vec!["cod_confirmed"]);
+    let greeting = demo.sim().state.lock().unwrap().calls[0].greeting.clone().unwrap();
+    assert!(greeting.starts_with("Your order number") && greeting.ends_with("of rupees 499 from Codverify Demo"), "{greeting}");
+
+    // Another that goes unanswered: the clock skips through the retries, then the SMS link confirms.
+    demo.post("/demo/orders", &[("phone", "9876543211"), ("amount", "799"), ("payment", "cod")]).await;
+    for attempt in 0..3 {
+        let sid = demo.ringing().await;
+        demo.post(&format!("/demo/calls/{sid}"), &[("action", "no-answer")]).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        if attempt < 2 {
+            demo.post("/demo/clock", &[("to", "next")]).await;
+        }
+    }
+    let link = {
+        let mut link = None;
+        for _ in 0..100 {
+            link = demo.sim().state.lock().unwrap().sms.iter().flat_map(|m| m.body.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+                .find(|w| w.contains("/v/"));
+            if link.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        link.expect("the fallback SMS carries a link")
+    };
+    let path = &link[link.find("/v/").unwrap()..];
+    let r = demo.client.post(format!("{}{path}", demo.url)).form(&[("action", "confirm")]).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    demo.wait_for(1, "confirmed").await;
+    let _ = demo.stop.send(());
+}
+
+/// The console and the simulators exist only in demo mode.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_demo_routes_for_real_shops() {
+    let Some(app) = TestApp::spawn(crate::common::Backend::Sqlite).await else { return };
+    for path in ["/demo", "/demo/exotel/v1/Accounts/x/Balance.json"] {
+        assert_eq!(app.client.get(app.url(path)).send().await.unwrap().status(), 404, "{path}");
+    }
+    let r = app.client.post(app.url("/demo/orders")).form(&[("phone", "1"), ("amount", "1"), ("payment", "cod")]).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    app.stop().await;
+}
