@@ -39,6 +39,8 @@ pub struct Config {
     pub encryption_key: SecretBox<[u8; 32]>,
     pub shopify_api_origin: Option<String>,
     pub exotel_api_origin: Option<String>,
+    /// Whether `APP_URL` was set (demo mode otherwise follows the port it is bound to).
+    pub app_url_given: bool,
     /// How long a Calls/connect request may take before its outcome counts as unknown.
     pub exotel_timeout: std::time::Duration,
     /// Exotel's per-account request limit (200/min unless Exotel raised it for the account).
@@ -95,6 +97,7 @@ impl Config {
             .unwrap_or_else(|| "127.0.0.1:8080".into())
             .parse()
             .map_err(|e| err("BIND_ADDR", format!("not a socket address ({e})")))?;
+        let app_url_given = get("APP_URL").is_some();
         let app_url = get("APP_URL").unwrap_or_else(|| "http://127.0.0.1:8080".into());
         let parsed = url::Url::parse(&app_url).map_err(|e| err("APP_URL", format!("not a URL ({e})")))?;
         if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
@@ -188,6 +191,7 @@ impl Config {
             encryption_key,
             shopify_api_origin,
             exotel_api_origin,
+            app_url_given,
             exotel_timeout,
             exotel_calls_per_minute,
             run_mode,

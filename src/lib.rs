@@ -97,6 +97,10 @@ impl Application {
         let demo = (demo_mode && port != 0).then(|| Arc::new(demo::Sim::new(port)));
         if demo.is_some() {
             let origin = format!("http://127.0.0.1:{port}");
+            if !config.app_url_given {
+                // Links in the demo's SMS must open on this machine, whatever port it got.
+                config.app_url = origin.clone();
+            }
             config.shopify_api_origin.get_or_insert_with(|| format!("{origin}/demo/shopify"));
             config.exotel_api_origin.get_or_insert_with(|| format!("{origin}/demo/exotel"));
         }

@@ -84,12 +84,16 @@ struct ConsolePage {
     sms: Vec<SmsRow>,
     note: String,
     admin_query: String,
+    refresh: bool,
 }
 
 #[derive(Deserialize, Default)]
 struct Note {
     #[serde(default)]
     note: String,
+    /// `refresh=0` turns the page's self-refresh off (browser tests, reading at leisure).
+    #[serde(default)]
+    refresh: Option<String>,
 }
 
 async fn console(State(state): State<AppState>, Query(q): Query<Note>) -> AppResult<Response> {
@@ -136,6 +140,7 @@ async fn console(State(state): State<AppState>, Query(q): Query<Note>) -> AppRes
         orders,
         calls,
         sms,
+        refresh: q.refresh.as_deref() != Some("0"),
         note: q.note,
         admin_query: format!("shop={SHOP}&id_token={}", session_token(&state)),
     };

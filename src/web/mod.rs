@@ -11,6 +11,7 @@ pub mod reports;
 pub mod ops;
 
 use axum::Router;
+use axum::response::IntoResponse;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{Method, header};
 use axum::routing::{get, post};
@@ -25,6 +26,7 @@ use crate::shopify::webhooks;
 const BODY_LIMIT: usize = 64 * 1024;
 
 pub fn router(state: AppState) -> Router {
+    let demo = state.demo.is_some();
     let webhooks = Router::new()
         .route("/webhooks/shopify", post(webhooks::receive))
         .layer(DefaultBodyLimit::disable())
@@ -73,7 +75,34 @@ pub fn router(state: AppState) -> Router {
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
             tracing::debug_span!("http", method = %req.method(), path = %loggable_path(req.uri().path()))
         }))
+        .layer(axum::middleware::from_fn(move |req, next| demo_banner(demo, req, next)))
         .with_state(state)
+}
+
+/// In demo mode every HTML page says so at the top (the console has its own header).
+async fn demo_banner(demo: bool, req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    // The console and the home page say so themselves.
+    let console = req.uri().path().starts_with("/demo") || req.uri().path() == "/";
+    let resp = next.run(req).await;
+    let html = resp.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("text/html"));
+    if !demo || console || !html {
+        return resp;
+    }
+    let (mut parts, body) = resp.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 4 * 1024 * 1024).await else {
+        return axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let mut page = String::from_utf8_lossy(&bytes).into_owned();
+    // Right after the opening <body …> tag, whatever its attributes.
+    if let Some(at) = page.find("<body").and_then(|b| page[b..].find('>').map(|e| b + e + 1)) {
+        page.insert_str(
+            at,
+            "<div role=\"note\" style=\"background:#fff4d6;border-bottom:1px solid #e1b878;padding:.4rem 1rem;font:14px system-ui,sans-serif\">\
+             <strong>Demo mode</strong> — a simulated shop, Shopify and Exotel; nothing leaves this machine. <a href=\"/demo\">Demo console</a></div>",
+        );
+    }
+    parts.headers.remove(header::CONTENT_LENGTH);
+    axum::response::Response::from_parts(parts, axum::body::Body::from(page))
 }
 
 /// A request path fit for logs: the secret segment of `/exotel/{key}/…` is replaced.

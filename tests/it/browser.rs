@@ -23,7 +23,7 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 
 /// Whether the browser and the npm packages are here: `false` with a note when the test is to be
 /// skipped, a panic when `REQUIRE_BROWSER=1` and something is missing.
-fn browser_available(dir: &Path) -> bool {
+pub(crate) fn browser_available(dir: &Path) -> bool {
     let missing: Vec<String> = [Path::new(CHROMIUM).to_path_buf(), dir.join("node_modules/playwright-core"), dir.join("node_modules/axe-core")]
         .into_iter()
         .filter(|p| !p.exists())

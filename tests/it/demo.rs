@@ -127,6 +127,33 @@ async fn demo_confirms_by_call_and_by_sms_link() {
     let _ = demo.stop.send(());
 }
 
+/// The newcomer's first two minutes in a real browser: `tests/browser/demo.mjs` answers a call
+/// with 1 and sees the tag and Call history, then confirms an unanswered order through the SMS
+/// link after skipping the clock through the retries. Screenshots in `target/browser/demo/`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_in_a_browser() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = root.join("tests/browser");
+    if !crate::browser::browser_available(&dir) {
+        return;
+    }
+    let demo = start().await;
+    let out = root.join("target/browser/demo");
+    let run = tokio::process::Command::new("node")
+        .arg(dir.join("demo.mjs"))
+        .arg(&demo.url)
+        .arg(&out)
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(180), run).await.expect("the browser test finished in time").unwrap();
+    println!("{}", String::from_utf8_lossy(&output.stdout));
+    assert!(output.status.success(), "demo.mjs failed: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(out.join("demo-4-call-history.png").exists() && out.join("demo-6-link-confirmed.png").exists());
+    assert_eq!(demo.order_status(0).await, "confirmed");
+    assert_eq!(demo.order_status(1).await, "confirmed");
+    let _ = demo.stop.send(());
+}
+
 /// The console and the simulators exist only in demo mode.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_demo_routes_for_real_shops() {
