@@ -230,8 +230,7 @@ pub async fn dial(app: &App, attempt_id: &str) -> anyhow::Result<()> {
             if n == 1 {
                 let detail = format!("call {} placed to {} (CallSid {})", a.attempt_no, mask(&phone), placed.sid);
                 add_event(&mut tx, &a.shop_id, &a.order_id, "call_placed", &detail, now).await?;
-                let job = Job::ReconcileCall { attempt_id: a.id.clone() };
-                tx.schedule(&job, &a.shop_id, Some(&a.order_id), now + RECONCILE_AFTER_MS, now).await?;
+                schedule_reconcile(&mut tx, &a.id, &a.shop_id, &a.order_id, now + RECONCILE_AFTER_MS, now).await?;
             }
             tx.commit().await?;
             tracing::info!(attempt = %a.id, to = %mask(&phone), "call placed");
@@ -246,8 +245,7 @@ pub async fn dial(app: &App, attempt_id: &str) -> anyhow::Result<()> {
             if n == 1 {
                 let detail = format!("call {}: no answer from Exotel ({e}); waiting for its status report", a.attempt_no);
                 add_event(&mut tx, &a.shop_id, &a.order_id, "call_unconfirmed", &detail, now).await?;
-                let job = Job::ReconcileCall { attempt_id: a.id.clone() };
-                tx.schedule(&job, &a.shop_id, Some(&a.order_id), now + RECONCILE_AFTER_MS, now).await?;
+                schedule_reconcile(&mut tx, &a.id, &a.shop_id, &a.order_id, now + RECONCILE_AFTER_MS, now).await?;
             }
             tx.commit().await?;
             Ok(())
@@ -256,6 +254,17 @@ pub async fn dial(app: &App, attempt_id: &str) -> anyhow::Result<()> {
         Err(ExotelError::Dnd(m)) => settle(app, &a, "dnd", Some(&format!("Exotel refused the call: {m}"))).await,
         Err(e) => settle(app, &a, "not-placed", Some(&format!("Exotel refused the call: {e}"))).await,
     }
+}
+
+/// Schedules the lookup of a call Exotel may not report on — only while its order is pending: a
+/// call that raced with the order's resolution needs no settling (its report is still recorded).
+async fn schedule_reconcile(tx: &mut Tx, attempt_id: &str, shop_id: &str, order_id: &str, due: i64, now: i64) -> anyhow::Result<()> {
+    let pending: i64 = on_tx!(tx, c => sqlx::query_scalar("SELECT COUNT(*) FROM orders WHERE id = $1 AND shop_id = $2 AND status = 'pending'")
+        .bind(order_id).bind(shop_id).fetch_one(c).await)?;
+    if pending == 1 {
+        tx.schedule(&Job::ReconcileCall { attempt_id: attempt_id.to_string() }, shop_id, Some(order_id), due, now).await?;
+    }
+    Ok(())
 }
 
 /// Ends an attempt with `result` (from any state but `ended`/`cancelled`) and decides what follows:
@@ -473,8 +482,7 @@ pub async fn reconcile(app: &App, attempt_id: &str) -> anyhow::Result<()> {
         // Still ringing or talking, or Exotel is unavailable: look again later.
         Ok(_) | Err(_) if !gave_up => {
             let mut tx = app.db.begin().await?;
-            tx.schedule(&Job::ReconcileCall { attempt_id: a.id.clone() }, &a.shop_id, Some(&a.order_id), now + RECHECK_AFTER_MS, now)
-                .await?;
+            schedule_reconcile(&mut tx, &a.id, &a.shop_id, &a.order_id, now + RECHECK_AFTER_MS, now).await?;
             tx.commit().await?;
             Ok(())
         }
@@ -528,7 +536,7 @@ pub async fn recover_stale_dials(app: &App, older_than_wall: i64) -> anyhow::Res
             "UPDATE call_attempts SET state = 'unknown', error = 'the dialling process stopped mid-request', updated_at = $1 \
              WHERE id = $2 AND state = 'dialing'").bind(now).bind(&id).execute(c).await.map(|r| r.rows_affected()))?;
         if n == 1 {
-            tx.schedule(&Job::ReconcileCall { attempt_id: id.clone() }, &shop_id, Some(&order_id), now + RECONCILE_AFTER_MS, now).await?;
+            schedule_reconcile(&mut tx, &id, &shop_id, &order_id, now + RECONCILE_AFTER_MS, now).await?;
         }
         tx.commit().await?;
     }
