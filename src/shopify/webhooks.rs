@@ -65,7 +65,15 @@ impl Intake {
                         return;
                     }
                     let (hooks, replies): (Vec<NewWebhook>, Vec<Reply>) = batch.drain(..).unzip();
-                    let result = store_batch(&db, &hooks).await.map_err(|e| {
+                    let mut result = store_batch(&db, &hooks).await;
+                    // A deadlock or serialization failure is PostgreSQL asking for a retry.
+                    for _ in 0..3 {
+                        match &result {
+                            Err(e) if is_retryable(e) => result = store_batch(&db, &hooks).await,
+                            _ => break,
+                        }
+                    }
+                    let result = result.map_err(|e| {
                         tracing::error!(error = %e, count = hooks.len(), "could not store webhooks; Shopify will redeliver");
                         e.to_string()
                     });
@@ -91,7 +99,10 @@ impl Intake {
 /// start nothing.
 async fn store_batch(db: &Db, hooks: &[NewWebhook]) -> anyhow::Result<()> {
     let mut seen = std::collections::HashSet::new();
-    let unique: Vec<&NewWebhook> = hooks.iter().filter(|h| seen.insert(h.webhook_id.as_str())).collect();
+    let mut unique: Vec<&NewWebhook> = hooks.iter().filter(|h| seen.insert(h.webhook_id.as_str())).collect();
+    // Parallel writers take the webhook ids' index locks in one global order, so two batches
+    // holding the same repeated deliveries cannot deadlock on PostgreSQL.
+    unique.sort_by(|a, b| a.webhook_id.cmp(&b.webhook_id));
     let mut tx = db.begin().await?;
     let mut inserted: Vec<String> = Vec::with_capacity(unique.len());
     // Chunks of 128, 64, …, 1 rows on SQLite: a handful of distinct statements, each prepared once
@@ -122,6 +133,13 @@ async fn store_batch(db: &Db, hooks: &[NewWebhook]) -> anyhow::Result<()> {
     }
     tx.commit().await?;
     Ok(())
+}
+
+fn is_retryable(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<sqlx::Error>()
+        .and_then(|e| e.as_database_error())
+        .and_then(|d| d.code())
+        .is_some_and(|code| code == "40P01" || code == "40001")
 }
 
 /// `INSERT … VALUES ($1, …, $8), …` for `rows` deliveries.
