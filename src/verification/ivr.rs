@@ -101,19 +101,28 @@ pub async fn load_attempt(app: &App, id: &str) -> anyhow::Result<Option<Attempt>
     Ok(on_db!(&app.db, c => sqlx::query_as::<_, Attempt>(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(c).await)?)
 }
 
+/// Whose attempts a callback may see: a shop by id, or an installed shop by its callback key (one
+/// query for the latency-sensitive greeting and passthrus).
+#[derive(Clone, Copy)]
+pub enum Scope<'a> {
+    Shop(&'a str),
+    Key(&'a str),
+}
+
 /// The attempt an Exotel callback is about, within one shop: by our id in `CustomField`, else by
 /// `CallSid` (a flow reached some other way, or a callback that lost the field).
-pub async fn find_attempt(app: &App, shop_id: &str, custom_field: Option<&str>, call_sid: Option<&str>) -> anyhow::Result<Option<Attempt>> {
-    if let Some(id) = custom_field.filter(|s| !s.is_empty()) {
-        let sql = format!("{ATTEMPT_SELECT} WHERE a.id = $1 AND a.shop_id = $2");
-        let found = on_db!(&app.db, c => sqlx::query_as::<_, Attempt>(sqlx::AssertSqlSafe(sql)).bind(id).bind(shop_id).fetch_optional(c).await)?;
+pub async fn find_attempt(app: &App, scope: Scope<'_>, custom_field: Option<&str>, call_sid: Option<&str>) -> anyhow::Result<Option<Attempt>> {
+    let (shop_clause, shop) = match scope {
+        Scope::Shop(id) => ("a.shop_id = $2", id),
+        Scope::Key(key) => ("s.exotel_key = $2 AND s.status = 'installed'", key),
+    };
+    for (column, value) in [("a.id", custom_field), ("a.call_sid", call_sid)] {
+        let Some(value) = value.filter(|v| !v.is_empty()) else { continue };
+        let sql = format!("{ATTEMPT_SELECT} WHERE {column} = $1 AND {shop_clause}");
+        let found = on_db!(&app.db, c => sqlx::query_as::<_, Attempt>(sqlx::AssertSqlSafe(sql)).bind(value).bind(shop).fetch_optional(c).await)?;
         if found.is_some() {
             return Ok(found);
         }
-    }
-    if let Some(sid) = call_sid.filter(|s| !s.is_empty()) {
-        let sql = format!("{ATTEMPT_SELECT} WHERE a.call_sid = $1 AND a.shop_id = $2");
-        return Ok(on_db!(&app.db, c => sqlx::query_as::<_, Attempt>(sqlx::AssertSqlSafe(sql)).bind(sid).bind(shop_id).fetch_optional(c).await)?);
     }
     Ok(None)
 }

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
 use crate::verification::fallback::{self, Missed};
-use crate::verification::ivr::{self, Pressed};
+use crate::verification::ivr::{self, Pressed, Scope};
 use crate::verification::schedule::{self, Choice};
 use crate::{App, AppState, on_db};
 
@@ -22,10 +22,14 @@ fn not_found() -> Response {
     plain(StatusCode::NOT_FOUND, "not found")
 }
 
+/// Keys are 32-character random tokens; anything else cannot match and skips the database.
+fn plausible_key(key: &str) -> bool {
+    (16..=64).contains(&key.len()) && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
 /// The installed shop a callback key belongs to.
 async fn shop_for_key(app: &App, key: &str) -> anyhow::Result<Option<String>> {
-    // Keys are 32-character random tokens; anything else cannot match and skips the query.
-    if key.len() < 16 || key.len() > 64 || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+    if !plausible_key(key) {
         return Ok(None);
     }
     Ok(on_db!(&app.db, c => sqlx::query_scalar("SELECT id FROM shops WHERE exotel_key = $1 AND status = 'installed'")
@@ -40,10 +44,13 @@ fn internal(e: anyhow::Error) -> Response {
 /// `GET`/`HEAD /exotel/{key}/greeting`: text for Exotel to read out. HEAD gets the same headers.
 pub async fn greeting(State(state): State<AppState>, method: Method, Path(key): Path<String>, Query(q): Query<HashMap<String, String>>) -> Response {
     let result = async {
-        let Some(shop_id) = shop_for_key(&state, &key).await? else { return Ok(not_found()) };
-        let Some(a) = ivr::find_attempt(&state, &shop_id, q.get("CustomField").map(String::as_str), q.get("CallSid").map(String::as_str)).await?
+        if !plausible_key(&key) {
+            return Ok(not_found());
+        }
+        // One query: the call, through the key's shop. An unknown key or call is 404 either way.
+        let Some(a) = ivr::find_attempt(&state, Scope::Key(&key), q.get("CustomField").map(String::as_str), q.get("CallSid").map(String::as_str)).await?
         else {
-            return Ok(plain(StatusCode::NOT_FOUND, "unknown call"));
+            return Ok(not_found());
         };
         let text = ivr::greeting_text(&a);
         let mut resp = plain(StatusCode::OK, text.clone());
@@ -62,13 +69,12 @@ pub async fn greeting(State(state): State<AppState>, method: Method, Path(key): 
 /// play its "incorrect input" branch. Repeats are harmless.
 pub async fn passthru(State(state): State<AppState>, Path((key, which)): Path<(String, String)>, Query(q): Query<HashMap<String, String>>) -> Response {
     let result = async {
-        let Some(shop_id) = shop_for_key(&state, &key).await? else { return Ok(not_found()) };
-        if !matches!(which.as_str(), "confirm" | "cancel" | "callback" | "input") {
+        if !plausible_key(&key) || !matches!(which.as_str(), "confirm" | "cancel" | "callback" | "input") {
             return Ok(not_found());
         }
-        let Some(a) = ivr::find_attempt(&state, &shop_id, q.get("CustomField").map(String::as_str), q.get("CallSid").map(String::as_str)).await?
+        let Some(a) = ivr::find_attempt(&state, Scope::Key(&key), q.get("CustomField").map(String::as_str), q.get("CallSid").map(String::as_str)).await?
         else {
-            return Ok(plain(StatusCode::NOT_FOUND, "unknown call"));
+            return Ok(not_found());
         };
         let settings = a.settings();
         let digits = q.get("digits").cloned().unwrap_or_default();
@@ -147,7 +153,7 @@ pub async fn call_status(State(state): State<AppState>, Path(key): Path<String>,
             Ok(f) => f,
             Err(e) => return Ok(plain(StatusCode::BAD_REQUEST, format!("unreadable status report: {e}"))),
         };
-        let Some(a) = ivr::find_attempt(&state, &shop_id, fields.get("CustomField").map(String::as_str), fields.get("CallSid").map(String::as_str)).await?
+        let Some(a) = ivr::find_attempt(&state, Scope::Shop(&shop_id), fields.get("CustomField").map(String::as_str), fields.get("CallSid").map(String::as_str)).await?
         else {
             // Not a call of ours (or of this shop): acknowledged so Exotel stops retrying, nothing changes.
             return Ok(plain(StatusCode::OK, "unknown call; ignored"));
