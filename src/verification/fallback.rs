@@ -176,7 +176,7 @@ async fn step_in(app: &App, tx: &mut Tx, shop_id: &str, order_id: &str, settings
 }
 
 async fn queue_fallback_sms(app: &App, tx: &mut Tx, o: &OrderInfo, fb: &Fallback, account: &str, n: i64, now: i64) -> anyhow::Result<()> {
-    let (kind, body, dlt) = if fb.mode == "sms_link" {
+    let ((kind, body), secret_body, dlt, sent_text) = if fb.mode == "sms_link" {
         let token = random_token(18);
         let expires = now + fb.link_expiry_hours.clamp(1, 72) * 3600 * 1000;
         on_tx!(tx, c => sqlx::query(
@@ -184,12 +184,15 @@ async fn queue_fallback_sms(app: &App, tx: &mut Tx, o: &OrderInfo, fb: &Fallback
             .bind(sha256_hex(token.as_bytes())).bind(&o.shop_id).bind(&o.id).bind(expires).bind(now)
             .execute(c).await.map(|r| r.rows_affected()))?;
         let link = format!("{}/v/{token}", app.config.app_url);
-        ("link", render(&fb.link_template, o, Some(&link), None), &fb.dlt_template_id)
+        // The link works for whoever holds it: the reports show it masked, the SMS carries it.
+        let shown = format!("{}/v/{}", app.config.app_url, "*".repeat(8));
+        let secret = render(&fb.link_template, o, Some(&link), None);
+        (("link", render(&fb.link_template, o, Some(&shown), None)), Some(app.cipher.encrypt(&secret)), &fb.dlt_template_id, secret)
     } else {
         let body = render(&fb.missed_call_template, o, None, Some(&fb.missed_call_exophone));
-        ("missed_call", body, &fb.missed_call_dlt_template_id)
+        (("missed_call", body.clone()), None, &fb.missed_call_dlt_template_id, body)
     };
-    let unicode = fb.encoding == "unicode" || !is_gsm7(&body);
+    let unicode = fb.encoding == "unicode" || !is_gsm7(&sent_text);
     let sms = NewSms {
         shop_id: &o.shop_id,
         order_id: Some(&o.id),
@@ -198,7 +201,7 @@ async fn queue_fallback_sms(app: &App, tx: &mut Tx, o: &OrderInfo, fb: &Fallback
         account,
         to: o.phone.as_deref(),
         body: &body,
-        secret_body: None,
+        secret_body,
         unicode,
         dlt_template_id: dlt,
     };
