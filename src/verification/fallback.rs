@@ -167,6 +167,9 @@ async fn step_in(app: &App, tx: &mut Tx, shop_id: &str, order_id: &str, settings
         super::resolve(tx, shop_id, order_id, "no_response", &reason, &[LIMIT_TAG], false, now).await?;
         return Ok(());
     }
+    if !super::order_still_pending(tx, shop_id, order_id).await? {
+        return Ok(());
+    }
     let Some(o) = load_order_tx(tx, order_id).await? else { return Ok(()) };
     queue_fallback_sms(app, tx, &o, fb, &settings.general.account_sid, n, now).await?;
     // One interval after each SMS, the next (or, after the last, the limit); 60 min with no retries.

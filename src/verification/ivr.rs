@@ -231,6 +231,8 @@ pub async fn dial(app: &App, attempt_id: &str) -> anyhow::Result<()> {
     match result {
         Ok(placed) => {
             let mut tx = app.db.begin().await?;
+            // The order's row first, then the attempt's: the order in which every writer locks them.
+            let pending = super::order_still_pending(&mut tx, &a.shop_id, &a.order_id).await?;
             let n = on_tx!(&mut tx, c => sqlx::query(
                 "UPDATE call_attempts SET state = 'placed', call_sid = COALESCE(call_sid, $1), \
                    exotel_status = COALESCE(exotel_status, $2), dialed_at = $3, error = NULL, updated_at = $3 \
@@ -239,7 +241,7 @@ pub async fn dial(app: &App, attempt_id: &str) -> anyhow::Result<()> {
             if n == 1 {
                 let detail = format!("call {} placed to {} (CallSid {})", a.attempt_no, mask(&phone), placed.sid);
                 add_event(&mut tx, &a.shop_id, &a.order_id, "call_placed", &detail, now).await?;
-                schedule_reconcile(&mut tx, &a.id, &a.shop_id, &a.order_id, now + RECONCILE_AFTER_MS, now).await?;
+                schedule_reconcile(&mut tx, pending, &a.id, &a.shop_id, &a.order_id, now + RECONCILE_AFTER_MS, now).await?;
             }
             tx.commit().await?;
             tracing::info!(attempt = %a.id, to = %mask(&phone), "call placed");
@@ -248,13 +250,14 @@ pub async fn dial(app: &App, attempt_id: &str) -> anyhow::Result<()> {
         Err(e @ (ExotelError::Timeout | ExotelError::BadResponse(_))) => {
             // The call may well be ringing: wait for Exotel's status callback, never redial.
             let mut tx = app.db.begin().await?;
+            let pending = super::order_still_pending(&mut tx, &a.shop_id, &a.order_id).await?;
             let n = on_tx!(&mut tx, c => sqlx::query(
                 "UPDATE call_attempts SET state = 'unknown', dialed_at = $1, error = $2, updated_at = $1 WHERE id = $3 AND state = 'dialing'")
                 .bind(now).bind(e.to_string()).bind(&a.id).execute(c).await.map(|r| r.rows_affected()))?;
             if n == 1 {
                 let detail = format!("call {}: no answer from Exotel ({e}); waiting for its status report", a.attempt_no);
                 add_event(&mut tx, &a.shop_id, &a.order_id, "call_unconfirmed", &detail, now).await?;
-                schedule_reconcile(&mut tx, &a.id, &a.shop_id, &a.order_id, now + RECONCILE_AFTER_MS, now).await?;
+                schedule_reconcile(&mut tx, pending, &a.id, &a.shop_id, &a.order_id, now + RECONCILE_AFTER_MS, now).await?;
             }
             tx.commit().await?;
             Ok(())
@@ -265,12 +268,11 @@ pub async fn dial(app: &App, attempt_id: &str) -> anyhow::Result<()> {
     }
 }
 
-/// Schedules the lookup of a call Exotel may not report on — only while its order is pending: a
-/// call that raced with the order's resolution needs no settling (its report is still recorded).
-async fn schedule_reconcile(tx: &mut Tx, attempt_id: &str, shop_id: &str, order_id: &str, due: i64, now: i64) -> anyhow::Result<()> {
-    let pending: i64 = on_tx!(tx, c => sqlx::query_scalar("SELECT COUNT(*) FROM orders WHERE id = $1 AND shop_id = $2 AND status = 'pending'")
-        .bind(order_id).bind(shop_id).fetch_one(c).await)?;
-    if pending == 1 {
+/// Schedules the lookup of a call Exotel may not report on — only while its order is pending
+/// (`pending`, read under the order's row lock): a call that raced with the order's resolution
+/// needs no settling (its report is still recorded).
+async fn schedule_reconcile(tx: &mut Tx, pending: bool, attempt_id: &str, shop_id: &str, order_id: &str, due: i64, now: i64) -> anyhow::Result<()> {
+    if pending {
         tx.schedule(&Job::ReconcileCall { attempt_id: attempt_id.to_string() }, shop_id, Some(order_id), due, now).await?;
     }
     Ok(())
@@ -281,33 +283,32 @@ async fn schedule_reconcile(tx: &mut Tx, attempt_id: &str, shop_id: &str, order_
 pub async fn settle(app: &App, a: &Attempt, result: &str, error: Option<&str>) -> anyhow::Result<()> {
     let now = app.clock.now_ms();
     let mut tx = app.db.begin().await?;
+    let pending = super::order_still_pending(&mut tx, &a.shop_id, &a.order_id).await?;
     let n = on_tx!(&mut tx, c => sqlx::query(
         "UPDATE call_attempts SET state = 'ended', result = $1, error = COALESCE($2, error), finished_at = $3, updated_at = $3 \
          WHERE id = $4 AND finished_at IS NULL AND state NOT IN ('ended', 'cancelled')")
         .bind(result).bind(error).bind(now).bind(&a.id).execute(c).await.map(|r| r.rows_affected()))?;
     if n == 1 {
-        after_attempt(app, &mut tx, a, result, error, now).await?;
+        after_attempt(app, &mut tx, a, pending, result, error, now).await?;
     }
     tx.commit().await?;
     super::dialer::wake();
     Ok(())
 }
 
-async fn after_attempt(app: &App, tx: &mut Tx, a: &Attempt, result: &str, error: Option<&str>, now: i64) -> anyhow::Result<()> {
+async fn after_attempt(app: &App, tx: &mut Tx, a: &Attempt, pending: bool, result: &str, error: Option<&str>, now: i64) -> anyhow::Result<()> {
     // Its reconcile timer is no longer needed (an order has one call in flight at a time).
     tx.cancel_timers(&a.shop_id, Some(&a.order_id)).await?;
     if Choice::parse(result).is_some() {
         return Ok(());
     }
-    let status: Option<String> = on_tx!(tx, c => sqlx::query_scalar("SELECT status FROM orders WHERE id = $1 AND shop_id = $2")
-        .bind(&a.order_id).bind(&a.shop_id).fetch_optional(c).await)?;
     let ended = format!(
         "call {} ended: {result}{}",
         a.attempt_no,
         error.map(|e| format!(" ({e})")).unwrap_or_default()
     );
     add_event(tx, &a.shop_id, &a.order_id, "call_ended", &ended, now).await?;
-    if status.as_deref() != Some("pending") {
+    if !pending {
         return Ok(());
     }
     let settings = a.settings();
@@ -374,6 +375,8 @@ pub async fn press(app: &App, a: &Attempt, digits: &str, choice: Result<Choice, 
     let now = app.clock.now_ms();
     let settings = a.settings();
     let mut tx = app.db.begin().await?;
+    // The order's row before the attempt's, like every other writer.
+    super::order_still_pending(&mut tx, &a.shop_id, &a.order_id).await?;
     let (recorded, outcome) = match &choice {
         Ok(c) => (c.as_str(), None),
         Err(_) => ("invalid", Some(Pressed::Invalid)),
@@ -491,7 +494,8 @@ pub async fn reconcile(app: &App, attempt_id: &str) -> anyhow::Result<()> {
         // Still ringing or talking, or Exotel is unavailable: look again later.
         Ok(_) | Err(_) if !gave_up => {
             let mut tx = app.db.begin().await?;
-            schedule_reconcile(&mut tx, &a.id, &a.shop_id, &a.order_id, now + RECHECK_AFTER_MS, now).await?;
+            let pending = super::order_still_pending(&mut tx, &a.shop_id, &a.order_id).await?;
+            schedule_reconcile(&mut tx, pending, &a.id, &a.shop_id, &a.order_id, now + RECHECK_AFTER_MS, now).await?;
             tx.commit().await?;
             Ok(())
         }
@@ -541,11 +545,12 @@ pub async fn recover_stale_dials(app: &App, older_than_wall: i64) -> anyhow::Res
     for (id, shop_id, order_id) in stale {
         let now = app.clock.now_ms();
         let mut tx = app.db.begin().await?;
+        let pending = super::order_still_pending(&mut tx, &shop_id, &order_id).await?;
         let n = on_tx!(&mut tx, c => sqlx::query(
             "UPDATE call_attempts SET state = 'unknown', error = 'the dialling process stopped mid-request', updated_at = $1 \
              WHERE id = $2 AND state = 'dialing'").bind(now).bind(&id).execute(c).await.map(|r| r.rows_affected()))?;
         if n == 1 {
-            schedule_reconcile(&mut tx, &id, &shop_id, &order_id, now + RECONCILE_AFTER_MS, now).await?;
+            schedule_reconcile(&mut tx, pending, &id, &shop_id, &order_id, now + RECONCILE_AFTER_MS, now).await?;
         }
         tx.commit().await?;
     }

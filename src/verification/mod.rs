@@ -53,6 +53,15 @@ pub async fn start(app: &App, order_id: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Whether the order is still pending, holding its row until this transaction ends (PostgreSQL row
+/// lock; SQLite transactions are serial anyway), so a resolution committing at the same moment
+/// cannot miss what this transaction schedules for the order.
+pub(crate) async fn order_still_pending(tx: &mut Tx, shop_id: &str, order_id: &str) -> anyhow::Result<bool> {
+    let n = on_tx!(tx, c => sqlx::query("UPDATE orders SET updated_at = updated_at WHERE id = $1 AND shop_id = $2 AND status = 'pending'")
+        .bind(order_id).bind(shop_id).execute(c).await.map(|r| r.rows_affected()))?;
+    Ok(n == 1)
+}
+
 /// Stops every call and timer still waiting for an order (resolved or cancelled elsewhere), or
 /// for a whole shop (uninstalled).
 pub async fn stop_pending(tx: &mut Tx, shop_id: &str, order_id: Option<&str>, now: i64) -> anyhow::Result<u64> {

@@ -316,18 +316,21 @@ impl TestApp {
         panic!("jobs still queued after 20 s: {:?} {stuck} (now {})", self.jobs().await, chrono::Utc::now().timestamp());
     }
 
-    /// Waits until the background work settles: no job queued, no call being dialled, none due.
+    /// Waits until the background work settles: no job queued, no call or SMS being sent, none due.
     pub async fn settle(&self) {
         let mut quiet = 0;
         for _ in 0..600 {
             let now = self.state.clock.now_ms();
             let wall = chrono::Utc::now().timestamp_millis();
-            let busy = self
-                .count(&format!(
-                    "SELECT COUNT(*) FROM call_attempts WHERE state = 'dialing' OR (state = 'queued' AND due_at <= {now} \
-                     AND (retry_after_wall IS NULL OR retry_after_wall <= {wall}))"
-                ))
-                .await;
+            let mut busy = 0;
+            for (table, sending) in [("call_attempts", "dialing"), ("sms_messages", "sending")] {
+                busy += self
+                    .count(&format!(
+                        "SELECT COUNT(*) FROM {table} WHERE state = '{sending}' OR (state = 'queued' AND due_at <= {now} \
+                         AND (retry_after_wall IS NULL OR retry_after_wall <= {wall}))"
+                    ))
+                    .await;
+            }
             quiet = if busy == 0 && self.jobs().await.queued == 0 { quiet + 1 } else { 0 };
             if quiet == 3 {
                 return;
