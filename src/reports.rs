@@ -550,14 +550,16 @@ pub fn overview_svg(o: &Overview) -> String {
             ));
         }
         let short = d.date.get(5..).unwrap_or(&d.date);
+        // A day without orders has no rate: "–", not a 0% that reads like a real one.
+        let rate = if d.total == 0 { "–".to_string() } else { format!("{:.0}%", d.rate_pct()) };
         s.push_str(&format!(
             "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"10\" text-anchor=\"middle\" fill=\"#616161\">{short}</text>\
-             <text x=\"{:.1}\" y=\"{:.1}\" font-size=\"9\" text-anchor=\"middle\" fill=\"#303030\">{:.0}%</text>",
+             <text x=\"{:.1}\" y=\"{:.1}\" font-size=\"9\" text-anchor=\"middle\" fill=\"#303030\">{}</text>",
             x + bar / 2.0,
             h - bottom + 14.0,
             x + bar / 2.0,
             (y - 3.0).max(top + 8.0),
-            d.rate_pct()
+            rate
         ));
     }
     s.push_str("</svg>");

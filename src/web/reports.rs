@@ -321,7 +321,11 @@ async fn history(
             o.channels
                 .iter()
                 .enumerate()
-                .map(|(i, c)| (c.label, r::CHANNEL_COLOURS[i], format!("{:.0}%", c.rate_pct()), c.confirmed, c.reached))
+                // A channel that reached nobody has no rate, not 0%.
+                .map(|(i, c)| {
+                    let rate = if c.reached == 0 { "–".to_string() } else { format!("{:.0}%", c.rate_pct()) };
+                    (c.label, r::CHANNEL_COLOURS[i], rate, c.confirmed, c.reached)
+                })
                 .collect()
         })
         .unwrap_or_default();
