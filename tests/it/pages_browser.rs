@@ -15,29 +15,11 @@ use serde_json::{Value, json};
 use crate::common::{Backend, TestApp};
 
 const SHOP: &str = "acme.myshopify.com";
-const CHROMIUM: &str = "/usr/bin/chromium";
-
-fn browser_available(dir: &Path) -> bool {
-    let missing: Vec<String> = [Path::new(CHROMIUM).to_path_buf(), dir.join("node_modules/playwright-core"), dir.join("node_modules/axe-core")]
-        .into_iter()
-        .filter(|p| !p.exists())
-        .map(|p| p.display().to_string())
-        .collect();
-    if missing.is_empty() {
-        return true;
-    }
-    let what = format!("{} missing (apt-get install chromium; npm ci --prefix tests/browser)", missing.join(", "));
-    if std::env::var("REQUIRE_BROWSER").is_ok_and(|v| v == "1") {
-        panic!("REQUIRE_BROWSER=1 but {what}");
-    }
-    println!("SKIPPED: browser test: {what}");
-    false
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_pages_in_a_browser() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
-    if !browser_available(&dir) {
+    if !crate::browser::browser_available(&dir) {
         return;
     }
     let Some(app) = TestApp::spawn(Backend::Sqlite).await else { return };

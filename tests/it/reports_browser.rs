@@ -20,28 +20,10 @@ use serde_json::json;
 use crate::common::{API_KEY, API_SECRET, Backend, TestApp, order_payload};
 
 const SHOP: &str = "acme.myshopify.com";
-const CHROMIUM: &str = "/usr/bin/chromium";
 const COD: &str = "Cash on Delivery (COD)";
 /// Order A: confirmed by key 1 on its call. B: no answer, SMS link, confirmed on the link page.
 /// C: called, nothing heard back yet (pending).
 const ORDERS: [(i64, &str); 3] = [(1, "9876543201"), (2, "9876543202"), (3, "9876543203")];
-
-fn browser_available(dir: &Path) -> bool {
-    let missing: Vec<String> = [Path::new(CHROMIUM).to_path_buf(), dir.join("node_modules/playwright-core"), dir.join("node_modules/axe-core")]
-        .into_iter()
-        .filter(|p| !p.exists())
-        .map(|p| p.display().to_string())
-        .collect();
-    if missing.is_empty() {
-        return true;
-    }
-    let what = format!("{} missing (apt-get install chromium; npm ci --prefix tests/browser)", missing.join(", "));
-    if std::env::var("REQUIRE_BROWSER").is_ok_and(|v| v == "1") {
-        panic!("REQUIRE_BROWSER=1 but {what}");
-    }
-    println!("SKIPPED: browser test: {what}");
-    false
-}
 
 async fn attempt_of(app: &TestApp, id: i64) -> String {
     app.text(&format!(
@@ -72,7 +54,7 @@ async fn call_status(app: &TestApp, phone: &str, status: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reports_in_a_browser() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
-    if !browser_available(&dir) {
+    if !crate::browser::browser_available(&dir) {
         return;
     }
     let Some(app) = TestApp::spawn(Backend::Sqlite).await else { return };
