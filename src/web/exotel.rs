@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
-use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
@@ -119,8 +119,8 @@ fn flatten_json(v: &Value, prefix: &str, out: &mut HashMap<String, String>) {
 
 /// A status report in any of the forms Exotel sends: multipart form (its default), urlencoded
 /// form, or JSON.
-async fn report_fields(headers: &HeaderMap, req: Request) -> Result<HashMap<String, String>, String> {
-    let ctype = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
+async fn report_fields(req: Request) -> Result<HashMap<String, String>, String> {
+    let ctype = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
     if ctype.starts_with("multipart/form-data") {
         let mut form = Multipart::from_request(req, &()).await.map_err(|e| e.to_string())?;
         let mut out = HashMap::new();
@@ -144,14 +144,22 @@ async fn report_fields(headers: &HeaderMap, req: Request) -> Result<HashMap<Stri
     Ok(url::form_urlencoded::parse(&body).into_owned().collect())
 }
 
+/// The shop behind a status callback's key and the report's fields, or the answer to give
+/// (404 for an unknown key, 400 for an unreadable report). Every status callback starts here.
+pub(crate) async fn shop_report(app: &App, key: &str, req: Request) -> anyhow::Result<Result<(String, HashMap<String, String>), Response>> {
+    let Some(shop_id) = shop_for_key(app, key).await? else { return Ok(Err(not_found())) };
+    Ok(match report_fields(req).await {
+        Ok(fields) => Ok((shop_id, fields)),
+        Err(e) => Err(plain(StatusCode::BAD_REQUEST, format!("unreadable status report: {e}"))),
+    })
+}
+
 /// `POST /exotel/{key}/call-status`: Exotel's call status callback.
 pub async fn call_status(State(state): State<AppState>, Path(key): Path<String>, req: Request) -> Response {
     let result = async {
-        let Some(shop_id) = shop_for_key(&state, &key).await? else { return Ok(not_found()) };
-        let headers = req.headers().clone();
-        let fields = match report_fields(&headers, req).await {
-            Ok(f) => f,
-            Err(e) => return Ok(plain(StatusCode::BAD_REQUEST, format!("unreadable status report: {e}"))),
+        let (shop_id, fields) = match shop_report(&state, &key, req).await? {
+            Ok(found) => found,
+            Err(answer) => return Ok(answer),
         };
         let Some(a) = ivr::find_attempt(&state, Scope::Shop(&shop_id), fields.get("CustomField").map(String::as_str), fields.get("CallSid").map(String::as_str)).await?
         else {
@@ -189,11 +197,9 @@ pub async fn missed_call(State(state): State<AppState>, Path(key): Path<String>,
 /// `POST /exotel/{key}/sms-status`: Exotel's SMS delivery report.
 pub async fn sms_status(State(state): State<AppState>, Path(key): Path<String>, req: Request) -> Response {
     let result = async {
-        let Some(shop_id) = shop_for_key(&state, &key).await? else { return Ok(not_found()) };
-        let headers = req.headers().clone();
-        let fields = match report_fields(&headers, req).await {
-            Ok(f) => f,
-            Err(e) => return Ok(plain(StatusCode::BAD_REQUEST, format!("unreadable status report: {e}"))),
+        let (shop_id, fields) = match shop_report(&state, &key, req).await? {
+            Ok(found) => found,
+            Err(answer) => return Ok(answer),
         };
         Ok(if fallback::status_report(&state, &shop_id, &fields).await? {
             plain(StatusCode::OK, "OK")

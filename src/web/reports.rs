@@ -670,28 +670,13 @@ async fn click_to_call(State(state): State<AppState>, ShopSession(shop): ShopSes
 }
 
 /// `POST /exotel/{key}/agent-call-status`: Exotel's terminal report of a click-to-call.
-async fn agent_call_status(State(state): State<AppState>, Path(key): Path<String>, headers: axum::http::HeaderMap, body: Bytes) -> Response {
+async fn agent_call_status(State(state): State<AppState>, Path(key): Path<String>, req: axum::extract::Request) -> Response {
     let plain = |code: StatusCode, msg: &'static str| (code, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], msg).into_response();
     let result: anyhow::Result<Response> = async {
-        let shop_id: Option<String> = on_db!(&state.db, c => sqlx::query_scalar("SELECT id FROM shops WHERE exotel_key = $1")
-            .bind(&key).fetch_optional(c).await)?;
-        let Some(shop_id) = shop_id else { return Ok(plain(StatusCode::NOT_FOUND, "not found")) };
-        let json_body = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("application/json"))
-            || body.first() == Some(&b'{');
-        let fields: HashMap<String, String> = if json_body {
-            match serde_json::from_slice::<Value>(&body) {
-                Ok(Value::Object(m)) => m
-                    .into_iter()
-                    .filter_map(|(k, v)| match v {
-                        Value::String(s) => Some((k, s)),
-                        Value::Number(n) => Some((k, n.to_string())),
-                        _ => None,
-                    })
-                    .collect(),
-                _ => return Ok(plain(StatusCode::BAD_REQUEST, "unreadable status report")),
-            }
-        } else {
-            url::form_urlencoded::parse(&body).into_owned().collect()
+        // Same key check and report forms (multipart, form, JSON) as Exotel's other callbacks.
+        let (shop_id, fields) = match super::exotel::shop_report(&state, &key, req).await? {
+            Ok(found) => found,
+            Err(answer) => return Ok(answer),
         };
         let id = fields.get("CustomField").cloned().unwrap_or_default();
         let sid = fields.get("CallSid").cloned().unwrap_or_default();
