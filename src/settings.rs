@@ -243,30 +243,23 @@ pub fn apply(current: &Settings, has_token: bool, doc: &Value) -> Result<Applied
         };
         match section.as_str() {
             "general" => new_api_token = apply_general(&mut next.general, has_token, fields, &mut errors),
-            // A section sent back exactly as GET showed it is left as it is, even when it is not
-            // filled in yet: the GET document can always be PUT back.
-            "ivr" if serde_json::to_value(&current.ivr).ok().as_ref() == Some(value) => {}
-            "ivr" => apply_ivr(&mut next.ivr, fields, &mut errors),
-            // Applied below: their rules depend on `general`, which may be in this PUT.
-            "fallback" | "otp" => {}
             "contact" => apply_contact(&mut next.contact, fields, &mut errors),
+            // Applied below: the rules of some depend on `general`, which may be in this PUT.
+            "ivr" | "fallback" | "otp" => {}
             other => {
                 errors.insert(other.to_string(), "unknown section".into());
             }
         }
     }
-    if let Some(fields) = doc.get("fallback").and_then(Value::as_object) {
-        // As for `ivr`: a section sent back unchanged is left as it is.
-        if serde_json::to_value(&current.fallback).ok().as_ref() != doc.get("fallback") {
-            let india = next.general.default_country == "IN";
-            apply_fallback(&mut next.fallback, india, fields, &mut errors);
-        }
+    let (india, method) = (next.general.default_country == "IN", next.general.method.clone());
+    if let Some(fields) = changed_section(doc, "ivr", &current.ivr) {
+        apply_ivr(&mut next.ivr, fields, &mut errors);
     }
-    if let Some(fields) = doc.get("otp").and_then(Value::as_object) {
-        if serde_json::to_value(&current.otp).ok().as_ref() != doc.get("otp") {
-            let (india, in_use) = (next.general.default_country == "IN", next.general.method == "otp");
-            apply_otp(&mut next.otp, india, in_use, fields, &mut errors);
-        }
+    if let Some(fields) = changed_section(doc, "fallback", &current.fallback) {
+        apply_fallback(&mut next.fallback, india, fields, &mut errors);
+    }
+    if let Some(fields) = changed_section(doc, "otp", &current.otp) {
+        apply_otp(&mut next.otp, india, method == "otp", fields, &mut errors);
     }
     if errors.is_empty() {
         Ok(Applied {
@@ -276,6 +269,14 @@ pub fn apply(current: &Settings, has_token: bool, doc: &Value) -> Result<Applied
     } else {
         Err(errors)
     }
+}
+
+/// The fields of a section the PUT sent, unless it is exactly what is stored: a section sent back
+/// as GET showed it is left as it is, even when it is not filled in yet, so the GET document can
+/// always be PUT back.
+fn changed_section<'a, T: Serialize>(doc: &'a Map<String, Value>, name: &str, current: &T) -> Option<&'a Map<String, Value>> {
+    let sent = doc.get(name)?;
+    (serde_json::to_value(current).ok().as_ref() != Some(sent)).then(|| sent.as_object()).flatten()
 }
 
 /// Reads the fields of one section, reporting wrong types and unknown fields.
