@@ -10,14 +10,9 @@
 // Exit 0 when everything passed; otherwise a message on stderr and exit 1.
 // Run by tests/it/pages_browser.rs, which installs and configures the shop.
 
-import { mkdir, readFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
-
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-const require = createRequire(import.meta.url);
-const AXE = require.resolve('axe-core/axe.min.js');
+import { accessibility, fail, launchChromium } from './common.mjs';
 
 const [origin, shop, token, dir] = process.argv.slice(2);
 if (!origin || !shop || !token || !dir) {
@@ -34,24 +29,6 @@ const PAGES = [
   { path: '/app/settings/ivr', heading: 'IVR call settings', nav: 'IVR call', shot: 'ivr' },
   { path: '/app/settings/fallback', heading: 'IVR fallback settings', nav: 'IVR fallback', shot: 'fallback' },
 ];
-
-function fail(message) {
-  throw new Error(message);
-}
-
-async function accessibility(page, what) {
-  // Evaluated through DevTools, so no CSP question (see link_page.mjs).
-  await page.evaluate(await readFile(AXE, 'utf8'));
-  const result = await page.evaluate(() => axe.run());
-  for (const v of result.violations) {
-    console.log(`axe ${what}: [${v.impact}] ${v.id}: ${v.help} (${v.helpUrl})`);
-    for (const node of v.nodes) console.log(`    ${node.target.join(' ')}: ${node.failureSummary?.replace(/\n/g, ' ')}`);
-  }
-  const bad = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-  console.log(`axe ${what}: ${result.passes.length} rules passed, ${result.violations.length} violations, ` +
-    `${result.incomplete.length} need review`);
-  if (bad.length) fail(`axe ${what}: ${bad.length} serious/critical violation(s): ${bad.map((v) => v.id).join(', ')}`);
-}
 
 async function settings() {
   const r = await fetch(`${origin}/app/api/settings`, { headers: { Authorization: `Bearer ${token}` } });
@@ -137,13 +114,7 @@ async function keyboard(page) {
 
 async function main() {
   await mkdir(dir, { recursive: true });
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-      '--disable-component-update', '--no-first-run'],
-    timeout: 30_000,
-  });
+  const browser = await launchChromium();
   try {
     const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
     // Offline: App Bridge is an empty script here; the pages must not need it.

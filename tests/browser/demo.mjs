@@ -10,17 +10,12 @@
 
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
+import { fail, launchChromium } from './common.mjs';
 
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const [base, dir] = process.argv.slice(2);
 if (!base || !dir) {
   console.error('usage: node demo.mjs <base-url> <screenshot-dir>');
   process.exit(2);
-}
-
-function fail(message) {
-  throw new Error(message);
 }
 
 /** Reloads the console (without its self-refresh) until `test(page)` holds. */
@@ -45,13 +40,7 @@ async function placeOrder(page, phone) {
 async function main() {
   await mkdir(dir, { recursive: true });
   const shot = (name) => ({ path: path.join(dir, name), fullPage: true });
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-      '--disable-component-update', '--no-first-run'],
-    timeout: 30_000,
-  });
+  const browser = await launchChromium();
   try {
     const page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
     page.on('pageerror', (e) => fail(`page error: ${e.message}`));

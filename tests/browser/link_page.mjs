@@ -8,14 +8,9 @@
 // Exit 0 when everything passed; otherwise a message on stderr and exit 1.
 // Run by tests/it/browser.rs, which sets up the order and its link.
 
-import { mkdir, readFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
-
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-const require = createRequire(import.meta.url);
-const AXE = require.resolve('axe-core/axe.min.js');
+import { accessibility, fail, launchChromium } from './common.mjs';
 
 const [url, dir] = process.argv.slice(2);
 if (!url || !dir) {
@@ -23,36 +18,9 @@ if (!url || !dir) {
   process.exit(2);
 }
 
-function fail(message) {
-  throw new Error(message);
-}
-
-/** Runs axe-core on the page; prints every violation, fails on a serious or critical one. */
-async function accessibility(page, what) {
-  // Not page.addScriptTag: the page's Content-Security-Policy (default-src 'none') rightly blocks
-  // that, and bypassing the CSP for the whole context would hide the page's own CSP problems from
-  // the screenshots. Code evaluated through DevTools is not subject to the CSP.
-  await page.evaluate(await readFile(AXE, 'utf8'));
-  const result = await page.evaluate(() => axe.run());
-  for (const v of result.violations) {
-    console.log(`axe ${what}: [${v.impact}] ${v.id}: ${v.help} (${v.helpUrl})`);
-    for (const node of v.nodes) console.log(`    ${node.target.join(' ')}: ${node.failureSummary?.replace(/\n/g, ' ')}`);
-  }
-  const bad = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-  console.log(`axe ${what}: ${result.passes.length} rules passed, ${result.violations.length} violations, ` +
-    `${result.incomplete.length} need review`);
-  if (bad.length) fail(`axe ${what}: ${bad.length} serious/critical violation(s): ${bad.map((v) => v.id).join(', ')}`);
-}
-
 async function main() {
   await mkdir(dir, { recursive: true });
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-      '--disable-component-update', '--no-first-run'],
-    timeout: 30_000,
-  });
+  const browser = await launchChromium();
   try {
     const context = await browser.newContext({
       viewport: { width: 360, height: 640 },

@@ -18,13 +18,8 @@
 // Run by tests/it/reports_browser.rs, which makes the data through the real flows.
 
 import { mkdir, readFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
-
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-const require = createRequire(import.meta.url);
-const AXE = require.resolve('axe-core/axe.min.js');
+import { accessibility, fail, launchChromium } from './common.mjs';
 
 const [origin, query, dir, ...ids] = process.argv.slice(2);
 if (!origin || !query || !dir || ids.length !== 3) {
@@ -39,24 +34,6 @@ const PAGES = [
   { slug: 'missed-calls', heading: 'Missed call history', nav: 'Missed calls', rows: 0 },
   { slug: 'orders', heading: 'Order history', nav: 'Orders', rows: 3 },
 ];
-
-function fail(message) {
-  throw new Error(message);
-}
-
-async function accessibility(page, what) {
-  // Evaluated through DevTools, so no CSP question (see link_page.mjs).
-  await page.evaluate(await readFile(AXE, 'utf8'));
-  const result = await page.evaluate(() => axe.run());
-  for (const v of result.violations) {
-    console.log(`axe ${what}: [${v.impact}] ${v.id}: ${v.help} (${v.helpUrl})`);
-    for (const node of v.nodes) console.log(`    ${node.target.join(' ')}: ${node.failureSummary?.replace(/\n/g, ' ')}`);
-  }
-  const bad = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-  console.log(`axe ${what}: ${result.passes.length} rules passed, ${result.violations.length} violations, ` +
-    `${result.incomplete.length} need review`);
-  if (bad.length) fail(`axe ${what}: ${bad.length} serious/critical violation(s): ${bad.map((v) => v.id).join(', ')}`);
-}
 
 async function fits(page, what) {
   const width = await page.evaluate(() => document.documentElement.scrollWidth);
@@ -212,13 +189,7 @@ async function timeline(page) {
 
 async function main() {
   await mkdir(dir, { recursive: true });
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-      '--disable-component-update', '--no-first-run'],
-    timeout: 30_000,
-  });
+  const browser = await launchChromium();
   try {
     const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, acceptDownloads: true });
     // Offline: App Bridge is an empty script here; the pages must not need it.
