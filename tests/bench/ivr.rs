@@ -66,9 +66,10 @@ use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
 use sqlx::Connection;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::task::JoinSet;
+
+mod common;
+use common::*;
 
 const API_KEY: &str = "bench-key";
 const SECRET: &str = "bench-secret";
@@ -133,13 +134,6 @@ struct Settings {
     bl_shops: usize,
     bl_accounts: usize,
     bl_cpm: i64,
-}
-
-fn env_num<T: std::str::FromStr>(var: &str, default: T) -> anyhow::Result<T> {
-    match std::env::var(var) {
-        Ok(v) if !v.trim().is_empty() => v.trim().parse().map_err(|_| anyhow::anyhow!("{var} must be a number, not {v:?}")),
-        _ => Ok(default),
-    }
 }
 
 impl Settings {
@@ -426,32 +420,6 @@ impl BenchDb {
             }
         }
     }
-}
-
-fn redact(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("****"));
-            u.to_string()
-        }
-        _ => url.to_string(),
-    }
-}
-
-/// Filesystem type of the mount holding `path` (longest mount-point prefix in /proc/mounts).
-fn fs_type(path: &Path) -> String {
-    let path = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
-    let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
-    mounts
-        .lines()
-        .filter_map(|l| {
-            let mut f = l.split_whitespace();
-            let (_dev, mnt, ty) = (f.next()?, f.next()?, f.next()?);
-            path.starts_with(mnt).then(|| (mnt.len(), ty.to_string()))
-        })
-        .max()
-        .map(|(_, ty)| ty)
-        .unwrap_or_else(|| "unknown fs".into())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1428,122 +1396,8 @@ async fn backlog(s: &Settings, app: &mut App, db: &BenchDb, fakes: &Fakes) -> an
 // ---------------------------------------------------------------------------------------------
 // A minimal HTTP/1.1 keep-alive client (as in the webhooks bench)
 
-struct Conn {
-    stream: TcpStream,
-    buf: Vec<u8>,
-}
-
-impl Conn {
-    async fn connect(addr: SocketAddr) -> std::io::Result<Conn> {
-        let stream = TcpStream::connect(addr).await?;
-        stream.set_nodelay(true)?;
-        Ok(Conn {
-            stream,
-            buf: Vec::with_capacity(4096),
-        })
-    }
-
-    /// Sends one request and reads the whole response. Returns the status and whether the
-    /// connection may be reused.
-    async fn roundtrip(&mut self, req: &[u8]) -> std::io::Result<(u16, bool)> {
-        self.stream.write_all(req).await?;
-        self.buf.clear();
-        let head_end = loop {
-            if let Some(p) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                break p + 4;
-            }
-            if self.buf.len() > 64 * 1024 {
-                return Err(bad("response head too large"));
-            }
-            self.read_more().await?;
-        };
-        let head = std::str::from_utf8(&self.buf[..head_end]).map_err(|_| bad("response head not UTF-8"))?;
-        let mut lines = head.split("\r\n");
-        let status_line = lines.next().unwrap_or_default();
-        let status: u16 = status_line
-            .strip_prefix("HTTP/1.1 ")
-            .and_then(|s| s.get(..3))
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| bad("bad status line"))?;
-        let mut length = None;
-        let mut keep_alive = true;
-        for line in lines {
-            let Some((name, value)) = line.split_once(':') else { continue };
-            let value = value.trim();
-            if name.eq_ignore_ascii_case("content-length") {
-                length = Some(value.parse::<usize>().map_err(|_| bad("bad content-length"))?);
-            } else if name.eq_ignore_ascii_case("transfer-encoding") {
-                return Err(bad("chunked responses are not expected from these endpoints"));
-            } else if name.eq_ignore_ascii_case("connection") && value.eq_ignore_ascii_case("close") {
-                keep_alive = false;
-            }
-        }
-        let length = length.ok_or_else(|| bad("response without content-length"))?;
-        while self.buf.len() < head_end + length {
-            self.read_more().await?;
-        }
-        Ok((status, keep_alive))
-    }
-
-    async fn read_more(&mut self) -> std::io::Result<()> {
-        self.buf.reserve(4096);
-        if self.stream.read_buf(&mut self.buf).await? == 0 {
-            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "server closed the connection"));
-        }
-        Ok(())
-    }
-}
-
-fn bad(msg: &str) -> std::io::Error {
-    std::io::Error::new(std::io::ErrorKind::InvalidData, msg.to_string())
-}
-
 // ---------------------------------------------------------------------------------------------
 // Load phases
-
-#[derive(Default)]
-struct Failures {
-    /// Unexpected responses by status.
-    statuses: BTreeMap<u16, usize>,
-    /// I/O errors and timeouts.
-    errors: usize,
-    /// Requests never sent because the phase hit its time bound.
-    unsent: usize,
-    first_error: Option<String>,
-}
-
-impl Failures {
-    fn total(&self) -> usize {
-        self.statuses.values().sum::<usize>() + self.errors + self.unsent
-    }
-    fn error(&mut self, e: impl std::fmt::Display) {
-        self.errors += 1;
-        self.first_error.get_or_insert_with(|| e.to_string());
-    }
-    fn merge(&mut self, o: Failures) {
-        for (s, n) in o.statuses {
-            *self.statuses.entry(s).or_default() += n;
-        }
-        self.errors += o.errors;
-        self.unsent += o.unsent;
-        if self.first_error.is_none() {
-            self.first_error = o.first_error;
-        }
-    }
-    fn describe(&self) -> String {
-        let mut parts: Vec<String> = self.statuses.iter().map(|(s, n)| format!("{n}× HTTP {s}")).collect();
-        if self.errors > 0 {
-            parts.push(format!("{} I/O errors or timeouts", self.errors));
-        }
-        if self.unsent > 0 {
-            parts.push(format!("{} unsent (time bound)", self.unsent));
-        }
-        if let Some(e) = &self.first_error {
-            parts.push(format!("first error: {e}"));
-        }
-        parts.join(", ")
-    }
-}
 
 struct ClosedLoop {
     accepted: usize,
@@ -1723,72 +1577,6 @@ async fn open_loop(addr: SocketAddr, reqs: Arc<Vec<Vec<u8>>>, range: std::ops::R
     Ok(out)
 }
 
-/// Nearest-rank percentile in milliseconds.
-fn pct_ms(sorted: &[Duration], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1].as_secs_f64() * 1e3
-}
-
 // ---------------------------------------------------------------------------------------------
 // Process accounting
 
-const CLK_TCK: f64 = 100.0; // USER_HZ, fixed at 100 on Linux/x86-64
-
-/// utime + stime of a process, in seconds.
-fn proc_cpu(pid: &str) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let f: Vec<&str> = after.split_whitespace().collect();
-    // Fields after "(comm)": state is index 0, utime is stat field 14 → index 11, stime → 12.
-    let get = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    (get(11) + get(12)) / CLK_TCK
-}
-
-/// Busy seconds summed over all CPUs, machine-wide.
-fn machine_busy() -> f64 {
-    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
-    let Some(line) = stat.lines().find(|l| l.starts_with("cpu ")) else { return 0.0 };
-    let v: Vec<f64> = line.split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
-    // user nice system idle iowait irq softirq steal …
-    let total: f64 = v.iter().take(8).sum();
-    let idle = v.get(3).copied().unwrap_or(0.0) + v.get(4).copied().unwrap_or(0.0);
-    (total - idle) / CLK_TCK
-}
-
-fn proc_status_kb(pid: u32, field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|r| r.trim().trim_end_matches("kB").trim().parse().ok())
-}
-
-struct CpuSnapshot {
-    at: Instant,
-    client: f64,
-    server: f64,
-    machine: f64,
-}
-
-impl CpuSnapshot {
-    fn take(server_pid: u32) -> CpuSnapshot {
-        CpuSnapshot {
-            at: Instant::now(),
-            client: proc_cpu("self"),
-            server: proc_cpu(&server_pid.to_string()),
-            machine: machine_busy(),
-        }
-    }
-    /// (bench process, server, everything else) as % of the whole machine's CPU over the interval.
-    fn usage_since(&self, before: &CpuSnapshot) -> (f64, f64, f64) {
-        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) as f64;
-        let capacity = (self.at - before.at).as_secs_f64() * cores / 100.0;
-        let client = (self.client - before.client) / capacity;
-        let server = (self.server - before.server) / capacity;
-        let machine = (self.machine - before.machine) / capacity;
-        (client, server, (machine - client - server).max(0.0))
-    }
-}
