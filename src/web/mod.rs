@@ -26,7 +26,6 @@ use crate::shopify::webhooks;
 const BODY_LIMIT: usize = 64 * 1024;
 
 pub fn router(state: AppState) -> Router {
-    let demo = state.demo.is_some();
     let webhooks = Router::new()
         .route("/webhooks/shopify", post(webhooks::receive))
         .layer(DefaultBodyLimit::disable())
@@ -43,7 +42,7 @@ pub fn router(state: AppState) -> Router {
                 .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
                 .max_age(std::time::Duration::from_secs(600)),
         );
-    Router::new()
+    let router = Router::new()
         .merge(otp)
         .merge(pages::routes())
         .merge(reports::routes())
@@ -74,18 +73,19 @@ pub fn router(state: AppState) -> Router {
         // Exotel callback key hidden.
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
             tracing::debug_span!("http", method = %req.method(), path = %loggable_path(req.uri().path()))
-        }))
-        .layer(axum::middleware::from_fn(move |req, next| demo_banner(demo, req, next)))
-        .with_state(state)
+        }));
+    // Only a demo pays for rewriting its pages.
+    let router = if state.demo.is_some() { router.layer(axum::middleware::from_fn(demo_banner)) } else { router };
+    router.with_state(state)
 }
 
 /// In demo mode every HTML page says so at the top (the console has its own header).
-async fn demo_banner(demo: bool, req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+async fn demo_banner(req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
     // The console and the home page say so themselves.
     let console = req.uri().path().starts_with("/demo") || req.uri().path() == "/";
     let resp = next.run(req).await;
     let html = resp.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("text/html"));
-    if !demo || console || !html {
+    if console || !html {
         return resp;
     }
     let (mut parts, body) = resp.into_parts();
