@@ -45,6 +45,8 @@ pub struct Config {
     pub exotel_timeout: std::time::Duration,
     /// Exotel's per-account request limit (200/min unless Exotel raised it for the account).
     pub exotel_calls_per_minute: i64,
+    /// How long a client may take to send a request's headers, and again its body.
+    pub client_timeout: std::time::Duration,
     pub run_mode: RunMode,
     pub test_clock: bool,
 }
@@ -170,6 +172,14 @@ impl Config {
             },
         };
 
+        let client_timeout = match get("HTTP_CLIENT_TIMEOUT_SECONDS") {
+            None => std::time::Duration::from_secs(30),
+            Some(v) => match v.parse::<u64>() {
+                Ok(n @ 1..=300) => std::time::Duration::from_secs(n),
+                _ => return Err(err("HTTP_CLIENT_TIMEOUT_SECONDS", "must be a whole number of seconds from 1 to 300")),
+            },
+        };
+
         let run_mode = match get("RUN_MODE").as_deref() {
             None | Some("all") => RunMode::All,
             Some("web") => RunMode::Web,
@@ -194,6 +204,7 @@ impl Config {
             app_url_given,
             exotel_timeout,
             exotel_calls_per_minute,
+            client_timeout,
             run_mode,
             test_clock,
         })
@@ -256,6 +267,7 @@ mod tests {
         assert_eq!(cfg(&[("BIND_ADDR", "nowhere")]).unwrap_err().var, "BIND_ADDR");
         assert_eq!(cfg(&[("DATABASE_URL", "mysql://x")]).unwrap_err().var, "DATABASE_URL");
         assert_eq!(cfg(&[("TEST_CLOCK", "yes")]).unwrap_err().var, "TEST_CLOCK");
+        assert_eq!(cfg(&[("HTTP_CLIENT_TIMEOUT_SECONDS", "0")]).unwrap_err().var, "HTTP_CLIENT_TIMEOUT_SECONDS");
         assert_eq!(cfg(&[("SHOPIFY_API_KEY", "k")]).unwrap_err().var, "SHOPIFY_API_SECRET");
         assert_eq!(cfg(&[("SHOPIFY_API_ORIGIN", "ftp://x")]).unwrap_err().var, "SHOPIFY_API_ORIGIN");
     }

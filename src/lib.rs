@@ -16,7 +16,6 @@ pub mod shops;
 pub mod verification;
 pub mod web;
 
-use std::net::SocketAddr;
 use std::ops::Deref;
 use std::sync::Arc;
 
@@ -183,9 +182,8 @@ impl Application {
         let web = async {
             if let Some(listener) = self.listener {
                 let router = web::router(state.clone());
-                axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-                    .with_graceful_shutdown(stopped(stop_rx.clone()))
-                    .await?;
+                // axum::serve plus a header read timeout (slow clients are cut off).
+                web::limits::serve(listener, router, state.config.client_timeout, stopped(stop_rx.clone())).await;
             }
             anyhow::Ok(())
         };

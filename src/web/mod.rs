@@ -4,6 +4,7 @@ pub mod embedded;
 pub mod error;
 pub mod exotel;
 pub mod install;
+pub mod limits;
 pub mod link;
 pub mod otp_api;
 pub mod pages;
@@ -73,7 +74,10 @@ pub fn router(state: AppState) -> Router {
         // Exotel callback key hidden.
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
             tracing::debug_span!("http", method = %req.method(), path = %loggable_path(req.uri().path()))
-        }));
+        }))
+        // Per-client request limits, and a deadline for every request body (limits.rs).
+        .layer(axum::middleware::from_fn(limits::per_client))
+        .layer(axum::middleware::from_fn_with_state(state.config.client_timeout, limits::body_deadline));
     // Only a demo pays for rewriting its pages.
     let router = if state.demo.is_some() { router.layer(axum::middleware::from_fn(demo_banner)) } else { router };
     router.with_state(state)

@@ -33,16 +33,6 @@ fn error(status: StatusCode, message: &str) -> Response {
     resp
 }
 
-/// The client's address: the first `X-Forwarded-For` hop behind a load balancer, else the peer.
-fn client_ip(headers: &HeaderMap, peer: SocketAddr) -> IpAddr {
-    headers
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next())
-        .and_then(|ip| ip.trim().parse().ok())
-        .unwrap_or(peer.ip())
-}
-
 /// `5678901234`, `gid://shopify/Order/5678901234` or `gid://shopify/OrderIdentity/5678901234`.
 fn shopify_order_id(raw: &str) -> Option<i64> {
     raw.trim().rsplit('/').next()?.parse().ok().filter(|n: &i64| *n > 0)
@@ -50,7 +40,7 @@ fn shopify_order_id(raw: &str) -> Option<i64> {
 
 /// The caller's order: a valid token for a shop, and an order of that shop.
 async fn authorize(app: &App, headers: &HeaderMap, peer: SocketAddr, raw_order_id: &str) -> Result<OrderInfo, Response> {
-    if PER_CLIENT.check_key(&client_ip(headers, peer)).is_err() {
+    if PER_CLIENT.check_key(&super::limits::client_ip(headers, peer)).is_err() {
         return Err(error(StatusCode::TOO_MANY_REQUESTS, "too many requests; please wait a moment"));
     }
     let Some(shopify) = app.shopify.as_ref() else {
