@@ -73,7 +73,11 @@ async fn customer_orders(tx: &mut Tx, shop_id: &str, customer: &Customer, order_
 
 /// Records the request and gathers what this app holds about the customer for the merchant.
 pub async fn data_request(tx: &mut Tx, shop_domain: &str, body: &Value, now: i64) -> anyhow::Result<String> {
-    let p: CustomerPayload = serde_json::from_value(body.clone())?;
+    // A payload that cannot be read is recorded as such: retrying the job would not change it.
+    let p: CustomerPayload = match serde_json::from_value(body.clone()) {
+        Ok(p) => p,
+        Err(e) => return Ok(format!("ignored: not a customer payload ({e})")),
+    };
     let Some(shop_id) = shop_id(tx, shop_domain).await? else {
         return Ok("ignored: unknown shop".into());
     };
@@ -111,7 +115,10 @@ pub async fn data_request(tx: &mut Tx, shop_domain: &str, body: &Value, now: i64
 /// Erases the customer's personal data (phone, name, email, address-derived details) from orders
 /// and their timelines. The orders' verification outcome stays for the merchant's reports.
 pub async fn customer_redact(tx: &mut Tx, shop_domain: &str, body: &Value) -> anyhow::Result<String> {
-    let p: CustomerPayload = serde_json::from_value(body.clone())?;
+    let p: CustomerPayload = match serde_json::from_value(body.clone()) {
+        Ok(p) => p,
+        Err(e) => return Ok(format!("ignored: not a customer payload ({e})")),
+    };
     let Some(shop_id) = shop_id(tx, shop_domain).await? else {
         return Ok("ignored: unknown shop".into());
     };

@@ -240,7 +240,9 @@ async fn process(app: &App, id: &str) -> anyhow::Result<()> {
     if hook.processed_at.is_some() {
         return Ok(());
     }
-    let body: serde_json::Value = serde_json::from_str(&hook.body)?;
+    let mut body: serde_json::Value = serde_json::from_str(&hook.body)?;
+    // PostgreSQL text cannot hold NUL; a `\u0000` in a customer's note or name is dropped.
+    strip_nul(&mut body);
     let mut tx = app.db.begin().await?;
     let now = app.clock.now_ms();
     let outcome = match hook.topic.as_str() {
@@ -258,6 +260,21 @@ async fn process(app: &App, id: &str) -> anyhow::Result<()> {
     tx.commit().await?;
     tracing::info!(topic = %hook.topic, shop = %hook.shop_domain, %outcome, "webhook processed");
     Ok(())
+}
+
+fn strip_nul(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::String(s) if s.contains('\0') => s.retain(|c| c != '\0'),
+        serde_json::Value::Array(items) => items.iter_mut().for_each(strip_nul),
+        serde_json::Value::Object(m) => {
+            if m.keys().any(|k| k.contains('\0')) {
+                let old = std::mem::take(m);
+                m.extend(old.into_iter().map(|(k, v)| (k.replace('\0', ""), v)));
+            }
+            m.values_mut().for_each(strip_nul);
+        }
+        _ => {}
+    }
 }
 
 /// Stops the shop's pending work at once and forgets its token. Idempotent, and harmless when the

@@ -36,6 +36,16 @@ async fn shop_for_key(app: &App, key: &str) -> anyhow::Result<Option<String>> {
         .bind(key).fetch_optional(c).await)?)
 }
 
+/// PostgreSQL text cannot hold NUL, and Exotel never sends one: such a callback is refused (400)
+/// before any lookup or write.
+fn has_nul(fields: &HashMap<String, String>) -> bool {
+    fields.iter().any(|(k, v)| k.contains('\0') || v.contains('\0'))
+}
+
+fn nul_refused() -> Response {
+    plain(StatusCode::BAD_REQUEST, "fields must not contain NUL characters")
+}
+
 fn internal(e: anyhow::Error) -> Response {
     tracing::error!(error = %e, "Exotel callback failed");
     plain(StatusCode::INTERNAL_SERVER_ERROR, "try again")
@@ -46,6 +56,9 @@ pub async fn greeting(State(state): State<AppState>, method: Method, Path(key): 
     let result = async {
         if !plausible_key(&key) {
             return Ok(not_found());
+        }
+        if has_nul(&q) {
+            return Ok(nul_refused());
         }
         // One query: the call, through the key's shop. An unknown key or call is 404 either way.
         let Some(a) = ivr::find_attempt(&state, Scope::Key(&key), q.get("CustomField").map(String::as_str), q.get("CallSid").map(String::as_str)).await?
@@ -71,6 +84,9 @@ pub async fn passthru(State(state): State<AppState>, Path((key, which)): Path<(S
     let result = async {
         if !plausible_key(&key) || !matches!(which.as_str(), "confirm" | "cancel" | "callback" | "input") {
             return Ok(not_found());
+        }
+        if has_nul(&q) {
+            return Ok(nul_refused());
         }
         let Some(a) = ivr::find_attempt(&state, Scope::Key(&key), q.get("CustomField").map(String::as_str), q.get("CallSid").map(String::as_str)).await?
         else {
@@ -149,6 +165,7 @@ async fn report_fields(req: Request) -> Result<HashMap<String, String>, String> 
 pub(crate) async fn shop_report(app: &App, key: &str, req: Request) -> anyhow::Result<Result<(String, HashMap<String, String>), Response>> {
     let Some(shop_id) = shop_for_key(app, key).await? else { return Ok(Err(not_found())) };
     Ok(match report_fields(req).await {
+        Ok(fields) if has_nul(&fields) => Err(nul_refused()),
         Ok(fields) => Ok((shop_id, fields)),
         Err(e) => Err(plain(StatusCode::BAD_REQUEST, format!("unreadable status report: {e}"))),
     })
@@ -179,6 +196,9 @@ pub async fn call_status(State(state): State<AppState>, Path(key): Path<String>,
 pub async fn missed_call(State(state): State<AppState>, Path(key): Path<String>, Query(q): Query<HashMap<String, String>>) -> Response {
     let result = async {
         let Some(shop_id) = shop_for_key(&state, &key).await? else { return Ok(not_found()) };
+        if has_nul(&q) {
+            return Ok(nul_refused());
+        }
         let from = q.get("CallFrom").or_else(|| q.get("From")).map(|s| s.trim()).unwrap_or_default();
         if from.is_empty() {
             return Ok(plain(StatusCode::BAD_REQUEST, "CallFrom is required"));

@@ -3,6 +3,7 @@
 mod common;
 mod demo;
 mod fallback;
+mod hostile;
 
 mod admin_client;
 mod browser;

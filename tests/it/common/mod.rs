@@ -3,6 +3,7 @@
 
 pub mod fake_exotel;
 pub mod fake_shopify;
+pub mod snapshot;
 
 use std::collections::HashMap;
 use std::time::Duration;
