@@ -134,24 +134,24 @@ fn flatten_json(v: &Value, prefix: &str, out: &mut HashMap<String, String>) {
 }
 
 /// A status report in any of the forms Exotel sends: multipart form (its default), urlencoded
-/// form, or JSON.
-async fn report_fields(req: Request) -> Result<HashMap<String, String>, String> {
+/// form, or JSON. An unreadable one gets its status: 413 for a body over the limit, else 400.
+async fn report_fields(req: Request) -> Result<HashMap<String, String>, (StatusCode, String)> {
     let ctype = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
     if ctype.starts_with("multipart/form-data") {
-        let mut form = Multipart::from_request(req, &()).await.map_err(|e| e.to_string())?;
+        let mut form = Multipart::from_request(req, &()).await.map_err(|e| (e.status(), e.body_text()))?;
         let mut out = HashMap::new();
-        while let Some(field) = form.next_field().await.map_err(|e| e.to_string())? {
+        while let Some(field) = form.next_field().await.map_err(|e| (e.status(), e.body_text()))? {
             let name = field.name().unwrap_or_default().to_string();
-            let value = field.text().await.map_err(|e| e.to_string())?;
+            let value = field.text().await.map_err(|e| (e.status(), e.body_text()))?;
             out.insert(name, value);
         }
         return Ok(out);
     }
-    let body = Bytes::from_request(req, &()).await.map_err(|e| e.to_string())?;
+    let body = Bytes::from_request(req, &()).await.map_err(|e| (e.status(), e.body_text()))?;
     if ctype.starts_with("application/json") || body.first() == Some(&b'{') {
-        let v: Value = serde_json::from_slice(&body).map_err(|e| format!("not JSON: {e}"))?;
+        let v: Value = serde_json::from_slice(&body).map_err(|e| (StatusCode::BAD_REQUEST, format!("not JSON: {e}")))?;
         if !v.is_object() {
-            return Err("the JSON body must be an object".into());
+            return Err((StatusCode::BAD_REQUEST, "the JSON body must be an object".into()));
         }
         let mut out = HashMap::new();
         flatten_json(&v, "", &mut out);
@@ -161,13 +161,13 @@ async fn report_fields(req: Request) -> Result<HashMap<String, String>, String> 
 }
 
 /// The shop behind a status callback's key and the report's fields, or the answer to give
-/// (404 for an unknown key, 400 for an unreadable report). Every status callback starts here.
+/// (404 for an unknown key, 413 or 400 for an unreadable report). Every status callback starts here.
 pub(crate) async fn shop_report(app: &App, key: &str, req: Request) -> anyhow::Result<Result<(String, HashMap<String, String>), Response>> {
     let Some(shop_id) = shop_for_key(app, key).await? else { return Ok(Err(not_found())) };
     Ok(match report_fields(req).await {
         Ok(fields) if has_nul(&fields) => Err(nul_refused()),
         Ok(fields) => Ok((shop_id, fields)),
-        Err(e) => Err(plain(StatusCode::BAD_REQUEST, format!("unreadable status report: {e}"))),
+        Err((status, e)) => Err(plain(status, format!("unreadable status report: {e}"))),
     })
 }
 

@@ -770,3 +770,209 @@ async fn hostile_shopper(backend: Backend) {
 }
 
 both_dbs!(hostile_webhooks, hostile_admin, hostile_exotel, hostile_shopper);
+
+// ---------------------------------------------------------------------------------------------
+// Server limits: body sizes, slow clients, floods
+
+/// What a raw HTTP/1.1 exchange came to: the status the server answered (if any) and whether it
+/// closed the connection before the client had finished writing.
+#[derive(Debug)]
+struct RawOutcome {
+    status: Option<u16>,
+    cut_off: bool,
+}
+
+/// Writes `head`, then each of `chunks` with `pause` between them, while reading the answer. Stops
+/// writing as soon as the server answers or closes.
+async fn raw_exchange(app: &TestApp, head: String, chunks: Vec<Vec<u8>>, pause: std::time::Duration) -> RawOutcome {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = app.address.trim_start_matches("http://").to_string();
+    let stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let (mut rd, mut wr) = stream.into_split();
+    let (done_tx, mut done_rx) = tokio::sync::watch::channel(false);
+    let writer = tokio::spawn(async move {
+        if wr.write_all(head.as_bytes()).await.is_err() {
+            return false;
+        }
+        for chunk in chunks {
+            if !pause.is_zero() {
+                tokio::select! {
+                    _ = tokio::time::sleep(pause) => {}
+                    _ = done_rx.changed() => return false,
+                }
+            }
+            if *done_rx.borrow() || wr.write_all(&chunk).await.is_err() {
+                return false;
+            }
+        }
+        let _ = wr.flush().await;
+        // Finished writing; the connection stays open for the answer.
+        std::mem::forget(wr);
+        true
+    });
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    // A liveness bound only: the limits under test are 2 s; nothing here waits on a timing.
+    let read = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        loop {
+            match rd.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    answer.extend_from_slice(&buf[..n]);
+                    if answer.windows(4).any(|w| w == b"\r\n\r\n") {
+                        break;
+                    }
+                }
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "the server neither answered nor closed the connection within 60 s");
+    let _ = done_tx.send(true);
+    let finished_writing = writer.await.unwrap();
+    let status = std::str::from_utf8(&answer).ok().and_then(|t| t.split_whitespace().nth(1)).and_then(|c| c.parse().ok());
+    RawOutcome { status, cut_off: !finished_writing }
+}
+
+fn raw_head(method: &str, path: &str, headers: &[(&str, String)]) -> String {
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: codverify.test\r\n");
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    head
+}
+
+/// `size` bytes in 16 KiB chunks, chunked transfer encoding or not.
+fn body_chunks(size: usize, chunked: bool) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut left = size;
+    while left > 0 {
+        let n = left.min(16 * 1024);
+        let data = vec![b'a'; n];
+        out.push(if chunked { [format!("{n:x}\r\n").into_bytes(), data, b"\r\n".to_vec()].concat() } else { data });
+        left -= n;
+    }
+    if chunked {
+        out.push(b"0\r\n\r\n".to_vec());
+    }
+    out
+}
+
+async fn server_limits(backend: Backend) {
+    let Some(app) = TestApp::spawn_with(backend, &[("HTTP_CLIENT_TIMEOUT_SECONDS", "2")]).await else { return };
+    let (key, attempt, sid, link, _) = ivr_world(&app).await;
+    otp_world(&app).await;
+    let session = app.session_token(SHOP);
+    let ext = extension_token(&app, OTP_SHOP);
+    let before = app.settled_snapshot().await;
+
+    // Oversized bodies on every POST that reads one: 413, whether the length is declared or the
+    // body is chunked, and nothing stored.
+    let small = 64 * 1024 + 1;
+    let endpoints: Vec<(&str, String, usize, Vec<(&str, String)>)> = vec![
+        ("POST", "/webhooks/shopify".into(), 1024 * 1024 + 1, vec![("X-Shopify-Topic", "orders/create".into()), ("X-Shopify-Shop-Domain", SHOP.into()),
+            ("X-Shopify-Webhook-Id", "big".into()), ("X-Shopify-Hmac-Sha256", sign(b"x")), ("Content-Type", "application/json".into())]),
+        ("POST", format!("/exotel/{key}/call-status"), small, vec![("Content-Type", "application/json".into())]),
+        ("POST", format!("/exotel/{key}/sms-status"), small, vec![("Content-Type", "application/x-www-form-urlencoded".into())]),
+        ("POST", format!("/exotel/{key}/agent-call-status"), small, vec![("Content-Type", "multipart/form-data; boundary=b".into())]),
+        ("POST", link.clone(), small, vec![("Content-Type", "application/x-www-form-urlencoded".into())]),
+        ("POST", "/api/otp/verify".into(), small, vec![("Authorization", format!("Bearer {ext}")), ("Content-Type", "application/json".into())]),
+        ("POST", "/api/otp/resend".into(), small, vec![("Authorization", format!("Bearer {ext}")), ("Content-Type", "application/json".into())]),
+        ("PUT", "/app/api/settings".into(), small, vec![("Authorization", format!("Bearer {session}")), ("Content-Type", "application/json".into())]),
+        ("POST", "/app/api/orders/1/call".into(), small, vec![("Authorization", format!("Bearer {session}")), ("Content-Type", "application/json".into())]),
+    ];
+    let mut oversized = 0;
+    for (method, path, size, headers) in &endpoints {
+        for chunked in [false, true] {
+            let mut h = headers.clone();
+            h.push(if chunked { ("Transfer-Encoding", "chunked".into()) } else { ("Content-Length", size.to_string()) });
+            let out = raw_exchange(&app, raw_head(method, path, &h), body_chunks(*size, chunked), std::time::Duration::ZERO).await;
+            // The answer may come before the body is written; a server that closes after its
+            // answer may also cut the client off first, which still stores nothing.
+            assert!(out.status == Some(413) || (out.status.is_none() && out.cut_off), "{method} {path} (chunked: {chunked}): {out:?}");
+            oversized += 1;
+        }
+    }
+    let after = app.settled_snapshot().await;
+    assert!(before == after, "an oversized body changed stored state:\n{}", before.diff(&after));
+
+    // A client that trickles its headers, or sends nothing at all, is cut off; so is one that
+    // trickles a body (408) — on a public page, a webhook and an Exotel callback.
+    let trickle: Vec<Vec<u8>> = (0..200).map(|i| format!("X-Slow-{i}: y\r\n").into_bytes()).collect();
+    let out = raw_exchange(&app, "GET /healthz HTTP/1.1\r\nHost: codverify.test\r\n".into(), trickle, std::time::Duration::from_millis(150)).await;
+    assert!(out.cut_off && out.status.is_none_or(|s| s == 408), "slow headers: {out:?}");
+    let out = raw_exchange(&app, String::new(), vec![b"G".to_vec()], std::time::Duration::from_secs(30)).await;
+    assert!(out.cut_off && out.status.is_none_or(|s| s == 408), "idle connection: {out:?}");
+    for (path, headers) in [
+        ("/webhooks/shopify".to_string(), vec![("X-Shopify-Topic", "orders/create".to_string()), ("X-Shopify-Shop-Domain", SHOP.to_string()), ("X-Shopify-Webhook-Id", "slow".to_string()), ("X-Shopify-Hmac-Sha256", sign(&[b'a'; 200]))]),
+        (format!("/exotel/{key}/call-status"), vec![("Content-Type", "application/x-www-form-urlencoded".to_string())]),
+        (link.clone(), vec![("Content-Type", "application/x-www-form-urlencoded".to_string())]),
+    ] {
+        let mut h = headers;
+        h.push(("Content-Length", "200".into()));
+        let out = raw_exchange(&app, raw_head("POST", &path, &h), (0..200).map(|_| vec![b'a']).collect(), std::time::Duration::from_millis(150)).await;
+        assert!(out.cut_off && out.status.is_none_or(|s| s == 408), "slow body on {path}: {out:?}");
+        assert_ne!(out.status, Some(200), "{path}");
+    }
+    let after = app.settled_snapshot().await;
+    assert!(before == after, "a slow client changed stored state:\n{}", before.diff(&after));
+
+    // Floods. Public pages: 120 a minute per client address, then 429 with Retry-After; other
+    // clients are not held back.
+    async fn flood(app: &TestApp, client: &str, max: usize, send: impl Fn(usize) -> reqwest::RequestBuilder) -> (usize, reqwest::Response) {
+        for i in 0..max {
+            let r = send(i).header("X-Forwarded-For", client).send().await.unwrap();
+            if r.status() == 429 {
+                return (i, r);
+            }
+            assert!(r.status().is_client_error() || r.status().is_success(), "{}", r.status());
+        }
+        panic!("{max} requests from {client} and no 429 ({})", app.address);
+    }
+    let unknown_link = |i: usize| app.client.get(app.url(&format!("/v/{:0>24}", i)));
+    let (ok, r) = flood(&app, "10.1.1.1", 2000, unknown_link).await;
+    assert!(ok >= 120, "the burst is 120 requests, got {ok}");
+    let retry: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!(retry >= 1);
+    assert_eq!(unknown_link(0).header("X-Forwarded-For", "10.1.1.2").send().await.unwrap().status(), 404, "another client");
+    let (ok, _) = flood(&app, "10.1.1.3", 2000, |_| app.client.get(app.url("/auth?shop=not-a-shop"))).await;
+    assert!(ok >= 120);
+    // A client cannot pick its address behind the proxy: only the last hop (the proxy's own
+    // view) counts, so a made-up first hop in every request changes nothing.
+    let (ok, _) = flood(&app, "10.1.1.4", 2000, |i| unknown_link(i).header("X-Forwarded-For", format!("198.51.100.{}", i % 250))).await;
+    assert!(ok >= 120);
+
+    // Webhooks and Exotel: authenticated traffic is never limited (1,300 signed deliveries and
+    // greetings from one address, beyond the failure budget), while one address failing
+    // authentication over and over gets 429 after its 1,200 a minute.
+    let body = br#"{"id": 1}"#.to_vec();
+    let delivery = |i: usize, hmac: String| {
+        app.client.post(app.url("/webhooks/shopify")).header("X-Shopify-Topic", "products/update").header("X-Shopify-Shop-Domain", SHOP)
+            .header("X-Shopify-Webhook-Id", format!("flood-{i}")).header("X-Shopify-Hmac-Sha256", hmac).body(body.clone())
+    };
+    let signed = |i: usize| delivery(i, sign(&body));
+    for i in 0..1300 {
+        assert_eq!(signed(i).header("X-Forwarded-For", "10.2.2.1").send().await.unwrap().status(), 200, "signed delivery {i}");
+    }
+    let forged = |i: usize| delivery(i, "Zm9yZ2Vk".into());
+    let (failed, r) = flood(&app, "10.2.2.2", 5000, forged).await;
+    assert!(failed >= 1200, "{failed}");
+    assert!(r.headers().contains_key("retry-after"));
+    assert_eq!(signed(0).header("X-Forwarded-For", "10.2.2.3").send().await.unwrap().status(), 200, "another sender");
+    let greeting = |_: usize| app.client.get(app.url(&format!("/exotel/{key}/greeting"))).query(&[("CallSid", sid.as_str()), ("CustomField", attempt.as_str())]);
+    for i in 0..1300 {
+        assert_eq!(greeting(i).header("X-Forwarded-For", "10.3.3.1").send().await.unwrap().status(), 200, "greeting {i}");
+    }
+    let wrong_key = |i: usize| app.client.get(app.url(&format!("/exotel/{:0>32}/greeting", i)));
+    let (failed, _) = flood(&app, "10.3.3.2", 5000, wrong_key).await;
+    assert!(failed >= 1200, "{failed}");
+    assert_eq!(greeting(0).header("X-Forwarded-For", "10.3.3.3").send().await.unwrap().status(), 200, "another caller");
+
+    let after = app.settled_snapshot().await;
+    assert!(before == after, "floods changed stored state:\n{}", before.diff(&after));
+    println!("server_limits ({backend:?}): {oversized} oversized bodies refused, slow headers/body/idle cut off, floods limited");
+    app.stop().await;
+}
+
+both_dbs!(server_limits);
