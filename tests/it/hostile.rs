@@ -238,7 +238,7 @@ pub struct Probe<'a> {
     pub may_ask_shopify: bool,
 }
 
-fn outside_requests(app: &TestApp) -> (usize, usize, usize) {
+pub fn outside_requests(app: &TestApp) -> (usize, usize, usize) {
     (app.shopify.graphql_requests().len() + app.shopify.token_requests().len(), app.exotel.connect_requests().len(), app.exotel.sms_requests().len())
 }
 
@@ -706,7 +706,8 @@ async fn hostile_shopper(backend: Backend) {
         let r = app.client.get(&url).header("X-Forwarded-For", &client).send().await;
         p.check("link/get", &url, r, client_error).await;
         // Its form: the action random or a valid one, any body, any content type.
-        let (body, ctype) = match g.below(3) {
+        let (body, ctype) = match g.below(4) {
+            3 => (format!("action={}", g.one_of(&["confirm", "cancel", "callback"])).into_bytes(), "application/x-www-form-urlencoded".to_string()),
             0 => (query_of(&[("action".into(), g.text())]).into_bytes(), "application/x-www-form-urlencoded".to_string()),
             1 => (g.mutate_bytes(b"action=callback"), "application/x-www-form-urlencoded".to_string()),
             _ => (g.bytes(200), g.text()),

@@ -9,6 +9,7 @@ mod admin_client;
 mod browser;
 mod install;
 mod intake;
+mod isolation;
 mod ivr;
 mod ops;
 mod otp;
