@@ -871,7 +871,8 @@ async fn server_limits(backend: Backend) {
     // Oversized bodies on every POST that reads one: 413, whether the length is declared or the
     // body is chunked, and nothing stored.
     let small = 64 * 1024 + 1;
-    let endpoints: Vec<(&str, String, usize, Vec<(&str, String)>)> = vec![
+    type Endpoint<'a> = (&'a str, String, usize, Vec<(&'a str, String)>);
+    let endpoints: Vec<Endpoint> = vec![
         ("POST", "/webhooks/shopify".into(), 1024 * 1024 + 1, vec![("X-Shopify-Topic", "orders/create".into()), ("X-Shopify-Shop-Domain", SHOP.into()),
             ("X-Shopify-Webhook-Id", "big".into()), ("X-Shopify-Hmac-Sha256", sign(b"x")), ("Content-Type", "application/json".into())]),
         ("POST", format!("/exotel/{key}/call-status"), small, vec![("Content-Type", "application/json".into())]),
