@@ -16,7 +16,8 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
-use std::pin::pin;
+use std::pin::{Pin, pin};
+use std::task::{Context, Poll};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
@@ -27,7 +28,6 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use futures::StreamExt;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tokio::net::TcpListener;
@@ -189,26 +189,11 @@ pub async fn body_deadline(State(timeout): State<Duration>, req: Request, next: 
     if req.body().is_end_stream() {
         return next.run(req).await;
     }
-    let deadline = tokio::time::Instant::now() + timeout;
     let timed_out = Arc::new(AtomicBool::new(false));
-    let flag = timed_out.clone();
-    let (parts, body) = req.into_parts();
-    let stream = futures::stream::unfold(Some(body.into_data_stream()), move |state| {
-        let flag = flag.clone();
-        async move {
-            let mut s = state?;
-            match tokio::time::timeout_at(deadline, s.next()).await {
-                Ok(Some(Ok(bytes))) => Some((Ok(bytes), Some(s))),
-                Ok(Some(Err(e))) => Some((Err(e), None)),
-                Ok(None) => None,
-                Err(_) => {
-                    flag.store(true, Ordering::Relaxed);
-                    Some((Err(axum::Error::new("the request body was not sent in time")), None))
-                }
-            }
-        }
+    let req = req.map(|inner| {
+        Body::new(DeadlineBody { inner, deadline: Box::pin(tokio::time::sleep(timeout)), timed_out: timed_out.clone() })
     });
-    let resp = next.run(Request::from_parts(parts, Body::from_stream(stream))).await;
+    let resp = next.run(req).await;
     if timed_out.load(Ordering::Relaxed) {
         let mut late = (StatusCode::REQUEST_TIMEOUT, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], "the request body was not sent in time")
             .into_response();
@@ -216,6 +201,39 @@ pub async fn body_deadline(State(timeout): State<Duration>, req: Request, next: 
         return late;
     }
     resp
+}
+
+/// A body that fails once its deadline has passed (one deadline for the whole body, unlike
+/// tower-http's `TimeoutBody`, which restarts on every chunk).
+struct DeadlineBody {
+    inner: Body,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+    timed_out: Arc<AtomicBool>,
+}
+
+impl HttpBody for DeadlineBody {
+    type Data = hyper::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        let this = &mut *self;
+        if let Poll::Ready(frame) = Pin::new(&mut this.inner).poll_frame(cx) {
+            return Poll::Ready(frame);
+        }
+        if this.deadline.as_mut().poll(cx).is_ready() {
+            this.timed_out.store(true, Ordering::Relaxed);
+            return Poll::Ready(Some(Err(axum::Error::new("the request body was not sent in time"))));
+        }
+        Poll::Pending
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
 }
 
 #[cfg(test)]

@@ -467,6 +467,11 @@ fn signed_query(pairs: &[(String, String)]) -> String {
     format!("{msg}&hmac={hmac}")
 }
 
+/// The query of a document load as Shopify makes it for `shop`.
+fn page_query_of(app: &TestApp, shop: &str) -> String {
+    query_of(&[("embedded".into(), "1".into()), ("id_token".into(), app.session_token(shop)), ("shop".into(), shop.into())])
+}
+
 /// A fresh install start: (state, cookie).
 async fn begin_install(app: &TestApp, shop: &str, client: &str) -> (String, String) {
     let r = app.client.get(app.url(&format!("/auth?shop={shop}"))).header("X-Forwarded-For", client).send().await.unwrap();
@@ -481,6 +486,7 @@ async fn hostile_admin(backend: Backend) {
     let Some(app) = TestApp::spawn(backend).await else { return };
     let started = std::time::Instant::now();
     app.install_configured(SHOP, "cod").await;
+    placed_order(&app, SHOP, 1).await;
     let mut g = Gen::new("hostile_admin");
     let mut p = Probe::new(&app).await;
     let doc: Value = app.get_api("/app/api/settings", &app.session_token(SHOP)).await.json().await.unwrap();
@@ -510,6 +516,31 @@ async fn hostile_admin(backend: Backend) {
         let page = g.one_of(&["/app", "/app/settings", "/app/history/orders", "/app/orders/1", "/app/settings/ivr"]);
         let r = app.client.get(format!("{}?{}", app.url(page), q.replace('#', "%23"))).send().await;
         p.check("document-load-query", (page, &q), r, client_error).await;
+
+        // Report filters (dates, paging, numbers, statuses, CSV) and order ids in paths.
+        let report = g.one_of(&["calls", "sms", "missed-calls", "orders", "unknown"]);
+        let mut filters: Vec<(String, String)> = [("customer", PHONE), ("order", "#1001"), ("status", "pending"), ("direction", "outbound"), ("input", "1"),
+            ("agent", "+919812345678"), ("from", "2026-11-20"), ("to", "2026-11-23"), ("per_page", "25"), ("page", "1"), ("format", "csv")]
+            .iter()
+            .filter(|_| g.below(2) == 0)
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        for f in filters.iter_mut() {
+            match g.below(3) {
+                0 => f.1 = g.text(),
+                1 => f.1 = g.mutate_text(&f.1),
+                _ => {}
+            }
+        }
+        let q = format!("{}&{}", page_query_of(&app, SHOP), query_of(&filters));
+        let r = app.client.get(format!("{}?{q}", app.url(&format!("/app/history/{report}")))).send().await;
+        p.check("report-filters", (report, &filters), r, client_error).await;
+        let id = if g.below(2) == 0 { g.text() } else { g.mutate_text("1") };
+        let r = app.client.get(app.url(&format!("/app/api/orders/{}", path_segment(&id)))).bearer_auth(app.session_token(SHOP)).send().await;
+        p.check("order-id-path", &id, r, client_error).await;
+        let body = if g.below(2) == 0 { g.bytes(100) } else { serde_json::to_vec(&g.mutate_json(&json!({"agent": "+919812345678"}))).unwrap() };
+        let r = app.client.post(app.url(&format!("/app/api/orders/{}/call", path_segment(&id)))).bearer_auth(app.session_token(SHOP)).body(body.clone()).send().await;
+        p.check("click-to-call", (&id, String::from_utf8_lossy(&body)), r, client_error).await;
 
         // Settings documents: random bytes, random JSON, and the GET document with one member changed.
         let body = match g.below(4) {
@@ -561,7 +592,7 @@ async fn hostile_admin(backend: Backend) {
         let r = app.client.get(format!("{}?{q}", app.url("/auth/callback"))).header("Cookie", header_value(cookie.as_bytes())).header("X-Forwarded-For", &client).send().await;
         p.check("oauth-callback-resigned", (&q, &cookie), r, client_error).await;
     }
-    for parser in ["session-token", "document-load-query", "settings-document", "oauth-begin-query", "oauth-callback-query", "oauth-callback-resigned"] {
+    for parser in ["session-token", "document-load-query", "report-filters", "order-id-path", "click-to-call", "settings-document", "oauth-begin-query", "oauth-callback-query", "oauth-callback-resigned"] {
         p.assert_reached(parser);
     }
     assert!(p.tally["settings-document"].rejected > 0 && p.tally["session-token"].rejected > 0);
@@ -861,7 +892,14 @@ fn body_chunks(size: usize, chunked: bool) -> Vec<Vec<u8>> {
 }
 
 async fn server_limits(backend: Backend) {
-    let Some(app) = TestApp::spawn_with(backend, &[("HTTP_CLIENT_TIMEOUT_SECONDS", "2")]).await else { return };
+    let Some(mut app) = TestApp::spawn_with(backend, &[("HTTP_CLIENT_TIMEOUT_SECONDS", "2")]).await else { return };
+    // The server closes connections idle for 2 s; the client lets go of them sooner, so it never
+    // reuses one the server is closing.
+    app.client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_idle_timeout(std::time::Duration::from_millis(500))
+        .build()
+        .unwrap();
     let (key, attempt, sid, link, _) = ivr_world(&app).await;
     otp_world(&app).await;
     let session = app.session_token(SHOP);
