@@ -156,12 +156,19 @@ static FAILURES: LazyLock<DefaultKeyedRateLimiter<IpAddr>> =
 static FAILURES_SEEN: AtomicU64 = AtomicU64::new(0);
 /// Addresses over their failure budget, until when.
 static BLOCKED: LazyLock<Mutex<HashMap<IpAddr, Instant>>> = LazyLock::new(Default::default);
+static ANY_BLOCKED: AtomicBool = AtomicBool::new(false);
 const BLOCK: Duration = Duration::from_secs(1);
 
 /// Webhooks and Exotel callbacks: only clients that keep failing authentication are held back.
 async fn machine_callers(req: Request, next: Next) -> Response {
-    let ip = client_ip(req.headers(), peer_of(&req));
-    {
+    // The genuine traffic's path: no lock and no address parsing while nobody is blocked.
+    let mut headers = HeaderMap::new();
+    if let Some(xff) = req.headers().get_all("x-forwarded-for").iter().next_back() {
+        headers.insert("x-forwarded-for", xff.clone());
+    }
+    let peer = peer_of(&req);
+    if ANY_BLOCKED.load(Ordering::Relaxed) {
+        let ip = client_ip(&headers, peer);
         let mut blocked = BLOCKED.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(until) = blocked.get(&ip).copied() {
             let now = Instant::now();
@@ -169,15 +176,18 @@ async fn machine_callers(req: Request, next: Next) -> Response {
                 return too_many(until - now);
             }
             blocked.remove(&ip);
+            ANY_BLOCKED.store(!blocked.is_empty(), Ordering::Relaxed);
         }
     }
     let resp = next.run(req).await;
     if matches!(resp.status(), StatusCode::UNAUTHORIZED | StatusCode::NOT_FOUND) {
+        let ip = client_ip(&headers, peer);
         prune(&FAILURES, &FAILURES_SEEN);
         if FAILURES.check_key(&ip).is_err() {
             let mut blocked = BLOCKED.lock().unwrap_or_else(|p| p.into_inner());
             blocked.retain(|_, until| *until > Instant::now());
             blocked.insert(ip, Instant::now() + BLOCK);
+            ANY_BLOCKED.store(true, Ordering::Relaxed);
         }
     }
     resp
@@ -190,9 +200,8 @@ pub async fn body_deadline(State(timeout): State<Duration>, req: Request, next: 
         return next.run(req).await;
     }
     let timed_out = Arc::new(AtomicBool::new(false));
-    let req = req.map(|inner| {
-        Body::new(DeadlineBody { inner, deadline: Box::pin(tokio::time::sleep(timeout)), timed_out: timed_out.clone() })
-    });
+    let by = tokio::time::Instant::now() + timeout;
+    let req = req.map(|inner| Body::new(DeadlineBody { inner, by, deadline: None, timed_out: timed_out.clone() }));
     let resp = next.run(req).await;
     if timed_out.load(Ordering::Relaxed) {
         let mut late = (StatusCode::REQUEST_TIMEOUT, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], "the request body was not sent in time")
@@ -207,7 +216,9 @@ pub async fn body_deadline(State(timeout): State<Duration>, req: Request, next: 
 /// tower-http's `TimeoutBody`, which restarts on every chunk).
 struct DeadlineBody {
     inner: Body,
-    deadline: Pin<Box<tokio::time::Sleep>>,
+    by: tokio::time::Instant,
+    /// Armed only once the body has to be waited for (most bodies come with their headers).
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
     timed_out: Arc<AtomicBool>,
 }
 
@@ -220,7 +231,9 @@ impl HttpBody for DeadlineBody {
         if let Poll::Ready(frame) = Pin::new(&mut this.inner).poll_frame(cx) {
             return Poll::Ready(frame);
         }
-        if this.deadline.as_mut().poll(cx).is_ready() {
+        let by = this.by;
+        let deadline = this.deadline.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(by)));
+        if deadline.as_mut().poll(cx).is_ready() {
             this.timed_out.store(true, Ordering::Relaxed);
             return Poll::Ready(Some(Err(axum::Error::new("the request body was not sent in time"))));
         }
