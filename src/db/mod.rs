@@ -113,15 +113,15 @@ impl Db {
             Db::Postgres(pool) => {
                 app.run(pool).await?;
                 apalis_postgres::PostgresStorage::migrations().run(pool).await?;
-                // Webhook bodies are kept only until processed: compressing them costs more CPU at
-                // intake than it saves. (PostgreSQL-only storage setting; idempotent.)
+                // Webhook bodies arrive compressed and encrypted: PostgreSQL's own compression
+                // could only waste CPU on them. (PostgreSQL-only storage setting; idempotent.)
                 let storage: String = sqlx::query_scalar(
-                    "SELECT attstorage::text FROM pg_attribute WHERE attrelid = 'webhooks'::regclass AND attname = 'body'",
+                    "SELECT attstorage::text FROM pg_attribute WHERE attrelid = 'webhooks'::regclass AND attname = 'body_enc'",
                 )
                 .fetch_one(pool)
                 .await?;
                 if storage != "e" {
-                    sqlx::query("ALTER TABLE webhooks ALTER COLUMN body SET STORAGE EXTERNAL").execute(pool).await?;
+                    sqlx::query("ALTER TABLE webhooks ALTER COLUMN body_enc SET STORAGE EXTERNAL").execute(pool).await?;
                 }
             }
         }

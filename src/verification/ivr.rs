@@ -82,7 +82,7 @@ pub struct Attempt {
     pub order_number: Option<i64>,
     pub total_price: String,
     pub currency: String,
-    pub phone: Option<String>,
+    pub phone_enc: Option<String>,
     pub dnd: Option<String>,
     pub shop_status: String,
     pub shop_domain: String,
@@ -92,7 +92,7 @@ pub struct Attempt {
 }
 
 const ATTEMPT_SELECT: &str = "SELECT a.id, a.shop_id, a.order_id, a.attempt_no, a.state, a.call_sid, a.digits, a.choice, a.finished_at, \
-    a.transient_failures, a.dialed_at, o.status AS order_status, o.name AS order_name, o.order_number, o.total_price, o.currency, o.phone, \
+    a.transient_failures, a.dialed_at, o.status AS order_status, o.name AS order_name, o.order_number, o.total_price, o.currency, o.phone_enc, \
     o.dnd, s.status AS shop_status, s.domain AS shop_domain, s.exotel_key, s.settings, s.exotel_api_token_enc \
     FROM call_attempts a JOIN orders o ON o.id = a.order_id JOIN shops s ON s.id = a.shop_id";
 
@@ -187,7 +187,7 @@ pub async fn dial(app: &App, attempt_id: &str) -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    let Some(phone) = a.phone.clone() else {
+    let Some(phone) = app.cipher.open_opt(a.phone_enc.as_deref()) else {
         return settle(app, &a, "not-placed", Some("the order has no phone number")).await;
     };
     let Some(account) = a.account(app, &settings) else {

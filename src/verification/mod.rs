@@ -26,7 +26,7 @@ pub async fn begin(app: &App, tx: &mut Tx, shop_id: &str, order_id: &str, settin
         match settings.general.method.as_str() {
             "ivr" => ivr::schedule_first_call(app, tx, shop_id, order_id, settings).await?,
             "otp" => {
-                if let Some(o) = fallback::load_order_tx(tx, order_id).await? {
+                if let Some(o) = fallback::load_order_tx(app, tx, order_id).await? {
                     otp::issue(app, tx, &o, settings, None, app.clock.now_ms()).await?;
                 }
             }

@@ -12,6 +12,7 @@ mod ivr;
 mod ops;
 mod otp;
 mod reports;
+mod secrets;
 mod reports_browser;
 mod pages;
 mod pages_browser;

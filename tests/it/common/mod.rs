@@ -175,6 +175,10 @@ impl TestApp {
         }
     }
 
+    pub fn database_url(&self) -> &str {
+        &self.vars["DATABASE_URL"]
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }
@@ -367,6 +371,13 @@ impl TestApp {
     pub async fn text(&self, sql: &str) -> Option<String> {
         let sql = sql.to_string();
         on_db!(&self.state.db, c => sqlx::query_scalar::<_, Option<String>>(sqlx::AssertSqlSafe(sql)).fetch_optional(c).await).unwrap().flatten()
+    }
+
+    /// A value stored encrypted (phone numbers, data-request reports), checked to be so, opened.
+    pub async fn sealed_text(&self, sql: &str) -> Option<String> {
+        let stored = self.text(sql).await?;
+        assert!(stored.starts_with("v1:"), "stored in the clear: {stored}");
+        Some(self.state.cipher.open(&stored).expect("decrypts"))
     }
 
     pub async fn stop(mut self) {
