@@ -123,6 +123,13 @@ impl Db {
                 if storage != "e" {
                     sqlx::query("ALTER TABLE webhooks ALTER COLUMN body_enc SET STORAGE EXTERNAL").execute(pool).await?;
                 }
+                // And a sealed body (a few KB) stays in its row instead of costing a second table
+                // and index insert in TOAST.
+                let options: Option<Vec<String>> =
+                    sqlx::query_scalar("SELECT reloptions FROM pg_class WHERE oid = 'webhooks'::regclass").fetch_one(pool).await?;
+                if !options.unwrap_or_default().iter().any(|o| o == "toast_tuple_target=8160") {
+                    sqlx::query("ALTER TABLE webhooks SET (toast_tuple_target = 8160)").execute(pool).await?;
+                }
             }
         }
         Ok(())
