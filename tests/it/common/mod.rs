@@ -268,6 +268,22 @@ impl TestApp {
         assert_eq!(r.status(), 200, "fallback settings: {}", r.text().await.unwrap());
     }
 
+    /// The shop's latest IVR call goes unanswered (Exotel's status callback), and the app settles.
+    pub async fn last_call_unanswered(&self, shop: &str) {
+        let key = self.exotel_key(shop).await;
+        let call = self.exotel.calls().last().cloned().expect("a call was placed");
+        let r = self
+            .client
+            .post(self.url(&format!("/exotel/{key}/call-status")))
+            .json(&json!({"CallSid": call.sid, "Status": "no-answer", "CustomField": call.field("CustomField"),
+                "Legs": [{"Status": "no-answer", "AnsweredBy": "NA"}]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        self.settle().await;
+    }
+
     /// Every tag the app added in Shopify, in order.
     pub fn tags_added(&self) -> Vec<String> {
         self.shopify
