@@ -5,6 +5,7 @@
 //! SMS status reports, missed calls, and what a link token stands for.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use secrecy::SecretString;
 
@@ -268,8 +269,9 @@ struct SmsRow {
 }
 
 /// Sends an SMS the dialer has claimed (state `sending`). Sent at most once: after a timeout it is
-/// not sent again (Exotel's status report may still tell what became of it).
-pub async fn send(app: &App, sms_id: &str) -> anyhow::Result<()> {
+/// not sent again (Exotel's status report may still tell what became of it). `sent` is set just
+/// before the request goes: an error while it is unset means nothing reached Exotel.
+pub async fn send(app: &App, sms_id: &str, sent: &AtomicBool) -> anyhow::Result<()> {
     let row: Option<SmsRow> = on_db!(&app.db, c => sqlx::query_as(
         "SELECT m.id, m.shop_id, m.order_id, m.kind, m.seq, m.to_phone_enc, m.body, m.body_enc, m.unicode, m.dlt_template_id, m.state, \
            m.transient_failures, o.status AS order_status, s.status AS shop_status, s.settings, s.exotel_key, s.exotel_api_token_enc \
@@ -308,19 +310,37 @@ pub async fn send(app: &App, sms_id: &str) -> anyhow::Result<()> {
         custom_field: Some(&m.id),
     };
     let label = format!("SMS {} ({})", m.seq, m.kind.replace('_', " "));
-    match exotel::send_sms(&app.http, &account, &req).await {
+    sent.store(true, Ordering::SeqCst);
+    let result = exotel::send_sms(&app.http, &account, &req).await;
+    // The request went out: its outcome is recorded through a database blip too (each step is
+    // conditional on the row's state).
+    let mut tries = 0;
+    loop {
+        match record_send(app, &m, &to, &label, &result, now).await {
+            Err(e) if tries < dialer::RECORD_TRIES => {
+                tries += 1;
+                tracing::warn!(sms = %m.id, error = %e, "could not record an SMS send's outcome; trying again");
+                tokio::time::sleep(dialer::RECORD_PAUSE).await;
+            }
+            done => return done,
+        }
+    }
+}
+
+async fn record_send(app: &App, m: &SmsRow, to: &str, label: &str, result: &Result<exotel::SmsSent, ExotelError>, now: i64) -> anyhow::Result<()> {
+    match result {
         Ok(sent) => {
-            let detail = format!("{label} sent to {}", mask(&to));
-            finish(app, &m, "sent", Some(&sent.sid), Some(&sent.status), sent.detailed_status.as_deref(), &detail, now).await
+            let detail = format!("{label} sent to {}", mask(to));
+            finish(app, m, "sent", Some(&sent.sid), Some(&sent.status), sent.detailed_status.as_deref(), &detail, now).await
         }
         Err(e @ (ExotelError::Timeout | ExotelError::BadResponse(_))) => {
             let detail = format!("{label}: no answer from Exotel ({e}); not sent again");
-            finish(app, &m, "unknown", None, None, None, &detail, now).await
+            finish(app, m, "unknown", None, None, None, &detail, now).await
         }
         Err(e) if e.is_transient() => {
-            dialer::back_off(app, Outbox::Sms, &m.id, &m.shop_id, m.order_id.as_deref(), m.transient_failures, &label, &e.to_string()).await
+            dialer::back_off(app, Outbox::Sms, &m.id, &m.shop_id, m.order_id.as_deref(), m.transient_failures, label, &e.to_string()).await
         }
-        Err(e) => finish(app, &m, "failed", None, None, None, &format!("{label} not sent: {e}"), now).await,
+        Err(e) => finish(app, m, "failed", None, None, None, &format!("{label} not sent: {e}"), now).await,
     }
 }
 

@@ -11,6 +11,7 @@ mod intake;
 mod ivr;
 mod ops;
 mod otp;
+mod outages;
 mod reports;
 mod secrets;
 mod reports_browser;
