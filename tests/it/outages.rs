@@ -677,7 +677,13 @@ async fn database_goes_away(backend: Backend) {
     }
     app.settle().await;
     assert_eq!(app.exotel.calls().len(), 4);
-    let before: Vec<(String, String)> = app.exotel.calls().iter().map(|c| (c.field("CustomField").unwrap().to_string(), c.sid.clone())).collect();
+    // (attempt, CallSid) of orders 1–4's calls, in order number.
+    let mut before = Vec::new();
+    for id in 1..=4 {
+        let a = attempt_id(&app, id, 1).await;
+        let sid = app.exotel.calls().iter().find(|c| c.field("CustomField") == Some(a.as_str())).unwrap().sid.clone();
+        before.push((a, sid));
+    }
 
     let outage = match backend {
         Backend::Postgres => DbOutage::pg(&app).await,
