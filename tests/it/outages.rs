@@ -3,7 +3,7 @@
 //! going away (PostgreSQL: every app connection terminated, again and again; SQLite: the file's
 //! write lock held by another connection past the app's busy timeout) while webhooks and Exotel
 //! callbacks arrive. Time moves by TEST_CLOCK; only the dialer's backoff (wall clock, 1 s doubling)
-//! and the database stretches take real seconds. Each test prints what it survived (`OUTAGE …`).
+//! and the database stretches take real seconds. Each test prints what it survived (`OUTAGES survived: n …`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -191,8 +191,9 @@ async fn calls_wait_out_exotel_5xx(backend: Backend) {
     assert_nothing_dialled_twice(&app);
     app.assert_no_jobs_left().await;
     println!(
-        "OUTAGE survived ({backend:?}): Exotel Calls/connect HTTP 503 for 20 clock minutes ({requests} requests refused or placed, \
-         {:.1} s wall backoff); call placed once; customer got 3 of 3 real calls",
+        "OUTAGES survived: 1 ({backend:?}): Exotel Calls/connect HTTP 503 for 20 clock minutes ({} requests refused); call placed \
+         once; customer got 3 of 3 real calls ({:.1} s wall, mostly the 1-2-4 s backoff)",
+        requests - 1,
         started.elapsed().as_secs_f64()
     );
     app.stop().await;
@@ -233,8 +234,9 @@ async fn calls_wait_out_exotel_429_past_calling_hours(backend: Backend) {
     assert_nothing_dialled_twice(&app);
     app.assert_no_jobs_left().await;
     println!(
-        "OUTAGE survived ({backend:?}): Exotel Calls/connect HTTP 429 from 20:50 to 21:10 IST ({requests} requests, {:.1} s wall); \
-         call 1 moved to 09:00, placed once, confirmed",
+        "OUTAGES survived: 1 ({backend:?}): Exotel Calls/connect HTTP 429 from 20:50 to 21:10 IST ({} requests refused); call 1 \
+         moved to 09:00, placed once, confirmed ({:.1} s wall)",
+        requests - 1,
         started.elapsed().as_secs_f64()
     );
     app.stop().await;
@@ -290,8 +292,8 @@ async fn timed_out_calls_are_settled_not_resent(backend: Backend) {
     }
     assert_nothing_dialled_twice(&app);
     println!(
-        "OUTAGE survived ({backend:?}): Exotel Calls/connect timing out (3 s > 2 s) for 2 calls ({:.1} s wall); neither re-sent; \
-         one settled by its status report, one as unknown after 30 min (counts as a call)",
+        "OUTAGES survived: 1 ({backend:?}): Exotel Calls/connect timing out (3 s > 2 s) for 2 calls; neither re-sent; one settled \
+         by its status report, one as unknown after 30 min (counts as a call) ({:.1} s wall)",
         started.elapsed().as_secs_f64()
     );
     app.stop().await;
@@ -346,8 +348,8 @@ async fn sms_wait_out_exotel_5xx_and_429(backend: Backend) {
     assert_eq!(app.exotel.sms().len(), 2);
     app.assert_no_jobs_left().await;
     println!(
-        "OUTAGE survived ({backend:?}): Exotel Sms/send HTTP 503 then 429 for 5 clock minutes ({refused} requests refused, {:.1} s wall); \
-         SMS 1 sent once; customer got 2 of 2 SMS",
+        "OUTAGES survived: 2 ({backend:?}): Exotel Sms/send HTTP 503, then 429, for 5 clock minutes ({refused} requests refused); \
+         SMS 1 sent once; customer got 2 of 2 SMS ({:.1} s wall)",
         started.elapsed().as_secs_f64()
     );
     app.stop().await;
@@ -406,8 +408,8 @@ async fn missed_call_sms_through_timeout_and_5xx(backend: Backend) {
     entry(&timeline(&app, 1).await, "exotel_retry", &["SMS 1 (confirmation)", "HTTP 502"]);
     app.assert_no_jobs_left().await;
     println!(
-        "OUTAGE survived ({backend:?}): Exotel Sms/send timing out (SMS not re-sent, settled by its report) and HTTP 502 for 5 clock \
-         minutes ({refused} requests refused; confirmation SMS sent once) ({:.1} s wall)",
+        "OUTAGES survived: 2 ({backend:?}): Exotel Sms/send timing out (16 s > 15 s; not re-sent, settled by its delivery report), \
+         then HTTP 502 for 5 clock minutes ({refused} requests refused; confirmation SMS sent once) ({:.1} s wall)",
         started.elapsed().as_secs_f64()
     );
     app.stop().await;
@@ -427,8 +429,8 @@ fn tags_ok() -> Value {
     json!({"data": {"tagsAdd": {"node": {"id": "x"}, "userErrors": []}}})
 }
 
-/// (index, query kind) of every GraphQL request, and which of them the fake answered with success
-/// (`scripted` = how many answers were scripted, in order, and what they were).
+/// How many `mutation` requests for order `gid` Shopify carried out: request i got answer i of
+/// `scripted` (the answers scripted so far, in order); requests past it got the fake's success.
 fn landed(app: &TestApp, scripted: &[(u16, Value)], mutation: &str, gid: &str) -> usize {
     app.shopify
         .graphql_requests()
@@ -495,7 +497,8 @@ async fn shopify_throttled_and_failing(backend: Backend) {
     catch_up(&app, &mut plan);
 
     // Order 2: the tag lands at once; the cancellation is throttled seven times (past one job
-    // run's six tries): the job runs again, and must not send the tag again.
+    // run's six tries): what is left is tried again a minute later on the app clock — the
+    // cancellation only, not the tag that landed.
     let before = plan.len();
     assert_eq!(app.shopify.graphql_requests().len(), before);
     script(&app, &mut plan, vec![(200, tags_ok())]);
@@ -517,8 +520,10 @@ async fn shopify_throttled_and_failing(backend: Backend) {
     let failures2 = 7;
     catch_up(&app, &mut plan);
 
-    // Order 3: Shopify answers 503 for two clock hours (far more tries than apalis' five runs of a
-    // job allow); the tag and the cancellation land once it is back.
+    // Order 3: Shopify stays unavailable for two clock hours (THROTTLED: each try costs 0.1 s of
+    // wall time, where a 5xx costs the client's 0.2–6.4 s backoff; both take the same path) — far
+    // more tries than apalis' five runs of a job would allow. The retries wait 1, 2, 4 … 30 minutes
+    // on the app clock; the tag and the cancellation land once it is back.
     let before = app.shopify.graphql_requests().len();
     let down = (0..2000).map(|_| (200, throttled())).collect::<Vec<_>>();
     script(&app, &mut plan, down);
@@ -539,12 +544,15 @@ async fn shopify_throttled_and_failing(backend: Backend) {
         (landed(&app, &plan, "tagsAdd", "gid://shopify/Order/3"), landed(&app, &plan, "orderCancel", "gid://shopify/Order/3")),
         (1, 1)
     );
-    entry(&timeline(&app, 3).await, "shopify_update_failed", &["will retry"]);
-    entry(&timeline(&app, 3).await, "shopify_cancelled", &[]);
+    let events = timeline(&app, 3).await;
+    entry(&events, "shopify_update_failed", &["will retry in 1 min", "THROTTLED"]);
+    entry(&events, "shopify_update_failed", &["will retry in 30 min"]);
+    assert!(position(&events, "shopify_update_failed") < position(&events, "tags_added"));
+    entry(&events, "shopify_cancelled", &[]);
     app.assert_no_jobs_left().await;
     println!(
-        "OUTAGE survived ({backend:?}): Shopify 5xx/THROTTLED ×{failures1} (one job run), THROTTLED ×{failures2} (past a job run), \
-         THROTTLED for 2 clock hours ({failures3} tries): 3 tags and 3 cancellations, each landed once ({:.1} s wall)",
+        "OUTAGES survived: 3 ({backend:?}): Shopify 503/502/THROTTLED ×{failures1} (inside one job run), THROTTLED ×{failures2} \
+         (past a job run), THROTTLED for 2 clock hours ({failures3} tries); 3 tags and 3 cancellations, each landed once ({:.1} s wall)",
         started.elapsed().as_secs_f64()
     );
     app.stop().await;
@@ -764,7 +772,7 @@ async fn database_goes_away(backend: Backend) {
         Backend::Sqlite => "SQLite write lock held 12 s by another connection (busy timeout 10 s)".to_string(),
     };
     println!(
-        "OUTAGE survived ({backend:?}): {outage}; {deliveries_total} deliveries ({taken_during} taken while it lasted), {} failed \
+        "OUTAGES survived: 1 ({backend:?}): {outage}; {deliveries_total} deliveries ({taken_during} taken while it lasted), {} failed \
          tries answered 5xx and redelivered; 12 orders, 14 calls, 2 tags, each once ({:.1} s wall)",
         failed.len(),
         started.elapsed().as_secs_f64()
