@@ -4,6 +4,7 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::crypto::Cipher;
 use crate::db::{Tx, new_id};
 use crate::domain::Phone;
 use crate::on_tx;
@@ -46,16 +47,16 @@ async fn shop_id(tx: &mut Tx, shop_domain: &str) -> anyhow::Result<Option<String
 
 /// The orders of `shop_id` that belong to the customer: by customer id, by the order ids Shopify
 /// lists, or by the customer's phone number.
-async fn customer_orders(tx: &mut Tx, shop_id: &str, customer: &Customer, order_ids: &[i64]) -> anyhow::Result<Vec<OrderRef>> {
-    let cols = "id, shopify_order_id, name, phone, customer_name, customer_email, status, status_reason, created_at";
+async fn customer_orders(tx: &mut Tx, cipher: &Cipher, shop_id: &str, customer: &Customer, order_ids: &[i64]) -> anyhow::Result<Vec<OrderRef>> {
+    let cols = "id, shopify_order_id, name, phone_enc AS phone, customer_name, customer_email, status, status_reason, created_at";
     let phone = customer
         .phone
         .as_deref()
         .and_then(|p| Phone::parse(p, "IN").ok())
-        .map(|p| p.e164().to_string());
+        .map(|p| cipher.phone_index(p.e164()));
     let sql = format!(
         "SELECT {cols} FROM orders WHERE shop_id = $1 AND ((customer_id IS NOT NULL AND customer_id = $2) \
-         OR (phone IS NOT NULL AND phone = $3) OR (customer_email IS NOT NULL AND customer_email = $4))"
+         OR (phone_hash IS NOT NULL AND phone_hash = $3) OR (customer_email IS NOT NULL AND customer_email = $4))"
     );
     let mut found: Vec<OrderRef> = on_tx!(tx, c => sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(shop_id).bind(customer.id).bind(phone).bind(&customer.email).fetch_all(c).await)?;
@@ -68,11 +69,14 @@ async fn customer_orders(tx: &mut Tx, shop_id: &str, customer: &Customer, order_
             on_tx!(tx, c => sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(shop_id).bind(oid).fetch_optional(c).await)?;
         found.extend(row);
     }
+    for o in &mut found {
+        o.phone = cipher.open_opt(o.phone.as_deref());
+    }
     Ok(found)
 }
 
 /// Records the request and gathers what this app holds about the customer for the merchant.
-pub async fn data_request(tx: &mut Tx, shop_domain: &str, body: &Value, now: i64) -> anyhow::Result<String> {
+pub async fn data_request(tx: &mut Tx, cipher: &Cipher, shop_domain: &str, body: &Value, now: i64) -> anyhow::Result<String> {
     // A payload that cannot be read is recorded as such: retrying the job would not change it.
     let p: CustomerPayload = match serde_json::from_value(body.clone()) {
         Ok(p) => p,
@@ -81,7 +85,7 @@ pub async fn data_request(tx: &mut Tx, shop_domain: &str, body: &Value, now: i64
     let Some(shop_id) = shop_id(tx, shop_domain).await? else {
         return Ok("ignored: unknown shop".into());
     };
-    let orders = customer_orders(tx, &shop_id, &p.customer, &p.orders_requested).await?;
+    let orders = customer_orders(tx, cipher, &shop_id, &p.customer, &p.orders_requested).await?;
     let mut listed = Vec::new();
     for o in &orders {
         // The calls and SMS made to the customer about the order, as the merchant's reports show them.
@@ -105,16 +109,16 @@ pub async fn data_request(tx: &mut Tx, shop_domain: &str, body: &Value, now: i64
     });
     let request_id = p.data_request.as_ref().and_then(|d| d.get("id")).and_then(Value::as_i64);
     on_tx!(tx, c => sqlx::query(
-        "INSERT INTO data_requests (id, shop_id, shopify_request_id, customer_id, customer_email, customer_phone, report, received_at) \
+        "INSERT INTO data_requests (id, shop_id, shopify_request_id, customer_id, customer_email, customer_phone_enc, report_enc, received_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
         .bind(new_id()).bind(&shop_id).bind(request_id).bind(p.customer.id).bind(&p.customer.email)
-        .bind(&p.customer.phone).bind(report.to_string()).bind(now).execute(c).await.map(|r| r.rows_affected()))?;
+        .bind(p.customer.phone.as_deref().map(|phone| cipher.encrypt(phone))).bind(cipher.encrypt(&report.to_string())).bind(now).execute(c).await.map(|r| r.rows_affected()))?;
     Ok(format!("data request recorded ({} orders)", orders.len()))
 }
 
 /// Erases the customer's personal data (phone, name, email, address-derived details) from orders
 /// and their timelines. The orders' verification outcome stays for the merchant's reports.
-pub async fn customer_redact(tx: &mut Tx, shop_domain: &str, body: &Value) -> anyhow::Result<String> {
+pub async fn customer_redact(tx: &mut Tx, cipher: &Cipher, shop_domain: &str, body: &Value) -> anyhow::Result<String> {
     let p: CustomerPayload = match serde_json::from_value(body.clone()) {
         Ok(p) => p,
         Err(e) => return Ok(format!("ignored: not a customer payload ({e})")),
@@ -122,21 +126,25 @@ pub async fn customer_redact(tx: &mut Tx, shop_domain: &str, body: &Value) -> an
     let Some(shop_id) = shop_id(tx, shop_domain).await? else {
         return Ok("ignored: unknown shop".into());
     };
-    let orders = customer_orders(tx, &shop_id, &p.customer, &p.orders_to_redact).await?;
+    let orders = customer_orders(tx, cipher, &shop_id, &p.customer, &p.orders_to_redact).await?;
     for o in &orders {
         on_tx!(tx, c => sqlx::query(
-            "UPDATE orders SET phone = NULL, phone_source = NULL, customer_name = NULL, customer_email = NULL WHERE id = $1 AND shop_id = $2")
+            "UPDATE orders SET phone_enc = NULL, phone_hash = NULL, phone_source = NULL, customer_name = NULL, customer_email = NULL WHERE id = $1 AND shop_id = $2")
             .bind(&o.id).bind(&shop_id).execute(c).await.map(|r| r.rows_affected()))?;
         on_tx!(tx, c => sqlx::query("UPDATE order_events SET detail = '' WHERE order_id = $1 AND shop_id = $2")
             .bind(&o.id).bind(&shop_id).execute(c).await.map(|r| r.rows_affected()))?;
         // Recordings hold the customer's voice; SMS their number and text.
         on_tx!(tx, c => sqlx::query("UPDATE call_attempts SET recording_url = NULL WHERE order_id = $1 AND shop_id = $2")
             .bind(&o.id).bind(&shop_id).execute(c).await.map(|r| r.rows_affected()))?;
-        on_tx!(tx, c => sqlx::query("UPDATE sms_messages SET to_phone = NULL, body = '' WHERE order_id = $1 AND shop_id = $2")
+        on_tx!(tx, c => sqlx::query(
+            "UPDATE sms_messages SET to_phone_enc = NULL, to_phone_hash = NULL, body = '', body_enc = NULL WHERE order_id = $1 AND shop_id = $2")
+            .bind(&o.id).bind(&shop_id).execute(c).await.map(|r| r.rows_affected()))?;
+        on_tx!(tx, c => sqlx::query("UPDATE agent_calls SET customer_phone_enc = '', customer_phone_hash = NULL WHERE order_id = $1 AND shop_id = $2")
             .bind(&o.id).bind(&shop_id).execute(c).await.map(|r| r.rows_affected()))?;
         if let Some(phone) = &o.phone {
-            on_tx!(tx, c => sqlx::query("UPDATE missed_calls SET phone = NULL, call_from = '' WHERE phone = $1 AND shop_id = $2")
-                .bind(phone).bind(&shop_id).execute(c).await.map(|r| r.rows_affected()))?;
+            on_tx!(tx, c => sqlx::query(
+                "UPDATE missed_calls SET phone_enc = NULL, phone_hash = NULL, call_from = '' WHERE phone_hash = $1 AND shop_id = $2")
+                .bind(cipher.phone_index(phone)).bind(&shop_id).execute(c).await.map(|r| r.rows_affected()))?;
         }
     }
     Ok(format!("redacted {} orders", orders.len()))

@@ -11,9 +11,14 @@ use subtle::ConstantTimeEq;
 
 type HmacSha256 = Hmac<Sha256>;
 
-/// Encrypts secrets for storage. The stored form is `v1:` + base64(nonce ‖ ciphertext ‖ tag).
+/// Encrypts secrets and customer data for storage. The stored text form is `v1:` + base64(nonce ‖
+/// ciphertext ‖ tag); the binary form (webhook bodies) is nonce ‖ ciphertext ‖ tag.
 #[derive(Clone)]
-pub struct Cipher(Aes256Gcm);
+pub struct Cipher {
+    aead: Aes256Gcm,
+    /// Keys the lookup hashes of phone numbers: an unkeyed hash of a ten-digit number is no secret.
+    index_key: [u8; 32],
+}
 
 #[derive(Debug, thiserror::Error)]
 #[error("a stored secret could not be decrypted (wrong APP_ENCRYPTION_KEY or corrupted data)")]
@@ -21,31 +26,59 @@ pub struct DecryptError;
 
 impl Cipher {
     pub fn new(key: &[u8; 32]) -> Self {
-        Cipher(Aes256Gcm::new(key.into()))
+        Cipher { aead: Aes256Gcm::new(key.into()), index_key: hmac_sha256(key, b"codverify/phone-index/v1") }
     }
 
     pub fn encrypt(&self, plaintext: &str) -> String {
-        let mut nonce = [0u8; 12];
-        OsRng.fill_bytes(&mut nonce);
-        let ct = self
-            .0
-            .encrypt(&Nonce::from(nonce), plaintext.as_bytes())
-            .expect("AES-GCM encryption cannot fail for in-memory buffers");
-        let mut out = nonce.to_vec();
-        out.extend_from_slice(&ct);
-        format!("v1:{}", STANDARD.encode(out))
+        format!("v1:{}", STANDARD.encode(self.encrypt_bytes(plaintext.as_bytes())))
     }
 
     pub fn decrypt(&self, stored: &str) -> Result<SecretString, DecryptError> {
         let b64 = stored.strip_prefix("v1:").ok_or(DecryptError)?;
         let raw = STANDARD.decode(b64).map_err(|_| DecryptError)?;
+        let pt = self.decrypt_bytes(&raw)?;
+        String::from_utf8(pt).map(SecretString::from).map_err(|_| DecryptError)
+    }
+
+    pub fn encrypt_bytes(&self, plaintext: &[u8]) -> Vec<u8> {
+        let mut nonce = [0u8; 12];
+        OsRng.fill_bytes(&mut nonce);
+        let ct = self
+            .aead
+            .encrypt(&Nonce::from(nonce), plaintext)
+            .expect("AES-GCM encryption cannot fail for in-memory buffers");
+        let mut out = Vec::with_capacity(12 + ct.len());
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&ct);
+        out
+    }
+
+    pub fn decrypt_bytes(&self, raw: &[u8]) -> Result<Vec<u8>, DecryptError> {
         if raw.len() < 12 + 16 {
             return Err(DecryptError);
         }
         let (nonce, ct) = raw.split_at(12);
         let nonce: [u8; 12] = nonce.try_into().map_err(|_| DecryptError)?;
-        let pt = self.0.decrypt(&Nonce::from(nonce), ct).map_err(|_| DecryptError)?;
-        String::from_utf8(pt).map(SecretString::from).map_err(|_| DecryptError)
+        self.aead.decrypt(&Nonce::from(nonce), ct).map_err(|_| DecryptError)
+    }
+
+    /// The plaintext of customer data kept as text (phone numbers, data-request reports). A value that is not sealed (written before encryption
+    /// at rest, or redacted to a mask) is returned as it is; an undecryptable one as nothing.
+    pub fn open(&self, stored: &str) -> Option<String> {
+        if !stored.starts_with("v1:") {
+            return Some(stored.to_string());
+        }
+        self.decrypt(stored).ok().map(|s| s.expose_secret().to_string())
+    }
+
+    pub fn open_opt(&self, stored: Option<&str>) -> Option<String> {
+        stored.and_then(|s| self.open(s))
+    }
+
+    /// The lookup key of an E.164 phone number: a keyed hash, so equal numbers can be found
+    /// without storing them in the clear.
+    pub fn phone_index(&self, e164: &str) -> String {
+        hex::encode(&hmac_sha256(&self.index_key, e164.as_bytes())[..16])
     }
 }
 
@@ -96,6 +129,25 @@ mod tests {
         raw[last] ^= 1;
         assert!(c.decrypt(&format!("v1:{}", STANDARD.encode(raw))).is_err());
         assert!(Cipher::new(&[8u8; 32]).decrypt(&stored).is_err());
+    }
+
+    #[test]
+    fn sealed_text_bytes_and_phone_index() {
+        let c = Cipher::new(&[7u8; 32]);
+        let sealed = c.encrypt("+919876543210");
+        assert!(!sealed.contains("9876543210"));
+        assert_eq!(c.open(&sealed).as_deref(), Some("+919876543210"));
+        assert_eq!(c.open("+91*****43210").as_deref(), Some("+91*****43210"), "unsealed values pass through");
+        assert_eq!(Cipher::new(&[8u8; 32]).open(&sealed), None);
+        let raw = c.encrypt_bytes(b"{\"phone\":\"9876543210\"}");
+        assert!(!raw.windows(10).any(|w| w == b"9876543210"));
+        assert_eq!(c.decrypt_bytes(&raw).unwrap(), b"{\"phone\":\"9876543210\"}");
+        assert!(c.decrypt_bytes(&raw[..20]).is_err());
+        let index = c.phone_index("+919876543210");
+        assert_eq!(index, c.phone_index("+919876543210"));
+        assert_ne!(index, c.phone_index("+919876543211"));
+        assert_ne!(index, Cipher::new(&[8u8; 32]).phone_index("+919876543210"), "keyed");
+        assert_eq!(index.len(), 32);
     }
 
     #[test]

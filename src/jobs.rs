@@ -27,8 +27,15 @@ pub enum Job {
     ReconcileCall { attempt_id: String },
     /// The n-th step of an order's SMS fallback: send SMS n, or (past the last) give up.
     FallbackStep { order_id: String, step: i64 },
-    /// Write an outcome to the Shopify order: add tags, and cancel it when asked.
-    SyncOrder { order_id: String, tags: Vec<String>, cancel: bool },
+    /// Write an outcome to the Shopify order: add tags, and cancel it when asked. `failures`: how
+    /// many times Shopify was unavailable for it so far (its retries wait longer each time).
+    SyncOrder {
+        order_id: String,
+        tags: Vec<String>,
+        cancel: bool,
+        #[serde(default)]
+        failures: u32,
+    },
 }
 
 /// Queue names are explicit so that renaming a Rust type never orphans queued jobs. Shopify
@@ -164,7 +171,7 @@ async fn handle(job: Job, state: Data<AppState>) -> Result<(), BoxDynError> {
         Job::StartVerification { order_id } => crate::verification::start(&state, order_id).await,
         Job::ReconcileCall { attempt_id } => crate::verification::ivr::reconcile(&state, attempt_id).await,
         Job::FallbackStep { order_id, step } => crate::verification::fallback::step(&state, order_id, *step).await,
-        Job::SyncOrder { order_id, tags, cancel } => crate::verification::sync_order(&state, order_id, tags, *cancel).await,
+        Job::SyncOrder { order_id, tags, cancel, failures } => crate::verification::sync_order(&state, order_id, tags, *cancel, *failures).await,
     };
     if let Err(e) = &result {
         tracing::warn!(?job, error = %e, "job failed; apalis will run it again");
@@ -194,8 +201,13 @@ pub async fn run_workers(state: AppState, shutdown: impl std::future::Future<Out
     Ok(())
 }
 
-async fn run_queue(state: AppState, queue: &'static str, name: String, stop: tokio::sync::watch::Receiver<bool>) {
-    loop {
+async fn run_queue(state: AppState, queue: &'static str, base_name: String, stop: tokio::sync::watch::Receiver<bool>) {
+    for start in 0u64.. {
+        // Each start registers under a new name: jobs the stopped worker had taken (a dropped
+        // connection can stop it between taking a job and recording its result) stay locked by the
+        // old name, and apalis gives them to a live worker once that name misses its heartbeats.
+        // Under the old name they would stay locked for good, the restarted worker never dead.
+        let name = if start == 0 { base_name.clone() } else { format!("{base_name}-r{start}") };
         let mut stop_signal = stop.clone();
         let signal = async move { stop_signal.wait_for(|s| *s).await.map(|_| ()).map_err(|e| std::io::Error::other(e)) };
         let result = match &state.db {
@@ -213,8 +225,10 @@ async fn run_queue(state: AppState, queue: &'static str, name: String, stop: tok
                 let strategy = Strategy::new()
                     .stream(apalis_postgres::Pubsub::new(pool.clone(), queue.to_string()))
                     .interval(Duration::from_millis(500));
+                // Orphaned jobs (see above) are taken back after 5 missed 3 s heartbeats.
+                let config = apalis_postgres::Config::default().queue(queue).heartbeat_interval(Duration::from_secs(3)).missed_heartbeats(5);
                 let storage = PostgresStorage::<Job>::new(pool)
-                    .with_config(apalis_postgres::Config::default().queue(queue))
+                    .with_config(config)
                     .poll_with_strategy(strategy);
                 WorkerBuilder::new(name.clone()).backend(storage).data(state.clone()).concurrency(8).build(handle).run_until(signal).await
             }

@@ -9,6 +9,7 @@ pub mod demo;
 pub mod domain;
 pub mod exotel;
 pub mod jobs;
+pub mod pii;
 pub mod reports;
 pub mod settings;
 pub mod shopify;
@@ -127,8 +128,10 @@ impl Application {
             master.extend_from_slice(&crypto::hmac_sha256(secret.as_bytes(), b"codverify cookie signing 2"));
             cookie::Key::from(&master)
         };
+        let cipher = Cipher::new(config.key_bytes());
+        pii::seal_legacy(&db, &cipher).await?;
         let app = App {
-            cipher: Cipher::new(config.key_bytes()),
+            cipher,
             intake: Intake::start(db.clone()),
             config,
             db,

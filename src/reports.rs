@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, Days, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 
+use crate::crypto::Cipher;
 use crate::db::Db;
 use crate::domain::Phone;
 use crate::on_db;
@@ -153,11 +154,20 @@ pub struct Filters {
     /// E.164 forms of the number filters.
     pub customer_e164: Option<String>,
     pub agent_e164: Option<String>,
+    /// Their lookup hashes (numbers are stored encrypted), set by [`Filters::index_phones`].
+    pub customer_index: Option<String>,
+    pub agent_index: Option<String>,
     /// field → message; the report is not run while any is set.
     pub errors: BTreeMap<&'static str, String>,
 }
 
 impl Filters {
+    pub fn index_phones(mut self, cipher: &crate::crypto::Cipher) -> Filters {
+        self.customer_index = self.customer_e164.as_deref().map(|p| cipher.phone_index(p));
+        self.agent_index = self.agent_e164.as_deref().map(|p| cipher.phone_index(p));
+        self
+    }
+
     pub fn parse(q: &HashMap<String, String>, report: Report, tz: Tz, today: NaiveDate, default_country: &str) -> Filters {
         let get = |k: &str| q.get(k).map(|v| v.trim().to_string()).unwrap_or_default();
         let mut f = Filters {
@@ -340,9 +350,9 @@ fn orders_where(shop_id: &str, f: &Filters, with_status: bool) -> Sql {
         let st = sql.arg(Arg::Text(f.status.clone()));
         sql.push(&format!(" AND o.status = {st}"));
     }
-    if let Some(p) = &f.customer_e164 {
+    if let Some(p) = &f.customer_index {
         let p = sql.arg(Arg::Text(p.clone()));
-        sql.push(&format!(" AND o.phone = {p}"));
+        sql.push(&format!(" AND o.phone_hash = {p}"));
     }
     if !f.order.is_empty() {
         order_clause(&mut sql, "o", &f.order);
@@ -350,17 +360,18 @@ fn orders_where(shop_id: &str, f: &Filters, with_status: bool) -> Sql {
     sql
 }
 
-const ORDER_COLUMNS: &str = "SELECT o.shopify_order_id, o.name, o.order_number, o.phone, o.customer_name, o.created_at, \
+const ORDER_COLUMNS: &str = "SELECT o.shopify_order_id, o.name, o.order_number, o.phone_enc AS phone, o.customer_name, o.created_at, \
     o.total_price, o.currency, o.gateways, o.status, o.status_reason, o.outcome_tags";
 
 /// One page of orders (`limit` None: every filtered row, for CSV), newest first.
-pub async fn orders(db: &Db, shop_id: &str, f: &Filters, limit: Option<(i64, i64)>) -> Result<Vec<OrderRow>, sqlx::Error> {
+pub async fn orders(db: &Db, cipher: &Cipher, shop_id: &str, f: &Filters, limit: Option<(i64, i64)>) -> Result<Vec<OrderRow>, sqlx::Error> {
     let mut sql = orders_where(shop_id, f, true);
     sql.text = format!("{ORDER_COLUMNS}{} ORDER BY o.created_at DESC, o.shopify_order_id DESC", sql.text);
     if let Some((n, off)) = limit {
         sql.push(&format!(" LIMIT {n} OFFSET {off}"));
     }
-    fetch_all(db, &sql).await
+    let rows: Vec<OrderRow> = fetch_all(db, &sql).await?;
+    Ok(rows.into_iter().map(|mut r| { r.phone = cipher.open_opt(r.phone.as_deref()); r }).collect())
 }
 
 pub async fn order_counts(db: &Db, shop_id: &str, f: &Filters) -> Result<Counts, sqlx::Error> {
@@ -606,13 +617,21 @@ impl CallRow {
     }
 }
 
-pub async fn calls(db: &Db, shop_id: &str, f: &Filters, limit: Option<(i64, i64)>) -> Result<Vec<CallRow>, sqlx::Error> {
+pub async fn calls(db: &Db, cipher: &Cipher, shop_id: &str, f: &Filters, limit: Option<(i64, i64)>) -> Result<Vec<CallRow>, sqlx::Error> {
     let mut sql = calls_sql(shop_id, f, "SELECT x.*");
     sql.push(" ORDER BY x.at DESC, x.call_sid DESC");
     if let Some((n, off)) = limit {
         sql.push(&format!(" LIMIT {n} OFFSET {off}"));
     }
-    fetch_all(db, &sql).await
+    let rows: Vec<CallRow> = fetch_all(db, &sql).await?;
+    Ok(rows
+        .into_iter()
+        .map(|mut r| {
+            r.customer = cipher.open_opt(r.customer.as_deref());
+            r.agent = cipher.open_opt(r.agent.as_deref());
+            r
+        })
+        .collect())
 }
 
 pub async fn calls_count(db: &Db, shop_id: &str, f: &Filters) -> Result<i64, sqlx::Error> {
@@ -627,15 +646,15 @@ fn calls_sql(shop_id: &str, f: &Filters, select: &str) -> Sql {
     let a = sql.arg(Arg::Int(f.start_ms));
     let b = sql.arg(Arg::Int(f.end_ms));
     let ivr = format!(
-        "SELECT 'outbound' AS kind, o.shopify_order_id, o.name, o.order_number, c.dialed_at AS at, o.phone AS customer, \
-           CAST(NULL AS TEXT) AS agent, COALESCE(c.exotel_status, CASE WHEN c.state = 'ended' THEN c.result ELSE 'in-progress' END) AS status, \
+        "SELECT 'outbound' AS kind, o.shopify_order_id, o.name, o.order_number, c.dialed_at AS at, o.phone_enc AS customer, \
+           o.phone_hash AS customer_hash, CAST(NULL AS TEXT) AS agent, CAST(NULL AS TEXT) AS agent_hash, COALESCE(c.exotel_status, CASE WHEN c.state = 'ended' THEN c.result ELSE 'in-progress' END) AS status, \
            c.digits, c.choice, c.answered_by, c.duration_seconds, c.result, c.call_sid, c.attempt_no \
          FROM call_attempts c JOIN orders o ON o.id = c.order_id \
          WHERE c.shop_id = {s} AND c.dialed_at >= {a} AND c.dialed_at < {b}"
     );
     let agent = format!(
-        "SELECT 'click_to_call' AS kind, o.shopify_order_id, o.name, o.order_number, c.dialed_at AS at, c.customer_phone AS customer, \
-           c.agent_phone AS agent, COALESCE(c.exotel_status, 'in-progress') AS status, \
+        "SELECT 'click_to_call' AS kind, o.shopify_order_id, o.name, o.order_number, c.dialed_at AS at, c.customer_phone_enc AS customer, \
+           c.customer_phone_hash AS customer_hash, c.agent_phone_enc AS agent, c.agent_phone_hash AS agent_hash, COALESCE(c.exotel_status, 'in-progress') AS status, \
            CAST(NULL AS TEXT) AS digits, CAST(NULL AS TEXT) AS choice, CAST(NULL AS TEXT) AS answered_by, c.duration_seconds, \
            CAST(NULL AS TEXT) AS result, c.call_sid, CAST(0 AS BIGINT) AS attempt_no \
          FROM agent_calls c JOIN orders o ON o.id = c.order_id \
@@ -654,13 +673,13 @@ fn calls_sql(shop_id: &str, f: &Filters, select: &str) -> Sql {
         select
     };
     sql.text = format!("{cols} FROM ({branches}) x WHERE 1 = 1");
-    if let Some(p) = &f.customer_e164 {
+    if let Some(p) = &f.customer_index {
         let p = sql.arg(Arg::Text(p.clone()));
-        sql.push(&format!(" AND x.customer = {p}"));
+        sql.push(&format!(" AND x.customer_hash = {p}"));
     }
-    if let Some(p) = &f.agent_e164 {
+    if let Some(p) = &f.agent_index {
         let p = sql.arg(Arg::Text(p.clone()));
-        sql.push(&format!(" AND x.agent = {p}"));
+        sql.push(&format!(" AND x.agent_hash = {p}"));
     }
     if !f.status.is_empty() {
         let st = sql.arg(Arg::Text(f.status.clone()));
@@ -717,9 +736,9 @@ fn sms_sql(shop_id: &str, f: &Filters, select: &str) -> Sql {
         "{select} FROM sms_messages m LEFT JOIN orders o ON o.id = m.order_id \
          WHERE m.shop_id = {s} AND m.sent_at >= {a} AND m.sent_at < {b}"
     );
-    if let Some(p) = &f.customer_e164 {
+    if let Some(p) = &f.customer_index {
         let p = sql.arg(Arg::Text(p.clone()));
-        sql.push(&format!(" AND m.to_phone = {p}"));
+        sql.push(&format!(" AND m.to_phone_hash = {p}"));
     }
     if !f.status.is_empty() {
         let st = sql.arg(Arg::Text(f.status.clone()));
@@ -731,18 +750,19 @@ fn sms_sql(shop_id: &str, f: &Filters, select: &str) -> Sql {
     sql
 }
 
-pub async fn sms(db: &Db, shop_id: &str, f: &Filters, limit: Option<(i64, i64)>) -> Result<Vec<SmsRow>, sqlx::Error> {
+pub async fn sms(db: &Db, cipher: &Cipher, shop_id: &str, f: &Filters, limit: Option<(i64, i64)>) -> Result<Vec<SmsRow>, sqlx::Error> {
     let mut sql = sms_sql(
         shop_id,
         f,
-        "SELECT o.shopify_order_id, o.name, m.to_phone, m.sent_at AS at, COALESCE(m.status, m.state) AS status, \
+        "SELECT o.shopify_order_id, o.name, m.to_phone_enc AS to_phone, m.sent_at AS at, COALESCE(m.status, m.state) AS status, \
            m.detailed_status, m.kind, m.body, m.sms_sid",
     );
     sql.push(" ORDER BY m.sent_at DESC, m.id DESC");
     if let Some((n, off)) = limit {
         sql.push(&format!(" LIMIT {n} OFFSET {off}"));
     }
-    fetch_all(db, &sql).await
+    let rows: Vec<SmsRow> = fetch_all(db, &sql).await?;
+    Ok(rows.into_iter().map(|mut r| { r.to_phone = cipher.open_opt(r.to_phone.as_deref()); r }).collect())
 }
 
 pub async fn sms_count(db: &Db, shop_id: &str, f: &Filters) -> Result<i64, sqlx::Error> {
@@ -782,9 +802,9 @@ fn missed_sql(shop_id: &str, f: &Filters, select: &str) -> Sql {
     let a = sql.arg(Arg::Int(f.start_ms));
     let b = sql.arg(Arg::Int(f.end_ms));
     sql.text = format!("{select} FROM missed_calls mc WHERE mc.shop_id = {s} AND mc.at >= {a} AND mc.at < {b}");
-    if let Some(p) = &f.customer_e164 {
+    if let Some(p) = &f.customer_index {
         let p = sql.arg(Arg::Text(p.clone()));
-        sql.push(&format!(" AND mc.phone = {p}"));
+        sql.push(&format!(" AND mc.phone_hash = {p}"));
     }
     if !f.order.is_empty() {
         // `orders` holds the names it confirmed, joined by ", ".
@@ -795,13 +815,14 @@ fn missed_sql(shop_id: &str, f: &Filters, select: &str) -> Sql {
     sql
 }
 
-pub async fn missed(db: &Db, shop_id: &str, f: &Filters, limit: Option<(i64, i64)>) -> Result<Vec<MissedRow>, sqlx::Error> {
-    let mut sql = missed_sql(shop_id, f, "SELECT mc.orders, mc.phone, mc.call_from, mc.outcome, mc.at, mc.call_sid");
+pub async fn missed(db: &Db, cipher: &Cipher, shop_id: &str, f: &Filters, limit: Option<(i64, i64)>) -> Result<Vec<MissedRow>, sqlx::Error> {
+    let mut sql = missed_sql(shop_id, f, "SELECT mc.orders, mc.phone_enc AS phone, mc.call_from, mc.outcome, mc.at, mc.call_sid");
     sql.push(" ORDER BY mc.at DESC, mc.id DESC");
     if let Some((n, off)) = limit {
         sql.push(&format!(" LIMIT {n} OFFSET {off}"));
     }
-    fetch_all(db, &sql).await
+    let rows: Vec<MissedRow> = fetch_all(db, &sql).await?;
+    Ok(rows.into_iter().map(|mut r| { r.phone = cipher.open_opt(r.phone.as_deref()); r }).collect())
 }
 
 pub async fn missed_count(db: &Db, shop_id: &str, f: &Filters) -> Result<i64, sqlx::Error> {
@@ -842,11 +863,15 @@ pub struct Event {
     pub at: i64,
 }
 
-pub async fn order_detail(db: &Db, shop_id: &str, shopify_order_id: i64) -> Result<Option<OrderDetail>, sqlx::Error> {
-    on_db!(db, c => sqlx::query_as::<_, OrderDetail>(
-        "SELECT id, shopify_order_id, name, phone, customer_name, total_price, currency, gateways, status, status_reason, \
+pub async fn order_detail(db: &Db, cipher: &Cipher, shop_id: &str, shopify_order_id: i64) -> Result<Option<OrderDetail>, sqlx::Error> {
+    let found = on_db!(db, c => sqlx::query_as::<_, OrderDetail>(
+        "SELECT id, shopify_order_id, name, phone_enc AS phone, customer_name, total_price, currency, gateways, status, status_reason, \
            outcome_tags, created_at, resolved_at FROM orders WHERE shop_id = $1 AND shopify_order_id = $2")
-        .bind(shop_id).bind(shopify_order_id).fetch_optional(c).await)
+        .bind(shop_id).bind(shopify_order_id).fetch_optional(c).await)?;
+    Ok(found.map(|mut o| {
+        o.phone = cipher.open_opt(o.phone.as_deref());
+        o
+    }))
 }
 
 /// The order's events in the order they happened (ties keep the order they were written in).

@@ -58,6 +58,25 @@ macro_rules! on_tx {
     };
 }
 
+/// Copies SQLite's write-ahead log into the database every 200 ms without blocking writers
+/// (PASSIVE), until the pool closes. SQLite then starts the log over from the beginning.
+async fn checkpoints(pool: sqlx::SqlitePool) {
+    let mut tick = tokio::time::interval(Duration::from_millis(200));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if pool.is_closed() {
+            return;
+        }
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&pool).await {
+            if matches!(e, sqlx::Error::PoolClosed) {
+                return;
+            }
+            tracing::warn!(error = %e, "SQLite checkpoint failed; the next one will retry");
+        }
+    }
+}
+
 impl Db {
     pub async fn connect(url: &str) -> Result<Db, sqlx::Error> {
         if url.starts_with("sqlite:") {
@@ -68,7 +87,11 @@ impl Db {
                 // commits, so the fsync cost is paid once per batch, not once per request.
                 .synchronous(SqliteSynchronous::Full)
                 .busy_timeout(Duration::from_secs(10))
-                .pragma("temp_store", "MEMORY");
+                .pragma("temp_store", "MEMORY")
+                // Checkpoints run in the background (below), not inside whichever commit crossed
+                // the threshold: that commit, and every webhook waiting on it, would pay for
+                // copying the log into the database and its fsync.
+                .pragma("wal_autocheckpoint", "0");
             if let Some(dir) = std::path::Path::new(opts.get_filename()).parent() {
                 if !dir.as_os_str().is_empty() {
                     std::fs::create_dir_all(dir).map_err(sqlx::Error::Io)?;
@@ -79,6 +102,7 @@ impl Db {
                 .min_connections(1)
                 .connect_with(opts)
                 .await?;
+            tokio::spawn(checkpoints(pool.clone()));
             Ok(Db::Sqlite(pool))
         } else {
             let opts = PgConnectOptions::from_str(url)?;
@@ -113,15 +137,22 @@ impl Db {
             Db::Postgres(pool) => {
                 app.run(pool).await?;
                 apalis_postgres::PostgresStorage::migrations().run(pool).await?;
-                // Webhook bodies are kept only until processed: compressing them costs more CPU at
-                // intake than it saves. (PostgreSQL-only storage setting; idempotent.)
+                // Webhook bodies arrive compressed and encrypted: PostgreSQL's own compression
+                // could only waste CPU on them. (PostgreSQL-only storage setting; idempotent.)
                 let storage: String = sqlx::query_scalar(
-                    "SELECT attstorage::text FROM pg_attribute WHERE attrelid = 'webhooks'::regclass AND attname = 'body'",
+                    "SELECT attstorage::text FROM pg_attribute WHERE attrelid = 'webhooks'::regclass AND attname = 'body_enc'",
                 )
                 .fetch_one(pool)
                 .await?;
                 if storage != "e" {
-                    sqlx::query("ALTER TABLE webhooks ALTER COLUMN body SET STORAGE EXTERNAL").execute(pool).await?;
+                    sqlx::query("ALTER TABLE webhooks ALTER COLUMN body_enc SET STORAGE EXTERNAL").execute(pool).await?;
+                }
+                // And a sealed body (a few KB) stays in its row instead of costing a second table
+                // and index insert in TOAST.
+                let options: Option<Vec<String>> =
+                    sqlx::query_scalar("SELECT reloptions FROM pg_class WHERE oid = 'webhooks'::regclass").fetch_one(pool).await?;
+                if !options.unwrap_or_default().iter().any(|o| o == "toast_tuple_target=8160") {
+                    sqlx::query("ALTER TABLE webhooks SET (toast_tuple_target = 8160)").execute(pool).await?;
                 }
             }
         }

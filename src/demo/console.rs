@@ -103,7 +103,7 @@ async fn console(State(state): State<AppState>, Query(q): Query<Note>) -> AppRes
     let settings = Settings::from_stored(&settings.unwrap_or_default());
     let tz = crate::verification::schedule::Window::of(&settings.ivr).tz;
     let rows: Vec<(String, i64, Option<String>, String, Option<String>, String)> = on_db!(&state.db, c => sqlx::query_as(
-        "SELECT o.name, o.shopify_order_id, o.phone, o.status, o.status_reason, o.admin_graphql_id FROM orders o \
+        "SELECT o.name, o.shopify_order_id, o.phone_enc, o.status, o.status_reason, o.admin_graphql_id FROM orders o \
          JOIN shops s ON s.id = o.shop_id WHERE s.domain = $1 ORDER BY o.created_at DESC, o.shopify_order_id DESC LIMIT 20")
         .bind(SHOP).fetch_all(c).await)?;
     let (calls, sms, orders) = {
@@ -124,7 +124,7 @@ async fn console(State(state): State<AppState>, Query(q): Query<Note>) -> AppRes
             OrderRow {
                 name,
                 shopify_id,
-                phone: phone.unwrap_or_default(),
+                phone: state.cipher.open_opt(phone.as_deref()).unwrap_or_default(),
                 status,
                 reason: reason.unwrap_or_default(),
                 tags: o.tags.join(", "),

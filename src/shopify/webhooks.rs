@@ -34,7 +34,8 @@ pub struct NewWebhook {
     pub shop_domain: String,
     pub api_version: Option<String>,
     pub triggered_at: Option<String>,
-    pub body: String,
+    /// The body sealed by [`seal_body`]: it holds the customer's name, address and phone.
+    pub body_enc: Vec<u8>,
     pub received_at: i64,
 }
 
@@ -122,7 +123,7 @@ async fn store_batch(db: &Db, hooks: &[NewWebhook]) -> anyhow::Result<()> {
             let mut q = sqlx::query_scalar(sqlx::AssertSqlSafe(sql));
             for h in chunk {
                 q = q.bind(new_id()).bind(&h.webhook_id).bind(&h.topic).bind(&h.shop_domain).bind(&h.api_version)
-                    .bind(&h.triggered_at).bind(&h.body).bind(h.received_at);
+                    .bind(&h.triggered_at).bind(&h.body_enc).bind(h.received_at);
             }
             q.fetch_all(c).await
         })?;
@@ -145,11 +146,15 @@ fn is_retryable(e: &anyhow::Error) -> bool {
 /// `INSERT … VALUES ($1, …, $8), …` for `rows` deliveries.
 fn insert_sql(rows: usize) -> String {
     const COLUMNS: usize = 8;
+    // `body` (plaintext, before encryption at rest) stays empty.
     let values: Vec<String> = (0..rows)
-        .map(|r| format!("({})", (1..=COLUMNS).map(|c| format!("${}", r * COLUMNS + c)).collect::<Vec<_>>().join(", ")))
+        .map(|r| {
+            let p: Vec<String> = (1..=COLUMNS).map(|c| format!("${}", r * COLUMNS + c)).collect();
+            format!("({}, '', {})", p[..6].join(", "), p[6..].join(", "))
+        })
         .collect();
     format!(
-        "INSERT INTO webhooks (id, webhook_id, topic, shop_domain, api_version, triggered_at, body, received_at) \
+        "INSERT INTO webhooks (id, webhook_id, topic, shop_domain, api_version, triggered_at, body, body_enc, received_at) \
          VALUES {} ON CONFLICT (webhook_id) DO NOTHING RETURNING id",
         values.join(", ")
     )
@@ -200,11 +205,23 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
         shop_domain: shop.to_string(),
         api_version: header(&headers, "X-Shopify-API-Version").map(str::to_string),
         triggered_at: header(&headers, "X-Shopify-Triggered-At").map(str::to_string),
-        body: text.to_string(),
+        body_enc: seal_body(&state.cipher, &body),
         received_at: state.clock.now_ms(),
     };
     state.intake.submit(hook).await.map_err(AppError::Unavailable)?;
     Ok(StatusCode::OK)
+}
+
+/// Compressed (JSON shrinks to about a third, and so do the write-ahead log and its fsyncs), then
+/// encrypted.
+pub fn seal_body(cipher: &crate::crypto::Cipher, body: &[u8]) -> Vec<u8> {
+    cipher.encrypt_bytes(&lz4_flex::compress_prepend_size(body))
+}
+
+fn open_body(cipher: &crate::crypto::Cipher, sealed: &[u8]) -> anyhow::Result<String> {
+    let packed = cipher.decrypt_bytes(sealed)?;
+    let raw = lz4_flex::decompress_size_prepended(&packed)?;
+    Ok(String::from_utf8(raw)?)
 }
 
 #[derive(sqlx::FromRow)]
@@ -212,6 +229,7 @@ struct StoredWebhook {
     topic: String,
     shop_domain: String,
     body: String,
+    body_enc: Option<Vec<u8>>,
     received_at: i64,
     processed_at: Option<i64>,
 }
@@ -234,13 +252,18 @@ pub async fn process_all(app: &App, ids: &[String]) -> anyhow::Result<()> {
 /// Acts on one stored delivery, once. The effect and the "processed" mark commit together.
 async fn process(app: &App, id: &str) -> anyhow::Result<()> {
     let row: Option<StoredWebhook> = on_db!(&app.db, c => sqlx::query_as(
-        "SELECT topic, shop_domain, body, received_at, processed_at FROM webhooks WHERE id = $1")
+        "SELECT topic, shop_domain, body, body_enc, received_at, processed_at FROM webhooks WHERE id = $1")
         .bind(id).fetch_optional(c).await)?;
     let Some(hook) = row else { return Ok(()) };
     if hook.processed_at.is_some() {
         return Ok(());
     }
-    let mut body: serde_json::Value = serde_json::from_str(&hook.body)?;
+    // Deliveries stored before encryption at rest kept their body in the clear.
+    let text = match &hook.body_enc {
+        Some(sealed) => open_body(&app.cipher, sealed)?,
+        None => hook.body.clone(),
+    };
+    let mut body: serde_json::Value = serde_json::from_str(&text)?;
     // PostgreSQL text cannot hold NUL; a `\u0000` in a customer's note or name is dropped.
     strip_nul(&mut body);
     let mut tx = app.db.begin().await?;
@@ -249,13 +272,13 @@ async fn process(app: &App, id: &str) -> anyhow::Result<()> {
         "orders/create" => verification::intake::take_order(app, &mut tx, &hook.shop_domain, &body).await?,
         "orders/cancelled" => verification::intake::order_cancelled(app, &mut tx, &hook.shop_domain, &body).await?,
         "app/uninstalled" => uninstalled(&mut tx, &hook.shop_domain, hook.received_at, now).await?,
-        "customers/data_request" => crate::compliance::data_request(&mut tx, &hook.shop_domain, &body, now).await?,
-        "customers/redact" => crate::compliance::customer_redact(&mut tx, &hook.shop_domain, &body).await?,
+        "customers/data_request" => crate::compliance::data_request(&mut tx, &app.cipher, &hook.shop_domain, &body, now).await?,
+        "customers/redact" => crate::compliance::customer_redact(&mut tx, &app.cipher, &hook.shop_domain, &body).await?,
         "shop/redact" => crate::compliance::shop_redact(&mut tx, &hook.shop_domain).await?,
         other => format!("ignored: topic {other}"),
     };
     // The body holds customer data; once acted on it is not kept.
-    on_tx!(&mut tx, c => sqlx::query("UPDATE webhooks SET processed_at = $1, outcome = $2, body = '' WHERE id = $3")
+    on_tx!(&mut tx, c => sqlx::query("UPDATE webhooks SET processed_at = $1, outcome = $2, body = '', body_enc = NULL WHERE id = $3")
         .bind(now).bind(&outcome).bind(id).execute(c).await.map(|r| r.rows_affected()))?;
     tx.commit().await?;
     tracing::info!(topic = %hook.topic, shop = %hook.shop_domain, %outcome, "webhook processed");

@@ -7,6 +7,7 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{Notify, Semaphore, watch};
@@ -30,6 +31,11 @@ const MAX_IN_FLIGHT: usize = 64;
 const POLL: Duration = Duration::from_millis(250);
 /// A claim older than this without an outcome means its process died mid-dial.
 const STALE_DIAL_MS: i64 = 120_000;
+
+/// How often, and how far apart, the outcome of a request that went to Exotel is tried to be
+/// recorded when the database fails (after that the claim is left to `recover_stale_*`).
+pub const RECORD_TRIES: u32 = 20;
+pub const RECORD_PAUSE: Duration = Duration::from_millis(500);
 
 static WAKE: Notify = Notify::const_new();
 
@@ -112,6 +118,25 @@ pub async fn back_off(app: &App, outbox: Outbox, id: &str, shop_id: &str, order_
     }
     tx.commit().await?;
     Ok(())
+}
+
+/// Puts a claimed row whose request was never sent back in the queue (a second later), trying
+/// through a database blip; spends none of the customer's retries nor the row's backoff.
+async fn requeue(state: &AppState, outbox: Outbox, id: &str) {
+    let sql = format!(
+        "UPDATE {} SET state = 'queued', retry_after_wall = $1, updated_at = $2 WHERE id = $3 AND state = '{}'",
+        outbox.table(),
+        outbox.sending_state()
+    );
+    for _ in 0..RECORD_TRIES {
+        let done = on_db!(&state.db, c => sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(wall_ms() + 1_000).bind(state.clock.now_ms()).bind(id).execute(c).await.map(|r| r.rows_affected()));
+        match done {
+            Ok(_) => return,
+            Err(e) => tracing::warn!(?outbox, row = %id, error = %e, "could not put an unsent row back in the queue; trying again"),
+        }
+        tokio::time::sleep(RECORD_PAUSE).await;
+    }
 }
 
 /// Due rows in the order they should go: shops take turns (the n-th due row of every shop before
@@ -219,12 +244,17 @@ async fn tick(state: &AppState, slots: &Arc<Semaphore>, in_flight: &mut tokio::t
                 Claim::Claimed => {
                     let state = state.clone();
                     in_flight.spawn(async move {
+                        let sent = AtomicBool::new(false);
                         let result = match outbox {
-                            Outbox::Calls => super::ivr::dial(&state, &id).await,
-                            Outbox::Sms => super::fallback::send(&state, &id).await,
+                            Outbox::Calls => super::ivr::dial(&state, &id, &sent).await,
+                            Outbox::Sms => super::fallback::send(&state, &id, &sent).await,
                         };
                         if let Err(e) = result {
                             tracing::error!(?outbox, row = %id, error = %e, "send failed");
+                            if !sent.load(Ordering::SeqCst) {
+                                // The database failed before anything went to Exotel: back in the queue.
+                                requeue(&state, outbox, &id).await;
+                            }
                         }
                         drop(permit);
                     });

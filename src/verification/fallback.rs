@@ -5,6 +5,7 @@
 //! SMS status reports, missed calls, and what a link token stands for.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use secrecy::SecretString;
 
@@ -44,19 +45,27 @@ pub struct OrderInfo {
     pub exotel_api_token_enc: Option<String>,
 }
 
-const ORDER_SELECT: &str = "SELECT o.id, o.shop_id, o.name, o.order_number, o.total_price, o.currency, o.phone, o.status, \
+const ORDER_SELECT: &str = "SELECT o.id, o.shop_id, o.name, o.order_number, o.total_price, o.currency, o.phone_enc AS phone, o.status, \
     o.status_reason, o.items, s.domain AS shop_domain, s.status AS shop_status, s.settings, s.exotel_key, s.exotel_api_token_enc \
     FROM orders o JOIN shops s ON s.id = o.shop_id WHERE o.id = $1";
 
 pub async fn load_order(app: &App, order_id: &str) -> anyhow::Result<Option<OrderInfo>> {
-    Ok(on_db!(&app.db, c => sqlx::query_as::<_, OrderInfo>(ORDER_SELECT).bind(order_id).fetch_optional(c).await)?)
+    let found = on_db!(&app.db, c => sqlx::query_as::<_, OrderInfo>(ORDER_SELECT).bind(order_id).fetch_optional(c).await)?;
+    Ok(found.map(|o| o.opened(app)))
 }
 
-pub(crate) async fn load_order_tx(tx: &mut Tx, order_id: &str) -> anyhow::Result<Option<OrderInfo>> {
-    Ok(on_tx!(tx, c => sqlx::query_as::<_, OrderInfo>(ORDER_SELECT).bind(order_id).fetch_optional(c).await)?)
+pub(crate) async fn load_order_tx(app: &App, tx: &mut Tx, order_id: &str) -> anyhow::Result<Option<OrderInfo>> {
+    let found = on_tx!(tx, c => sqlx::query_as::<_, OrderInfo>(ORDER_SELECT).bind(order_id).fetch_optional(c).await)?;
+    Ok(found.map(|o| o.opened(app)))
 }
 
 impl OrderInfo {
+    /// The phone number is stored encrypted; everything past loading uses it in the clear.
+    fn opened(mut self, app: &App) -> Self {
+        self.phone = app.cipher.open_opt(self.phone.as_deref());
+        self
+    }
+
     pub fn settings(&self) -> Settings {
         Settings::from_stored(&self.settings)
     }
@@ -170,7 +179,7 @@ async fn step_in(app: &App, tx: &mut Tx, shop_id: &str, order_id: &str, settings
     if !super::order_still_pending(tx, shop_id, order_id).await? {
         return Ok(());
     }
-    let Some(o) = load_order_tx(tx, order_id).await? else { return Ok(()) };
+    let Some(o) = load_order_tx(app, tx, order_id).await? else { return Ok(()) };
     queue_fallback_sms(app, tx, &o, fb, &settings.general.account_sid, n, now).await?;
     // One interval after each SMS, the next (or, after the last, the limit); 60 min with no retries.
     let wait_min = if fb.retries == 0 { 60 } else { fb.retry_interval_minutes.max(1) };
@@ -208,7 +217,7 @@ async fn queue_fallback_sms(app: &App, tx: &mut Tx, o: &OrderInfo, fb: &Fallback
         unicode,
         dlt_template_id: dlt,
     };
-    queue_sms(tx, sms, now).await
+    queue_sms(app, tx, sms, now).await
 }
 
 /// An SMS to queue. `secret_body`, when given, is what is sent (kept encrypted until then);
@@ -226,11 +235,13 @@ pub(crate) struct NewSms<'a> {
     pub dlt_template_id: &'a str,
 }
 
-pub(crate) async fn queue_sms(tx: &mut Tx, m: NewSms<'_>, now: i64) -> anyhow::Result<()> {
+pub(crate) async fn queue_sms(app: &App, tx: &mut Tx, m: NewSms<'_>, now: i64) -> anyhow::Result<()> {
     on_tx!(tx, c => sqlx::query(
-        "INSERT INTO sms_messages (id, shop_id, order_id, kind, seq, account_sid, to_phone, body, body_enc, unicode, dlt_template_id, \
-           state, due_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'queued', $12, $12, $12)")
-        .bind(new_id()).bind(m.shop_id).bind(m.order_id).bind(m.kind).bind(m.seq).bind(m.account).bind(m.to).bind(m.body)
+        "INSERT INTO sms_messages (id, shop_id, order_id, kind, seq, account_sid, to_phone_enc, to_phone_hash, body, body_enc, unicode, \
+           dlt_template_id, state, due_at, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'queued', $13, $13, $13)")
+        .bind(new_id()).bind(m.shop_id).bind(m.order_id).bind(m.kind).bind(m.seq).bind(m.account)
+        .bind(m.to.map(|to| app.cipher.encrypt(to))).bind(m.to.map(|to| app.cipher.phone_index(to))).bind(m.body)
         .bind(&m.secret_body).bind(m.unicode).bind((!m.dlt_template_id.is_empty()).then_some(m.dlt_template_id)).bind(now)
         .execute(c).await.map(|r| r.rows_affected()))?;
     Ok(())
@@ -243,7 +254,7 @@ struct SmsRow {
     order_id: Option<String>,
     kind: String,
     seq: i64,
-    to_phone: Option<String>,
+    to_phone_enc: Option<String>,
     body: String,
     body_enc: Option<String>,
     unicode: bool,
@@ -258,10 +269,11 @@ struct SmsRow {
 }
 
 /// Sends an SMS the dialer has claimed (state `sending`). Sent at most once: after a timeout it is
-/// not sent again (Exotel's status report may still tell what became of it).
-pub async fn send(app: &App, sms_id: &str) -> anyhow::Result<()> {
+/// not sent again (Exotel's status report may still tell what became of it). `sent` is set just
+/// before the request goes: an error while it is unset means nothing reached Exotel.
+pub async fn send(app: &App, sms_id: &str, sent: &AtomicBool) -> anyhow::Result<()> {
     let row: Option<SmsRow> = on_db!(&app.db, c => sqlx::query_as(
-        "SELECT m.id, m.shop_id, m.order_id, m.kind, m.seq, m.to_phone, m.body, m.body_enc, m.unicode, m.dlt_template_id, m.state, \
+        "SELECT m.id, m.shop_id, m.order_id, m.kind, m.seq, m.to_phone_enc, m.body, m.body_enc, m.unicode, m.dlt_template_id, m.state, \
            m.transient_failures, o.status AS order_status, s.status AS shop_status, s.settings, s.exotel_key, s.exotel_api_token_enc \
          FROM sms_messages m JOIN shops s ON s.id = m.shop_id LEFT JOIN orders o ON o.id = m.order_id WHERE m.id = $1")
         .bind(sms_id).fetch_optional(c).await)?;
@@ -273,7 +285,7 @@ pub async fn send(app: &App, sms_id: &str) -> anyhow::Result<()> {
     let settings = Settings::from_stored(&m.settings);
     let stale = m.kind != "confirmation" && m.order_status.as_deref() != Some("pending");
     let (Some(to), Some(account), false, "installed") =
-        (m.to_phone.clone(), account(app, &settings, m.exotel_api_token_enc.as_deref()), stale, m.shop_status.as_str())
+        (app.cipher.open_opt(m.to_phone_enc.as_deref()), account(app, &settings, m.exotel_api_token_enc.as_deref()), stale, m.shop_status.as_str())
     else {
         return finish(app, &m, "cancelled", None, None, None, "SMS not sent: no longer needed or no phone/credentials", now).await;
     };
@@ -298,19 +310,37 @@ pub async fn send(app: &App, sms_id: &str) -> anyhow::Result<()> {
         custom_field: Some(&m.id),
     };
     let label = format!("SMS {} ({})", m.seq, m.kind.replace('_', " "));
-    match exotel::send_sms(&app.http, &account, &req).await {
+    sent.store(true, Ordering::SeqCst);
+    let result = exotel::send_sms(&app.http, &account, &req).await;
+    // The request went out: its outcome is recorded through a database blip too (each step is
+    // conditional on the row's state).
+    let mut tries = 0;
+    loop {
+        match record_send(app, &m, &to, &label, &result, now).await {
+            Err(e) if tries < dialer::RECORD_TRIES => {
+                tries += 1;
+                tracing::warn!(sms = %m.id, error = %e, "could not record an SMS send's outcome; trying again");
+                tokio::time::sleep(dialer::RECORD_PAUSE).await;
+            }
+            done => return done,
+        }
+    }
+}
+
+async fn record_send(app: &App, m: &SmsRow, to: &str, label: &str, result: &Result<exotel::SmsSent, ExotelError>, now: i64) -> anyhow::Result<()> {
+    match result {
         Ok(sent) => {
-            let detail = format!("{label} sent to {}", mask(&to));
-            finish(app, &m, "sent", Some(&sent.sid), Some(&sent.status), sent.detailed_status.as_deref(), &detail, now).await
+            let detail = format!("{label} sent to {}", mask(to));
+            finish(app, m, "sent", Some(&sent.sid), Some(&sent.status), sent.detailed_status.as_deref(), &detail, now).await
         }
         Err(e @ (ExotelError::Timeout | ExotelError::BadResponse(_))) => {
             let detail = format!("{label}: no answer from Exotel ({e}); not sent again");
-            finish(app, &m, "unknown", None, None, None, &detail, now).await
+            finish(app, m, "unknown", None, None, None, &detail, now).await
         }
         Err(e) if e.is_transient() => {
-            dialer::back_off(app, Outbox::Sms, &m.id, &m.shop_id, m.order_id.as_deref(), m.transient_failures, &label, &e.to_string()).await
+            dialer::back_off(app, Outbox::Sms, &m.id, &m.shop_id, m.order_id.as_deref(), m.transient_failures, label, &e.to_string()).await
         }
-        Err(e) => finish(app, &m, "failed", None, None, None, &format!("{label} not sent: {e}"), now).await,
+        Err(e) => finish(app, m, "failed", None, None, None, &format!("{label} not sent: {e}"), now).await,
     }
 }
 
@@ -398,17 +428,17 @@ pub async fn missed_call(app: &App, shop_id: &str, call_from: &str, call_sid: Op
         Some(_) if fb.mode != "sms_missed_call" => Missed::NotInUse,
         Some(p) => {
             let recent: i64 = on_tx!(&mut tx, c => sqlx::query_scalar(
-                "SELECT COUNT(*) FROM missed_calls WHERE shop_id = $1 AND phone = $2 AND outcome = 'counted' AND at > $3")
-                .bind(shop_id).bind(p.e164()).bind(now - MISSED_CALL_REPEAT_MS).fetch_one(c).await)?;
+                "SELECT COUNT(*) FROM missed_calls WHERE shop_id = $1 AND phone_hash = $2 AND outcome = 'counted' AND at > $3")
+                .bind(shop_id).bind(app.cipher.phone_index(p.e164())).bind(now - MISSED_CALL_REPEAT_MS).fetch_one(c).await)?;
             if recent > 0 {
                 Missed::Repeat
             } else {
                 let latest_3 = fb.missed_call_scope == "latest_3_in_30_days";
                 let (limit, since) = if latest_3 { (3i64, now - 30 * DAY_MS) } else { (1, i64::MIN) };
                 let pending: Vec<(String, String)> = on_tx!(&mut tx, c => sqlx::query_as(
-                    "SELECT id, name FROM orders WHERE shop_id = $1 AND phone = $2 AND status = 'pending' AND created_at >= $3 \
+                    "SELECT id, name FROM orders WHERE shop_id = $1 AND phone_hash = $2 AND status = 'pending' AND created_at >= $3 \
                      ORDER BY created_at DESC, shopify_order_id DESC LIMIT $4")
-                    .bind(shop_id).bind(p.e164()).bind(since).bind(limit).fetch_all(c).await)?;
+                    .bind(shop_id).bind(app.cipher.phone_index(p.e164())).bind(since).bind(limit).fetch_all(c).await)?;
                 let reason = format!("confirmed by a missed call from {}", p.masked());
                 let mut names = Vec::new();
                 for (order_id, name) in &pending {
@@ -417,7 +447,7 @@ pub async fn missed_call(app: &App, shop_id: &str, call_from: &str, call_sid: Op
                     }
                 }
                 if let Some((latest, _)) = pending.first().filter(|_| !names.is_empty()) {
-                    let o = load_order_tx(&mut tx, latest).await?.expect("the order was just read");
+                    let o = load_order_tx(app, &mut tx, latest).await?.expect("the order was just read");
                     let body = render(&fb.confirmation_template, &o, None, Some(&fb.missed_call_exophone));
                     let sms = NewSms {
                         shop_id,
@@ -431,7 +461,7 @@ pub async fn missed_call(app: &App, shop_id: &str, call_from: &str, call_sid: Op
                         unicode: fb.encoding == "unicode" || !is_gsm7(&body),
                         dlt_template_id: &fb.confirmation_dlt_template_id,
                     };
-                    queue_sms(&mut tx, sms, now).await?;
+                    queue_sms(app, &mut tx, sms, now).await?;
                 }
                 if names.is_empty() { Missed::NothingPending } else { Missed::Confirmed(names) }
             }
@@ -445,8 +475,10 @@ pub async fn missed_call(app: &App, shop_id: &str, call_from: &str, call_sid: Op
         Missed::InvalidNumber => ("invalid_number", String::new()),
     };
     on_tx!(&mut tx, c => sqlx::query(
-        "INSERT INTO missed_calls (id, shop_id, call_sid, call_from, phone, outcome, orders, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
-        .bind(new_id()).bind(shop_id).bind(call_sid).bind(mask(call_from)).bind(phone.as_ref().map(|p| p.e164().to_string()))
+        "INSERT INTO missed_calls (id, shop_id, call_sid, call_from, phone_enc, phone_hash, outcome, orders, at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+        .bind(new_id()).bind(shop_id).bind(call_sid).bind(mask(call_from)).bind(phone.as_ref().map(|p| app.cipher.encrypt(p.e164())))
+        .bind(phone.as_ref().map(|p| app.cipher.phone_index(p.e164())))
         .bind(label).bind(orders).bind(now).execute(c).await.map(|r| r.rows_affected()))?;
     tx.commit().await?;
     dialer::wake();

@@ -193,7 +193,7 @@ pub async fn take_order(app: &App, tx: &mut Tx, shop_domain: &str, body: &Value)
     let d = decide(&settings, saved, &order);
     let now = app.clock.now_ms();
     let order_id = new_id();
-    let inserted = insert_order(tx, &order_id, &shop_id, &order, &d, now).await?;
+    let inserted = insert_order(app, tx, &order_id, &shop_id, &order, &d, now).await?;
     if !inserted {
         return Ok("duplicate: the order was already taken".into());
     }
@@ -213,7 +213,7 @@ pub async fn take_order(app: &App, tx: &mut Tx, shop_domain: &str, body: &Value)
     Ok(format!("order {} {}", order.name.as_deref().unwrap_or("?"), d.status))
 }
 
-async fn insert_order(tx: &mut Tx, id: &str, shop_id: &str, o: &OrderPayload, d: &Decision, now: i64) -> anyhow::Result<bool> {
+async fn insert_order(app: &App, tx: &mut Tx, id: &str, shop_id: &str, o: &OrderPayload, d: &Decision, now: i64) -> anyhow::Result<bool> {
     let gid = o
         .admin_graphql_api_id
         .clone()
@@ -225,15 +225,16 @@ async fn insert_order(tx: &mut Tx, id: &str, shop_id: &str, o: &OrderPayload, d:
     let email = o.email.clone().or_else(|| o.customer.as_ref().and_then(|c| c.email.clone()));
     let n = on_tx!(tx, c => sqlx::query(
         "INSERT INTO orders (id, shop_id, shopify_order_id, admin_graphql_id, name, order_number, total_price, currency, \
-           gateways, is_cod, customer_id, customer_name, customer_email, phone, phone_source, status, status_reason, \
-           order_created_at, created_at, updated_at, resolved_at, items) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $19, $20, $21) \
+           gateways, is_cod, customer_id, customer_name, customer_email, phone_enc, phone_hash, phone_source, status, \
+           status_reason, order_created_at, created_at, updated_at, resolved_at, items) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $20, $21, $22) \
          ON CONFLICT (shop_id, shopify_order_id) DO NOTHING")
         .bind(id).bind(shop_id).bind(o.id).bind(gid).bind(name).bind(o.order_number)
         .bind(o.total_price.clone().unwrap_or_else(|| "0.00".into())).bind(o.currency.clone().unwrap_or_else(|| "INR".into()))
         .bind(serde_json::to_string(&o.payment_gateway_names)?).bind(d.is_cod)
         .bind(o.customer.as_ref().and_then(|c| c.id)).bind(o.customer_name()).bind(email)
-        .bind(d.phone.as_ref().map(|(p, _)| p.e164().to_string())).bind(d.phone.as_ref().map(|(_, s)| *s))
+        .bind(d.phone.as_ref().map(|(p, _)| app.cipher.encrypt(p.e164())))
+        .bind(d.phone.as_ref().map(|(p, _)| app.cipher.phone_index(p.e164()))).bind(d.phone.as_ref().map(|(_, s)| *s))
         .bind(d.status).bind(&d.reason).bind(&o.created_at).bind(now)
         .bind((d.status != "pending").then_some(now)).bind(serde_json::to_string(&o.line_items)?)
         .execute(c).await.map(|r| r.rows_affected()))?;
@@ -287,7 +288,7 @@ pub async fn order_cancelled(app: &App, tx: &mut Tx, shop_domain: &str, body: &V
             d.status = "cancelled";
             d.reason = Some(reason.into());
             let order_id = new_id();
-            if insert_order(tx, &order_id, &shop_id, &order, &d, now).await? {
+            if insert_order(app, tx, &order_id, &shop_id, &order, &d, now).await? {
                 add_event(
                     tx,
                     &shop_id,

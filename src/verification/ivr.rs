@@ -5,6 +5,7 @@
 //! so repeated, late or reordered callbacks and several processes never act twice.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, Utc};
 
@@ -82,7 +83,7 @@ pub struct Attempt {
     pub order_number: Option<i64>,
     pub total_price: String,
     pub currency: String,
-    pub phone: Option<String>,
+    pub phone_enc: Option<String>,
     pub dnd: Option<String>,
     pub shop_status: String,
     pub shop_domain: String,
@@ -92,7 +93,7 @@ pub struct Attempt {
 }
 
 const ATTEMPT_SELECT: &str = "SELECT a.id, a.shop_id, a.order_id, a.attempt_no, a.state, a.call_sid, a.digits, a.choice, a.finished_at, \
-    a.transient_failures, a.dialed_at, o.status AS order_status, o.name AS order_name, o.order_number, o.total_price, o.currency, o.phone, \
+    a.transient_failures, a.dialed_at, o.status AS order_status, o.name AS order_name, o.order_number, o.total_price, o.currency, o.phone_enc, \
     o.dnd, s.status AS shop_status, s.domain AS shop_domain, s.exotel_key, s.settings, s.exotel_api_token_enc \
     FROM call_attempts a JOIN orders o ON o.id = a.order_id JOIN shops s ON s.id = a.shop_id";
 
@@ -161,8 +162,9 @@ async fn set_state(app: &App, id: &str, from: &str, to: &str, extra_sql: &str, n
 }
 
 /// Dials an attempt this process has claimed (state `dialing`). Exactly one Calls/connect request
-/// is ever sent per attempt: after a timeout the outcome is reconciled, never redialled.
-pub async fn dial(app: &App, attempt_id: &str) -> anyhow::Result<()> {
+/// is ever sent per attempt: after a timeout the outcome is reconciled, never redialled. `sent` is
+/// set just before the request goes: an error while it is unset means nothing reached Exotel.
+pub async fn dial(app: &App, attempt_id: &str, sent: &AtomicBool) -> anyhow::Result<()> {
     let Some(a) = load_attempt(app, attempt_id).await? else { return Ok(()) };
     if a.state != "dialing" {
         return Ok(());
@@ -187,7 +189,7 @@ pub async fn dial(app: &App, attempt_id: &str) -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    let Some(phone) = a.phone.clone() else {
+    let Some(phone) = app.cipher.open_opt(a.phone_enc.as_deref()) else {
         return settle(app, &a, "not-placed", Some("the order has no phone number")).await;
     };
     let Some(account) = a.account(app, &settings) else {
@@ -226,7 +228,24 @@ pub async fn dial(app: &App, attempt_id: &str) -> anyhow::Result<()> {
         time_limit_secs: Some(CALL_TIME_LIMIT_SECS),
         time_out_secs: Some(RING_SECS),
     };
+    sent.store(true, Ordering::SeqCst);
     let result = exotel::connect_call(&app.http, &account, &req, app.config.exotel_timeout).await;
+    // The request went out: its outcome is recorded through a database blip too (every step is
+    // conditional on the attempt's state, so a try whose commit was in fact made changes nothing).
+    let mut tries = 0;
+    loop {
+        match record_dial(app, &a, &phone, &result).await {
+            Err(e) if tries < super::dialer::RECORD_TRIES => {
+                tries += 1;
+                tracing::warn!(attempt = %a.id, error = %e, "could not record a dial's outcome; trying again");
+                tokio::time::sleep(super::dialer::RECORD_PAUSE).await;
+            }
+            done => return done,
+        }
+    }
+}
+
+async fn record_dial(app: &App, a: &Attempt, phone: &str, result: &Result<exotel::CallPlaced, ExotelError>) -> anyhow::Result<()> {
     let now = app.clock.now_ms();
     match result {
         Ok(placed) => {
@@ -239,12 +258,12 @@ pub async fn dial(app: &App, attempt_id: &str) -> anyhow::Result<()> {
                  WHERE id = $4 AND state = 'dialing'")
                 .bind(&placed.sid).bind(&placed.status).bind(now).bind(&a.id).execute(c).await.map(|r| r.rows_affected()))?;
             if n == 1 {
-                let detail = format!("call {} placed to {} (CallSid {})", a.attempt_no, mask(&phone), placed.sid);
+                let detail = format!("call {} placed to {} (CallSid {})", a.attempt_no, mask(phone), placed.sid);
                 add_event(&mut tx, &a.shop_id, &a.order_id, "call_placed", &detail, now).await?;
                 schedule_reconcile(&mut tx, pending, &a.id, &a.shop_id, &a.order_id, now + RECONCILE_AFTER_MS, now).await?;
             }
             tx.commit().await?;
-            tracing::info!(attempt = %a.id, to = %mask(&phone), "call placed");
+            tracing::info!(attempt = %a.id, to = %mask(phone), "call placed");
             Ok(())
         }
         Err(e @ (ExotelError::Timeout | ExotelError::BadResponse(_))) => {
@@ -263,8 +282,8 @@ pub async fn dial(app: &App, attempt_id: &str) -> anyhow::Result<()> {
             Ok(())
         }
         Err(e) if e.is_transient() => a.back_off(app, &e.to_string()).await,
-        Err(ExotelError::Dnd(m)) => settle(app, &a, "dnd", Some(&format!("Exotel refused the call: {m}"))).await,
-        Err(e) => settle(app, &a, "not-placed", Some(&format!("Exotel refused the call: {e}"))).await,
+        Err(ExotelError::Dnd(m)) => settle(app, a, "dnd", Some(&format!("Exotel refused the call: {m}"))).await,
+        Err(e) => settle(app, a, "not-placed", Some(&format!("Exotel refused the call: {e}"))).await,
     }
 }
 

@@ -26,7 +26,7 @@ pub async fn begin(app: &App, tx: &mut Tx, shop_id: &str, order_id: &str, settin
         match settings.general.method.as_str() {
             "ivr" => ivr::schedule_first_call(app, tx, shop_id, order_id, settings).await?,
             "otp" => {
-                if let Some(o) = fallback::load_order_tx(tx, order_id).await? {
+                if let Some(o) = fallback::load_order_tx(app, tx, order_id).await? {
                     otp::issue(app, tx, &o, settings, None, app.clock.now_ms()).await?;
                 }
             }
@@ -94,7 +94,7 @@ pub async fn resolve(tx: &mut Tx, shop_id: &str, order_id: &str, status: &str, r
     stop_pending(tx, shop_id, Some(order_id), now).await?;
     intake::add_event(tx, shop_id, order_id, status, reason, now).await?;
     if !tags.is_empty() || cancel {
-        tx.push_jobs(&[crate::jobs::Job::SyncOrder { order_id: order_id.to_string(), tags, cancel }]).await?;
+        tx.push_jobs(&[crate::jobs::Job::SyncOrder { order_id: order_id.to_string(), tags, cancel, failures: 0 }]).await?;
     }
     Ok(true)
 }
@@ -102,12 +102,18 @@ pub async fn resolve(tx: &mut Tx, shop_id: &str, order_id: &str, status: &str, r
 /// Queues tags for a still-pending order (system tags such as `ivr_retry_limit_reached`).
 pub async fn tag(tx: &mut Tx, order_id: &str, tags: &[&str]) -> anyhow::Result<()> {
     let tags = tags.iter().map(|t| t.to_string()).collect();
-    tx.push_jobs(&[crate::jobs::Job::SyncOrder { order_id: order_id.to_string(), tags, cancel: false }]).await
+    tx.push_jobs(&[crate::jobs::Job::SyncOrder { order_id: order_id.to_string(), tags, cancel: false, failures: 0 }]).await
 }
 
+/// The wait before a Shopify update that found Shopify unavailable is tried again, on the app
+/// clock: 1 minute, doubling, at most this long. It is tried for as long as the shop is installed.
+const SYNC_RETRY_MAX_MINUTES: i64 = 30;
+
 /// Job: writes an outcome to the Shopify order. Tags are added (never removed) and the
-/// cancellation is asked for at most once per job; both are safe to repeat if the job re-runs.
-pub async fn sync_order(app: &App, order_id: &str, tags: &[String], cancel: bool) -> anyhow::Result<()> {
+/// cancellation is asked for at most once per job. When Shopify is unavailable (throttled, 5xx,
+/// unreachable, after the client's own retries), what has not landed yet is scheduled again on the
+/// app clock (a tag that landed is not sent again), however long the outage lasts.
+pub async fn sync_order(app: &App, order_id: &str, tags: &[String], cancel: bool, failures: u32) -> anyhow::Result<()> {
     let row: Option<(String, String, String)> = on_db!(&app.db, c => sqlx::query_as(
         "SELECT o.shop_id, o.admin_graphql_id, s.status FROM orders o JOIN shops s ON s.id = o.shop_id WHERE o.id = $1")
         .bind(order_id).fetch_optional(c).await)?;
@@ -132,8 +138,9 @@ pub async fn sync_order(app: &App, order_id: &str, tags: &[String], cancel: bool
         Ok::<(), AdminError>(())
     }
     .await;
+    let retry_in_minutes = (1i64 << failures.min(5)).min(SYNC_RETRY_MAX_MINUTES);
     let failed = match &result {
-        Err(e) if e.is_transient() => Some(format!("Shopify update failed, will retry: {e}")),
+        Err(e) if e.is_transient() => Some(format!("Shopify update failed, will retry in {retry_in_minutes} min: {e}")),
         Err(e) => Some(format!("Shopify update failed: {e}")),
         Ok(()) => None,
     };
@@ -144,14 +151,21 @@ pub async fn sync_order(app: &App, order_id: &str, tags: &[String], cancel: bool
     }
     if let Some(detail) = &failed {
         intake::add_event(&mut tx, &shop_id, order_id, "shopify_update_failed", detail, now).await?;
+        if result.as_ref().is_err_and(AdminError::is_transient) {
+            // Not tied to the order's timers: those are dropped when its calls settle, this is not.
+            let tagged = events.iter().any(|(kind, _)| *kind == "tags_added");
+            let rest = crate::jobs::Job::SyncOrder {
+                order_id: order_id.to_string(),
+                tags: if tagged { Vec::new() } else { tags.to_vec() },
+                cancel,
+                failures: failures.saturating_add(1),
+            };
+            tx.schedule(&rest, &shop_id, None, now + retry_in_minutes * 60_000, now).await?;
+        }
     } else {
         on_tx!(&mut tx, c => sqlx::query("UPDATE orders SET shopify_synced_at = $1 WHERE id = $2 AND shop_id = $3")
             .bind(now).bind(order_id).bind(&shop_id).execute(c).await.map(|r| r.rows_affected()))?;
     }
     tx.commit().await?;
-    match result {
-        // A transient failure runs the job again (apalis retries it).
-        Err(e) if e.is_transient() => Err(e.into()),
-        _ => Ok(()),
-    }
+    Ok(())
 }

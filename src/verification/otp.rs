@@ -83,7 +83,7 @@ pub async fn issue(app: &App, tx: &mut Tx, o: &OrderInfo, settings: &Settings, e
         unicode: otp.encoding == "unicode" || !is_gsm7(&text),
         dlt_template_id: &otp.dlt_template_id,
     };
-    fallback::queue_sms(tx, sms, now).await?;
+    fallback::queue_sms(app, tx, sms, now).await?;
     let detail = if version == 1 { "OTP sent by SMS".to_string() } else { format!("OTP resent by SMS ({} of {})", version - 1, otp.resends) };
     add_event(tx, &o.shop_id, &o.id, "otp_sent", &detail, now).await?;
     Ok(true)

@@ -162,7 +162,7 @@ async fn history(
     let report = Report::from_slug(&slug).ok_or(AppError::NotFound)?;
     let settings = Settings::from_stored(&p.shop.settings);
     let tz = r::shop_tz(&settings);
-    let f = Filters::parse(&q, report, tz, today(tz, state.clock.now_ms()), &settings.general.default_country);
+    let f = Filters::parse(&q, report, tz, today(tz, state.clock.now_ms()), &settings.general.default_country).index_phones(&state.cipher);
     let csv = q.get("format").is_some_and(|v| v == "csv");
     let shop_id = p.shop.id.as_str();
     let link_q = auth_query(&q, &p.shop.domain);
@@ -176,7 +176,7 @@ async fn history(
         match report {
             Report::Orders => {
                 let counts = r::order_counts(db, shop_id, &f).await?;
-                let rows = r::orders(db, shop_id, &f, limit).await?;
+                let rows = r::orders(db, &state.cipher, shop_id, &f, limit).await?;
                 let total = counts.of(&f.status);
                 let overview = if csv { None } else { Some(r::overview(db, shop_id, &f, tz).await?) };
                 let cells = rows
@@ -202,7 +202,7 @@ async fn history(
             }
             Report::Calls => {
                 let total = if csv { 0 } else { r::calls_count(db, shop_id, &f).await? };
-                let rows = r::calls(db, shop_id, &f, limit).await?;
+                let rows = r::calls(db, &state.cipher, shop_id, &f, limit).await?;
                 let cells = rows
                     .iter()
                     .enumerate()
@@ -227,7 +227,7 @@ async fn history(
             }
             Report::Sms => {
                 let total = if csv { 0 } else { r::sms_count(db, shop_id, &f).await? };
-                let rows = r::sms(db, shop_id, &f, limit).await?;
+                let rows = r::sms(db, &state.cipher, shop_id, &f, limit).await?;
                 let cells = rows
                     .iter()
                     .enumerate()
@@ -253,7 +253,7 @@ async fn history(
             }
             Report::Missed => {
                 let total = if csv { 0 } else { r::missed_count(db, shop_id, &f).await? };
-                let rows = r::missed(db, shop_id, &f, limit).await?;
+                let rows = r::missed(db, &state.cipher, shop_id, &f, limit).await?;
                 let exophone = settings.fallback.missed_call_exophone.clone();
                 let cells = rows
                     .iter()
@@ -445,7 +445,7 @@ async fn timeline_page(
     Query(q): Query<HashMap<String, String>>,
 ) -> AppResult<Response> {
     let id = parse_order_id(&raw)?;
-    let o = r::order_detail(&state.db, &p.shop.id, id).await?.ok_or(AppError::NotFound)?;
+    let o = r::order_detail(&state.db, &state.cipher, &p.shop.id, id).await?.ok_or(AppError::NotFound)?;
     let events = r::timeline(&state.db, &p.shop.id, &o.id).await?;
     let settings = Settings::from_stored(&p.shop.settings);
     let tz = r::shop_tz(&settings);
@@ -488,7 +488,7 @@ fn api_json(shop: &Shop, status: StatusCode, body: Value) -> Response {
 /// `GET /app/api/orders/{shopify_order_id}`: status, reason, tags and the timeline.
 async fn order_json(State(state): State<AppState>, ShopSession(shop): ShopSession, Path(raw): Path<String>) -> ApiResult<Response> {
     let id = parse_order_id(&raw)?;
-    let o = r::order_detail(&state.db, &shop.id, id).await?.ok_or(AppError::NotFound)?;
+    let o = r::order_detail(&state.db, &state.cipher, &shop.id, id).await?.ok_or(AppError::NotFound)?;
     let events = r::timeline(&state.db, &shop.id, &o.id).await?;
     let tz = r::shop_tz(&Settings::from_stored(&shop.settings));
     let body = json!({
@@ -548,7 +548,7 @@ async fn click_to_call(State(state): State<AppState>, ShopSession(shop): ShopSes
     } else {
         serde_json::from_slice(&body).map_err(|e| AppError::bad_request(format!("the body is not valid JSON: {e}")))?
     };
-    let o = r::order_detail(&state.db, &shop.id, id).await?.ok_or(AppError::NotFound)?;
+    let o = r::order_detail(&state.db, &state.cipher, &shop.id, id).await?.ok_or(AppError::NotFound)?;
     if o.status != "callback_requested" {
         return Ok(api_json(
             &shop,
@@ -600,9 +600,13 @@ async fn click_to_call(State(state): State<AppState>, ShopSession(shop): ShopSes
         match take_budget(&mut tx, &budget, interval, wall_ms()).await? {
             Ok(()) => {
                 on_tx!(&mut tx, c => sqlx::query(
-                    "INSERT INTO agent_calls (id, shop_id, order_id, agent_phone, customer_phone, caller_id, account_sid, state, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, 'dialing', $8, $8)")
-                    .bind(&call_id).bind(&shop.id).bind(&o.id).bind(agent.e164()).bind(&customer).bind(&exophone).bind(&acct.sid).bind(now)
+                    "INSERT INTO agent_calls (id, shop_id, order_id, agent_phone_enc, agent_phone_hash, customer_phone_enc, customer_phone_hash, \
+                       caller_id, account_sid, state, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'dialing', $10, $10)")
+                    .bind(&call_id).bind(&shop.id).bind(&o.id)
+                    .bind(state.cipher.encrypt(agent.e164())).bind(state.cipher.phone_index(agent.e164()))
+                    .bind(state.cipher.encrypt(&customer)).bind(state.cipher.phone_index(&customer))
+                    .bind(&exophone).bind(&acct.sid).bind(now)
                     .execute(c).await.map(|r| r.rows_affected()))?;
                 tx.commit().await?;
                 break;
@@ -680,10 +684,10 @@ async fn agent_call_status(State(state): State<AppState>, Path(key): Path<String
         };
         let id = fields.get("CustomField").cloned().unwrap_or_default();
         let sid = fields.get("CallSid").cloned().unwrap_or_default();
-        let row: Option<(String, String, Option<String>)> = on_db!(&state.db, c => sqlx::query_as(
-            "SELECT id, order_id, agent_phone FROM agent_calls WHERE shop_id = $1 AND (id = $2 OR (call_sid = $3 AND call_sid <> ''))")
+        let row: Option<(String, String)> = on_db!(&state.db, c => sqlx::query_as(
+            "SELECT id, order_id FROM agent_calls WHERE shop_id = $1 AND (id = $2 OR (call_sid = $3 AND call_sid <> ''))")
             .bind(&shop_id).bind(&id).bind(&sid).fetch_optional(c).await)?;
-        let Some((id, order_id, _agent)) = row else { return Ok(plain(StatusCode::OK, "unknown call; ignored")) };
+        let Some((id, order_id)) = row else { return Ok(plain(StatusCode::OK, "unknown call; ignored")) };
         let status = fields.get("Status").cloned().unwrap_or_default();
         let duration: Option<i64> = fields.get("ConversationDuration").or_else(|| fields.get("Duration")).and_then(|d| d.parse().ok());
         let now = state.clock.now_ms();

@@ -24,21 +24,6 @@ async fn status(app: &TestApp, id: i64) -> String {
     app.text(&format!("SELECT status FROM orders WHERE shopify_order_id = {id}")).await.unwrap()
 }
 
-/// The IVR's one call goes unanswered: the fallback starts.
-async fn unanswered(app: &TestApp, shop: &str) {
-    let key = app.exotel_key(shop).await;
-    let call = app.exotel.calls().last().cloned().expect("a call was placed");
-    let r = app
-        .client
-        .post(app.url(&format!("/exotel/{key}/call-status")))
-        .json(&json!({"CallSid": call.sid, "Status": "no-answer", "CustomField": call.field("CustomField")}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    app.settle().await;
-}
-
 /// The link in the n-th SMS, as a path (`/v/…`).
 fn link_path(app: &TestApp, n: usize) -> String {
     let sms = app.exotel.sms();
@@ -68,7 +53,7 @@ async fn link_confirms_after_the_calls(backend: Backend) {
     setup(&app, SHOP, json!({})).await;
     order(&app, SHOP, 1).await;
     assert!(app.exotel.sms().is_empty(), "no SMS while the IVR is still trying");
-    unanswered(&app, SHOP).await;
+    app.last_call_unanswered(SHOP).await;
     let sms = app.exotel.sms();
     assert_eq!(sms.len(), 1);
     let m = &sms[0];
@@ -115,7 +100,7 @@ async fn link_buttons_follow_the_tags(backend: Backend) {
     let Some(app) = TestApp::spawn(backend).await else { return };
     setup(&app, SHOP, json!({"callback_tag": "", "cancel_order": true})).await;
     order(&app, SHOP, 2).await;
-    unanswered(&app, SHOP).await;
+    app.last_call_unanswered(SHOP).await;
     let path = link_path(&app, 0);
     let (_, html) = page(&app, &path).await;
     assert!(html.contains("Cancel my order") && !html.contains("Call me back"), "no callback button without its tag");
@@ -134,7 +119,7 @@ async fn link_buttons_follow_the_tags(backend: Backend) {
     // The callback button of a shop that offers it.
     setup(&app, "cb.myshopify.com", json!({})).await;
     order(&app, "cb.myshopify.com", 8).await;
-    unanswered(&app, "cb.myshopify.com").await;
+    app.last_call_unanswered("cb.myshopify.com").await;
     let path = link_path(&app, app.exotel.sms().len() - 1);
     let (code, html) = tap(&app, &path, "callback").await;
     assert_eq!(code, 200);
@@ -149,7 +134,7 @@ async fn link_expiry_unknown_and_cancelled_elsewhere(backend: Backend) {
     let Some(app) = TestApp::spawn(backend).await else { return };
     setup(&app, SHOP, json!({"link_expiry_hours": 1, "retries": 1, "retry_interval_minutes": 60})).await;
     order(&app, SHOP, 3).await;
-    unanswered(&app, SHOP).await;
+    app.last_call_unanswered(SHOP).await;
     let path = link_path(&app, 0);
     // Valid up to and including the last second of its hour.
     app.advance(3600).await;
@@ -167,7 +152,7 @@ async fn link_expiry_unknown_and_cancelled_elsewhere(backend: Backend) {
 
     // Another order, cancelled in Shopify while its link is out.
     order(&app, SHOP, 4).await;
-    unanswered(&app, SHOP).await;
+    app.last_call_unanswered(SHOP).await;
     let path = link_path(&app, app.exotel.sms().len() - 1);
     let mut cancelled = order_payload(4, COD, Some(PHONE));
     cancelled["cancelled_at"] = json!("2026-11-23T11:00:00+05:30");
@@ -187,9 +172,9 @@ async fn sms_retries_then_the_limit_tag(backend: Backend) {
     setup(&app, SHOP, json!({"retries": 2, "retry_interval_minutes": 10})).await;
     setup(&app, "once.myshopify.com", json!({"retries": 0, "retry_interval_minutes": 0})).await;
     order(&app, SHOP, 5).await;
-    unanswered(&app, SHOP).await;
+    app.last_call_unanswered(SHOP).await;
     order(&app, "once.myshopify.com", 6).await;
-    unanswered(&app, "once.myshopify.com").await;
+    app.last_call_unanswered("once.myshopify.com").await;
     let sent_to = |app: &TestApp, shop: &str| {
         let key = shop.to_string();
         app.exotel.sms().iter().filter(|m| m.field("StatusCallback").is_some_and(|u| u.contains(&key))).count()

@@ -63,11 +63,18 @@ async fn phone_from_each_source(backend: Backend) {
         app.post_webhook("orders/create", SHOP, &format!("p{i}"), o).await;
     }
     app.wait_for_jobs().await;
-    let phone = |id: i64| format!("SELECT phone || ' ' || phone_source FROM orders WHERE shopify_order_id = {id}");
-    assert_eq!(app.text(&phone(10)).await.as_deref(), Some("+919876543210 shipping_address"));
-    assert_eq!(app.text(&phone(11)).await.as_deref(), Some("+919000000002 billing_address"));
-    assert_eq!(app.text(&phone(12)).await.as_deref(), Some("+919000000003 customer"));
-    assert_eq!(app.text(&phone(13)).await.as_deref(), Some("+919000000004 order"));
+    for (id, phone, source) in [
+        (10, "+919876543210", "shipping_address"),
+        (11, "+919000000002", "billing_address"),
+        (12, "+919000000003", "customer"),
+        (13, "+919000000004", "order"),
+    ] {
+        let stored = app.sealed_text(&format!("SELECT phone_enc FROM orders WHERE shopify_order_id = {id}")).await;
+        assert_eq!(stored.as_deref(), Some(phone));
+        assert_eq!(app.text(&format!("SELECT phone_source FROM orders WHERE shopify_order_id = {id}")).await.as_deref(), Some(source));
+        let index = app.text(&format!("SELECT phone_hash FROM orders WHERE shopify_order_id = {id}")).await;
+        assert_eq!(index, Some(app.state.cipher.phone_index(phone)));
+    }
     let (s, reason) = status_of(&app, 14).await;
     assert_eq!((s.as_str(), reason.as_deref()), ("skipped", Some("the order has no phone number")));
     let (s, reason) = status_of(&app, 15).await;

@@ -186,18 +186,9 @@ async fn ivr_then_fallback_story(backend: Backend) {
     app.install_with_fallback(SHOP, json!({})).await;
     order_with(&app, SHOP, 1, PHONE, |_| {}).await;
     app.settle().await;
+    app.last_call_unanswered(SHOP).await;
     let key = app.exotel_key(SHOP).await;
     let call = app.exotel.calls()[0].clone();
-    let r = app
-        .client
-        .post(app.url(&format!("/exotel/{key}/call-status")))
-        .json(&json!({"CallSid": call.sid, "Status": "no-answer", "CustomField": call.field("CustomField"),
-            "Legs": [{"Status": "no-answer", "AnsweredBy": "NA"}]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    app.settle().await;
     let sms = app.exotel.sms()[0].clone();
     let r = app
         .client

@@ -45,7 +45,7 @@ async fn same_webhook_twice_is_one_order_one_job(backend: Backend) {
     assert_eq!(app.count("SELECT COUNT(*) FROM order_events WHERE kind = 'verification_started'").await, 1);
     assert_eq!(app.text("SELECT status FROM orders").await.as_deref(), Some("pending"));
     // Processed deliveries keep no customer data.
-    assert_eq!(app.count("SELECT COUNT(*) FROM webhooks WHERE body <> ''").await, 0);
+    assert_eq!(app.count("SELECT COUNT(*) FROM webhooks WHERE body <> '' OR body_enc IS NOT NULL").await, 0);
     app.assert_no_jobs_left().await;
     app.stop().await;
 }
@@ -196,7 +196,7 @@ async fn compliance_topics(backend: Backend) {
     assert_eq!(app.post_webhook("customers/data_request", SHOP, "dr-1", &req).await.status(), 200);
     app.wait_for_jobs().await;
     assert_eq!(app.count("SELECT COUNT(*) FROM data_requests WHERE shopify_request_id = 555").await, 1);
-    let report = app.text("SELECT report FROM data_requests").await.unwrap();
+    let report = app.sealed_text("SELECT report_enc FROM data_requests").await.unwrap();
     assert!(report.contains("+919876543210") && report.contains("#1021") && !report.contains("#1022"), "{report}");
     // With the calls made about the order (one placed at once in calling hours).
     let report: Value = serde_json::from_str(&report).unwrap();
@@ -207,9 +207,9 @@ async fn compliance_topics(backend: Backend) {
         "orders_to_redact": [21]});
     assert_eq!(app.post_webhook("customers/redact", SHOP, "cr-1", &redact).await.status(), 200);
     app.wait_for_jobs().await;
-    assert_eq!(app.count("SELECT COUNT(*) FROM orders WHERE shopify_order_id = 21 AND phone IS NULL AND customer_name IS NULL AND customer_email IS NULL").await, 1);
-    assert_eq!(app.text("SELECT phone FROM orders WHERE shopify_order_id = 22").await.as_deref(), Some("+919812345678"));
-    assert_eq!(app.text("SELECT phone FROM orders WHERE shopify_order_id = 23").await.as_deref(), Some("+919876543210"));
+    assert_eq!(app.count("SELECT COUNT(*) FROM orders WHERE shopify_order_id = 21 AND phone_enc IS NULL AND phone_hash IS NULL AND customer_name IS NULL AND customer_email IS NULL").await, 1);
+    assert_eq!(app.sealed_text("SELECT phone_enc FROM orders WHERE shopify_order_id = 22").await.as_deref(), Some("+919812345678"));
+    assert_eq!(app.sealed_text("SELECT phone_enc FROM orders WHERE shopify_order_id = 23").await.as_deref(), Some("+919876543210"));
     assert_eq!(app.count("SELECT COUNT(*) FROM order_events e JOIN orders o ON o.id = e.order_id WHERE o.shopify_order_id = 21 AND e.detail <> ''").await, 0);
 
     // shop/redact while installed is refused; after uninstall it erases the shop.

@@ -176,6 +176,10 @@ impl TestApp {
         }
     }
 
+    pub fn database_url(&self) -> &str {
+        &self.vars["DATABASE_URL"]
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }
@@ -263,6 +267,22 @@ impl TestApp {
         }
         let r = self.put_settings(shop, json!({"fallback": section})).await;
         assert_eq!(r.status(), 200, "fallback settings: {}", r.text().await.unwrap());
+    }
+
+    /// The shop's latest IVR call goes unanswered (Exotel's status callback), and the app settles.
+    pub async fn last_call_unanswered(&self, shop: &str) {
+        let key = self.exotel_key(shop).await;
+        let call = self.exotel.calls().last().cloned().expect("a call was placed");
+        let r = self
+            .client
+            .post(self.url(&format!("/exotel/{key}/call-status")))
+            .json(&json!({"CallSid": call.sid, "Status": "no-answer", "CustomField": call.field("CustomField"),
+                "Legs": [{"Status": "no-answer", "AnsweredBy": "NA"}]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        self.settle().await;
     }
 
     /// Every tag the app added in Shopify, in order.
@@ -368,6 +388,13 @@ impl TestApp {
     pub async fn text(&self, sql: &str) -> Option<String> {
         let sql = sql.to_string();
         on_db!(&self.state.db, c => sqlx::query_scalar::<_, Option<String>>(sqlx::AssertSqlSafe(sql)).fetch_optional(c).await).unwrap().flatten()
+    }
+
+    /// A value stored encrypted (phone numbers, data-request reports), checked to be so, opened.
+    pub async fn sealed_text(&self, sql: &str) -> Option<String> {
+        let stored = self.text(sql).await?;
+        assert!(stored.starts_with("v1:"), "stored in the clear: {stored}");
+        Some(self.state.cipher.open(&stored).expect("decrypts"))
     }
 
     pub async fn stop(mut self) {
