@@ -58,25 +58,6 @@ macro_rules! on_tx {
     };
 }
 
-/// Copies SQLite's write-ahead log into the database every 200 ms without blocking writers
-/// (PASSIVE), until the pool closes. SQLite then starts the log over from the beginning.
-async fn checkpoints(pool: sqlx::SqlitePool) {
-    let mut tick = tokio::time::interval(Duration::from_millis(200));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        if pool.is_closed() {
-            return;
-        }
-        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&pool).await {
-            if matches!(e, sqlx::Error::PoolClosed) {
-                return;
-            }
-            tracing::warn!(error = %e, "SQLite checkpoint failed; the next one will retry");
-        }
-    }
-}
-
 impl Db {
     pub async fn connect(url: &str) -> Result<Db, sqlx::Error> {
         if url.starts_with("sqlite:") {
@@ -87,11 +68,7 @@ impl Db {
                 // commits, so the fsync cost is paid once per batch, not once per request.
                 .synchronous(SqliteSynchronous::Full)
                 .busy_timeout(Duration::from_secs(10))
-                .pragma("temp_store", "MEMORY")
-                // Checkpoints run in the background (below), not inside whichever commit crossed
-                // the threshold: that commit, and every webhook waiting on it, would pay for
-                // copying the log into the database and its fsync.
-                .pragma("wal_autocheckpoint", "0");
+                .pragma("temp_store", "MEMORY");
             if let Some(dir) = std::path::Path::new(opts.get_filename()).parent() {
                 if !dir.as_os_str().is_empty() {
                     std::fs::create_dir_all(dir).map_err(sqlx::Error::Io)?;
@@ -102,7 +79,6 @@ impl Db {
                 .min_connections(1)
                 .connect_with(opts)
                 .await?;
-            tokio::spawn(checkpoints(pool.clone()));
             Ok(Db::Sqlite(pool))
         } else {
             let opts = PgConnectOptions::from_str(url)?;
