@@ -153,8 +153,14 @@ pub async fn run(backend: Backend) {
         let mut pending_save: Option<(usize, tokio::task::JoinHandle<Option<u16>>)> = None;
         match phase {
             Phase::Intake => {
-                world.lock().unwrap().add_orders(12, None);
-                tokio::time::sleep(Duration::from_millis(rng.random_range(0..250))).await;
+                // A burst; the kill lands once the first of it is answered, with the rest in flight.
+                let before = world.lock().unwrap().webhook_posts;
+                world.lock().unwrap().add_orders(24, None);
+                if wait_for(Duration::from_secs(30), || world.lock().unwrap().webhook_posts > before).await {
+                    tokio::time::sleep(Duration::from_millis(rng.random_range(0..60))).await;
+                } else {
+                    missed += 1;
+                }
             }
             Phase::CallInFlight => {
                 // Some answers come after the app's 2 s timeout (the "unknown" path), most before.
@@ -245,6 +251,8 @@ pub async fn run(backend: Backend) {
     let settle_deadline = Instant::now() + Duration::from_secs(env_num("CRASH_SETTLE_SECONDS", 900) as u64);
     let mut quiet = 0;
     let mut last_advance = Instant::now();
+    let settle_started = Instant::now();
+    let mut last_report = Instant::now();
     loop {
         app.assert_alive();
         let (accepted, unfinished) = {
@@ -262,6 +270,14 @@ pub async fn run(backend: Backend) {
         } else {
             quiet = 0;
         }
+        if last_report.elapsed() > Duration::from_secs(30) {
+            last_report = Instant::now();
+            println!(
+                "crash/{}: settling for {:.0} s: webhooks all accepted {accepted}, {unfinished} calls unanswered, {pending} orders pending, {queued} jobs queued, {busy} attempts in flight",
+                backend.name(),
+                settle_started.elapsed().as_secs_f64()
+            );
+        }
         if Instant::now() > settle_deadline {
             let dialing = db.rows("SELECT id, state, CAST(claimed_at_wall AS TEXT) FROM call_attempts WHERE state IN ('dialing', 'placed', 'unknown')", 3).await;
             panic!(
@@ -277,6 +293,7 @@ pub async fn run(backend: Backend) {
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+    let settled_in = settle_started.elapsed().as_secs_f64();
     stop.store(true, Ordering::SeqCst);
     for t in tasks {
         let _ = t.await;
@@ -291,7 +308,7 @@ pub async fn run(backend: Backend) {
     let (posts, unanswered, non200, cb_sent, cb_unanswered) = (w.webhook_posts, w.webhook_unanswered, w.webhook_non200, w.callbacks_sent, w.callbacks_unanswered);
     app.stop();
     println!(
-        "crash/{}: {kills} kill points survived (intake {}, call in flight {}, tagging {}, settings save {}, anywhere {}; {missed} phases not reached before the kill), {starts} restarts, {:.0} s",
+        "crash/{}: {kills} kill points survived (intake {}, call in flight {}, tagging {}, settings save {}, anywhere {}; {missed} phases not reached before the kill), {starts} restarts, {:.0} s (settling after the last kill {settled_in:.0} s)",
         backend.name(),
         by_phase[0],
         by_phase[1],
