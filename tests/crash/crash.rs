@@ -186,7 +186,9 @@ pub async fn run(backend: Backend) {
                 }
             }
             Phase::SettingsSave => {
-                let delay = rng.random_range(200..1200u64);
+                // Half the time the account check is slow (the kill lands during it, or just after,
+                // at the write); otherwise the kill aims at the write itself.
+                let delay = if rng.random_bool(0.5) { rng.random_range(200..1200u64) } else { 0 };
                 proxy.set_balance_delay(Duration::from_millis(delay));
                 let before = proxy.balances();
                 let target = 1 - settings_variant;
@@ -195,7 +197,7 @@ pub async fn run(backend: Backend) {
                 world.lock().unwrap().add_orders(2, None);
                 if wait_for(Duration::from_secs(30), || proxy.balances() > before).await {
                     // Mostly during the account check, sometimes just after it (the write).
-                    tokio::time::sleep(Duration::from_millis(rng.random_range(0..delay + 40))).await;
+                    tokio::time::sleep(Duration::from_millis(rng.random_range(0..delay + 25))).await;
                 } else {
                     missed += 1;
                 }

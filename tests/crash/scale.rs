@@ -207,7 +207,21 @@ pub async fn run() {
     for p in procs.slots.iter_mut().flatten() {
         p.stop();
     }
+    // Who did the work (from the processes' logs; a figure, not a check).
+    let mut placed: HashMap<String, usize> = HashMap::new();
+    for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        let mode = name.split('-').next().unwrap_or("").to_string();
+        let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+        *placed.entry(mode).or_default() += text.matches("call placed").count();
+    }
     println!("scale-out: killed {} — nothing lost", killed.join(", "));
+    println!(
+        "scale-out: calls placed by worker {}, by all {}, by web {}",
+        placed.get("worker").copied().unwrap_or(0),
+        placed.get("all").copied().unwrap_or(0),
+        placed.get("web").copied().unwrap_or(0)
+    );
     println!(
         "scale-out: {} orders checked ({} confirmed, {} cancelled, {} no response, {} parked after a kill), {} calls checked ({} attempts), \
          each attempt dialled at most once; {}; limit {CALLS_PER_MINUTE}/min; {} tagsAdd / {} orderCancel re-sent after kills, {} jobs re-run; {:.0} s",
