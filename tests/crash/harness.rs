@@ -108,8 +108,22 @@ pub fn base_vars(database_url: &str, shopify_origin: &str, exotel_origin: &str) 
     .collect()
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+/// The text of a log without its colour codes.
+pub fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// One app process.
@@ -122,11 +136,10 @@ pub struct AppProc {
 }
 
 impl AppProc {
-    /// Starts the binary and waits until it serves (`GET /healthz` 200) or, without HTTP, until
-    /// it logs that it started.
+    /// Starts the binary on a port of its own choosing (`BIND_ADDR=127.0.0.1:0`; a port picked
+    /// here could be taken by a process of a parallel test meanwhile) and waits until it has logged
+    /// that it started (with its port) and, when it serves HTTP, answers `GET /healthz` with 200.
     pub async fn start(vars: &HashMap<String, String>, mode: &'static str, log: PathBuf) -> AppProc {
-        let web = mode != "worker";
-        let port = if web { free_port() } else { 0 };
         let out = std::fs::File::create(&log).unwrap();
         let err = out.try_clone().unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_codverify"))
@@ -134,14 +147,13 @@ impl AppProc {
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .envs(vars)
             .env("RUN_MODE", mode)
-            .env("BIND_ADDR", format!("127.0.0.1:{port}"))
+            .env("BIND_ADDR", "127.0.0.1:0")
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
             .spawn()
             .expect("start codverify");
-        let addr = web.then(|| format!("http://127.0.0.1:{port}"));
-        let mut p = AppProc { child: Some(child), mode, addr, log };
+        let mut p = AppProc { child: Some(child), mode, addr: None, log };
         p.wait_ready().await;
         p
     }
@@ -153,12 +165,22 @@ impl AppProc {
             if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().unwrap()) {
                 panic!("codverify ({}) exited at start-up with {status}; log {}:\n{}", self.mode, self.log.display(), tail(&self.log));
             }
-            let ready = match &self.addr {
-                Some(a) => http.get(format!("{a}/healthz")).send().await.is_ok_and(|r| r.status() == 200),
-                None => std::fs::read_to_string(&self.log).is_ok_and(|l| l.contains("codverify started")),
-            };
-            if ready {
-                return;
+            let log = strip_ansi(&std::fs::read_to_string(&self.log).unwrap_or_default());
+            let port = log
+                .lines()
+                .find(|l| l.contains("codverify started"))
+                .and_then(|l| l.split("port=").nth(1))
+                .and_then(|p| p.split(|c: char| !c.is_ascii_digit()).next())
+                .and_then(|p| p.parse::<u16>().ok());
+            if let Some(port) = port {
+                if port == 0 {
+                    return;
+                }
+                let addr = format!("http://127.0.0.1:{port}");
+                if http.get(format!("{addr}/healthz")).send().await.is_ok_and(|r| r.status() == 200) {
+                    self.addr = Some(addr);
+                    return;
+                }
             }
             assert!(Instant::now() < deadline, "codverify ({}) not ready after 90 s; log {}:\n{}", self.mode, self.log.display(), tail(&self.log));
             tokio::time::sleep(Duration::from_millis(25)).await;
