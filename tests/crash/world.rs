@@ -357,6 +357,15 @@ pub async fn check_invariants(world: &World, exotel: &FakeExotel, shopify: &Fake
         .rows("SELECT o.id, CAST(COUNT(*) AS TEXT) FROM order_events e JOIN orders o ON o.id = e.order_id WHERE e.kind = 'verification_started' GROUP BY o.id", 2)
         .await;
     let started: HashMap<String, i64> = started.into_iter().map(|r| (r[0].clone().unwrap(), r[1].as_deref().unwrap().parse().unwrap())).collect();
+    let event_counts = |kinds: &'static str| async move {
+        let sql = format!(
+            "SELECT o.id, CAST(COUNT(*) AS TEXT) FROM order_events e JOIN orders o ON o.id = e.order_id WHERE e.kind IN ({kinds}) GROUP BY o.id"
+        );
+        db.rows(&sql, 2).await.into_iter().map(|r| (r[0].clone().unwrap(), r[1].as_deref().unwrap().parse::<usize>().unwrap())).collect::<HashMap<String, usize>>()
+    };
+    // The timeline: an order resolved once, a call recorded as placed at most once per attempt.
+    let resolved_events = event_counts("'confirmed', 'cancelled', 'no_response'").await;
+    let placed_events = event_counts("'call_placed'").await;
     let attempts = db
         .rows(
             "SELECT a.id, CAST(o.shopify_order_id AS TEXT), CAST(a.attempt_no AS TEXT), a.state, a.result FROM call_attempts a \
@@ -402,6 +411,14 @@ pub async fn check_invariants(world: &World, exotel: &FakeExotel, shopify: &Fake
         }
         if started.get(row_id).copied().unwrap_or(0) != 1 {
             errors.push(format!("order {}: {} verification(s) started", o.id, started.get(row_id).copied().unwrap_or(0)));
+        }
+        let resolutions = resolved_events.get(row_id).copied().unwrap_or(0);
+        if resolutions != 1 && !parked.contains(row_id) {
+            errors.push(format!("order {}: resolved {resolutions} times in its timeline", o.id));
+        }
+        let placed = placed_events.get(row_id).copied().unwrap_or(0);
+        if placed > attempts_per_order.get(&o.id).map_or(0, Vec::len) {
+            errors.push(format!("order {}: {placed} 'call placed' events for {} attempts", o.id, attempts_per_order.get(&o.id).map_or(0, Vec::len)));
         }
         let mut nos = attempts_per_order.get(&o.id).cloned().unwrap_or_default();
         nos.sort();
