@@ -173,16 +173,26 @@ pub async fn run() {
     for _ in 0..rounds {
         for (slot, mode) in MODES.iter().enumerate() {
             let before = exotel.calls().len();
+            // Shopify answers slowly, so that Shopify updates are in flight in the jobs of the
+            // process killed: the others must run them again (apalis' heartbeat check).
+            let delay = rng.random_range(200..800u64);
+            shopify.set_delay(Duration::from_millis(delay));
             world.lock().unwrap().add_orders(kill_orders, None);
-            // Mid-run: some of the new calls placed, most still to come.
+            // Mid-run: some of the new calls placed, most still to come, an update in flight.
             let end = Instant::now() + Duration::from_secs(120);
             while exotel.calls().len() < before + (kill_orders / 4).max(1) && Instant::now() < end {
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
-            tokio::time::sleep(Duration::from_millis(rng.random_range(0..1500))).await;
+            let arrivals = shopify.arrivals();
+            let end = Instant::now() + Duration::from_secs(60);
+            while shopify.arrivals() == arrivals && Instant::now() < end {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            tokio::time::sleep(Duration::from_millis(rng.random_range(0..delay))).await;
             let t_kill = Instant::now();
             procs.slots[slot].as_mut().unwrap().assert_alive();
             procs.slots[slot].take().unwrap().kill9();
+            shopify.set_delay(Duration::ZERO);
             world.lock().unwrap().targets = procs.web_targets();
             settle(&world, &db, &mut procs, &format!("{mode} killed"), &dir).await;
             killed.push(format!("{mode} (the others finished in {:.0} s)", t_kill.elapsed().as_secs_f64()));
