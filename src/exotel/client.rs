@@ -13,7 +13,7 @@ use serde_json::Value;
 use crate::domain::mask;
 
 /// Timeout of every request but call origination (which the caller sizes: it can take 30 s).
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// One Exotel account's API credentials.
 #[derive(Clone, Debug)]

@@ -29,8 +29,15 @@ pub fn emission_interval_ms(per_minute: i64) -> i64 {
 const MAX_IN_FLIGHT: usize = 64;
 /// How often the queue is looked at when nothing wakes the dialer sooner.
 const POLL: Duration = Duration::from_millis(250);
-/// A claim older than this without an outcome means its process died mid-dial.
-const STALE_DIAL_MS: i64 = 120_000;
+/// A claim older than this without an outcome means its process died mid-dial: longer than a dial
+/// can take — the DND lookup (its own timeout), Calls/connect (`EXOTEL_TIMEOUT_SECONDS`), the
+/// pauses between tries to record its outcome, and 30 s for the database around them. (A fixed
+/// 120 s was shorter than a live dial can be with the timeout near its 120 s maximum, and that
+/// dial's outcome was then thrown away.)
+fn stale_dial_ms(state: &AppState) -> i64 {
+    let recording = RECORD_PAUSE * RECORD_TRIES;
+    (crate::exotel::DEFAULT_TIMEOUT + state.config.exotel_timeout + recording).as_millis() as i64 + 30_000
+}
 
 /// How often, and how far apart, the outcome of a request that went to Exotel is tried to be
 /// recorded when the database fails (after that the claim is left to `recover_stale_*`).
@@ -210,10 +217,10 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
         let wall = wall_ms();
         if wall - last_recovery > 30_000 {
             last_recovery = wall;
-            if let Err(e) = super::ivr::recover_stale_dials(&state, wall - STALE_DIAL_MS).await {
+            if let Err(e) = super::ivr::recover_stale_dials(&state, wall - stale_dial_ms(&state)).await {
                 tracing::warn!(error = %e, "could not recover stale dials");
             }
-            if let Err(e) = super::fallback::recover_stale_sends(&state, wall - STALE_DIAL_MS).await {
+            if let Err(e) = super::fallback::recover_stale_sends(&state, wall - stale_dial_ms(&state)).await {
                 tracing::warn!(error = %e, "could not recover stale SMS sends");
             }
         }
