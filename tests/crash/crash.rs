@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::fake_exotel::FakeExotel;
 use crate::fake_shop::FakeShop;
-use crate::harness::{AppProc, Backend, Reader, TestClock, base_vars, env_num, fresh_pg_database, http_client, session_token, work_dir};
+use crate::harness::{AppProc, Backend, Reader, TestClock, base_vars, env_num, http_client, session_token, work_dir};
 use crate::proxy::ExotelProxy;
 use crate::world::{self, Shop, World, check_invariants, install_shop, spawn_driver, spawn_senders};
 use crate::{API_KEY, API_SECRET};
@@ -96,7 +96,7 @@ pub async fn run(backend: Backend) {
     let dir = work_dir(backend.name());
     let db_url = match backend {
         Backend::Sqlite => format!("sqlite://{}/codverify.db", dir.display()),
-        Backend::Postgres => match fresh_pg_database().await {
+        Backend::Postgres => match crate::pg::fresh_pg_database().await {
             Some(u) => u,
             None => return,
         },
@@ -343,6 +343,6 @@ pub async fn run(backend: Backend) {
     );
     if backend == Backend::Postgres {
         drop(db);
-        crate::harness::drop_pg_database(&db_url).await;
+        crate::pg::drop_pg_database(&db_url).await;
     }
 }

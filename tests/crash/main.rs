@@ -23,6 +23,8 @@
 
 #[path = "../it/common/fake_exotel.rs"]
 mod fake_exotel;
+#[path = "../it/common/pg.rs"]
+mod pg;
 
 mod crash;
 mod fake_shop;

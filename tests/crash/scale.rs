@@ -23,7 +23,7 @@ use serde_json::json;
 
 use crate::fake_exotel::FakeExotel;
 use crate::fake_shop::FakeShop;
-use crate::harness::{AppProc, Reader, base_vars, env_num, fresh_pg_database, http_client, work_dir};
+use crate::harness::{AppProc, Reader, base_vars, env_num, http_client, work_dir};
 use crate::world::{self, PARKED_SQL, Shop, World, check_invariants, install_shop, spawn_driver, spawn_senders};
 use crate::{API_KEY, API_SECRET};
 
@@ -89,7 +89,7 @@ async fn settle(world: &world::Shared, db: &Reader, procs: &mut Procs, what: &st
 
 pub async fn run() {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let Some(db_url) = fresh_pg_database().await else { return };
+    let Some(db_url) = crate::pg::fresh_pg_database().await else { return };
     let first_orders = env_num("SCALE_ORDERS", 70);
     let kill_orders = env_num("SCALE_KILL_ORDERS", 16);
     let rounds = env_num("SCALE_ROUNDS", 1);
@@ -249,5 +249,5 @@ pub async fn run() {
         started.elapsed().as_secs_f64()
     );
     drop(db);
-    crate::harness::drop_pg_database(&db_url).await;
+    crate::pg::drop_pg_database(&db_url).await;
 }

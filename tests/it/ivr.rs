@@ -19,16 +19,16 @@ async fn order(app: &TestApp, shop: &str, id: i64) {
     app.settle().await;
 }
 
-async fn order_id(app: &TestApp, id: i64) -> String {
+pub(crate) async fn order_id(app: &TestApp, id: i64) -> String {
     app.text(&format!("SELECT id FROM orders WHERE shopify_order_id = {id}")).await.unwrap()
 }
 
-async fn status(app: &TestApp, id: i64) -> String {
+pub(crate) async fn status(app: &TestApp, id: i64) -> String {
     app.text(&format!("SELECT status FROM orders WHERE shopify_order_id = {id}")).await.unwrap()
 }
 
 /// (attempt_no, state, result) of an order's attempts, in order.
-async fn attempts(app: &TestApp, id: i64) -> Vec<(i64, String, Option<String>)> {
+pub(crate) async fn attempts(app: &TestApp, id: i64) -> Vec<(i64, String, Option<String>)> {
     let oid = order_id(app, id).await;
     let n = app.count(&format!("SELECT COUNT(*) FROM call_attempts WHERE order_id = '{oid}'")).await;
     let mut out = Vec::new();

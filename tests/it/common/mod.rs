@@ -3,6 +3,7 @@
 
 pub mod fake_exotel;
 pub mod fake_shopify;
+pub mod pg;
 pub mod snapshot;
 
 use std::collections::HashMap;
@@ -18,6 +19,7 @@ use sha2::Sha256;
 
 pub use fake_exotel::FakeExotel;
 pub use fake_shopify::FakeShopify;
+use pg::fresh_pg_database;
 
 pub const API_KEY: &str = "test-api-key";
 pub const API_SECRET: &str = "test-api-secret";
@@ -58,45 +60,6 @@ pub struct TestApp {
     vars: HashMap<String, String>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
-}
-
-fn pg_admin_url() -> String {
-    std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
-
-/// A fresh PostgreSQL database for one test, or `None` (with a note) when PostgreSQL is not
-/// reachable and `REQUIRE_POSTGRES` is not set. CI sets it, so there a skip is a failure.
-async fn fresh_pg_database() -> Option<String> {
-    use sqlx::Connection;
-    let admin = pg_admin_url();
-    let conn = sqlx::PgConnection::connect(&admin).await;
-    let mut conn = match conn {
-        Ok(c) => c,
-        Err(e) => {
-            if std::env::var("REQUIRE_POSTGRES").is_ok_and(|v| v == "1") {
-                panic!("REQUIRE_POSTGRES=1 but PostgreSQL at {admin} is unreachable: {e}");
-            }
-            println!("SKIPPED: PostgreSQL unreachable at {admin} ({e}); set TEST_DATABASE_URL to run this test on PostgreSQL");
-            return None;
-        }
-    };
-    let now = chrono::Utc::now().timestamp();
-    // Databases of earlier runs that are over an hour old are dropped; a running test's are not.
-    let old: Vec<String> = sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'cv_test_%'")
-        .fetch_all(&mut conn)
-        .await
-        .unwrap_or_default();
-    for name in old {
-        let ts: i64 = name.split('_').nth(2).and_then(|t| t.parse().ok()).unwrap_or(now);
-        if now - ts > 3600 {
-            let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).execute(&mut conn).await;
-        }
-    }
-    let name = format!("cv_test_{now}_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await.expect("create test database");
-    let mut url = url::Url::parse(&admin).unwrap();
-    url.set_path(&format!("/{name}"));
-    Some(url.to_string())
 }
 
 impl TestApp {
