@@ -319,22 +319,13 @@ impl Reader {
     pub async fn rows(&self, sql: &str, columns: usize) -> Vec<Vec<Option<String>>> {
         use sqlx::Row;
         let sql = sql.to_string();
-        match &self.db {
-            Db::Sqlite(p) => sqlx::query(sqlx::AssertSqlSafe(sql))
-                .fetch_all(p)
-                .await
-                .unwrap()
-                .iter()
-                .map(|r| (0..columns).map(|i| r.try_get::<Option<String>, _>(i).unwrap()).collect())
-                .collect(),
-            Db::Postgres(p) => sqlx::query(sqlx::AssertSqlSafe(sql))
-                .fetch_all(p)
-                .await
-                .unwrap()
-                .iter()
-                .map(|r| (0..columns).map(|i| r.try_get::<Option<String>, _>(i).unwrap()).collect())
-                .collect(),
-        }
+        on_db!(&self.db, p => sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_all(p)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (0..columns).map(|i| r.try_get::<Option<String>, _>(i).unwrap()).collect())
+            .collect())
     }
 
     /// apalis' job table.
