@@ -187,22 +187,9 @@ async fn ivr_then_fallback_story(backend: Backend) {
     order_with(&app, SHOP, 1, PHONE, |_| {}).await;
     app.settle().await;
     app.last_call_unanswered(SHOP).await;
-    let key = app.exotel_key(SHOP).await;
     let call = app.exotel.calls()[0].clone();
     let sms = app.exotel.sms()[0].clone();
-    let r = app
-        .client
-        .post(app.url(&format!("/exotel/{key}/sms-status")))
-        .form(&[("SmsSid", sms.sid.as_str()), ("Status", "sent"), ("DetailedStatus", "DELIVERED_TO_HANDSET"), ("DetailedStatusCode", "20005")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let body = sms.field("Body").unwrap();
-    let link = body.split_whitespace().find(|w| w.starts_with("https://codverify.test/v/")).unwrap().trim_start_matches("https://codverify.test");
-    let r = app.client.post(app.url(link)).form(&[("action", "confirm")]).send().await.unwrap();
-    assert_eq!(r.status(), 200);
-    app.settle().await;
+    app.sms_delivered_and_link_confirmed(SHOP, &sms).await;
 
     // Call history.
     let rows = csv(&app, SHOP, "calls", &[]).await;

@@ -86,19 +86,7 @@ async fn reports_in_a_browser() {
     let sms = app.exotel.sms_to(ORDERS[1].1);
     assert_eq!(sms.len(), 1, "one fallback SMS to B: {:?}", app.exotel.sms());
     let sms = sms[0].clone();
-    let r = app
-        .client
-        .post(app.url(&format!("/exotel/{key}/sms-status")))
-        .form(&[("SmsSid", sms.sid.as_str()), ("Status", "sent"), ("DetailedStatus", "DELIVERED_TO_HANDSET"), ("DetailedStatusCode", "20005")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let body = sms.field("Body").unwrap();
-    let link = body.split_whitespace().find(|w| w.starts_with("https://codverify.test/v/")).unwrap().trim_start_matches("https://codverify.test");
-    let r = app.client.post(app.url(link)).form(&[("action", "confirm")]).send().await.unwrap();
-    assert_eq!(r.status(), 200);
-    app.settle().await;
+    app.sms_delivered_and_link_confirmed(SHOP, &sms).await;
     // C: its call is still out, nothing heard.
     let statuses = order_statuses(&app).await;
     assert_eq!(statuses, [Some("confirmed".into()), Some("confirmed".into()), Some("pending".into())]);

@@ -248,6 +248,25 @@ impl TestApp {
         self.settle().await;
     }
 
+    /// Exotel reports the SMS delivered, then the customer confirms on the link page it carries,
+    /// and the app settles.
+    pub async fn sms_delivered_and_link_confirmed(&self, shop: &str, sms: &fake_exotel::FakeSms) {
+        let key = self.exotel_key(shop).await;
+        let r = self
+            .client
+            .post(self.url(&format!("/exotel/{key}/sms-status")))
+            .form(&[("SmsSid", sms.sid.as_str()), ("Status", "sent"), ("DetailedStatus", "DELIVERED_TO_HANDSET"), ("DetailedStatusCode", "20005")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let body = sms.field("Body").unwrap();
+        let link = body.split_whitespace().find(|w| w.starts_with("https://codverify.test/v/")).unwrap().trim_start_matches("https://codverify.test");
+        let r = self.client.post(self.url(link)).form(&[("action", "confirm")]).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        self.settle().await;
+    }
+
     /// Every tag the app added in Shopify, in order.
     pub fn tags_added(&self) -> Vec<String> {
         self.shopify
