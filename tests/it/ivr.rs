@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use codverify::on_db;
+
 use crate::both_dbs;
 use crate::common::{Backend, TestApp, order_payload};
 
@@ -497,7 +499,11 @@ async fn wait_for_calls(app: &TestApp, n: usize) {
 
 /// The most Calls/connect requests that arrived within any `window`.
 fn busiest(app: &TestApp, window: Duration) -> usize {
-    let mut at: Vec<_> = app.exotel.calls().iter().map(|c| c.at).collect();
+    busiest_instants(app.exotel.calls().iter().map(|c| c.at).collect(), window)
+}
+
+/// The most instants that fall in any one `window`.
+fn busiest_instants<T: Copy + Ord + std::ops::Sub<Output = Duration>>(mut at: Vec<T>, window: Duration) -> usize {
     at.sort();
     (0..at.len()).map(|i| at[i..].iter().take_while(|t| **t - at[i] < window).count()).max().unwrap_or(0)
 }
@@ -556,8 +562,12 @@ async fn two_processes_share_the_work(backend: Backend) {
     attempts.dedup();
     assert_eq!((calls.len(), attempts.len()), (40, 40), "each attempt dialled exactly once");
     assert_eq!(a.count("SELECT COUNT(*) FROM call_attempts WHERE state = 'placed'").await, 40);
-    let busiest = busiest(&a, Duration::from_secs(1));
-    assert!(busiest <= 16, "{busiest} calls in one second across both processes");
+    // The budget is taken when a call is claimed, so the limit is checked on the claim instants: the
+    // fake's arrival times add each request's send jitter under load (17 in a second was seen once).
+    let claims: Vec<i64> = on_db!(&a.state.db, c => sqlx::query_scalar("SELECT claimed_at_wall FROM call_attempts")
+        .fetch_all(c).await).unwrap();
+    let busiest = busiest_instants(claims.into_iter().map(|ms| Duration::from_millis(ms as u64)).collect(), Duration::from_secs(1));
+    assert!(busiest <= 16, "{busiest} calls claimed in one second across both processes");
     b.stop().await;
     a.stop().await;
 }
