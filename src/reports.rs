@@ -898,6 +898,7 @@ pub fn event_label(kind: &str) -> String {
         "otp_sent" => "OTP sent",
         "otp_incorrect" => "Incorrect OTP",
         "resend_otp_limit_reached" => "OTP resends used up",
+        "incorrect_otp_limit_reached" => "OTP entry locked (too many incorrect OTPs)",
         "tags_added" => "Tagged in Shopify",
         "shopify_cancelled" => "Cancelled in Shopify",
         "shopify_cancel_refused" => "Shopify refused the cancellation",
@@ -928,7 +929,8 @@ pub fn tone(kind: &str) -> &'static str {
         "confirmed" | "tags_added" => "success",
         "cancelled" | "order_cancelled" | "shopify_cancelled" | "shopify_update_failed" | "shopify_cancel_refused" | "exotel_retry"
         | "agent_call_failed" | "otp_incorrect" => "critical",
-        "callback_requested" | "no_response" | "ivr_retry_limit_reached" | "fallback_retry_limit_reached" | "resend_otp_limit_reached" => "warning",
+        "callback_requested" | "no_response" | "ivr_retry_limit_reached" | "fallback_retry_limit_reached" | "resend_otp_limit_reached"
+        | "incorrect_otp_limit_reached" => "warning",
         _ => "info",
     }
 }

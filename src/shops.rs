@@ -91,3 +91,25 @@ pub async fn store_tokens(app: &App, shop_id: &str, tokens: &TokenSet) -> Result
         .bind(app.clock.now_ms()).bind(shop_id)
         .execute(c).await.map(|_| ()))
 }
+
+/// Expired install states one `/auth` request removes at most: the table is swept a batch at a
+/// time (through the `expires_at` index) instead of all at once on every request.
+pub const OAUTH_STATE_PURGE_BATCH: i64 = 100;
+
+/// Records the state of an install just started (its hash only), first removing at most one
+/// batch of expired ones.
+pub async fn save_oauth_state(db: &Db, state_hash: &str, domain: &ShopDomain, expires_at: i64, now: i64) -> Result<(), sqlx::Error> {
+    on_db!(db, c => sqlx::query(
+        "DELETE FROM oauth_states WHERE state_hash IN \
+           (SELECT state_hash FROM oauth_states WHERE expires_at < $1 ORDER BY expires_at LIMIT $2)")
+        .bind(now).bind(OAUTH_STATE_PURGE_BATCH).execute(c).await.map(|_| ()))?;
+    on_db!(db, c => sqlx::query("INSERT INTO oauth_states (state_hash, shop_domain, expires_at) VALUES ($1, $2, $3)")
+        .bind(state_hash).bind(domain.as_str()).bind(expires_at).execute(c).await.map(|_| ()))
+}
+
+/// Consumes a live install state of `domain`, once: true when it was there.
+pub async fn take_oauth_state(db: &Db, state_hash: &str, domain: &ShopDomain, now: i64) -> Result<bool, sqlx::Error> {
+    let n = on_db!(db, c => sqlx::query("DELETE FROM oauth_states WHERE state_hash = $1 AND shop_domain = $2 AND expires_at >= $3")
+        .bind(state_hash).bind(domain.as_str()).bind(now).execute(c).await.map(|r| r.rows_affected()))?;
+    Ok(n == 1)
+}

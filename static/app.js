@@ -4,6 +4,10 @@
 //   App Bridge session token (shopify.idToken()) or, outside the admin, the page URL's id_token.
 //   A 422 puts each message under its field ([data-error-for="section.field"]) and keeps what was
 //   typed; a 200 shows "Saved" and the values as stored.
+// - Inside Shopify admin: the forms carry data-save-bar (App Bridge's save bar: its Save submits
+//   the form, its Discard resets it to the values last saved), a save also shows a toast, and the
+//   page's own side navigation is hidden (the admin shows the ui-nav-menu). Without App Bridge
+//   (outside the admin, or its script not loaded) the inline status and side navigation remain.
 // - Copy buttons ([data-copy]), the fallback mode switch and the Exotel key rotation.
 (function () {
   'use strict';
@@ -42,6 +46,22 @@
         return { status: r.status, data: data };
       });
     });
+  }
+
+  function bridge() {
+    return window.shopify && typeof window.shopify === 'object' ? window.shopify : null;
+  }
+
+  function embedded() {
+    var framed;
+    try { framed = window.top !== window.self; } catch (e) { framed = true; }
+    return framed || !!bridge();
+  }
+
+  function toast(message, isError) {
+    var b = bridge();
+    if (!b || !b.toast || typeof b.toast.show !== 'function') return;
+    try { b.toast.show(message, isError ? { isError: true } : undefined); } catch (e) { /* the inline status says it too */ }
   }
 
   function fieldName(el, section) {
@@ -89,7 +109,15 @@
         if (help) help.textContent = v ? 'Saved token ends in ' + String(v).replace(/^\*+/, '') + '. Leave blank to keep it.' : 'No token saved yet.';
       } else if (Array.isArray(v)) el.value = v.join('\n');
       else el.value = v === null || v === undefined ? '' : String(v);
+      remember(el);
     });
+  }
+
+  // The values shown become the form's defaults: a reset (the save bar's Discard) returns to them.
+  function remember(el) {
+    if (el.type === 'radio' || el.type === 'checkbox') el.defaultChecked = el.checked;
+    else if (el.tagName === 'SELECT') Array.prototype.forEach.call(el.options, function (o) { o.defaultSelected = o.selected; });
+    else if ('defaultValue' in el) el.defaultValue = el.value;
   }
 
   function capitalized(s) { return s ? s.charAt(0).toUpperCase() + s.slice(1) : s; }
@@ -149,6 +177,10 @@
       }
       setStatus(form, '', '');
     });
+    form.addEventListener('reset', function () {
+      clearErrors(form);
+      setStatus(form, '', '');
+    });
     form.addEventListener('submit', function (e) {
       e.preventDefault();
       if (form.getAttribute('aria-busy') === 'true') return;
@@ -167,18 +199,23 @@
             note = 'Saved. Exotel: ' + r.data.status.exotel;
           }
           setStatus(form, note, 'ok');
+          toast(note);
         } else if (r.status === 422 && r.data && r.data.errors) {
           var n = Object.keys(r.data.errors).length;
           setStatus(form, 'Not saved: fix the ' + (n === 1 ? 'field' : n + ' fields') + ' marked below.', 'error');
           showErrors(form, r.data.errors);
+          toast('Not saved', true);
         } else if (r.status === 401) {
           setStatus(form, 'Not saved: your session expired. Reload the page and try again.', 'error');
+          toast('Not saved', true);
         } else {
           var msg = r.data && (r.data.error || r.data.message);
           setStatus(form, 'Not saved: ' + (msg || 'the server answered ' + r.status) + '.', 'error');
+          toast('Not saved', true);
         }
       }, function () {
         setStatus(form, 'Not saved: no connection to codverify. Try again.', 'error');
+        toast('Not saved', true);
       }).then(function () {
         form.removeAttribute('aria-busy');
         if (button) button.disabled = false;
@@ -197,6 +234,9 @@
       });
     }
     radios.forEach(function (r) { r.addEventListener('change', apply); });
+    // A reset (Discard) changes the checked mode without a change event; the values land after it.
+    var form = radios[0].form;
+    if (form) form.addEventListener('reset', function () { setTimeout(apply, 0); });
     apply();
   }
 
@@ -270,6 +310,7 @@
   }
 
   function init() {
+    if (embedded()) document.documentElement.classList.add('embedded');
     carryQuery();
     document.querySelectorAll('form[data-section]').forEach(setupForm);
     setupModeSwitch();

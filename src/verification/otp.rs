@@ -132,7 +132,8 @@ pub fn view(row: Option<&OtpRow>, order_status: &str, otp: &Otp, now: i64) -> Vi
     } else if r.locked_at.is_some() {
         v.state = "locked";
         v.attempts_left = 0;
-        v.message = "Too many incorrect OTPs. The shop may call you about this order.".into();
+        v.resends_left = 0;
+        v.message = "Too many incorrect OTPs: this OTP can no longer be used. Your order is still placed; the shop may call you to confirm it.".into();
     } else if order_status != "pending" {
         v.message = "This order needs no OTP any more.".into();
     } else {
@@ -174,7 +175,7 @@ fn with_result(mut v: View, result: &'static str) -> View {
 }
 
 /// Checks a typed code: right → the order is confirmed with the OTP tag; wrong → one attempt spent,
-/// and the last one locks the order (`incorrect_otp_limit_reached`).
+/// and the last one locks OTP entry (`incorrect_otp_limit_reached`; the order stays pending).
 pub async fn verify(app: &App, o: &OrderInfo, typed: &str) -> anyhow::Result<View> {
     let settings = o.settings();
     let now = app.clock.now_ms();
@@ -215,8 +216,10 @@ pub async fn verify(app: &App, o: &OrderInfo, typed: &str) -> anyhow::Result<Vie
                 "SELECT wrong_count, locked_at FROM otps WHERE order_id = $1").bind(&o.id).fetch_one(c).await)?;
             add_event(&mut tx, &o.shop_id, &o.id, "otp_incorrect", &format!("incorrect OTP entered ({wrong} of {limit})"), now).await?;
             if locked.is_some() {
-                let reason = format!("incorrect OTP entered {wrong} times");
-                super::resolve(&mut tx, &o.shop_id, &o.id, "no_response", &reason, &[INCORRECT_TAG], false, now).await?;
+                // Any checkout token of the shop can name this order, so the lock ends OTP entry
+                // only: the order stays pending for the shop to confirm another way.
+                add_event(&mut tx, &o.shop_id, &o.id, INCORRECT_TAG, &format!("incorrect OTP entered {wrong} times; OTP entry locked"), now).await?;
+                super::tag(&mut tx, &o.id, &[INCORRECT_TAG]).await?;
                 Some("locked")
             } else {
                 Some("incorrect")
@@ -238,7 +241,8 @@ pub async fn verify(app: &App, o: &OrderInfo, typed: &str) -> anyhow::Result<Vie
 }
 
 /// Sends a new OTP when a resend is left and the wait is over; the old code stops working. The last
-/// allowed resend tags the order `resend_otp_limit_reached`.
+/// allowed resend tags the order `resend_otp_limit_reached` (it stays pending: resends are capped
+/// per order, whoever asks).
 pub async fn resend(app: &App, o: &OrderInfo) -> anyhow::Result<View> {
     let settings = o.settings();
     let now = app.clock.now_ms();
@@ -301,7 +305,10 @@ mod tests {
         assert_eq!(view(None, "pending", &otp, now).state, "not_required");
         assert_eq!(view(Some(&r), "cancelled", &otp, now).state, "not_required");
         let locked = OtpRow { locked_at: Some(now), wrong_count: 3, ..r.clone() };
-        assert_eq!(view(Some(&locked), "no_response", &otp, now).state, "locked");
+        let v = view(Some(&locked), "pending", &otp, now);
+        assert_eq!((v.state, v.attempts_left, v.resends_left, v.resend_in_seconds), ("locked", 0, 0, 0));
+        assert!(v.message.contains("still placed"));
+        assert_eq!(view(Some(&locked), "no_response", &otp, now).state, "locked", "locked before the lock kept orders pending");
         let spent = OtpRow { resends_used: 3, ..r };
         let v = view(Some(&spent), "pending", &otp, now);
         assert_eq!((v.resends_left, v.resend_in_seconds), (0, 0));

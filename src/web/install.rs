@@ -13,7 +13,7 @@ use crate::crypto::{ct_eq, random_token, sha256_hex};
 use crate::domain::ShopDomain;
 use crate::shopify::ShopifyApp;
 use crate::shopify::oauth::verify_query_hmac;
-use crate::{AppState, on_db, shops};
+use crate::{AppState, shops};
 
 const STATE_COOKIE: &str = "codverify_oauth_state";
 /// How long the merchant has to approve the install.
@@ -35,9 +35,7 @@ pub async fn begin(State(state): State<AppState>, Query(q): Query<HashMap<String
     let shop = ShopDomain::parse(q.get("shop").map(String::as_str).unwrap_or("")).map_err(AppError::BadRequest)?;
     let oauth_state = random_token(32);
     let now = state.clock.now_ms();
-    on_db!(&state.db, c => sqlx::query("DELETE FROM oauth_states WHERE expires_at < $1").bind(now).execute(c).await.map(|r| r.rows_affected()))?;
-    on_db!(&state.db, c => sqlx::query("INSERT INTO oauth_states (state_hash, shop_domain, expires_at) VALUES ($1, $2, $3)")
-        .bind(sha256_hex(oauth_state.as_bytes())).bind(shop.as_str()).bind(now + STATE_TTL_MS).execute(c).await.map(|r| r.rows_affected()))?;
+    shops::save_oauth_state(&state.db, &sha256_hex(oauth_state.as_bytes()), &shop, now + STATE_TTL_MS, now).await?;
 
     // The state also goes into a signed, HttpOnly cookie: only the browser that started the
     // install can finish it.
@@ -97,11 +95,7 @@ pub async fn callback(State(state): State<AppState>, headers: HeaderMap, RawQuer
         ));
     }
     // Single use: the state row is consumed here, so a replayed callback finds nothing.
-    let consumed = on_db!(&state.db, c => sqlx::query(
-        "DELETE FROM oauth_states WHERE state_hash = $1 AND shop_domain = $2 AND expires_at >= $3")
-        .bind(sha256_hex(query_state.as_bytes())).bind(shop.as_str()).bind(state.clock.now_ms())
-        .execute(c).await.map(|r| r.rows_affected()))?;
-    if consumed != 1 {
+    if !shops::take_oauth_state(&state.db, &sha256_hex(query_state.as_bytes()), &shop, state.clock.now_ms()).await? {
         return Err(AppError::bad_request(
             "this install link was already used or has expired; please start again",
         ));

@@ -12,9 +12,12 @@
 //!   send from many addresses at high rates. A client address whose requests there fail
 //!   authentication (bad HMAC 401, unknown Exotel key or call 404) more than 1,200 times a minute
 //!   gets 429 for a second at a time, whatever it sends then.
+//! - A client is its IPv4 address, or its IPv6 /64 (one subscriber's prefix: a client can pick any
+//!   of its 2^64 addresses). Every keyed limiter forgets a key once its budget is full again.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::hash::Hash;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::num::NonZeroU32;
 use std::pin::{Pin, pin};
 use std::task::{Context, Poll};
@@ -29,7 +32,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use governor::middleware::NoOpMiddleware;
+use governor::state::keyed::DashMapStateStore;
+use governor::{Quota, RateLimiter};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -118,16 +123,66 @@ pub fn too_many(retry_after: Duration) -> Response {
     resp
 }
 
-/// Keyed limiters keep a cell per address seen; now and then the ones back to full are dropped.
-fn prune(limiter: &DefaultKeyedRateLimiter<IpAddr>, counter: &AtomicU64) {
-    if counter.fetch_add(1, Ordering::Relaxed) % 4096 == 4095 {
-        limiter.retain_recent();
+/// The key of a client in the per-client limits: its IPv4 address, or the /64 of its IPv6 address.
+pub fn limit_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => IpAddr::V6(Ipv6Addr::from(v6.to_bits() & (u128::MAX << 64))),
+        v4 => v4,
     }
 }
 
-static PUBLIC: LazyLock<DefaultKeyedRateLimiter<IpAddr>> =
-    LazyLock::new(|| RateLimiter::keyed(Quota::per_minute(NonZeroU32::new(120).expect("non-zero"))));
-static PUBLIC_SEEN: AtomicU64 = AtomicU64::new(0);
+/// [`client_ip`] as a per-client limit key ([`limit_key`]).
+pub fn client_key(headers: &HeaderMap, peer: SocketAddr) -> IpAddr {
+    limit_key(client_ip(headers, peer))
+}
+
+/// Checks between two prunings of a keyed limit's map.
+const PRUNE_EVERY: u64 = 4096;
+
+/// A keyed rate limit whose map stays bounded: every `PRUNE_EVERY` checks, the keys whose budget
+/// is full again (indistinguishable from a key never seen) are dropped and the map shrunk, so a
+/// flood from ever new addresses leaves at most a few seconds' worth of keys behind.
+pub struct KeyedLimit<K: Hash + Eq + Clone, C: Clock = DefaultClock> {
+    limiter: RateLimiter<K, DashMapStateStore<K>, C, NoOpMiddleware<C::Instant>>,
+    checks: AtomicU64,
+}
+
+impl<K: Hash + Eq + Clone> KeyedLimit<K> {
+    pub fn per_minute(n: u32) -> Self {
+        Self::with_clock(Quota::per_minute(NonZeroU32::new(n).expect("non-zero")), DefaultClock::default())
+    }
+}
+
+impl<K: Hash + Eq + Clone, C: Clock> KeyedLimit<K, C> {
+    pub fn with_clock(quota: Quota, clock: C) -> Self {
+        KeyedLimit { limiter: RateLimiter::dashmap_with_clock(quota, clock), checks: AtomicU64::new(0) }
+    }
+
+    /// Spends one request of `key`'s budget, or says how long until it may try again.
+    pub fn check(&self, key: &K) -> Result<(), Duration> {
+        if self.checks.fetch_add(1, Ordering::Relaxed) % PRUNE_EVERY == PRUNE_EVERY - 1 {
+            self.prune();
+        }
+        self.limiter.check_key(key).map_err(|not_until| not_until.wait_time_from(self.limiter.clock().now()))
+    }
+
+    /// Drops the keys back to a full budget and gives the freed capacity back.
+    pub fn prune(&self) {
+        self.limiter.retain_recent();
+        self.limiter.shrink_to_fit();
+    }
+
+    /// Keys held.
+    pub fn len(&self) -> usize {
+        self.limiter.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.limiter.is_empty()
+    }
+}
+
+static PUBLIC: LazyLock<KeyedLimit<IpAddr>> = LazyLock::new(|| KeyedLimit::per_minute(120));
 
 /// Which per-client limit a request falls under.
 pub async fn per_client(req: Request, next: Next) -> Response {
@@ -143,18 +198,14 @@ pub async fn per_client(req: Request, next: Next) -> Response {
 
 /// Per-client limit of the public, unauthenticated pages.
 async fn public_pages(req: Request, next: Next) -> Response {
-    let ip = client_ip(req.headers(), peer_of(&req));
-    prune(&PUBLIC, &PUBLIC_SEEN);
-    match PUBLIC.check_key(&ip) {
+    match PUBLIC.check(&client_key(req.headers(), peer_of(&req))) {
         Ok(()) => next.run(req).await,
-        Err(not_until) => too_many(not_until.wait_time_from(DefaultClock::default().now())),
+        Err(wait) => too_many(wait),
     }
 }
 
-static FAILURES: LazyLock<DefaultKeyedRateLimiter<IpAddr>> =
-    LazyLock::new(|| RateLimiter::keyed(Quota::per_minute(NonZeroU32::new(1200).expect("non-zero"))));
-static FAILURES_SEEN: AtomicU64 = AtomicU64::new(0);
-/// Addresses over their failure budget, until when.
+static FAILURES: LazyLock<KeyedLimit<IpAddr>> = LazyLock::new(|| KeyedLimit::per_minute(1200));
+/// Clients over their failure budget, until when (an entry is dropped once past).
 static BLOCKED: LazyLock<Mutex<HashMap<IpAddr, Instant>>> = LazyLock::new(Default::default);
 static ANY_BLOCKED: AtomicBool = AtomicBool::new(false);
 const BLOCK: Duration = Duration::from_secs(1);
@@ -168,7 +219,7 @@ async fn machine_callers(req: Request, next: Next) -> Response {
     }
     let peer = peer_of(&req);
     if ANY_BLOCKED.load(Ordering::Relaxed) {
-        let ip = client_ip(&headers, peer);
+        let ip = client_key(&headers, peer);
         let mut blocked = BLOCKED.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(until) = blocked.get(&ip).copied() {
             let now = Instant::now();
@@ -181,9 +232,8 @@ async fn machine_callers(req: Request, next: Next) -> Response {
     }
     let resp = next.run(req).await;
     if matches!(resp.status(), StatusCode::UNAUTHORIZED | StatusCode::NOT_FOUND) {
-        let ip = client_ip(&headers, peer);
-        prune(&FAILURES, &FAILURES_SEEN);
-        if FAILURES.check_key(&ip).is_err() {
+        let ip = client_key(&headers, peer);
+        if FAILURES.check(&ip).is_err() {
             let mut blocked = BLOCKED.lock().unwrap_or_else(|p| p.into_inner());
             blocked.retain(|_, until| *until > Instant::now());
             blocked.insert(ip, Instant::now() + BLOCK);
@@ -265,5 +315,42 @@ mod tests {
         assert_eq!(client_ip(&HeaderMap::new(), lb), "10.0.0.2".parse::<IpAddr>().unwrap());
         h.insert("x-forwarded-for", HeaderValue::from_static("garbage"));
         assert_eq!(client_ip(&h, lb), "10.0.0.2".parse::<IpAddr>().unwrap());
+    }
+
+    #[test]
+    fn an_ipv6_client_is_its_64() {
+        let key = |s: &str| limit_key(s.parse().unwrap());
+        assert_eq!(key("2001:db8:1:2:aaaa:bbbb:cccc:dddd"), key("2001:db8:1:2::1"));
+        assert_eq!(key("2001:db8:1:2::1"), "2001:db8:1:2::".parse::<IpAddr>().unwrap());
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
+        assert_eq!(key("203.0.113.9"), "203.0.113.9".parse::<IpAddr>().unwrap(), "IPv4 as is");
+        assert_eq!(key("::ffff:203.0.113.9"), "203.0.113.9".parse::<IpAddr>().unwrap(), "IPv4-mapped is IPv4");
+        assert_ne!(key("203.0.113.9"), key("203.0.113.10"));
+
+        let limit = KeyedLimit::with_clock(Quota::per_minute(NonZeroU32::new(2).unwrap()), governor::clock::FakeRelativeClock::default());
+        assert!(limit.check(&key("2001:db8:1:2::1")).is_ok());
+        assert!(limit.check(&key("2001:db8:1:2::2")).is_ok());
+        assert!(limit.check(&key("2001:db8:1:2:ffff::9")).is_err(), "one budget for the /64");
+        assert!(limit.check(&key("2001:db8:1:3::1")).is_ok(), "the next /64 has its own");
+    }
+
+    /// 100,000 clients, each seen once, 10 ms apart: the map holds only the last few seconds'
+    /// keys, however many came before, and nothing once everyone's budget is full again.
+    #[test]
+    fn keyed_limits_forget_idle_clients() {
+        let clock = governor::clock::FakeRelativeClock::default();
+        let limit = KeyedLimit::with_clock(Quota::per_minute(NonZeroU32::new(120).unwrap()), clock.clone());
+        let mut most = 0;
+        for i in 0..100_000u32 {
+            let ip = if i % 2 == 0 { IpAddr::from(i.to_be_bytes()) } else { IpAddr::from(((i as u128) << 64).to_be_bytes()) };
+            assert!(limit.check(&limit_key(ip)).is_ok());
+            clock.advance(Duration::from_millis(10));
+            most = most.max(limit.len());
+        }
+        assert!(most <= PRUNE_EVERY as usize + 200, "at most {most} keys held");
+        clock.advance(Duration::from_secs(60));
+        limit.prune();
+        assert_eq!(limit.len(), 0);
+        assert!(limit.is_empty());
     }
 }

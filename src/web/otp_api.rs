@@ -3,26 +3,23 @@
 //! open (no cookies are involved); rate-limited per order and per client address.
 
 use std::net::{IpAddr, SocketAddr};
-use std::num::NonZeroU32;
 use std::sync::LazyLock;
 
 use axum::Json;
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::limits::{KeyedLimit, client_key};
 use crate::verification::fallback::{self, OrderInfo};
 use crate::verification::otp;
 use crate::{App, AppState, on_db};
 
 /// Per order: enough for a shopper, too few to guess a 6-digit code (the attempt limit holds anyway).
-static PER_ORDER: LazyLock<DefaultKeyedRateLimiter<String>> =
-    LazyLock::new(|| RateLimiter::keyed(Quota::per_minute(NonZeroU32::new(60).expect("non-zero"))));
-static PER_CLIENT: LazyLock<DefaultKeyedRateLimiter<IpAddr>> =
-    LazyLock::new(|| RateLimiter::keyed(Quota::per_minute(NonZeroU32::new(300).expect("non-zero"))));
+static PER_ORDER: LazyLock<KeyedLimit<String>> = LazyLock::new(|| KeyedLimit::per_minute(60));
+static PER_CLIENT: LazyLock<KeyedLimit<IpAddr>> = LazyLock::new(|| KeyedLimit::per_minute(300));
 
 fn error(status: StatusCode, message: &str) -> Response {
     let mut resp = (status, Json(json!({ "error": message }))).into_response();
@@ -40,7 +37,7 @@ fn shopify_order_id(raw: &str) -> Option<i64> {
 
 /// The caller's order: a valid token for a shop, and an order of that shop.
 async fn authorize(app: &App, headers: &HeaderMap, peer: SocketAddr, raw_order_id: &str) -> Result<OrderInfo, Response> {
-    if PER_CLIENT.check_key(&super::limits::client_ip(headers, peer)).is_err() {
+    if PER_CLIENT.check(&client_key(headers, peer)).is_err() {
         return Err(error(StatusCode::TOO_MANY_REQUESTS, "too many requests; please wait a moment"));
     }
     let Some(shopify) = app.shopify.as_ref() else {
@@ -57,7 +54,7 @@ async fn authorize(app: &App, headers: &HeaderMap, peer: SocketAddr, raw_order_i
         .verify_extension_token(token, app.clock.now_secs())
         .map_err(|e| error(StatusCode::UNAUTHORIZED, &e))?;
     let id = shopify_order_id(raw_order_id).ok_or_else(|| error(StatusCode::BAD_REQUEST, "order_id must be a Shopify order id"))?;
-    if PER_ORDER.check_key(&format!("{shop}/{id}")).is_err() {
+    if PER_ORDER.check(&format!("{shop}/{id}")).is_err() {
         return Err(error(StatusCode::TOO_MANY_REQUESTS, "too many requests for this order; please wait a moment"));
     }
     let order_id: Option<String> = on_db!(&app.db, c => sqlx::query_scalar(

@@ -3,7 +3,10 @@
 // pages must work on their own (session token from the URL). Each page: loads with its token, shows
 // its heading, passes axe-core (no serious or critical violation), leaves a screenshot. On the IVR
 // page an invalid value (retries 9) is shown inline and not saved; a valid one is saved. On the
-// fallback page the mode switch shows the missed-call fields.
+// fallback page the mode switch shows the missed-call fields. Every settings form carries
+// data-save-bar (App Bridge's save bar); with a stub `shopify.toast` (the real App Bridge comes
+// from Shopify's CDN) a save shows a toast; framed by a stand-in admin page the side navigation
+// is hidden (the admin shows ui-nav-menu), while outside the admin it is shown.
 //
 //   node tests/browser/admin_pages.mjs <origin> <shop> <id-token> <screenshot-dir>
 //
@@ -42,6 +45,10 @@ async function open(page, p) {
   await page.waitForSelector('html[data-ready="1"]');
   const h1 = (await page.locator('main h1').innerText()).trim();
   if (h1 !== p.heading) fail(`${p.path}: heading ${JSON.stringify(h1)}, not ${JSON.stringify(p.heading)}`);
+  if (!(await page.locator('.sidenav').isVisible())) fail(`${p.path}: the side navigation is hidden outside the admin`);
+  for (const form of await page.locator('form[data-section]').all()) {
+    if ((await form.getAttribute('data-save-bar')) === null) fail(`${p.path}: a settings form without data-save-bar`);
+  }
   const current = (await page.locator('.sidenav a[aria-current="page"]').innerText()).trim();
   if (current !== p.nav) fail(`${p.path}: current nav item ${JSON.stringify(current)}, not ${JSON.stringify(p.nav)}`);
   // Links keep what authenticates the next load, host included (added by app.js).
@@ -105,6 +112,64 @@ async function fallbackChecks(page) {
   await page.screenshot({ path: path.join(dir, 'fallback-missed-call.png'), fullPage: true });
 }
 
+/** A context like Shopify admin's: the App Bridge script stubbed empty, `init` run in every frame. */
+async function adminContext(browser, init) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  await context.route('https://cdn.shopify.com/**', (route) =>
+    route.fulfill({ status: 200, contentType: 'text/javascript', body: '/* App Bridge: not loaded in this test */' }));
+  if (init) await context.addInitScript(init);
+  return context;
+}
+
+async function embeddedChecks(browser) {
+  // Framed by the admin (a stand-in page at admin.shopify.com, which the frame-ancestors CSP
+  // allows), without App Bridge: the side navigation is hidden, the page itself is there.
+  // The app is reached as https://codverify-app.test (proxied to the test server): a public page
+  // may not frame a loopback address (Private Network Access).
+  const framed = await adminContext(browser);
+  const url = `${origin}/app/settings/ivr?${query}`;
+  const publicApp = 'https://codverify-app.test';
+  await framed.route(`${publicApp}/**`, async (route) => {
+    const u = new URL(route.request().url());
+    await route.fulfill({ response: await route.fetch({ url: `${origin}${u.pathname}${u.search}` }) });
+  });
+  await framed.route('https://admin.shopify.com/**', (route) => route.fulfill({ status: 200, contentType: 'text/html',
+    body: `<!doctype html><title>Shopify admin</title><iframe id="app" title="codverify" src="${publicApp}/app/settings/ivr?${query}" style="width:1200px;height:760px"></iframe>` }));
+  const admin = await framed.newPage();
+  admin.setDefaultTimeout(15_000);
+  await admin.goto('https://admin.shopify.com/store/acme/apps/codverify', { waitUntil: 'load' });
+  const frame = admin.frames().find((f) => f.url().startsWith(`${publicApp}/app/settings/ivr`));
+  if (!frame) fail(`embedded: the app did not load in the admin's frame (${admin.frames().map((f) => f.url()).join(', ')})`);
+  await frame.waitForSelector('html[data-ready="1"]');
+  if (await frame.locator('.sidenav').isVisible()) fail('embedded: the side navigation is shown inside the admin');
+  if ((await frame.locator('main h1').innerText()).trim() !== 'IVR call settings') fail('embedded: no page heading in the frame');
+  if ((await frame.locator('ui-nav-menu a').count()) < 6) fail('embedded: no ui-nav-menu for the admin');
+  await admin.screenshot({ path: path.join(dir, 'ivr-embedded.png'), fullPage: false });
+  await framed.close();
+
+  // App Bridge present (its toast stubbed): a save shows the toast, and the inline status too.
+  const bridged = await adminContext(browser, () => {
+    window.__toasts = [];
+    window.shopify = { toast: { show: (message, opts) => { window.__toasts.push({ message, isError: !!opts?.isError }); } } };
+  });
+  const page = await bridged.newPage();
+  page.setDefaultTimeout(15_000);
+  await page.goto(url, { waitUntil: 'load' });
+  await page.waitForSelector('html[data-ready="1"]');
+  if (await page.locator('.sidenav').isVisible()) fail('App Bridge: the side navigation is shown with App Bridge present');
+  await page.locator('input[name="ivr.retries"]').fill('2');
+  await page.locator('form button[type=submit]').click();
+  await page.waitForFunction(() => window.__toasts.length > 0);
+  const toasts = await page.evaluate(() => window.__toasts);
+  if (toasts.length !== 1 || toasts[0].message !== 'Saved' || toasts[0].isError) fail(`App Bridge: toasts ${JSON.stringify(toasts)}`);
+  if ((await page.locator('form .save-status').innerText()).trim() !== 'Saved') fail('App Bridge: no inline status');
+  // What was saved is the form's new baseline: the save bar's Discard (a reset) goes back to it.
+  await page.locator('input[name="ivr.retries"]').fill('4');
+  await page.evaluate(() => document.querySelector('form[data-section]').reset());
+  if ((await page.locator('input[name="ivr.retries"]').inputValue()) !== '2') fail('App Bridge: Discard does not return to the saved value');
+  await bridged.close();
+}
+
 async function keyboard(page) {
   // The first Tab reaches the skip link, which moves focus to the page.
   await page.keyboard.press('Tab');
@@ -150,6 +215,8 @@ async function main() {
     if (narrow > 390) fail(`IVR page: ${narrow} px wide on a 390 px screen`);
     await accessibility(page, 'IVR page on a phone');
     await page.screenshot({ path: path.join(dir, 'ivr-phone.png'), fullPage: true });
+
+    await embeddedChecks(browser);
 
     if (errors.length) fail(`errors in the pages:\n  ${errors.join('\n  ')}`);
     console.log(`admin pages ok; screenshots in ${dir}`);

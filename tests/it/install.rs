@@ -231,7 +231,31 @@ async fn uninstall_then_token_exchange_reinstalls(backend: Backend) {
     app.stop().await;
 }
 
+/// `/auth` does not sweep the whole table on each request: each one removes at most one batch of
+/// expired states (by the `expires_at` index), and a live state is never touched.
+async fn expired_install_states_are_removed_a_batch_at_a_time(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else { return };
+    let batch = codverify::shops::OAUTH_STATE_PURGE_BATCH;
+    let now = app.state.clock.now_ms();
+    let expired = 2 * batch + 10;
+    let rows: Vec<String> = (0..expired).map(|i| format!("('old-{i}', 'old.myshopify.com', {})", now - 1 - i)).collect();
+    let sql = format!("INSERT INTO oauth_states (state_hash, shop_domain, expires_at) VALUES {}", rows.join(", "));
+    codverify::on_db!(&app.state.db, c => sqlx::query(sqlx::AssertSqlSafe(sql)).execute(c).await.map(|_| ())).unwrap();
+    let stale = format!("SELECT COUNT(*) FROM oauth_states WHERE expires_at < {now}");
+    let (state, cookie) = begin(&app, SHOP).await;
+    assert_eq!(app.count(&stale).await, expired - batch, "one request removes one batch");
+    begin(&app, "beta.myshopify.com").await;
+    assert_eq!(app.count(&stale).await, expired - 2 * batch);
+    begin(&app, "gamma.myshopify.com").await;
+    assert_eq!(app.count(&stale).await, 0);
+    assert_eq!(app.count("SELECT COUNT(*) FROM oauth_states").await, 3, "live states stay");
+    let r = callback(&app, &signed_query(&callback_pairs(&app, SHOP, &state)), &cookie).await;
+    assert_eq!(r.status(), 303, "the first install still completes");
+    app.stop().await;
+}
+
 both_dbs!(
+    expired_install_states_are_removed_a_batch_at_a_time,
     authorization_code_install,
     bad_callbacks_request_no_token,
     token_exchange_install,

@@ -7,6 +7,7 @@ mod hostile;
 
 mod admin_client;
 mod browser;
+mod client_limits;
 mod install;
 mod intake;
 mod isolation;

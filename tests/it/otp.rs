@@ -121,8 +121,21 @@ async fn wrong_otps_lock_the_order(backend: Backend) {
     assert_eq!(verify(&app, &tok, 2, &otp).await["result"], "locked", "the right OTP is refused once locked");
     assert_eq!(resend(&app, &tok, 2).await["result"], "locked");
     app.settle().await;
-    assert_eq!(order_status(&app, 2).await, "no_response");
+    // Any checkout token of the shop reaches any of its orders, so the lock must not end the
+    // order: it stays pending (for the shop to confirm another way), tagged once.
+    assert_eq!(order_status(&app, 2).await, "pending", "wrong codes cannot end an order");
     assert_eq!(app.tags_added(), vec!["incorrect_otp_limit_reached"]);
+    assert_eq!(app.count("SELECT COUNT(*) FROM order_events WHERE kind = 'incorrect_otp_limit_reached'").await, 1);
+    let (_, v) = status(&app, &tok, "2").await;
+    assert_eq!((v["state"].as_str(), v["attempts_left"].as_i64()), (Some("locked"), Some(0)));
+    assert!(v["message"].as_str().unwrap().contains("still placed"), "{v}");
+    assert_eq!(verify(&app, &tok, 2, wrong).await["result"], "locked", "nothing more is spent or tagged");
+    assert_eq!(verify(&app, &tok, 2, &otp).await["result"], "locked");
+    app.settle().await;
+    assert_eq!(app.tags_added(), vec!["incorrect_otp_limit_reached"]);
+    assert_eq!(app.count("SELECT wrong_count FROM otps").await, 2);
+    assert_eq!(order_status(&app, 2).await, "pending");
+    app.assert_no_jobs_left().await;
     app.stop().await;
 }
 
@@ -141,6 +154,11 @@ async fn resends_wait_and_replace_the_code(backend: Backend) {
     let second = code(&app, 1);
     app.advance(30).await;
     assert_eq!(resend(&app, &tok, 3).await["result"], "no_resends_left");
+    app.advance(30).await;
+    assert_eq!(resend(&app, &tok, 3).await["result"], "no_resends_left", "resends stay capped per order");
+    app.settle().await;
+    assert_eq!(app.exotel.sms().len(), 2);
+    assert_eq!(order_status(&app, 3).await, "pending", "spent resends do not end the order");
     if first != second {
         assert_eq!(verify(&app, &tok, 3, &first).await["result"], "incorrect", "the old code is dead");
     }
@@ -229,7 +247,40 @@ async fn concurrent_wrong_guesses_spend_no_more_than_allowed(backend: Backend) {
     app.stop().await;
 }
 
+/// Any checkout token of the shop can name any of its orders: a stranger spending an order's
+/// resends and wrong codes leaves it pending (tagged once each), with its SMS capped.
+async fn a_stranger_cannot_end_an_order(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else { return };
+    setup(&app, SHOP, json!({"incorrect_attempts": 5, "resends": 2})).await;
+    order(&app, SHOP, 7).await;
+    order(&app, SHOP, 8).await;
+    let stranger = token(&app, SHOP);
+    for _ in 0..4 {
+        app.advance(30).await;
+        resend(&app, &stranger, 7).await;
+    }
+    let codes: Vec<String> = (0..app.exotel.sms().len()).map(|n| code(&app, n)).collect();
+    for g in (0..20).map(|i| format!("{:06}", 123_456 + i)).filter(|g| !codes.contains(g)).take(8) {
+        verify(&app, &stranger, 7, &g).await;
+    }
+    app.settle().await;
+    assert_eq!(app.exotel.sms().len(), 2 + 2, "one OTP per order and two resends, however many asked");
+    assert_eq!(order_status(&app, 7).await, "pending");
+    assert_eq!(app.count("SELECT wrong_count FROM otps o JOIN orders r ON r.id = o.order_id WHERE r.shopify_order_id = 7").await, 5);
+    let mut tags = app.tags_added();
+    tags.sort();
+    assert_eq!(tags, vec!["incorrect_otp_limit_reached", "resend_otp_limit_reached"]);
+    let (_, v) = status(&app, &stranger, "7").await;
+    assert_eq!((v["state"].as_str(), v["attempts_left"].as_i64(), v["resends_left"].as_i64()), (Some("locked"), Some(0), Some(0)));
+    // The other order is untouched, and the counts still see both as pending.
+    assert_eq!(status(&app, &stranger, "8").await.1["state"], "pending");
+    assert_eq!(app.count("SELECT COUNT(*) FROM orders WHERE status = 'pending'").await, 2);
+    app.assert_no_jobs_left().await;
+    app.stop().await;
+}
+
 both_dbs!(
+    a_stranger_cannot_end_an_order,
     otp_sms_then_verify,
     wrong_otps_lock_the_order,
     resends_wait_and_replace_the_code,

@@ -1,6 +1,7 @@
 //! The embedded admin's settings pages in a real browser: `tests/browser/admin_pages.mjs` (Chromium
 //! via playwright-core) opens each at desktop size with a session token, checks it with axe-core,
-//! saves an invalid then a valid IVR value, switches the fallback mode, and leaves screenshots in
+//! saves an invalid then a valid IVR value, switches the fallback mode, checks the admin's save bar,
+//! toast and framed layout (App Bridge stubbed), and leaves screenshots in
 //! `target/browser/pages/` for review. Needs `/usr/bin/chromium` and `npm ci --prefix tests/browser`;
 //! without them the test is skipped, unless `REQUIRE_BROWSER=1` (CI sets it), when it fails.
 //!
@@ -51,12 +52,13 @@ async fn admin_pages_in_a_browser() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     println!("{stdout}{stderr}node admin_pages.mjs: {:.1} s", started.elapsed().as_secs_f64());
     assert!(out.status.success(), "admin_pages.mjs failed ({}):\n{stdout}{stderr}", out.status);
-    for shot in ["app-info", "contact", "settings", "otp", "ivr", "ivr-error", "ivr-saved", "fallback", "fallback-missed-call", "ivr-phone"] {
+    for shot in ["app-info", "contact", "settings", "otp", "ivr", "ivr-error", "ivr-saved", "fallback", "fallback-missed-call", "ivr-phone", "ivr-embedded"] {
         assert!(shots.join(format!("{shot}.png")).is_file(), "{shot}.png not saved in {}", shots.display());
     }
 
-    // What the browser saved is what the API has: retries 3, never the rejected 9.
+    // What the browser saved last is what the API has: retries 2 (saved with App Bridge's toast),
+    // never the rejected 9 nor the discarded 4.
     let doc: Value = app.get_api("/app/api/settings", &token).await.json().await.unwrap();
-    assert_eq!(doc["ivr"]["retries"], 3);
+    assert_eq!(doc["ivr"]["retries"], 2);
     app.stop().await;
 }
