@@ -25,6 +25,8 @@ pub enum Job {
     StartVerification { order_id: String },
     /// Settle a call attempt whose end Exotel never reported (or whose dial outcome is unknown).
     ReconcileCall { attempt_id: String },
+    /// Look up an SMS whose status report never came (SMS details API), like `ReconcileCall`.
+    ReconcileSms { sms_id: String },
     /// The n-th step of an order's SMS fallback: send SMS n, or (past the last) give up.
     FallbackStep { order_id: String, step: i64 },
     /// Write an outcome to the Shopify order: add tags, and cancel it when asked. `failures`: how
@@ -46,7 +48,7 @@ impl Job {
     pub fn queue(&self) -> &'static str {
         match self {
             Job::Webhooks { .. } => QUEUES[0],
-            Job::StartVerification { .. } | Job::ReconcileCall { .. } | Job::FallbackStep { .. } => QUEUES[1],
+            Job::StartVerification { .. } | Job::ReconcileCall { .. } | Job::ReconcileSms { .. } | Job::FallbackStep { .. } => QUEUES[1],
             Job::SyncOrder { .. } => QUEUES[2],
         }
     }
@@ -170,6 +172,7 @@ async fn handle(job: Job, state: Data<AppState>) -> Result<(), BoxDynError> {
         Job::Webhooks { webhook_ids } => crate::shopify::webhooks::process_all(&state, webhook_ids).await,
         Job::StartVerification { order_id } => crate::verification::start(&state, order_id).await,
         Job::ReconcileCall { attempt_id } => crate::verification::ivr::reconcile(&state, attempt_id).await,
+        Job::ReconcileSms { sms_id } => crate::verification::fallback::reconcile_sms(&state, sms_id).await,
         Job::FallbackStep { order_id, step } => crate::verification::fallback::step(&state, order_id, *step).await,
         Job::SyncOrder { order_id, tags, cancel, failures } => crate::verification::sync_order(&state, order_id, tags, *cancel, *failures).await,
     };

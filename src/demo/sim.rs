@@ -68,6 +68,7 @@ pub fn routes() -> Router<AppState> {
         .route("/demo/exotel/v1/Accounts/{sid}/Numbers/{number}", get(exotel_numbers))
         .route("/demo/exotel/v1/Accounts/{sid}/Balance.json", get(exotel_balance))
         .route("/demo/exotel/v1/Accounts/{sid}/Sms/send.json", post(exotel_sms))
+        .route("/demo/exotel/v1/Accounts/{sid}/SMS/Messages/{sms}", get(exotel_sms_details))
 }
 
 fn sim(app: &App) -> Option<&super::Sim> {
@@ -208,6 +209,20 @@ async fn exotel_sms(State(state): State<AppState>, body: Bytes) -> Response {
     .into_response()
 }
 
+/// SMS details: every simulated SMS is delivered (its status callback may not have come if the
+/// app was down, which is when the app looks it up).
+async fn exotel_sms_details(State(state): State<AppState>, Path((_, sms)): Path<(String, String)>) -> Response {
+    let Some(sim) = sim(&state) else { return not_demo() };
+    let sid = sms.trim_end_matches(".json");
+    let s = sim.state.lock().expect("sim lock");
+    match s.sms.iter().find(|m| m.sid == sid) {
+        Some(m) => axum::Json(json!({"SMSMessage": {"Sid": m.sid, "To": m.to, "Status": "sent", "DetailedStatus": "DELIVERED_TO_HANDSET",
+            "DetailedStatusCode": 20005}}))
+        .into_response(),
+        None => (StatusCode::NOT_FOUND, axum::Json(json!({"RestException": {"Status": 404, "Message": "Not Found"}}))).into_response(),
+    }
+}
+
 /// A callback URL of this app, reached over loopback whatever `APP_URL` says.
 fn self_url(app: &App, url: &url::Url) -> String {
     let port = app.demo.as_ref().map_or(8080, |s| s.port);
@@ -270,11 +285,10 @@ pub async fn answer(app: &App, call_sid: &str, answer: Answer) -> anyhow::Result
         q.push(("digits", digits.as_str()));
         app.http.get(at("ivr/input")).query(&q).send().await?;
     }
-    let (status, by) = match answer {
-        Answer::NoAnswer => ("no-answer", "NA"),
-        Answer::Busy => ("busy", "NA"),
-        Answer::Machine => ("completed", "MACHINE"),
-        _ => ("completed", "HUMAN"),
+    let status = match answer {
+        Answer::NoAnswer => "no-answer",
+        Answer::Busy => "busy",
+        _ => "completed",
     };
     let form = reqwest::multipart::Form::new()
         .text("CallSid", call.sid.clone())
@@ -283,10 +297,10 @@ pub async fn answer(app: &App, call_sid: &str, answer: Answer) -> anyhow::Result
         .text("CustomField", call.custom_field.clone())
         .text("ConversationDuration", if answered { "15" } else { "0" })
         .text("DateUpdated", now_text())
+        // One leg, the customer's, connected to the flow. Exotel's machine detection runs on a
+        // call's second leg only, so a voicemail is reported like a human who pressed nothing.
         .text("Legs[0][Status]", status)
-        .text("Legs[0][AnsweredBy]", "NA")
-        .text("Legs[1][Status]", status)
-        .text("Legs[1][AnsweredBy]", by);
+        .text("Legs[0][AnsweredBy]", "NA");
     app.http.post(self_url(app, &status_url)).multipart(form).send().await?;
     let mut s = sim.state.lock().expect("sim lock");
     if let Some(c) = s.calls.iter_mut().find(|c| c.sid == call_sid) {
@@ -297,7 +311,7 @@ pub async fn answer(app: &App, call_sid: &str, answer: Answer) -> anyhow::Result
             Answer::Silent => "answered, pressed nothing".into(),
             Answer::NoAnswer => "not answered".into(),
             Answer::Busy => "busy".into(),
-            Answer::Machine => "voicemail answered".into(),
+            Answer::Machine => "voicemail answered (Exotel detects no machine on a call to a flow: no key)".into(),
         });
     }
     Ok(())

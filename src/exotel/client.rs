@@ -1,5 +1,5 @@
-//! The Exotel REST API (v1): place a call into a flow, send an SMS, look up a number's DND state
-//! and check credentials. Answers are read by their content (JSON or XML), not by the URL asked
+//! The Exotel REST API (v1): place a call into a flow, send an SMS, look up a call, an SMS or a
+//! number's DND state and check credentials. Answers are read by their content (JSON or XML), not by the URL asked
 //! for, because the docs and real answers disagree; every 2xx counts as success.
 
 use std::sync::LazyLock;
@@ -204,6 +204,28 @@ pub async fn call_details(http: &reqwest::Client, acct: &Account, call_sid: &str
     })
 }
 
+/// What Exotel knows of an SMS (SMS details API).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SmsDetails {
+    pub sid: String,
+    /// queued, sending, submitted, sent, failed, failed-dnd (lower case as Exotel sends it).
+    pub status: String,
+    pub detailed_status: Option<String>,
+    pub detailed_status_code: Option<String>,
+}
+
+/// GET SMS/Messages/{SmsSid}: used to learn what became of an SMS whose status callback never came.
+pub async fn sms_details(http: &reqwest::Client, acct: &Account, sms_sid: &str) -> Result<SmsDetails, ExotelError> {
+    let url = acct.url(&format!("SMS/Messages/{}.json", encode_segment(sms_sid.trim())));
+    let f = exchange(acct, http.get(url), DEFAULT_TIMEOUT, Section::Sms).await?;
+    Ok(SmsDetails {
+        sid: f.sid.unwrap_or_else(|| sms_sid.to_string()),
+        status: f.status.unwrap_or_default().to_ascii_lowercase(),
+        detailed_status: f.detailed_status,
+        detailed_status_code: f.detailed_status_code,
+    })
+}
+
 /// Looks up a number's DND state, type, operator and circle.
 pub async fn number_info(http: &reqwest::Client, acct: &Account, number: &str) -> Result<NumberInfo, ExotelError> {
     let url = acct.url(&format!("Numbers/{}.json", encode_segment(number.trim())));
@@ -307,6 +329,8 @@ struct Fields {
     status: Option<String>,
     #[serde(rename = "DetailedStatus")]
     detailed_status: Option<String>,
+    #[serde(rename = "DetailedStatusCode")]
+    detailed_status_code: Option<String>,
     #[serde(rename = "DND")]
     dnd: Option<String>,
     #[serde(rename = "Type")]
@@ -355,6 +379,7 @@ impl Fields {
             sid: text("Sid"),
             status: text("Status"),
             detailed_status: text("DetailedStatus"),
+            detailed_status_code: text("DetailedStatusCode"),
             dnd: text("DND"),
             number_type: text("Type"),
             operator: text("Operator"),
@@ -376,6 +401,7 @@ impl Fields {
             sid: t(self.sid),
             status: t(self.status),
             detailed_status: t(self.detailed_status),
+            detailed_status_code: t(self.detailed_status_code),
             dnd: t(self.dnd),
             number_type: t(self.number_type),
             operator: t(self.operator),
@@ -548,6 +574,19 @@ mod tests {
                    <DetailedStatus/></SMSMessage></TwilioResponse>";
         let f = interpret(200, xml, Section::Sms).unwrap();
         assert_eq!((f.sid.as_deref(), f.status.as_deref(), f.detailed_status), (Some("s2"), Some("queued"), None));
+    }
+
+    #[test]
+    fn sms_details_json_and_xml() {
+        // The documented answer of GET SMS/Messages/{SmsSid}.json.
+        let json = r#"{"SMSMessage":{"Sid":"sms_sid_value","AccountSid":"your_sid","From":"EXOTEL","To":"+919876543210","Status":"sent",
+            "DetailedStatusCode":20005,"DetailedStatus":"DELIVERED_TO_HANDSET","DateSent":"2024-01-15 10:30:02","Price":0.18}}"#;
+        let f = interpret(200, json, Section::Sms).unwrap();
+        assert_eq!((f.status.as_deref(), f.detailed_status_code.as_deref()), (Some("sent"), Some("20005")));
+        let xml = "<TwilioResponse><SMSMessage><Sid>s2</Sid><Status>failed-dnd</Status><DetailedStatusCode>23081</DetailedStatusCode>\
+                   <DetailedStatus>DND_BLOCKED</DetailedStatus></SMSMessage></TwilioResponse>";
+        let f = interpret(200, xml, Section::Sms).unwrap();
+        assert_eq!((f.status.as_deref(), f.detailed_status.as_deref()), (Some("failed-dnd"), Some("DND_BLOCKED")));
     }
 
     #[test]

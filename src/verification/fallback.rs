@@ -357,9 +357,64 @@ async fn finish(app: &App, m: &SmsRow, state: &str, sid: Option<&str>, status: O
         if let Some(order_id) = &m.order_id {
             add_event(&mut tx, &m.shop_id, order_id, "sms", detail, now).await?;
         }
+        // Its status report may never come: looked up later, whatever becomes of the order (so
+        // the timer is the shop's, not the order's, and outlives the order's resolution).
+        if state == "sent" && sid.is_some() && !status.is_some_and(is_final) {
+            let job = Job::ReconcileSms { sms_id: m.id.clone() };
+            tx.schedule(&job, &m.shop_id, None, now + super::ivr::RECONCILE_AFTER_MS, now).await?;
+        }
     }
     tx.commit().await?;
     Ok(())
+}
+
+/// Exotel's SMS states after which nothing more happens to an SMS.
+fn is_final(status: &str) -> bool {
+    matches!(status.to_ascii_lowercase().replace('_', "-").as_str(), "sent" | "failed" | "failed-dnd")
+}
+
+/// Job: an SMS whose status report had not come 30 minutes after it was sent is looked up in
+/// Exotel's SMS details API, again every 10 minutes while Exotel has no final state for it, for up
+/// to 2 hours after sending — the timers and times of the calls' lookup (`ivr::reconcile`). What
+/// Exotel says is recorded as its status report would have been.
+pub async fn reconcile_sms(app: &App, sms_id: &str) -> anyhow::Result<()> {
+    type Row = (String, Option<String>, Option<String>, Option<i64>, String, String, Option<String>);
+    let row: Option<Row> = on_db!(&app.db, c => sqlx::query_as(
+        "SELECT m.shop_id, m.sms_sid, m.status, m.sent_at, s.status, s.settings, s.exotel_api_token_enc \
+         FROM sms_messages m JOIN shops s ON s.id = m.shop_id WHERE m.id = $1")
+        .bind(sms_id).fetch_optional(c).await)?;
+    let Some((shop_id, sid, status, sent_at, shop_status, settings, token)) = row else { return Ok(()) };
+    if shop_status != "installed" || status.as_deref().is_some_and(is_final) {
+        return Ok(());
+    }
+    let settings = Settings::from_stored(&settings);
+    let (Some(sid), Some(account)) = (sid, account(app, &settings, token.as_deref())) else { return Ok(()) };
+    let now = app.clock.now_ms();
+    let gave_up = sent_at.is_none_or(|t| now - t > super::ivr::GIVE_UP_AFTER_MS);
+    match exotel::sms_details(&app.http, &account, &sid).await {
+        // A final state, or at the end the last state Exotel knows.
+        Ok(d) if is_final(&d.status) || (gave_up && !d.status.is_empty()) => {
+            let fields: HashMap<String, String> = [("CustomField", Some(sms_id.to_string())), ("SmsSid", Some(d.sid)),
+                ("Status", Some(d.status)), ("DetailedStatus", d.detailed_status), ("DetailedStatusCode", d.detailed_status_code)]
+                .into_iter()
+                .filter_map(|(k, v)| v.map(|v| (k.to_string(), v)))
+                .collect();
+            status_report(app, &shop_id, &fields).await.map(|_| ())
+        }
+        // Still on its way, or Exotel is unavailable: look again later.
+        Ok(_) | Err(_) if !gave_up => {
+            let mut tx = app.db.begin().await?;
+            let job = Job::ReconcileSms { sms_id: sms_id.to_string() };
+            tx.schedule(&job, &shop_id, None, now + super::ivr::RECHECK_AFTER_MS, now).await?;
+            tx.commit().await?;
+            Ok(())
+        }
+        Ok(_) => Ok(()),
+        Err(e) => {
+            tracing::warn!(sms = %sms_id, error = %e, "no SMS status from Exotel; giving up on it");
+            Ok(())
+        }
+    }
 }
 
 /// Sends stuck in `sending` (their process died mid-request) may have gone out: not sent again.
@@ -413,8 +468,9 @@ pub enum Missed {
     InvalidNumber,
 }
 
-/// A missed call to the shop's ExoPhone: confirms the caller's latest pending order (or the latest
-/// three of the last 30 days), sends the confirmation SMS, and counts repeats within 5 minutes once.
+/// A missed call to the shop's ExoPhone: confirms the caller's latest order that takes an answer
+/// (pending, or ended `no_response`: a late answer) — or the latest three of the last 30 days —,
+/// sends the confirmation SMS, and counts repeats within 5 minutes once.
 pub async fn missed_call(app: &App, shop_id: &str, call_from: &str, call_sid: Option<&str>) -> anyhow::Result<Missed> {
     let (settings, ): (String,) = on_db!(&app.db, c => sqlx::query_as("SELECT settings FROM shops WHERE id = $1")
         .bind(shop_id).fetch_one(c).await)?;
@@ -436,13 +492,14 @@ pub async fn missed_call(app: &App, shop_id: &str, call_from: &str, call_sid: Op
                 let latest_3 = fb.missed_call_scope == "latest_3_in_30_days";
                 let (limit, since) = if latest_3 { (3i64, now - 30 * DAY_MS) } else { (1, i64::MIN) };
                 let pending: Vec<(String, String)> = on_tx!(&mut tx, c => sqlx::query_as(
-                    "SELECT id, name FROM orders WHERE shop_id = $1 AND phone_hash = $2 AND status = 'pending' AND created_at >= $3 \
+                    "SELECT id, name FROM orders WHERE shop_id = $1 AND phone_hash = $2 AND status IN ('pending', 'no_response') \
+                       AND created_at >= $3 \
                      ORDER BY created_at DESC, shopify_order_id DESC LIMIT $4")
                     .bind(shop_id).bind(app.cipher.phone_index(p.e164())).bind(since).bind(limit).fetch_all(c).await)?;
                 let reason = format!("confirmed by a missed call from {}", p.masked());
                 let mut names = Vec::new();
                 for (order_id, name) in &pending {
-                    if super::resolve(&mut tx, shop_id, order_id, "confirmed", &reason, &[&fb.confirm_tag], false, now).await? {
+                    if super::answer(&mut tx, shop_id, order_id, "confirmed", &reason, &[&fb.confirm_tag], false, now).await? {
                         names.push(name.clone());
                     }
                 }
@@ -489,7 +546,8 @@ pub async fn missed_call(app: &App, shop_id: &str, call_from: &str, call_sid: Op
 #[derive(Debug)]
 pub enum LinkState {
     Unknown,
-    /// The order is pending and the link valid: these choices are offered.
+    /// The order takes an answer (pending, or a late one after `no_response`) and the link is
+    /// valid: these choices are offered.
     Open { order: Box<OrderInfo>, choices: Vec<&'static str> },
     Expired { order: Box<OrderInfo> },
     /// This link was used: the order's outcome.
@@ -516,7 +574,8 @@ pub async fn link_state(app: &App, token: &str) -> anyhow::Result<LinkState> {
     if let (Some(_), Some(action)) = (used_at, action) {
         return Ok(LinkState::Used { order, action });
     }
-    if order.status != "pending" {
+    // A link works for its whole expiry, also after the order ended without a response.
+    if !super::takes_answer(&order.status) {
         return Ok(LinkState::Resolved { order });
     }
     if app.clock.now_ms() > expires_at {
@@ -549,7 +608,7 @@ pub async fn link_action(app: &App, token: &str, action: &str) -> anyhow::Result
     let mut tx = app.db.begin().await?;
     let reason = format!("{} on the confirmation link", choice_words(choice));
     let cancel = *choice == "cancel" && fb.cancel_order;
-    if super::resolve(&mut tx, &order.shop_id, &order.id, status, &reason, &[tag], cancel, now).await? {
+    if super::answer(&mut tx, &order.shop_id, &order.id, status, &reason, &[tag], cancel, now).await? {
         on_tx!(&mut tx, c => sqlx::query("UPDATE links SET used_at = $1, action = $2 WHERE token_hash = $3 AND used_at IS NULL")
             .bind(now).bind(*choice).bind(sha256_hex(token.as_bytes())).execute(c).await.map(|r| r.rows_affected()))?;
     }

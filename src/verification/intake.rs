@@ -261,21 +261,21 @@ pub async fn order_cancelled(app: &App, tx: &mut Tx, shop_domain: &str, body: &V
         "SELECT id, status FROM orders WHERE shop_id = $1 AND shopify_order_id = $2").bind(&shop_id).bind(order.id).fetch_optional(c).await)?;
     let reason = "cancelled in Shopify";
     match existing {
-        Some((order_id, status)) if status == "pending" => {
-            on_tx!(tx, c => sqlx::query(
+        // A pending order stops; one that ended `no_response` takes no late answer any more.
+        Some((order_id, status)) if super::takes_answer(&status) => {
+            let n = on_tx!(tx, c => sqlx::query(
                 "UPDATE orders SET status = 'cancelled', status_reason = $1, resolved_at = $2, updated_at = $2 \
-                 WHERE id = $3 AND shop_id = $4 AND status = 'pending'")
+                 WHERE id = $3 AND shop_id = $4 AND status IN ('pending', 'no_response')")
                 .bind(reason).bind(now).bind(&order_id).bind(&shop_id).execute(c).await.map(|r| r.rows_affected()))?;
             let stopped = super::stop_pending(tx, &shop_id, Some(&order_id), now).await?;
-            add_event(
-                tx,
-                &shop_id,
-                &order_id,
-                "order_cancelled",
-                "cancelled in Shopify; verification stopped",
-                now,
-            )
-            .await?;
+            let detail = if status == "pending" {
+                "cancelled in Shopify; verification stopped"
+            } else {
+                "cancelled in Shopify; a late answer is no longer taken"
+            };
+            if n == 1 {
+                add_event(tx, &shop_id, &order_id, "order_cancelled", detail, now).await?;
+            }
             Ok(format!("verification stopped ({stopped} scheduled calls and jobs dropped)"))
         }
         Some((order_id, _)) => {

@@ -23,9 +23,9 @@ use crate::{App, on_db, on_tx};
 pub const RETRY_LIMIT_TAG: &str = "ivr_retry_limit_reached";
 /// A call still unreported this long after it was dialled is looked up by `reconcile`, again
 /// every `RECHECK_AFTER_MS` while Exotel says it is live, and settled as unknown after `GIVE_UP_AFTER_MS`.
-const RECONCILE_AFTER_MS: i64 = 30 * 60 * 1000;
-const RECHECK_AFTER_MS: i64 = 10 * 60 * 1000;
-const GIVE_UP_AFTER_MS: i64 = 2 * 3600 * 1000;
+pub(crate) const RECONCILE_AFTER_MS: i64 = 30 * 60 * 1000;
+pub(crate) const RECHECK_AFTER_MS: i64 = 10 * 60 * 1000;
+pub(crate) const GIVE_UP_AFTER_MS: i64 = 2 * 3600 * 1000;
 /// Hard limit on one call's length (Exotel `TimeLimit`), and how long it rings (`TimeOut`).
 const CALL_TIME_LIMIT_SECS: u32 = 600;
 const RING_SECS: u32 = 40;
@@ -383,7 +383,8 @@ pub enum Pressed {
 pub async fn press(app: &App, a: &Attempt, digits: &str, choice: Result<Choice, String>) -> anyhow::Result<Pressed> {
     // Repeats change nothing, so they write nothing: a key on a call whose choice is already
     // recorded, or on an order that is no longer pending (the timeline has its outcome already).
-    let settled = a.choice.as_deref().and_then(Choice::parse).is_some() || a.order_status != "pending";
+    // An order that ended `no_response` still takes a late key press.
+    let settled = a.choice.as_deref().and_then(Choice::parse).is_some() || !super::takes_answer(&a.order_status);
     match &choice {
         Ok(_) if settled => return Ok(Pressed::AlreadyResolved),
         Err(_) if settled || (a.choice.as_deref() == Some("invalid") && a.digits.as_deref() == Some(digits)) => {
@@ -415,7 +416,7 @@ pub async fn press(app: &App, a: &Attempt, digits: &str, choice: Result<Choice, 
             let tag = c.tag(&settings.ivr).unwrap_or_default();
             let reason = format!("pressed {} on call {} ({})", key_of(c), a.attempt_no, c.as_str());
             let cancel = c == Choice::Cancel && settings.ivr.cancel_order;
-            if super::resolve(&mut tx, &a.shop_id, &a.order_id, c.status(), &reason, &[tag], cancel, now).await? {
+            if super::answer(&mut tx, &a.shop_id, &a.order_id, c.status(), &reason, &[tag], cancel, now).await? {
                 Pressed::Applied
             } else {
                 let detail = format!("call {}: pressed {} after the order was already {}", a.attempt_no, key_of(c), a.order_status);
@@ -436,27 +437,28 @@ fn key_of(c: Choice) -> u8 {
     }
 }
 
-/// The values of one field across a status report's legs (`Legs[0][AnsweredBy]`, …), in leg order.
-fn leg_values(fields: &HashMap<String, String>, name: &str) -> Vec<String> {
-    let mut legs: Vec<(usize, String)> = fields
-        .iter()
-        .filter_map(|(k, v)| {
-            let (i, field) = k.strip_prefix("Legs[")?.strip_suffix(']')?.split_once("][")?;
-            (field == name).then_some((i.parse::<usize>().ok()?, v.clone()))
-        })
-        .collect();
-    legs.sort();
-    legs.into_iter().map(|(_, v)| v).collect()
+/// The customer's leg of an IVR call's report. Calls/connect puts the customer (`From`) on the
+/// first leg and connects it to the flow; a later leg is someone the flow dialled (an agent).
+/// Exotel runs answering-machine detection on the second leg only, so on the customer's leg
+/// `AnsweredBy` is documented to be `NA` (see README, "Retries").
+const CUSTOMER_LEG: usize = 0;
+
+fn customer_leg(fields: &HashMap<String, String>, name: &str) -> Option<String> {
+    fields
+        .get(&format!("Legs[{CUSTOMER_LEG}][{name}]"))
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty() && !v.eq_ignore_ascii_case("NA"))
 }
 
-/// Records a status report on its attempt; a terminal one settles the attempt (once).
+/// Records a status report on its attempt; a terminal one settles the attempt (once). A key in
+/// the report's `Digits` counts as pressed when no passthru reported one.
 pub async fn status_report(app: &App, a: &Attempt, fields: &HashMap<String, String>) -> anyhow::Result<()> {
     let now = app.clock.now_ms();
     let get = |k: &str| fields.get(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
     let status = get("Status").or_else(|| get("CallStatus")).unwrap_or_default().to_ascii_lowercase();
-    let answered_by = leg_values(fields, "AnsweredBy").into_iter().filter(|v| !v.is_empty() && v != "NA").collect::<Vec<_>>();
-    let machine = answered_by.iter().any(|v| v.eq_ignore_ascii_case("MACHINE"));
-    let amd_cause = leg_values(fields, "AmdCause").into_iter().find(|v| !v.is_empty() && v != "NA");
+    let answered_by = customer_leg(fields, "AnsweredBy");
+    let machine = answered_by.as_deref().is_some_and(|v| v.eq_ignore_ascii_case("MACHINE"));
+    let amd_cause = customer_leg(fields, "AmdCause");
     let duration = get("ConversationDuration")
         .or_else(|| get("Duration"))
         .and_then(|d| d.trim().parse::<f64>().ok())
@@ -468,14 +470,22 @@ pub async fn status_report(app: &App, a: &Attempt, fields: &HashMap<String, Stri
            duration_seconds = COALESCE($5, duration_seconds), price = COALESCE($6, price), \
            recording_url = COALESCE($7, recording_url), started_at = COALESCE($8, started_at), \
            ended_at = COALESCE($9, ended_at), updated_at = $10 WHERE id = $11")
-        .bind(get("CallSid")).bind(&status).bind(answered_by.first().cloned()).bind(amd_cause).bind(duration)
+        .bind(get("CallSid")).bind(&status).bind(answered_by).bind(amd_cause).bind(duration)
         .bind(get("Price")).bind(get("RecordingUrl"))
         .bind(get("StartTime")).bind(get("EndTime")).bind(now).bind(&a.id)
         .execute(c).await.map(|r| r.rows_affected()))?;
     if !schedule::is_terminal(&status) {
         return Ok(());
     }
-    // The key press (if any) was recorded by the passthru while the call was live.
+    // The key press (if any) was recorded by the passthru while the call was live; when the
+    // passthru never came, the report's `Digits` stand for it (applied once, like a passthru).
+    let recorded = a.choice.as_deref().and_then(Choice::parse).is_some();
+    if let Some(digits) = get("Digits").or_else(|| get("digits")).filter(|_| !recorded) {
+        let shown = digits.trim_matches('"').trim().to_string();
+        if !shown.is_empty() {
+            press(app, a, &shown, schedule::read_digits(&a.settings().ivr, &digits)).await?;
+        }
+    }
     let choice: Option<String> = on_db!(&app.db, c => sqlx::query_scalar("SELECT choice FROM call_attempts WHERE id = $1")
         .bind(&a.id).fetch_one(c).await)?;
     let valid = choice.as_deref().and_then(Choice::parse);

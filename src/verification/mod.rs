@@ -91,12 +91,52 @@ pub async fn resolve(tx: &mut Tx, shop_id: &str, order_id: &str, status: &str, r
     if n == 0 {
         return Ok(false);
     }
+    resolved(tx, shop_id, order_id, status, reason, tags, cancel, now).await?;
+    Ok(true)
+}
+
+/// Whether an order in this status still takes the shopper's answer: a pending one, and one that
+/// ended `no_response` (a late answer, SPEC §3/§8). A cancelled order (in Shopify, or by an
+/// answer) is not open; the app learns nothing of fulfilment (see README, "Late answers").
+pub fn takes_answer(status: &str) -> bool {
+    matches!(status, "pending" | "no_response")
+}
+
+/// Resolves an order with the shopper's answer (`confirmed`, `cancelled`, `callback_requested`),
+/// once: like [`resolve`] for a pending order; an order that ended `no_response` takes it too (a
+/// late answer). Each step is a conditional update, so repeats and races change nothing. A late
+/// answer's tags are added next to the no-response tag already on the order (tags are never
+/// removed). Returns false, changing nothing, when the order takes no answer any more.
+#[allow(clippy::too_many_arguments)]
+pub async fn answer(tx: &mut Tx, shop_id: &str, order_id: &str, status: &str, reason: &str, tags: &[&str], cancel: bool, now: i64) -> anyhow::Result<bool> {
+    if resolve(tx, shop_id, order_id, status, reason, tags, cancel, now).await? {
+        return Ok(true);
+    }
+    let tags: Vec<String> = tags.iter().filter(|t| !t.is_empty()).map(|t| t.to_string()).collect();
+    let reason = format!("{reason} (a late answer: the order had ended without a response)");
+    let n = on_tx!(tx, c => sqlx::query(
+        "UPDATE orders SET status = $1, status_reason = $2, resolved_at = $3, updated_at = $3, \
+           outcome_tags = CASE WHEN COALESCE(outcome_tags, '') = '' THEN $4 ELSE outcome_tags || ',' || $4 END \
+         WHERE id = $5 AND shop_id = $6 AND status = 'no_response'")
+        .bind(status).bind(&reason).bind(now).bind(tags.join(",")).bind(order_id).bind(shop_id)
+        .execute(c).await.map(|r| r.rows_affected()))?;
+    if n == 0 {
+        return Ok(false);
+    }
+    resolved(tx, shop_id, order_id, status, &reason, tags, cancel, now).await?;
+    Ok(true)
+}
+
+/// What follows a resolution in its transaction: what was still scheduled dropped, the timeline
+/// event, and the Shopify update queued.
+#[allow(clippy::too_many_arguments)]
+async fn resolved(tx: &mut Tx, shop_id: &str, order_id: &str, status: &str, reason: &str, tags: Vec<String>, cancel: bool, now: i64) -> anyhow::Result<()> {
     stop_pending(tx, shop_id, Some(order_id), now).await?;
     intake::add_event(tx, shop_id, order_id, status, reason, now).await?;
     if !tags.is_empty() || cancel {
         tx.push_jobs(&[crate::jobs::Job::SyncOrder { order_id: order_id.to_string(), tags, cancel, failures: 0 }]).await?;
     }
-    Ok(true)
+    Ok(())
 }
 
 /// Queues tags for a still-pending order (system tags such as `ivr_retry_limit_reached`).

@@ -18,6 +18,10 @@ fn plain(status: StatusCode, body: impl Into<String>) -> Response {
     (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body.into()).into_response()
 }
 
+/// Exotel reads a greeting only when its `Content-Type` is `text/plain` "and nothing else": no
+/// charset parameter (the text is ASCII: digits, currency words, the shop's subdomain).
+const GREETING_TYPE: &str = "text/plain";
+
 fn not_found() -> Response {
     plain(StatusCode::NOT_FOUND, "not found")
 }
@@ -66,7 +70,7 @@ pub async fn greeting(State(state): State<AppState>, method: Method, Path(key): 
             return Ok(not_found());
         };
         let text = ivr::greeting_text(&a);
-        let mut resp = plain(StatusCode::OK, text.clone());
+        let mut resp = (StatusCode::OK, [(header::CONTENT_TYPE, GREETING_TYPE)], text.clone()).into_response();
         if method == Method::HEAD {
             resp.headers_mut().insert(header::CONTENT_LENGTH, text.len().into());
             *resp.body_mut() = axum::body::Body::empty();
@@ -180,8 +184,8 @@ pub async fn call_status(State(state): State<AppState>, Path(key): Path<String>,
         };
         let Some(a) = ivr::find_attempt(&state, Scope::Shop(&shop_id), fields.get("CustomField").map(String::as_str), fields.get("CallSid").map(String::as_str)).await?
         else {
-            // Not a call of ours (or of this shop): acknowledged so Exotel stops retrying, nothing changes.
-            return Ok(plain(StatusCode::OK, "unknown call; ignored"));
+            // Not a call of this shop (or of ours at all): 404 like every other callback, nothing changes.
+            return Ok(not_found());
         };
         ivr::status_report(&state, &a, &fields).await?;
         Ok(plain(StatusCode::OK, "OK"))
@@ -199,19 +203,43 @@ pub async fn missed_call(State(state): State<AppState>, Path(key): Path<String>,
         if has_nul(&q) {
             return Ok(nul_refused());
         }
-        let from = q.get("CallFrom").or_else(|| q.get("From")).map(|s| s.trim()).unwrap_or_default();
-        if from.is_empty() {
-            return Ok(plain(StatusCode::BAD_REQUEST, "CallFrom is required"));
-        }
-        Ok(match fallback::missed_call(&state, &shop_id, from, q.get("CallSid").map(String::as_str)).await? {
-            Missed::Confirmed(_) | Missed::Repeat => plain(StatusCode::OK, "OK"),
-            Missed::NothingPending => plain(StatusCode::UNPROCESSABLE_ENTITY, "no pending order for this number"),
-            Missed::NotInUse => plain(StatusCode::UNPROCESSABLE_ENTITY, "missed-call confirmation is not in use"),
-            Missed::InvalidNumber => plain(StatusCode::UNPROCESSABLE_ENTITY, "not a phone number"),
-        })
+        missed_call_from(&state, &shop_id, &q).await
     }
     .await;
     result.unwrap_or_else(internal)
+}
+
+/// `POST /exotel/{key}/missed-call`: the same passthru when Exotel posts its fields as a form
+/// (urlencoded or multipart; JSON too). Fields in the query count where the body lacks them.
+pub async fn missed_call_post(State(state): State<AppState>, Path(key): Path<String>, Query(q): Query<HashMap<String, String>>, req: Request) -> Response {
+    let result = async {
+        let (shop_id, mut fields) = match shop_report(&state, &key, req).await? {
+            Ok(found) => found,
+            Err(answer) => return Ok(answer),
+        };
+        if has_nul(&q) {
+            return Ok(nul_refused());
+        }
+        for (k, v) in q {
+            fields.entry(k).or_insert(v);
+        }
+        missed_call_from(&state, &shop_id, &fields).await
+    }
+    .await;
+    result.unwrap_or_else(internal)
+}
+
+async fn missed_call_from(state: &App, shop_id: &str, q: &HashMap<String, String>) -> anyhow::Result<Response> {
+    let from = q.get("CallFrom").or_else(|| q.get("From")).map(|s| s.trim()).unwrap_or_default();
+    if from.is_empty() {
+        return Ok(plain(StatusCode::BAD_REQUEST, "CallFrom is required"));
+    }
+    Ok(match fallback::missed_call(state, shop_id, from, q.get("CallSid").map(String::as_str)).await? {
+        Missed::Confirmed(_) | Missed::Repeat => plain(StatusCode::OK, "OK"),
+        Missed::NothingPending => plain(StatusCode::UNPROCESSABLE_ENTITY, "no pending order for this number"),
+        Missed::NotInUse => plain(StatusCode::UNPROCESSABLE_ENTITY, "missed-call confirmation is not in use"),
+        Missed::InvalidNumber => plain(StatusCode::UNPROCESSABLE_ENTITY, "not a phone number"),
+    })
 }
 
 /// `POST /exotel/{key}/sms-status`: Exotel's SMS delivery report.

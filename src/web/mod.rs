@@ -64,7 +64,7 @@ pub fn router(state: AppState) -> Router {
         .route("/exotel/{key}/greeting", get(exotel::greeting))
         .route("/exotel/{key}/ivr/{choice}", get(exotel::passthru))
         .route("/exotel/{key}/call-status", post(exotel::call_status))
-        .route("/exotel/{key}/missed-call", get(exotel::missed_call))
+        .route("/exotel/{key}/missed-call", get(exotel::missed_call).post(exotel::missed_call_post))
         .route("/exotel/{key}/sms-status", post(exotel::sms_status))
         .route("/v/{token}", get(link::show).post(link::act))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

@@ -687,7 +687,8 @@ async fn agent_call_status(State(state): State<AppState>, Path(key): Path<String
         let row: Option<(String, String)> = on_db!(&state.db, c => sqlx::query_as(
             "SELECT id, order_id FROM agent_calls WHERE shop_id = $1 AND (id = $2 OR (call_sid = $3 AND call_sid <> ''))")
             .bind(&shop_id).bind(&id).bind(&sid).fetch_optional(c).await)?;
-        let Some((id, order_id)) = row else { return Ok(plain(StatusCode::OK, "unknown call; ignored")) };
+        // Not a click-to-call of this shop: 404 like every other Exotel callback, nothing changes.
+        let Some((id, order_id)) = row else { return Ok(plain(StatusCode::NOT_FOUND, "not found")) };
         let status = fields.get("Status").cloned().unwrap_or_default();
         let duration: Option<i64> = fields.get("ConversationDuration").or_else(|| fields.get("Duration")).and_then(|d| d.parse().ok());
         let now = state.clock.now_ms();

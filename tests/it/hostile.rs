@@ -645,6 +645,7 @@ async fn hostile_exotel(backend: Backend) {
     let valid_call = json!({"CallSid": sid, "Status": "completed", "EventType": "terminal", "CustomField": attempt,
         "DateUpdated": "2026-11-23 10:01:00", "ConversationDuration": 12, "Legs": [{"Status": "completed", "AnsweredBy": "HUMAN"}]});
     let valid_sms = json!({"SmsSid": sms_sid, "Status": "sent", "DetailedStatus": "DELIVERED_TO_HANDSET", "DetailedStatusCode": "20005"});
+    let valid_missed = json!({"CallSid": "mc1", "CallFrom": format!("0{PHONE}"), "CallTo": "08047110000", "Direction": "incoming"});
     for _ in 0..cases() {
         // The key: right, one byte off, or random.
         let k = match g.below(4) {
@@ -705,8 +706,24 @@ async fn hostile_exotel(backend: Backend) {
                 .await;
             p.check(&format!("exotel/{path}"), (&k, &ctype, String::from_utf8_lossy(&body)), r, client_error).await;
         }
+
+        // The missed-call passthru by POST: its form mutated or random, in any encoding.
+        let fields = match g.below(3) {
+            0 => g.json(),
+            _ => g.mutate_json(&valid_missed),
+        };
+        let (body, ctype) = report_body(&mut g, &fields);
+        let r = app
+            .client
+            .post(app.url(&format!("/exotel/{k}/missed-call")))
+            .header("Content-Type", header_value(ctype.as_bytes()))
+            .header("X-Forwarded-For", &client)
+            .body(body.clone())
+            .send()
+            .await;
+        p.check("exotel/missed-call-post", (&k, &ctype, String::from_utf8_lossy(&body)), r, refused_callback).await;
     }
-    for parser in ["exotel/greeting", "exotel/ivr-passthru", "exotel/missed-call", "exotel/call-status", "exotel/sms-status", "exotel/agent-call-status"] {
+    for parser in ["exotel/greeting", "exotel/ivr-passthru", "exotel/missed-call", "exotel/missed-call-post", "exotel/call-status", "exotel/sms-status", "exotel/agent-call-status"] {
         p.assert_reached(parser);
     }
     p.report("hostile_exotel", started);

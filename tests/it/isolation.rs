@@ -5,10 +5,10 @@
 //!
 //! The answer for another shop's object is 404 (timeline page and JSON, click-to-call, Exotel
 //! passthrus and greeting), 401 for a document load whose `shop` is not the token's, and an empty
-//! result for the history lists (filtering A's history by B's order shows no row). Exotel's status
-//! callbacks (call, SMS, click-to-call) answer 200 "unknown …; ignored" for a call or SMS that is not
-//! the key's shop's, so that Exotel stops retrying; a missed call through A's key is recorded as
-//! A's and confirms nothing of B's. In every case nothing of B changes and the fake Shopify and
+//! result for the history lists (filtering A's history by B's order shows no row). Exotel's call
+//! status callbacks (IVR call, click-to-call) answer 404 for a call that is not the key's shop's,
+//! like every other callback (SPEC §11); the SMS status callback answers 200 "unknown SMS; ignored"
+//! for an SMS that is not; a missed call through A's key is recorded as A's and confirms nothing of B's. In every case nothing of B changes and the fake Shopify and
 //! Exotel receive no request.
 
 use serde_json::{Value, json};
@@ -185,15 +185,16 @@ async fn shops_never_mix(backend: Backend) {
             g.expect(&format!("ivr/{choice} through A's key for B's call {q:?}"), r, &[404], &[]).await;
         }
     }
-    for (path, body) in [
-        ("call-status", json!({"CallSid": b_sid, "CustomField": b_attempt, "Status": "completed", "Legs": [{"AnsweredBy": "HUMAN"}]})),
-        ("call-status", json!({"CallSid": b_sid, "Status": "busy"})),
-        ("sms-status", json!({"SmsSid": b_sms_sid, "Status": "failed", "DetailedStatus": "FAILED"})),
-        ("agent-call-status", json!({"CallSid": b_agent_sid, "CustomField": b_agent_id, "Status": "completed", "ConversationDuration": 30})),
+    for (path, body, code) in [
+        ("call-status", json!({"CallSid": b_sid, "CustomField": b_attempt, "Status": "completed", "Legs": [{"AnsweredBy": "HUMAN"}]}), 404),
+        ("call-status", json!({"CallSid": b_sid, "Status": "busy"}), 404),
+        ("call-status", json!({"CallSid": b_sid, "CustomField": b_attempt, "Status": "completed", "Digits": "\"1\""}), 404),
+        ("sms-status", json!({"SmsSid": b_sms_sid, "Status": "failed", "DetailedStatus": "FAILED"}), 200),
+        ("agent-call-status", json!({"CallSid": b_agent_sid, "CustomField": b_agent_id, "Status": "completed", "ConversationDuration": 30}), 404),
     ] {
         let r = app.client.post(app.url(&format!("/exotel/{key_a}/{path}"))).json(&body).send().await.unwrap();
-        let text = g.expect(&format!("{path} through A's key for B's {body}"), r, &[200], &[]).await;
-        assert!(text.contains("ignored"), "{path}: {text}");
+        let text = g.expect(&format!("{path} through A's key for B's {body}"), r, &[code], &[]).await;
+        assert!(code == 404 || text.contains("ignored"), "{path}: {text}");
     }
     // A missed call from B's customer to A's number is A's business (recorded as A's, confirming
     // nothing there); B's pending order stays pending.

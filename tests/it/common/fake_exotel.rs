@@ -1,4 +1,4 @@
-//! A fake Exotel over real HTTP: Calls/connect, Sms/send, Numbers (DND) and Balance, each with or
+//! A fake Exotel over real HTTP: Calls/connect, Sms/send, Call and SMS details, Numbers (DND) and Balance, each with or
 //! without the `.json` suffix (JSON answers with it, XML without, as Exotel does). It records every
 //! request so tests can assert what the app sent, and can be scripted to fail, stall or rate limit.
 //!
@@ -92,6 +92,10 @@ pub struct ExotelState {
     pub rate_limit: Option<usize>,
     /// CallSid → status the Call details API reports (placed calls not listed: "in-progress").
     pub call_status: HashMap<String, String>,
+    /// SmsSid → (status, detailed status) the SMS details API reports (accepted SMS not listed: "queued").
+    pub sms_status: HashMap<String, (String, String)>,
+    /// Every SMS details lookup: the SmsSid asked for.
+    pub sms_lookups: Vec<String>,
     issued: usize,
 }
 
@@ -113,6 +117,7 @@ impl FakeExotel {
             .route("/v1/Accounts/{sid}/Sms/send.json", post(send_sms))
             .route("/v1/Accounts/{sid}/Numbers/{number}", get(numbers))
             .route("/v1/Accounts/{sid}/Calls/{call}", get(call_details))
+            .route("/v1/Accounts/{sid}/SMS/Messages/{sms}", get(sms_details))
             .route("/v1/Accounts/{sid}/Balance", get(balance))
             .route("/v1/Accounts/{sid}/Balance.json", get(balance))
             .with_state(state.clone());
@@ -125,6 +130,16 @@ impl FakeExotel {
     /// What the Call details API answers for a call from now on.
     pub fn set_call_status(&self, call_sid: &str, status: &str) {
         self.state.lock().unwrap().call_status.insert(call_sid.into(), status.into());
+    }
+
+    /// What the SMS details API answers for an SMS from now on.
+    pub fn set_sms_status(&self, sms_sid: &str, status: &str, detailed: &str) {
+        self.state.lock().unwrap().sms_status.insert(sms_sid.into(), (status.into(), detailed.into()));
+    }
+
+    /// The SmsSids looked up in the SMS details API, in order.
+    pub fn sms_lookups(&self) -> Vec<String> {
+        self.state.lock().unwrap().sms_lookups.clone()
     }
 
     /// From now on only registered credentials are accepted.
@@ -475,6 +490,30 @@ async fn call_details(State(state): State<Shared>, Path((sid, call)): Path<(Stri
     }
     let status = s.call_status.get(call_sid).cloned().unwrap_or_else(|| "in-progress".into());
     respond(200, render(json, "Call", vec![("Sid", json!(call_sid)), ("Status", json!(status)), ("Duration", json!("17")), ("Price", json!("0.90"))]))
+}
+
+/// SMS details: accepted SMS only; one nobody set a status for is still "queued".
+async fn sms_details(State(state): State<Shared>, Path((sid, sms)): Path<(String, String)>, uri: Uri, headers: HeaderMap) -> Response {
+    let json = wants_json(&uri);
+    let mut s = state.lock().unwrap();
+    let sms_sid = sms.trim_end_matches(".json").to_string();
+    s.sms_lookups.push(sms_sid.clone());
+    if !s.authorized(&sid, &headers) {
+        return respond(401, rest_exception(json, 401, default_message(401)));
+    }
+    let Some(m) = s.sms.iter().find(|m| m.accepted && m.sid == sms_sid && m.account == sid) else {
+        return respond(404, rest_exception(json, 404, "Not Found"));
+    };
+    let to = m.field("To").unwrap_or("").to_string();
+    let (status, detailed) = s.sms_status.get(&sms_sid).cloned().unwrap_or_else(|| ("queued".into(), "PENDING_TO_OPERATOR".into()));
+    let code = match detailed.as_str() {
+        "DELIVERED_TO_HANDSET" => json!(20005),
+        "PENDING_TO_OPERATOR" => json!(21010),
+        _ => json!(23081),
+    };
+    respond(200, render(json, "SMSMessage", vec![("Sid", json!(sms_sid)), ("AccountSid", json!(sid)), ("To", json!(to)),
+        ("Status", json!(status)), ("DetailedStatusCode", code), ("DetailedStatus", json!(detailed)), ("DateSent", json!(ist_now())),
+        ("Price", json!(0.18))]))
 }
 
 async fn balance(State(state): State<Shared>, Path(sid): Path<String>, uri: Uri, headers: HeaderMap) -> Response {
