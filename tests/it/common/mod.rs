@@ -319,7 +319,8 @@ impl TestApp {
         panic!("jobs still queued after 20 s: {:?} {stuck} (now {})", self.jobs().await, chrono::Utc::now().timestamp());
     }
 
-    /// Waits until the background work settles: no job queued, no call or SMS being sent, none due.
+    /// Waits until the background work settles: no job queued, no timer due on the app clock (the
+    /// pump may not have moved it into the queue yet), no call or SMS being sent, none due.
     pub async fn settle(&self) {
         let mut quiet = 0;
         for _ in 0..600 {
@@ -334,6 +335,7 @@ impl TestApp {
                     ))
                     .await;
             }
+            busy += self.count(&format!("SELECT COUNT(*) FROM timers WHERE due_at <= {now}")).await;
             quiet = if busy == 0 && self.jobs().await.queued == 0 { quiet + 1 } else { 0 };
             if quiet == 3 {
                 return;
