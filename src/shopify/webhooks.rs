@@ -1,4 +1,5 @@
-//! `POST /webhooks/shopify`: HMAC first, then a durable write, then 200; the work runs in jobs.
+//! `POST /webhooks/shopify`: HMAC first, then a durable write, then 200; the work runs in jobs,
+//! except `app/uninstalled` and `orders/cancelled`, which take effect in the write's transaction.
 //!
 //! Deliveries are written by one writer task per process that groups whatever arrived together into
 //! one transaction (group commit): every delivery is on disk before its 200, and the fsync is paid
@@ -9,6 +10,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::clock::Clock;
+use crate::crypto::Cipher;
 use crate::db::{Db, Tx, new_id};
 use crate::domain::ShopDomain;
 use crate::jobs::Job;
@@ -28,6 +31,29 @@ const TOPICS: [&str; 6] = [
     "shop/redact",
 ];
 
+/// What a delivery does before its 200, in the transaction that stores it (SPEC §11): once
+/// Shopify says the app is gone or the order is cancelled, nothing due meanwhile may still go out.
+pub enum Immediate {
+    Uninstall,
+    /// The `orders/cancelled` body.
+    CancelOrder(serde_json::Value),
+}
+
+impl Immediate {
+    /// For the topics that act at once: `Ok(None)` for the others, `Err` for a body that is not JSON.
+    fn of(topic: &str, body: &str) -> Result<Option<Immediate>, serde_json::Error> {
+        Ok(match topic {
+            "app/uninstalled" => Some(Immediate::Uninstall),
+            "orders/cancelled" => {
+                let mut v: serde_json::Value = serde_json::from_str(body)?;
+                strip_nul(&mut v);
+                Some(Immediate::CancelOrder(v))
+            }
+            _ => None,
+        })
+    }
+}
+
 pub struct NewWebhook {
     pub webhook_id: String,
     pub topic: String,
@@ -37,6 +63,7 @@ pub struct NewWebhook {
     /// The body sealed by [`seal_body`]: it holds the customer's name, address and phone.
     pub body_enc: Vec<u8>,
     pub received_at: i64,
+    pub immediate: Option<Immediate>,
 }
 
 type Reply = oneshot::Sender<Result<(), String>>;
@@ -47,8 +74,16 @@ pub struct Intake(mpsc::Sender<(NewWebhook, Reply)>);
 /// 256 rows × 8 parameters stays far below SQLite's and PostgreSQL's parameter limits.
 const MAX_BATCH: usize = 256;
 
+/// What the writer needs to act on the deliveries that take effect before their 200.
+#[derive(Clone)]
+struct Effects {
+    cipher: Cipher,
+    clock: Clock,
+}
+
 impl Intake {
-    pub fn start(db: Db) -> Self {
+    pub fn start(db: Db, cipher: Cipher, clock: Clock) -> Self {
+        let effects = Effects { cipher, clock };
         let (tx, rx) = mpsc::channel::<(NewWebhook, Reply)>(4 * MAX_BATCH);
         // SQLite has one writer; PostgreSQL commits concurrent transactions in parallel, so a few
         // writers overlap their round trips.
@@ -58,7 +93,7 @@ impl Intake {
         };
         let rx = std::sync::Arc::new(tokio::sync::Mutex::new(rx));
         for _ in 0..writers {
-            let (db, rx) = (db.clone(), rx.clone());
+            let (db, rx, effects) = (db.clone(), rx.clone(), effects.clone());
             tokio::spawn(async move {
                 let mut batch = Vec::with_capacity(MAX_BATCH);
                 loop {
@@ -66,11 +101,11 @@ impl Intake {
                         return;
                     }
                     let (hooks, replies): (Vec<NewWebhook>, Vec<Reply>) = batch.drain(..).unzip();
-                    let mut result = store_batch(&db, &hooks).await;
+                    let mut result = store_batch(&db, &effects, &hooks).await;
                     // A deadlock or serialization failure is PostgreSQL asking for a retry.
                     for _ in 0..3 {
                         match &result {
-                            Err(e) if is_retryable(e) => result = store_batch(&db, &hooks).await,
+                            Err(e) if is_retryable(e) => result = store_batch(&db, &effects, &hooks).await,
                             _ => break,
                         }
                     }
@@ -95,17 +130,18 @@ impl Intake {
     }
 }
 
-/// Stores a batch in one transaction with one multi-row INSERT, and enqueues one job for the
-/// deliveries that were new. Repeats (same webhook id, in this batch or before) are acknowledged but
-/// start nothing.
-async fn store_batch(db: &Db, hooks: &[NewWebhook]) -> anyhow::Result<()> {
+/// Stores a batch in one transaction with one multi-row INSERT, acts on the new deliveries that
+/// take effect at once ([`Immediate`]) in the same transaction, and enqueues one job for the other
+/// new ones. Repeats (same webhook id, in this batch or before) are acknowledged but start nothing.
+async fn store_batch(db: &Db, effects: &Effects, hooks: &[NewWebhook]) -> anyhow::Result<()> {
     let mut seen = std::collections::HashSet::new();
     let mut unique: Vec<&NewWebhook> = hooks.iter().filter(|h| seen.insert(h.webhook_id.as_str())).collect();
     // Parallel writers take the webhook ids' index locks in one global order, so two batches
     // holding the same repeated deliveries cannot deadlock on PostgreSQL.
     unique.sort_by(|a, b| a.webhook_id.cmp(&b.webhook_id));
+    let rows: Vec<(String, &NewWebhook)> = unique.into_iter().map(|h| (new_id(), h)).collect();
     let mut tx = db.begin().await?;
-    let mut inserted: Vec<String> = Vec::with_capacity(unique.len());
+    let mut inserted = std::collections::HashSet::with_capacity(rows.len());
     // Chunks of 128, 64, …, 1 rows on SQLite: a handful of distinct statements, each prepared once
     // and cached. PostgreSQL plans wide multi-row statements slowly (measured: a third of the
     // throughput), so there each row is its own statement and parallel writers overlap the trips.
@@ -113,7 +149,7 @@ async fn store_batch(db: &Db, hooks: &[NewWebhook]) -> anyhow::Result<()> {
         Db::Sqlite(_) => MAX_BATCH / 2,
         Db::Postgres(_) => 1,
     };
-    let mut rest = unique.as_slice();
+    let mut rest = rows.as_slice();
     while !rest.is_empty() {
         let n = 1usize << rest.len().min(widest).ilog2();
         let (chunk, tail) = rest.split_at(n);
@@ -121,19 +157,68 @@ async fn store_batch(db: &Db, hooks: &[NewWebhook]) -> anyhow::Result<()> {
         let sql = insert_sql(n);
         let ids: Vec<String> = on_tx!(&mut tx, c => {
             let mut q = sqlx::query_scalar(sqlx::AssertSqlSafe(sql));
-            for h in chunk {
-                q = q.bind(new_id()).bind(&h.webhook_id).bind(&h.topic).bind(&h.shop_domain).bind(&h.api_version)
+            for (id, h) in chunk {
+                q = q.bind(id).bind(&h.webhook_id).bind(&h.topic).bind(&h.shop_domain).bind(&h.api_version)
                     .bind(&h.triggered_at).bind(&h.body_enc).bind(h.received_at);
             }
             q.fetch_all(c).await
         })?;
         inserted.extend(ids);
     }
-    if !inserted.is_empty() {
-        tx.push_jobs(&[Job::Webhooks { webhook_ids: inserted }]).await?;
+    let mut for_job = Vec::with_capacity(inserted.len());
+    for (id, h) in rows.iter().filter(|(id, _)| inserted.contains(id)) {
+        let done = match &h.immediate {
+            Some(what) => act_now(&mut tx, effects, id, h, what).await?,
+            None => false,
+        };
+        if !done {
+            for_job.push(id.clone());
+        }
+    }
+    if !for_job.is_empty() {
+        tx.push_jobs(&[Job::Webhooks { webhook_ids: for_job }]).await?;
     }
     tx.commit().await?;
     Ok(())
+}
+
+/// Acts on an [`Immediate`] delivery inside the writer's transaction and marks it processed.
+/// Returns false, having changed nothing, when the delivery itself is at fault (the job then
+/// records why, as for any other topic); a database that failed fails the batch, which is retried
+/// and otherwise answered 503, so Shopify redelivers.
+async fn act_now(tx: &mut Tx, effects: &Effects, id: &str, hook: &NewWebhook, what: &Immediate) -> anyhow::Result<bool> {
+    on_tx!(tx, c => sqlx::query("SAVEPOINT act_now").execute(c).await.map(|_| ()))?;
+    let now = effects.clock.now_ms();
+    let acted = match what {
+        Immediate::Uninstall => uninstalled(tx, &hook.shop_domain, hook.received_at, now).await,
+        Immediate::CancelOrder(body) => verification::intake::order_cancelled(&effects.cipher, tx, &hook.shop_domain, body, now).await,
+    };
+    let outcome = match acted {
+        Ok(outcome) => outcome,
+        Err(e) if is_connection_or_retry(&e) => return Err(e),
+        Err(e) => {
+            tracing::warn!(topic = %hook.topic, shop = %hook.shop_domain, error = %e, "left for the webhook job");
+            on_tx!(tx, c => sqlx::query("ROLLBACK TO SAVEPOINT act_now").execute(c).await.map(|_| ()))?;
+            on_tx!(tx, c => sqlx::query("RELEASE SAVEPOINT act_now").execute(c).await.map(|_| ()))?;
+            return Ok(false);
+        }
+    };
+    // The body holds customer data; once acted on it is not kept.
+    on_tx!(tx, c => sqlx::query("UPDATE webhooks SET processed_at = $1, outcome = $2, body = '', body_enc = NULL WHERE id = $3")
+        .bind(now).bind(&outcome).bind(id).execute(c).await.map(|r| r.rows_affected()))?;
+    on_tx!(tx, c => sqlx::query("RELEASE SAVEPOINT act_now").execute(c).await.map(|_| ()))?;
+    tracing::info!(topic = %hook.topic, shop = %hook.shop_domain, %outcome, "webhook acted on before its 200");
+    Ok(true)
+}
+
+/// A failure of the database rather than of the statement: a lost connection, a deadlock or a
+/// serialization failure. The batch is retried; a constraint or data error is the delivery's.
+fn is_connection_or_retry(e: &anyhow::Error) -> bool {
+    match e.downcast_ref::<sqlx::Error>() {
+        None => false,
+        Some(sqlx::Error::Database(_)) => is_retryable(e),
+        Some(_) => true,
+    }
 }
 
 fn is_retryable(e: &anyhow::Error) -> bool {
@@ -187,6 +272,9 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
     let shop = header(&headers, "X-Shopify-Shop-Domain")
         .ok_or_else(|| AppError::bad_request("missing X-Shopify-Shop-Domain"))
         .and_then(|s| ShopDomain::parse(s).map_err(AppError::BadRequest))?;
+    if !shopify.serves(&shop) {
+        return Err(AppError::unauthorized("these credentials sign for the demo shop alone"));
+    }
     let webhook_id = header(&headers, "X-Shopify-Webhook-Id")
         .or_else(|| header(&headers, "X-Shopify-Event-Id"))
         .ok_or_else(|| AppError::bad_request("missing X-Shopify-Webhook-Id"))?;
@@ -199,6 +287,7 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
     if !is_object {
         return Err(AppError::bad_request("body is not a JSON object"));
     }
+    let immediate = Immediate::of(topic, text).map_err(|_| AppError::bad_request("body is not a JSON object"))?;
     let hook = NewWebhook {
         webhook_id: webhook_id.to_string(),
         topic: topic.to_string(),
@@ -207,6 +296,7 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
         triggered_at: header(&headers, "X-Shopify-Triggered-At").map(str::to_string),
         body_enc: seal_body(&state.cipher, &body),
         received_at: state.clock.now_ms(),
+        immediate,
     };
     state.intake.submit(hook).await.map_err(AppError::Unavailable)?;
     Ok(StatusCode::OK)
@@ -270,7 +360,7 @@ async fn process(app: &App, id: &str) -> anyhow::Result<()> {
     let now = app.clock.now_ms();
     let outcome = match hook.topic.as_str() {
         "orders/create" => verification::intake::take_order(app, &mut tx, &hook.shop_domain, &body).await?,
-        "orders/cancelled" => verification::intake::order_cancelled(app, &mut tx, &hook.shop_domain, &body).await?,
+        "orders/cancelled" => verification::intake::order_cancelled(&app.cipher, &mut tx, &hook.shop_domain, &body, now).await?,
         "app/uninstalled" => uninstalled(&mut tx, &hook.shop_domain, hook.received_at, now).await?,
         "customers/data_request" => crate::compliance::data_request(&mut tx, &app.cipher, &hook.shop_domain, &body, now).await?,
         "customers/redact" => crate::compliance::customer_redact(&mut tx, &app.cipher, &hook.shop_domain, &body).await?,

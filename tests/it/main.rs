@@ -2,6 +2,7 @@
 
 mod common;
 mod demo;
+mod exact;
 mod fallback;
 mod hostile;
 
@@ -20,5 +21,6 @@ mod reports_browser;
 mod pages;
 mod pages_browser;
 mod session;
+mod startup;
 mod settings_api;
 mod webhooks;
