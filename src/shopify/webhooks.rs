@@ -190,7 +190,7 @@ async fn act_now(tx: &mut Tx, effects: &Effects, id: &str, hook: &NewWebhook, wh
     on_tx!(tx, c => sqlx::query("SAVEPOINT act_now").execute(c).await.map(|_| ()))?;
     let now = effects.clock.now_ms();
     let acted = match what {
-        Immediate::Uninstall => uninstalled(tx, &hook.shop_domain, hook.received_at, now).await,
+        Immediate::Uninstall => uninstalled(tx, &hook.shop_domain, delivered_at(hook.triggered_at.as_deref(), hook.received_at), now).await,
         Immediate::CancelOrder(body) => verification::intake::order_cancelled(&effects.cipher, tx, &hook.shop_domain, body, now).await,
     };
     let outcome = match acted {
@@ -320,6 +320,7 @@ struct StoredWebhook {
     shop_domain: String,
     body: String,
     body_enc: Option<Vec<u8>>,
+    triggered_at: Option<String>,
     received_at: i64,
     processed_at: Option<i64>,
 }
@@ -342,7 +343,7 @@ pub async fn process_all(app: &App, ids: &[String]) -> anyhow::Result<()> {
 /// Acts on one stored delivery, once. The effect and the "processed" mark commit together.
 async fn process(app: &App, id: &str) -> anyhow::Result<()> {
     let row: Option<StoredWebhook> = on_db!(&app.db, c => sqlx::query_as(
-        "SELECT topic, shop_domain, body, body_enc, received_at, processed_at FROM webhooks WHERE id = $1")
+        "SELECT topic, shop_domain, body, body_enc, triggered_at, received_at, processed_at FROM webhooks WHERE id = $1")
         .bind(id).fetch_optional(c).await)?;
     let Some(hook) = row else { return Ok(()) };
     if hook.processed_at.is_some() {
@@ -361,7 +362,7 @@ async fn process(app: &App, id: &str) -> anyhow::Result<()> {
     let outcome = match hook.topic.as_str() {
         "orders/create" => verification::intake::take_order(app, &mut tx, &hook.shop_domain, &body).await?,
         "orders/cancelled" => verification::intake::order_cancelled(&app.cipher, &mut tx, &hook.shop_domain, &body, now).await?,
-        "app/uninstalled" => uninstalled(&mut tx, &hook.shop_domain, hook.received_at, now).await?,
+        "app/uninstalled" => uninstalled(&mut tx, &hook.shop_domain, delivered_at(hook.triggered_at.as_deref(), hook.received_at), now).await?,
         "customers/data_request" => crate::compliance::data_request(&mut tx, &app.cipher, &hook.shop_domain, &body, now).await?,
         "customers/redact" => crate::compliance::customer_redact(&mut tx, &app.cipher, &hook.shop_domain, &body).await?,
         "shop/redact" => crate::compliance::shop_redact(&mut tx, &hook.shop_domain).await?,
@@ -390,15 +391,23 @@ fn strip_nul(v: &mut serde_json::Value) {
     }
 }
 
+/// When a delivery happened: when Shopify says it was triggered (a retry arrives hours later), or
+/// when it arrived, whichever is earlier.
+fn delivered_at(triggered_at: Option<&str>, received_at: i64) -> i64 {
+    triggered_at
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map_or(received_at, |t| t.timestamp_millis().min(received_at))
+}
+
 /// Stops the shop's pending work at once and forgets its token. Idempotent, and harmless when the
 /// delivery is older than a re-install that followed it.
-async fn uninstalled(tx: &mut Tx, shop_domain: &str, received_at: i64, now: i64) -> anyhow::Result<String> {
+async fn uninstalled(tx: &mut Tx, shop_domain: &str, delivered_at: i64, now: i64) -> anyhow::Result<String> {
     let shop: Option<(String, Option<i64>)> = on_tx!(tx, c => sqlx::query_as(
         "SELECT id, installed_at FROM shops WHERE domain = $1").bind(shop_domain).fetch_optional(c).await)?;
     let Some((shop_id, installed_at)) = shop else {
         return Ok("ignored: unknown shop".into());
     };
-    if installed_at.is_some_and(|at| at > received_at) {
+    if installed_at.is_some_and(|at| at > delivered_at) {
         return Ok("ignored: the shop re-installed after this delivery".into());
     }
     on_tx!(tx, c => sqlx::query(
@@ -408,4 +417,18 @@ async fn uninstalled(tx: &mut Tx, shop_domain: &str, received_at: i64, now: i64)
         .bind(now).bind(&shop_id).execute(c).await.map(|r| r.rows_affected()))?;
     let stopped = crate::verification::stop_pending(tx, &shop_id, None, now).await?;
     Ok(format!("uninstalled; {stopped} scheduled calls and jobs stopped"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::delivered_at;
+
+    #[test]
+    fn a_delivery_dates_from_its_trigger_when_earlier() {
+        let received = 1_764_950_400_000; // 2025-12-05T16:00:00Z
+        assert_eq!(delivered_at(Some("2025-12-05T15:59:00.877041743Z"), received), received - 59_123);
+        assert_eq!(delivered_at(Some("2025-12-05T16:00:30Z"), received), received, "a clock ahead of ours changes nothing");
+        assert_eq!(delivered_at(Some("yesterday"), received), received);
+        assert_eq!(delivered_at(None, received), received);
+    }
 }

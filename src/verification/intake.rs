@@ -175,8 +175,15 @@ async fn order_and_shop(tx: &mut Tx, shop_domain: &str, body: &Value) -> anyhow:
         Ok(o) => o,
         Err(e) => return Ok(Err(format!("ignored: not an order payload ({e})"))),
     };
-    let shop: Option<ShopRow> = on_tx!(tx, c => sqlx::query_as(
-        "SELECT id, status, settings_saved, settings FROM shops WHERE domain = $1").bind(shop_domain).fetch_optional(c).await)?;
+    // PostgreSQL: the shop row is share-locked until this transaction ends, so an `app/uninstalled`
+    // committing meanwhile either waits for this order (and then drops its first call) or is seen
+    // here. Orders of one shop do not wait for each other. (SQLite transactions are serial.)
+    let sql = if tx.is_postgres() {
+        "SELECT id, status, settings_saved, settings FROM shops WHERE domain = $1 FOR SHARE"
+    } else {
+        "SELECT id, status, settings_saved, settings FROM shops WHERE domain = $1"
+    };
+    let shop: Option<ShopRow> = on_tx!(tx, c => sqlx::query_as(sql).bind(shop_domain).fetch_optional(c).await)?;
     Ok(shop.map(|s| (order, s)).ok_or_else(|| "ignored: unknown shop".to_string()))
 }
 

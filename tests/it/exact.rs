@@ -73,6 +73,38 @@ async fn uninstall_and_cancel_take_effect_before_the_200(backend: Backend) {
 
 const SHOP: &str = "acme.myshopify.com";
 
+/// Shopify retries a delivery it could not make for up to 48 hours: an `app/uninstalled`
+/// triggered before the shop installed the app again must not uninstall the new installation,
+/// however late it arrives (`X-Shopify-Triggered-At`).
+async fn uninstall_triggered_before_a_reinstall_is_ignored(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else { return };
+    app.install_configured(SHOP, "cod").await;
+    let installed_at = app.count(&format!("SELECT installed_at FROM shops WHERE domain = '{SHOP}'")).await;
+    app.advance(600).await;
+    let uninstall = |id: &'static str, triggered_ms: i64| {
+        let body = serde_json::to_vec(&json!({"id": 1, "domain": SHOP})).unwrap();
+        let at = chrono::DateTime::from_timestamp_millis(triggered_ms).unwrap().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+        app.client
+            .post(app.url("/webhooks/shopify"))
+            .header("X-Shopify-Topic", "app/uninstalled")
+            .header("X-Shopify-Shop-Domain", SHOP)
+            .header("X-Shopify-Webhook-Id", id)
+            .header("X-Shopify-Triggered-At", at)
+            .header("X-Shopify-Hmac-Sha256", crate::common::sign(&body))
+            .body(body)
+            .send()
+    };
+    let installed = format!("SELECT COUNT(*) FROM shops WHERE domain = '{SHOP}' AND status = 'installed' AND access_token_enc IS NOT NULL");
+    assert_eq!(uninstall("before", installed_at - 30_000).await.unwrap().status(), 200);
+    assert_eq!(app.count(&installed).await, 1, "an uninstall from before the install changes nothing");
+    assert!(app.text("SELECT outcome FROM webhooks WHERE webhook_id = 'before'").await.unwrap().starts_with("ignored"));
+    // Control: one triggered after the install takes effect.
+    assert_eq!(uninstall("after", installed_at + 1_000).await.unwrap().status(), 200);
+    assert_eq!(app.count(&installed).await, 0);
+    app.assert_no_jobs_left().await;
+    app.stop().await;
+}
+
 /// Page, CSV and JSON routes, each with the token as `Authorization: Bearer` (App Bridge's
 /// authenticated `fetch`) and as `id_token` (a document load): the same answer both ways.
 async fn every_app_route_takes_the_token_either_way(backend: Backend) {
@@ -125,4 +157,8 @@ async fn every_app_route_takes_the_token_either_way(backend: Backend) {
     app.stop().await;
 }
 
-both_dbs!(uninstall_and_cancel_take_effect_before_the_200, every_app_route_takes_the_token_either_way);
+both_dbs!(
+    uninstall_and_cancel_take_effect_before_the_200,
+    uninstall_triggered_before_a_reinstall_is_ignored,
+    every_app_route_takes_the_token_either_way,
+);
