@@ -95,7 +95,7 @@ impl Config {
         if !(database_url.starts_with("sqlite:") || database_url.starts_with("postgres://") || database_url.starts_with("postgresql://")) {
             return Err(err("DATABASE_URL", "must start with sqlite:, postgres:// or postgresql://"));
         }
-        let bind_addr = get("BIND_ADDR")
+        let bind_addr: SocketAddr = get("BIND_ADDR")
             .unwrap_or_else(|| "127.0.0.1:8080".into())
             .parse()
             .map_err(|e| err("BIND_ADDR", format!("not a socket address ({e})")))?;
@@ -192,6 +192,41 @@ impl Config {
             Some(other) => return Err(err("TEST_CLOCK", format!("must be 1 or unset, not {other:?}"))),
         };
 
+        // Demo mode trusts its public signing secret and fixed key: it runs only where nothing real
+        // can reach it or be reached through it (SPEC §11). A deployment that lost its Shopify
+        // credentials stops here instead of becoming a demo on the real database.
+        if shopify.is_none() {
+            const LOST: &str = "SHOPIFY_API_KEY and SHOPIFY_API_SECRET are unset, so this would start the demo";
+            if !bind_addr.ip().is_loopback() {
+                return Err(err(
+                    "BIND_ADDR",
+                    format!("{LOST}, which listens only on a loopback address (127.0.0.1 or ::1), not {bind_addr}; set the Shopify credentials to serve real shops"),
+                ));
+            }
+            if !database_url.starts_with("sqlite:") {
+                return Err(err(
+                    "DATABASE_URL",
+                    format!("{LOST}, which runs only on SQLite, never on a PostgreSQL database; set the Shopify credentials to serve real shops"),
+                ));
+            }
+            if get("APP_ENCRYPTION_KEY").is_some() {
+                return Err(err(
+                    "APP_ENCRYPTION_KEY",
+                    format!("is set but {LOST}: a deployment with a real key never runs as the demo; set the Shopify credentials"),
+                ));
+            }
+        }
+        // The test clock lets anyone who reaches `/_test/clock/advance` move every schedule.
+        if test_clock && !bind_addr.ip().is_loopback() {
+            return Err(err("TEST_CLOCK", format!("=1 needs a loopback BIND_ADDR (127.0.0.1 or ::1), not {bind_addr}")));
+        }
+        if shopify.is_some() && !test_clock && parsed.scheme() != "https" && !is_loopback_host(&parsed) {
+            return Err(err(
+                "APP_URL",
+                "must be an https origin (Shopify and Exotel send tokens and customer data to it); only a loopback host may use http",
+            ));
+        }
+
         Ok(Config {
             database_url,
             bind_addr,
@@ -216,6 +251,16 @@ impl Config {
 
     pub fn key_bytes(&self) -> &[u8; 32] {
         self.encryption_key.expose_secret()
+    }
+}
+
+/// `localhost`, 127.0.0.0/8 or ::1: a URL that never leaves the machine.
+fn is_loopback_host(u: &url::Url) -> bool {
+    match u.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
     }
 }
 
@@ -259,6 +304,40 @@ mod tests {
         ])
         .unwrap_err();
         assert!(e.message.contains("32 bytes"), "{e}");
+    }
+
+    const KEY: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+
+    #[test]
+    fn demo_only_on_loopback_sqlite_without_a_key() {
+        assert!(cfg(&[("BIND_ADDR", "127.0.0.1:0")]).unwrap().demo_mode());
+        assert!(cfg(&[("BIND_ADDR", "[::1]:8080")]).unwrap().demo_mode());
+        assert_eq!(cfg(&[("BIND_ADDR", "0.0.0.0:8080")]).unwrap_err().var, "BIND_ADDR");
+        assert_eq!(cfg(&[("BIND_ADDR", "10.0.0.5:8080")]).unwrap_err().var, "BIND_ADDR");
+        assert_eq!(cfg(&[("DATABASE_URL", "postgres://db/codverify")]).unwrap_err().var, "DATABASE_URL");
+        let e = cfg(&[("APP_ENCRYPTION_KEY", KEY)]).unwrap_err();
+        assert_eq!(e.var, "APP_ENCRYPTION_KEY");
+        assert!(e.to_string().contains("SHOPIFY_API_KEY"), "{e}");
+        // With credentials, the same values serve real shops.
+        let real = [("SHOPIFY_API_KEY", "k"), ("SHOPIFY_API_SECRET", "s"), ("APP_ENCRYPTION_KEY", KEY), ("APP_URL", "https://app.example.com")];
+        let c = cfg(&[&real[..], &[("BIND_ADDR", "0.0.0.0:8080"), ("DATABASE_URL", "postgres://db/codverify")]].concat()).unwrap();
+        assert!(!c.demo_mode());
+    }
+
+    #[test]
+    fn test_clock_needs_loopback_and_app_url_needs_https() {
+        let real = [("SHOPIFY_API_KEY", "k"), ("SHOPIFY_API_SECRET", "s"), ("APP_ENCRYPTION_KEY", KEY)];
+        let with = |extra: &[(&'static str, &'static str)]| cfg(&[&real[..], extra].concat());
+        assert_eq!(with(&[("TEST_CLOCK", "1"), ("BIND_ADDR", "0.0.0.0:8080")]).unwrap_err().var, "TEST_CLOCK");
+        assert_eq!(cfg(&[("TEST_CLOCK", "1"), ("BIND_ADDR", "0.0.0.0:8080")]).unwrap_err().var, "BIND_ADDR");
+        assert!(with(&[("TEST_CLOCK", "1"), ("BIND_ADDR", "127.0.0.1:0"), ("APP_URL", "http://codverify.test")]).is_ok());
+        assert_eq!(with(&[("APP_URL", "http://app.example.com")]).unwrap_err().var, "APP_URL");
+        assert!(with(&[("APP_URL", "https://app.example.com")]).is_ok());
+        for local in ["http://127.0.0.1:8080", "http://localhost:3000", "http://[::1]:8080", "http://127.0.0.2"] {
+            assert!(with(&[("APP_URL", local)]).is_ok(), "{local}");
+        }
+        // The default APP_URL is loopback: a local start with credentials needs none.
+        assert!(with(&[]).is_ok());
     }
 
     #[test]

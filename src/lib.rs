@@ -74,6 +74,22 @@ impl Application {
         let db = Db::connect(&config.database_url).await?;
         db.migrate().await?;
         let demo_mode = config.demo_mode();
+        if demo_mode {
+            // The demo's signing secret is public: it never runs on a database that serves real shops.
+            let (others, example) = shops::others_than(&db, demo::SHOP).await?;
+            if others > 0 {
+                db.close().await;
+                return Err(config::ConfigError {
+                    var: "DATABASE_URL",
+                    message: format!(
+                        "holds {others} shop(s) besides the demo shop (e.g. {}), but SHOPIFY_API_KEY and SHOPIFY_API_SECRET are unset, \
+                         so this would start the demo on a real shop's data; set the Shopify credentials, or point DATABASE_URL at a demo database",
+                        example.unwrap_or_default()
+                    ),
+                }
+                .into());
+            }
+        }
         let clock = match (config.test_clock, demo_mode) {
             (true, _) => Clock::test(),
             (false, true) => Clock::demo(),
@@ -118,6 +134,11 @@ impl Application {
                 http.clone(),
             )
         });
+        // The demo's secret is published in this repository: it speaks for the demo shop alone.
+        let shopify = match (shopify, demo_mode) {
+            (Some(s), true) => Some(s.only_for(domain::ShopDomain::parse(demo::SHOP).map_err(anyhow::Error::msg)?)),
+            (s, _) => s,
+        };
         let cookie_key = {
             let secret = config
                 .shopify
@@ -131,8 +152,8 @@ impl Application {
         let cipher = Cipher::new(config.key_bytes());
         pii::seal_legacy(&db, &cipher).await?;
         let app = App {
+            intake: Intake::start(db.clone(), cipher.clone(), clock.clone()),
             cipher,
-            intake: Intake::start(db.clone()),
             config,
             db,
             clock,

@@ -15,6 +15,11 @@ async fn main() -> std::process::ExitCode {
     };
     let app = match Application::build(config).await {
         Ok(a) => a,
+        // A refusal that needed the database (demo mode on a real shop's data) is a configuration error too.
+        Err(e) if e.downcast_ref::<codverify::config::ConfigError>().is_some() => {
+            eprintln!("codverify: {e}");
+            return std::process::ExitCode::from(2);
+        }
         Err(e) => {
             eprintln!("codverify: could not start: {e:#}");
             return std::process::ExitCode::FAILURE;

@@ -55,6 +55,11 @@ pub async fn find_by_domain(db: &Db, domain: &ShopDomain) -> Result<Option<Shop>
     on_db!(db, c => sqlx::query_as::<_, Shop>(sqlx::AssertSqlSafe(sql)).bind(domain.as_str()).fetch_optional(c).await)
 }
 
+/// How many shops other than `domain` the database holds, and one of them (demo mode's start-up check).
+pub async fn others_than(db: &Db, domain: &str) -> Result<(i64, Option<String>), sqlx::Error> {
+    on_db!(db, c => sqlx::query_as("SELECT COUNT(*), MIN(domain) FROM shops WHERE domain <> $1").bind(domain).fetch_one(c).await)
+}
+
 /// Records a fresh install or a re-install: the new token replaces any old one.
 pub async fn install(app: &App, domain: &ShopDomain, tokens: &TokenSet) -> Result<Shop, sqlx::Error> {
     let now = app.clock.now_ms();

@@ -155,6 +155,11 @@ impl Db {
 }
 
 impl Tx {
+    /// For the few statements whose locking clause only PostgreSQL has.
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.inner, TxInner::Postgres(_))
+    }
+
     pub async fn commit(self) -> Result<(), sqlx::Error> {
         match self.inner {
             TxInner::Sqlite(t) => t.commit().await?,

@@ -19,6 +19,8 @@ pub struct ShopifyApp {
     api_origin: Option<String>,
     pub app_url: String,
     http: reqwest::Client,
+    /// Demo mode: the (public) demo credentials authorise this shop alone.
+    only_shop: Option<ShopDomain>,
 }
 
 /// The Admin API version every request is pinned to.
@@ -40,7 +42,20 @@ impl ShopifyApp {
             api_origin,
             app_url,
             http,
+            only_shop: None,
         }
+    }
+
+    /// Credentials that sign for one shop only (the demo's): tokens and webhooks naming any other
+    /// shop are refused, whoever signed them.
+    pub fn only_for(mut self, shop: ShopDomain) -> Self {
+        self.only_shop = Some(shop);
+        self
+    }
+
+    /// Whether tokens and webhooks signed with these credentials may speak for `shop`.
+    pub fn serves(&self, shop: &ShopDomain) -> bool {
+        self.only_shop.as_ref().is_none_or(|only| only == shop)
     }
 
     pub fn secret(&self) -> &SecretString {

@@ -64,7 +64,11 @@ impl ShopifyApp {
         if !for_us {
             return Err("token is for another app".into());
         }
-        c.dest.as_deref().and_then(|d| ShopDomain::parse(d).ok()).ok_or_else(|| "token names no shop".to_string())
+        let shop = c.dest.as_deref().and_then(|d| ShopDomain::parse(d).ok()).ok_or_else(|| "token names no shop".to_string())?;
+        if !self.serves(&shop) {
+            return Err("these credentials sign for the demo shop alone".into());
+        }
+        Ok(shop)
     }
 
     /// Verifies signature, audience, issuer/destination agreement and the time bounds (against the
@@ -88,6 +92,9 @@ impl ShopifyApp {
         let iss_shop = c.iss.strip_suffix("/admin").map(ShopDomain::parse);
         if !matches!(iss_shop, Some(Ok(ref s)) if *s == shop) {
             return Err("session token issuer and destination disagree".into());
+        }
+        if !self.serves(&shop) {
+            return Err("these credentials sign for the demo shop alone".into());
         }
         Ok(Session { shop, user_id: c.sub })
     }

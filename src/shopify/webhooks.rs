@@ -1,4 +1,5 @@
-//! `POST /webhooks/shopify`: HMAC first, then a durable write, then 200; the work runs in jobs.
+//! `POST /webhooks/shopify`: HMAC first, then a durable write, then 200; the work runs in jobs,
+//! except `app/uninstalled` and `orders/cancelled`, which take effect in the write's transaction.
 //!
 //! Deliveries are written by one writer task per process that groups whatever arrived together into
 //! one transaction (group commit): every delivery is on disk before its 200, and the fsync is paid
@@ -9,6 +10,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::clock::Clock;
+use crate::crypto::Cipher;
 use crate::db::{Db, Tx, new_id};
 use crate::domain::ShopDomain;
 use crate::jobs::Job;
@@ -28,6 +31,29 @@ const TOPICS: [&str; 6] = [
     "shop/redact",
 ];
 
+/// What a delivery does before its 200, in the transaction that stores it (SPEC §11): once
+/// Shopify says the app is gone or the order is cancelled, nothing due meanwhile may still go out.
+pub enum Immediate {
+    Uninstall,
+    /// The `orders/cancelled` body.
+    CancelOrder(serde_json::Value),
+}
+
+impl Immediate {
+    /// For the topics that act at once: `Ok(None)` for the others, `Err` for a body that is not JSON.
+    fn of(topic: &str, body: &str) -> Result<Option<Immediate>, serde_json::Error> {
+        Ok(match topic {
+            "app/uninstalled" => Some(Immediate::Uninstall),
+            "orders/cancelled" => {
+                let mut v: serde_json::Value = serde_json::from_str(body)?;
+                strip_nul(&mut v);
+                Some(Immediate::CancelOrder(v))
+            }
+            _ => None,
+        })
+    }
+}
+
 pub struct NewWebhook {
     pub webhook_id: String,
     pub topic: String,
@@ -37,6 +63,7 @@ pub struct NewWebhook {
     /// The body sealed by [`seal_body`]: it holds the customer's name, address and phone.
     pub body_enc: Vec<u8>,
     pub received_at: i64,
+    pub immediate: Option<Immediate>,
 }
 
 type Reply = oneshot::Sender<Result<(), String>>;
@@ -47,8 +74,16 @@ pub struct Intake(mpsc::Sender<(NewWebhook, Reply)>);
 /// 256 rows × 8 parameters stays far below SQLite's and PostgreSQL's parameter limits.
 const MAX_BATCH: usize = 256;
 
+/// What the writer needs to act on the deliveries that take effect before their 200.
+#[derive(Clone)]
+struct Effects {
+    cipher: Cipher,
+    clock: Clock,
+}
+
 impl Intake {
-    pub fn start(db: Db) -> Self {
+    pub fn start(db: Db, cipher: Cipher, clock: Clock) -> Self {
+        let effects = Effects { cipher, clock };
         let (tx, rx) = mpsc::channel::<(NewWebhook, Reply)>(4 * MAX_BATCH);
         // SQLite has one writer; PostgreSQL commits concurrent transactions in parallel, so a few
         // writers overlap their round trips.
@@ -58,7 +93,7 @@ impl Intake {
         };
         let rx = std::sync::Arc::new(tokio::sync::Mutex::new(rx));
         for _ in 0..writers {
-            let (db, rx) = (db.clone(), rx.clone());
+            let (db, rx, effects) = (db.clone(), rx.clone(), effects.clone());
             tokio::spawn(async move {
                 let mut batch = Vec::with_capacity(MAX_BATCH);
                 loop {
@@ -66,11 +101,11 @@ impl Intake {
                         return;
                     }
                     let (hooks, replies): (Vec<NewWebhook>, Vec<Reply>) = batch.drain(..).unzip();
-                    let mut result = store_batch(&db, &hooks).await;
+                    let mut result = store_batch(&db, &effects, &hooks).await;
                     // A deadlock or serialization failure is PostgreSQL asking for a retry.
                     for _ in 0..3 {
                         match &result {
-                            Err(e) if is_retryable(e) => result = store_batch(&db, &hooks).await,
+                            Err(e) if is_retryable(e) => result = store_batch(&db, &effects, &hooks).await,
                             _ => break,
                         }
                     }
@@ -95,17 +130,18 @@ impl Intake {
     }
 }
 
-/// Stores a batch in one transaction with one multi-row INSERT, and enqueues one job for the
-/// deliveries that were new. Repeats (same webhook id, in this batch or before) are acknowledged but
-/// start nothing.
-async fn store_batch(db: &Db, hooks: &[NewWebhook]) -> anyhow::Result<()> {
+/// Stores a batch in one transaction with one multi-row INSERT, acts on the new deliveries that
+/// take effect at once ([`Immediate`]) in the same transaction, and enqueues one job for the other
+/// new ones. Repeats (same webhook id, in this batch or before) are acknowledged but start nothing.
+async fn store_batch(db: &Db, effects: &Effects, hooks: &[NewWebhook]) -> anyhow::Result<()> {
     let mut seen = std::collections::HashSet::new();
     let mut unique: Vec<&NewWebhook> = hooks.iter().filter(|h| seen.insert(h.webhook_id.as_str())).collect();
     // Parallel writers take the webhook ids' index locks in one global order, so two batches
     // holding the same repeated deliveries cannot deadlock on PostgreSQL.
     unique.sort_by(|a, b| a.webhook_id.cmp(&b.webhook_id));
+    let rows: Vec<(String, &NewWebhook)> = unique.into_iter().map(|h| (new_id(), h)).collect();
     let mut tx = db.begin().await?;
-    let mut inserted: Vec<String> = Vec::with_capacity(unique.len());
+    let mut inserted = std::collections::HashSet::with_capacity(rows.len());
     // Chunks of 128, 64, …, 1 rows on SQLite: a handful of distinct statements, each prepared once
     // and cached. PostgreSQL plans wide multi-row statements slowly (measured: a third of the
     // throughput), so there each row is its own statement and parallel writers overlap the trips.
@@ -113,7 +149,7 @@ async fn store_batch(db: &Db, hooks: &[NewWebhook]) -> anyhow::Result<()> {
         Db::Sqlite(_) => MAX_BATCH / 2,
         Db::Postgres(_) => 1,
     };
-    let mut rest = unique.as_slice();
+    let mut rest = rows.as_slice();
     while !rest.is_empty() {
         let n = 1usize << rest.len().min(widest).ilog2();
         let (chunk, tail) = rest.split_at(n);
@@ -121,19 +157,68 @@ async fn store_batch(db: &Db, hooks: &[NewWebhook]) -> anyhow::Result<()> {
         let sql = insert_sql(n);
         let ids: Vec<String> = on_tx!(&mut tx, c => {
             let mut q = sqlx::query_scalar(sqlx::AssertSqlSafe(sql));
-            for h in chunk {
-                q = q.bind(new_id()).bind(&h.webhook_id).bind(&h.topic).bind(&h.shop_domain).bind(&h.api_version)
+            for (id, h) in chunk {
+                q = q.bind(id).bind(&h.webhook_id).bind(&h.topic).bind(&h.shop_domain).bind(&h.api_version)
                     .bind(&h.triggered_at).bind(&h.body_enc).bind(h.received_at);
             }
             q.fetch_all(c).await
         })?;
         inserted.extend(ids);
     }
-    if !inserted.is_empty() {
-        tx.push_jobs(&[Job::Webhooks { webhook_ids: inserted }]).await?;
+    let mut for_job = Vec::with_capacity(inserted.len());
+    for (id, h) in rows.iter().filter(|(id, _)| inserted.contains(id)) {
+        let done = match &h.immediate {
+            Some(what) => act_now(&mut tx, effects, id, h, what).await?,
+            None => false,
+        };
+        if !done {
+            for_job.push(id.clone());
+        }
+    }
+    if !for_job.is_empty() {
+        tx.push_jobs(&[Job::Webhooks { webhook_ids: for_job }]).await?;
     }
     tx.commit().await?;
     Ok(())
+}
+
+/// Acts on an [`Immediate`] delivery inside the writer's transaction and marks it processed.
+/// Returns false, having changed nothing, when the delivery itself is at fault (the job then
+/// records why, as for any other topic); a database that failed fails the batch, which is retried
+/// and otherwise answered 503, so Shopify redelivers.
+async fn act_now(tx: &mut Tx, effects: &Effects, id: &str, hook: &NewWebhook, what: &Immediate) -> anyhow::Result<bool> {
+    on_tx!(tx, c => sqlx::query("SAVEPOINT act_now").execute(c).await.map(|_| ()))?;
+    let now = effects.clock.now_ms();
+    let acted = match what {
+        Immediate::Uninstall => uninstalled(tx, &hook.shop_domain, delivered_at(hook.triggered_at.as_deref(), hook.received_at), now).await,
+        Immediate::CancelOrder(body) => verification::intake::order_cancelled(&effects.cipher, tx, &hook.shop_domain, body, now).await,
+    };
+    let outcome = match acted {
+        Ok(outcome) => outcome,
+        Err(e) if is_connection_or_retry(&e) => return Err(e),
+        Err(e) => {
+            tracing::warn!(topic = %hook.topic, shop = %hook.shop_domain, error = %e, "left for the webhook job");
+            on_tx!(tx, c => sqlx::query("ROLLBACK TO SAVEPOINT act_now").execute(c).await.map(|_| ()))?;
+            on_tx!(tx, c => sqlx::query("RELEASE SAVEPOINT act_now").execute(c).await.map(|_| ()))?;
+            return Ok(false);
+        }
+    };
+    // The body holds customer data; once acted on it is not kept.
+    on_tx!(tx, c => sqlx::query("UPDATE webhooks SET processed_at = $1, outcome = $2, body = '', body_enc = NULL WHERE id = $3")
+        .bind(now).bind(&outcome).bind(id).execute(c).await.map(|r| r.rows_affected()))?;
+    on_tx!(tx, c => sqlx::query("RELEASE SAVEPOINT act_now").execute(c).await.map(|_| ()))?;
+    tracing::info!(topic = %hook.topic, shop = %hook.shop_domain, %outcome, "webhook acted on before its 200");
+    Ok(true)
+}
+
+/// A failure of the database rather than of the statement: a lost connection, a deadlock or a
+/// serialization failure. The batch is retried; a constraint or data error is the delivery's.
+fn is_connection_or_retry(e: &anyhow::Error) -> bool {
+    match e.downcast_ref::<sqlx::Error>() {
+        None => false,
+        Some(sqlx::Error::Database(_)) => is_retryable(e),
+        Some(_) => true,
+    }
 }
 
 fn is_retryable(e: &anyhow::Error) -> bool {
@@ -187,6 +272,9 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
     let shop = header(&headers, "X-Shopify-Shop-Domain")
         .ok_or_else(|| AppError::bad_request("missing X-Shopify-Shop-Domain"))
         .and_then(|s| ShopDomain::parse(s).map_err(AppError::BadRequest))?;
+    if !shopify.serves(&shop) {
+        return Err(AppError::unauthorized("these credentials sign for the demo shop alone"));
+    }
     let webhook_id = header(&headers, "X-Shopify-Webhook-Id")
         .or_else(|| header(&headers, "X-Shopify-Event-Id"))
         .ok_or_else(|| AppError::bad_request("missing X-Shopify-Webhook-Id"))?;
@@ -199,6 +287,7 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
     if !is_object {
         return Err(AppError::bad_request("body is not a JSON object"));
     }
+    let immediate = Immediate::of(topic, text).map_err(|_| AppError::bad_request("body is not a JSON object"))?;
     let hook = NewWebhook {
         webhook_id: webhook_id.to_string(),
         topic: topic.to_string(),
@@ -207,6 +296,7 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
         triggered_at: header(&headers, "X-Shopify-Triggered-At").map(str::to_string),
         body_enc: seal_body(&state.cipher, &body),
         received_at: state.clock.now_ms(),
+        immediate,
     };
     state.intake.submit(hook).await.map_err(AppError::Unavailable)?;
     Ok(StatusCode::OK)
@@ -230,6 +320,7 @@ struct StoredWebhook {
     shop_domain: String,
     body: String,
     body_enc: Option<Vec<u8>>,
+    triggered_at: Option<String>,
     received_at: i64,
     processed_at: Option<i64>,
 }
@@ -252,7 +343,7 @@ pub async fn process_all(app: &App, ids: &[String]) -> anyhow::Result<()> {
 /// Acts on one stored delivery, once. The effect and the "processed" mark commit together.
 async fn process(app: &App, id: &str) -> anyhow::Result<()> {
     let row: Option<StoredWebhook> = on_db!(&app.db, c => sqlx::query_as(
-        "SELECT topic, shop_domain, body, body_enc, received_at, processed_at FROM webhooks WHERE id = $1")
+        "SELECT topic, shop_domain, body, body_enc, triggered_at, received_at, processed_at FROM webhooks WHERE id = $1")
         .bind(id).fetch_optional(c).await)?;
     let Some(hook) = row else { return Ok(()) };
     if hook.processed_at.is_some() {
@@ -270,8 +361,8 @@ async fn process(app: &App, id: &str) -> anyhow::Result<()> {
     let now = app.clock.now_ms();
     let outcome = match hook.topic.as_str() {
         "orders/create" => verification::intake::take_order(app, &mut tx, &hook.shop_domain, &body).await?,
-        "orders/cancelled" => verification::intake::order_cancelled(app, &mut tx, &hook.shop_domain, &body).await?,
-        "app/uninstalled" => uninstalled(&mut tx, &hook.shop_domain, hook.received_at, now).await?,
+        "orders/cancelled" => verification::intake::order_cancelled(&app.cipher, &mut tx, &hook.shop_domain, &body, now).await?,
+        "app/uninstalled" => uninstalled(&mut tx, &hook.shop_domain, delivered_at(hook.triggered_at.as_deref(), hook.received_at), now).await?,
         "customers/data_request" => crate::compliance::data_request(&mut tx, &app.cipher, &hook.shop_domain, &body, now).await?,
         "customers/redact" => crate::compliance::customer_redact(&mut tx, &app.cipher, &hook.shop_domain, &body).await?,
         "shop/redact" => crate::compliance::shop_redact(&mut tx, &hook.shop_domain).await?,
@@ -300,15 +391,23 @@ fn strip_nul(v: &mut serde_json::Value) {
     }
 }
 
+/// When a delivery happened: when Shopify says it was triggered (a retry arrives hours later), or
+/// when it arrived, whichever is earlier.
+fn delivered_at(triggered_at: Option<&str>, received_at: i64) -> i64 {
+    triggered_at
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map_or(received_at, |t| t.timestamp_millis().min(received_at))
+}
+
 /// Stops the shop's pending work at once and forgets its token. Idempotent, and harmless when the
 /// delivery is older than a re-install that followed it.
-async fn uninstalled(tx: &mut Tx, shop_domain: &str, received_at: i64, now: i64) -> anyhow::Result<String> {
+async fn uninstalled(tx: &mut Tx, shop_domain: &str, delivered_at: i64, now: i64) -> anyhow::Result<String> {
     let shop: Option<(String, Option<i64>)> = on_tx!(tx, c => sqlx::query_as(
         "SELECT id, installed_at FROM shops WHERE domain = $1").bind(shop_domain).fetch_optional(c).await)?;
     let Some((shop_id, installed_at)) = shop else {
         return Ok("ignored: unknown shop".into());
     };
-    if installed_at.is_some_and(|at| at > received_at) {
+    if installed_at.is_some_and(|at| at > delivered_at) {
         return Ok("ignored: the shop re-installed after this delivery".into());
     }
     on_tx!(tx, c => sqlx::query(
@@ -318,4 +417,18 @@ async fn uninstalled(tx: &mut Tx, shop_domain: &str, received_at: i64, now: i64)
         .bind(now).bind(&shop_id).execute(c).await.map(|r| r.rows_affected()))?;
     let stopped = crate::verification::stop_pending(tx, &shop_id, None, now).await?;
     Ok(format!("uninstalled; {stopped} scheduled calls and jobs stopped"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::delivered_at;
+
+    #[test]
+    fn a_delivery_dates_from_its_trigger_when_earlier() {
+        let received = 1_764_950_400_000; // 2025-12-05T16:00:00Z
+        assert_eq!(delivered_at(Some("2025-12-05T15:59:00.877041743Z"), received), received - 59_123);
+        assert_eq!(delivered_at(Some("2025-12-05T16:00:30Z"), received), received, "a clock ahead of ours changes nothing");
+        assert_eq!(delivered_at(Some("yesterday"), received), received);
+        assert_eq!(delivered_at(None, received), received);
+    }
 }

@@ -7,6 +7,7 @@ use serde_json::Value;
 use crate::db::{Tx, new_id};
 use crate::domain::Phone;
 use crate::settings::Settings;
+use crate::crypto::Cipher;
 use crate::{App, on_tx};
 
 #[derive(Debug, Default, Deserialize)]
@@ -174,8 +175,15 @@ async fn order_and_shop(tx: &mut Tx, shop_domain: &str, body: &Value) -> anyhow:
         Ok(o) => o,
         Err(e) => return Ok(Err(format!("ignored: not an order payload ({e})"))),
     };
-    let shop: Option<ShopRow> = on_tx!(tx, c => sqlx::query_as(
-        "SELECT id, status, settings_saved, settings FROM shops WHERE domain = $1").bind(shop_domain).fetch_optional(c).await)?;
+    // PostgreSQL: the shop row is share-locked until this transaction ends, so an `app/uninstalled`
+    // committing meanwhile either waits for this order (and then drops its first call) or is seen
+    // here. Orders of one shop do not wait for each other. (SQLite transactions are serial.)
+    let sql = if tx.is_postgres() {
+        "SELECT id, status, settings_saved, settings FROM shops WHERE domain = $1 FOR SHARE"
+    } else {
+        "SELECT id, status, settings_saved, settings FROM shops WHERE domain = $1"
+    };
+    let shop: Option<ShopRow> = on_tx!(tx, c => sqlx::query_as(sql).bind(shop_domain).fetch_optional(c).await)?;
     Ok(shop.map(|s| (order, s)).ok_or_else(|| "ignored: unknown shop".to_string()))
 }
 
@@ -193,7 +201,7 @@ pub async fn take_order(app: &App, tx: &mut Tx, shop_domain: &str, body: &Value)
     let d = decide(&settings, saved, &order);
     let now = app.clock.now_ms();
     let order_id = new_id();
-    let inserted = insert_order(app, tx, &order_id, &shop_id, &order, &d, now).await?;
+    let inserted = insert_order(&app.cipher, tx, &order_id, &shop_id, &order, &d, now).await?;
     if !inserted {
         return Ok("duplicate: the order was already taken".into());
     }
@@ -213,7 +221,7 @@ pub async fn take_order(app: &App, tx: &mut Tx, shop_domain: &str, body: &Value)
     Ok(format!("order {} {}", order.name.as_deref().unwrap_or("?"), d.status))
 }
 
-async fn insert_order(app: &App, tx: &mut Tx, id: &str, shop_id: &str, o: &OrderPayload, d: &Decision, now: i64) -> anyhow::Result<bool> {
+async fn insert_order(cipher: &Cipher, tx: &mut Tx, id: &str, shop_id: &str, o: &OrderPayload, d: &Decision, now: i64) -> anyhow::Result<bool> {
     let gid = o
         .admin_graphql_api_id
         .clone()
@@ -233,8 +241,8 @@ async fn insert_order(app: &App, tx: &mut Tx, id: &str, shop_id: &str, o: &Order
         .bind(o.total_price.clone().unwrap_or_else(|| "0.00".into())).bind(o.currency.clone().unwrap_or_else(|| "INR".into()))
         .bind(serde_json::to_string(&o.payment_gateway_names)?).bind(d.is_cod)
         .bind(o.customer.as_ref().and_then(|c| c.id)).bind(o.customer_name()).bind(email)
-        .bind(d.phone.as_ref().map(|(p, _)| app.cipher.encrypt(p.e164())))
-        .bind(d.phone.as_ref().map(|(p, _)| app.cipher.phone_index(p.e164()))).bind(d.phone.as_ref().map(|(_, s)| *s))
+        .bind(d.phone.as_ref().map(|(p, _)| cipher.encrypt(p.e164())))
+        .bind(d.phone.as_ref().map(|(p, _)| cipher.phone_index(p.e164()))).bind(d.phone.as_ref().map(|(_, s)| *s))
         .bind(d.status).bind(&d.reason).bind(&o.created_at).bind(now)
         .bind((d.status != "pending").then_some(now)).bind(serde_json::to_string(&o.line_items)?)
         .execute(c).await.map(|r| r.rows_affected()))?;
@@ -250,58 +258,57 @@ pub async fn add_event(tx: &mut Tx, shop_id: &str, order_id: &str, kind: &str, d
 /// `orders/cancelled`: a cancelled order is never called or messaged again. If the cancellation
 /// arrives before the order itself, the order is recorded as cancelled so a late `orders/create`
 /// starts nothing.
-pub async fn order_cancelled(app: &App, tx: &mut Tx, shop_domain: &str, body: &Value) -> anyhow::Result<String> {
+/// Runs in the webhook writer's transaction, before the delivery's 200 (SPEC §11).
+pub async fn order_cancelled(cipher: &Cipher, tx: &mut Tx, shop_domain: &str, body: &Value, now: i64) -> anyhow::Result<String> {
     let (order, shop) = match order_and_shop(tx, shop_domain, body).await? {
         Ok(found) => found,
         Err(ignored) => return Ok(ignored),
     };
     let ShopRow { id: shop_id, settings_saved: saved, settings, .. } = shop;
-    let now = app.clock.now_ms();
-    let existing: Option<(String, String)> = on_tx!(tx, c => sqlx::query_as(
-        "SELECT id, status FROM orders WHERE shop_id = $1 AND shopify_order_id = $2").bind(&shop_id).bind(order.id).fetch_optional(c).await)?;
     let reason = "cancelled in Shopify";
-    match existing {
-        // A pending order stops; one that ended `no_response` takes no late answer any more.
-        Some((order_id, status)) if super::takes_answer(&status) => {
-            let n = on_tx!(tx, c => sqlx::query(
-                "UPDATE orders SET status = 'cancelled', status_reason = $1, resolved_at = $2, updated_at = $2 \
-                 WHERE id = $3 AND shop_id = $4 AND status IN ('pending', 'no_response')")
-                .bind(reason).bind(now).bind(&order_id).bind(&shop_id).execute(c).await.map(|r| r.rows_affected()))?;
-            let stopped = super::stop_pending(tx, &shop_id, Some(&order_id), now).await?;
-            let detail = if status == "pending" {
-                "cancelled in Shopify; verification stopped"
-            } else {
-                "cancelled in Shopify; a late answer is no longer taken"
-            };
-            if n == 1 {
+    // Twice at most: an `orders/create` committing meanwhile makes the placeholder insert a no-op,
+    // and then the order it took is there to cancel.
+    for _ in 0..2 {
+        let existing: Option<(String, String)> = on_tx!(tx, c => sqlx::query_as(
+            "SELECT id, status FROM orders WHERE shop_id = $1 AND shopify_order_id = $2").bind(&shop_id).bind(order.id).fetch_optional(c).await)?;
+        match existing {
+            // A pending order stops; one that ended `no_response` takes no late answer any more.
+            Some((order_id, status)) if super::takes_answer(&status) => {
+                let n = on_tx!(tx, c => sqlx::query(
+                    "UPDATE orders SET status = 'cancelled', status_reason = $1, resolved_at = $2, updated_at = $2 \
+                     WHERE id = $3 AND shop_id = $4 AND status IN ('pending', 'no_response')")
+                    .bind(reason).bind(now).bind(&order_id).bind(&shop_id).execute(c).await.map(|r| r.rows_affected()))?;
+                if n == 0 {
+                    // Resolved by a key press committing meanwhile: note the cancellation below.
+                    continue;
+                }
+                let stopped = super::stop_pending(tx, &shop_id, Some(&order_id), now).await?;
+                let detail = if status == "pending" {
+                    "cancelled in Shopify; verification stopped"
+                } else {
+                    "cancelled in Shopify; a late answer is no longer taken"
+                };
                 add_event(tx, &shop_id, &order_id, "order_cancelled", detail, now).await?;
+                return Ok(format!("verification stopped ({stopped} scheduled calls and jobs dropped)"));
             }
-            Ok(format!("verification stopped ({stopped} scheduled calls and jobs dropped)"))
-        }
-        Some((order_id, _)) => {
-            add_event(tx, &shop_id, &order_id, "order_cancelled", "cancelled in Shopify", now).await?;
-            Ok("order already resolved; cancellation noted".into())
-        }
-        None => {
-            let settings = Settings::from_stored(&settings);
-            let mut d = decide(&settings, saved, &order);
-            d.status = "cancelled";
-            d.reason = Some(reason.into());
-            let order_id = new_id();
-            if insert_order(app, tx, &order_id, &shop_id, &order, &d, now).await? {
-                add_event(
-                    tx,
-                    &shop_id,
-                    &order_id,
-                    "order_cancelled",
-                    "cancelled in Shopify before it was taken",
-                    now,
-                )
-                .await?;
+            Some((order_id, _)) => {
+                add_event(tx, &shop_id, &order_id, "order_cancelled", "cancelled in Shopify", now).await?;
+                return Ok("order already resolved; cancellation noted".into());
             }
-            Ok("cancelled before it was taken; recorded so it is never verified".into())
+            None => {
+                let settings = Settings::from_stored(&settings);
+                let mut d = decide(&settings, saved, &order);
+                d.status = "cancelled";
+                d.reason = Some(reason.into());
+                let order_id = new_id();
+                if insert_order(cipher, tx, &order_id, &shop_id, &order, &d, now).await? {
+                    add_event(tx, &shop_id, &order_id, "order_cancelled", "cancelled in Shopify before it was taken", now).await?;
+                    return Ok("cancelled before it was taken; recorded so it is never verified".into());
+                }
+            }
         }
     }
+    anyhow::bail!("the order changed twice while its cancellation was being recorded")
 }
 
 #[cfg(test)]

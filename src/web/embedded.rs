@@ -63,22 +63,34 @@ async fn shop_for_token(app: &App, token: &str) -> AppResult<Shop> {
     Ok(shop)
 }
 
-/// Extractor for `/app/api/*`: `Authorization: Bearer <session token>`.
+/// The session token of an `/app` request, wherever Shopify's own libraries look for it:
+/// `Authorization: Bearer …` (App Bridge's authenticated `fetch`), else the `id_token` query
+/// parameter (a document load).
+pub fn session_token(parts: &Parts) -> Option<String> {
+    let bearer = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim)
+        .filter(|t| !t.is_empty());
+    match bearer {
+        Some(t) => Some(t.to_string()),
+        None => url::form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes())
+            .find(|(k, v)| k == "id_token" && !v.is_empty())
+            .map(|(_, v)| v.into_owned()),
+    }
+}
+
+/// Extractor for `/app/api/*`: the session token as a bearer token or as `id_token`.
 pub struct ShopSession(pub Shop);
 
 impl FromRequestParts<AppState> for ShopSession {
     type Rejection = JsonError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let token = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| AppError::invalid_session("missing session token"))?;
-        Ok(ShopSession(shop_for_token(state, token).await?))
+        let token = session_token(parts).ok_or_else(|| AppError::invalid_session("missing session token"))?;
+        Ok(ShopSession(shop_for_token(state, &token).await?))
     }
 }
 
@@ -103,7 +115,7 @@ pub async fn bounce(State(state): State<AppState>, Query(q): Query<HashMap<Strin
 }
 
 /// A document load of an embedded page (`/app/…`): the shop behind the `id_token` Shopify adds to
-/// the URL. Without one, an embedded load is bounced to get a token, and a load outside Shopify
+/// the URL (or behind a bearer token: App Bridge's `fetch` of a page or CSV). Without one, an embedded load is bounced to get a token, and a load outside Shopify
 /// admin goes to the install or into the admin. Every page handler takes this extractor.
 pub struct PageShop {
     pub shop: Shop,
@@ -118,18 +130,19 @@ impl FromRequestParts<AppState> for PageShop {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let raw = parts.uri.query().unwrap_or_default().to_string();
         let path = parts.uri.path().to_string();
-        page_shop(state, &path, &raw).await.map_err(IntoResponse::into_response)
+        let token = session_token(parts);
+        page_shop(state, &path, &raw, token).await.map_err(IntoResponse::into_response)
     }
 }
 
-async fn page_shop(state: &AppState, path: &str, raw: &str) -> Result<PageShop, AppError> {
+async fn page_shop(state: &AppState, path: &str, raw: &str, token: Option<String>) -> Result<PageShop, AppError> {
     let shopify = shopify(state)?;
     let q: HashMap<String, String> = url::form_urlencoded::parse(raw.as_bytes()).into_owned().collect();
     let shop_param = match q.get("shop") {
         Some(s) => Some(ShopDomain::parse(s).map_err(AppError::BadRequest)?),
         None => None,
     };
-    let Some(id_token) = q.get("id_token").filter(|t| !t.is_empty()) else {
+    let Some(id_token) = token else {
         return Err(match (&shop_param, q.get("embedded").map(String::as_str)) {
             // Embedded but without a token: bounce to get one, then come back here.
             (Some(_), Some("1")) => {
@@ -148,7 +161,7 @@ async fn page_shop(state: &AppState, path: &str, raw: &str) -> Result<PageShop, 
             (None, _) => AppError::bad_request("Open codverify from your Shopify admin (Apps → codverify)."),
         });
     };
-    let shop = shop_for_token(state, id_token).await?;
+    let shop = shop_for_token(state, &id_token).await?;
     let domain = ShopDomain::parse(&shop.domain).map_err(AppError::BadRequest)?;
     if shop_param.as_ref().is_some_and(|s| *s != domain) {
         return Err(AppError::invalid_session("the session token belongs to another shop"));

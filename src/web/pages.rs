@@ -46,12 +46,7 @@ impl axum::extract::FromRequestParts<AppState> for IdToken {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &AppState) -> Result<Self, Self::Rejection> {
-        let raw = parts.uri.query().unwrap_or_default();
-        let token = url::form_urlencoded::parse(raw.as_bytes())
-            .find(|(k, _)| k == "id_token")
-            .map(|(_, v)| v.into_owned())
-            .unwrap_or_default();
-        Ok(IdToken(token))
+        Ok(IdToken(super::embedded::session_token(parts).unwrap_or_default()))
     }
 }
 

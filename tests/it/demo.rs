@@ -71,6 +71,10 @@ impl Demo {
         panic!("order {n} is {}, not {status}", self.order_status(n).await);
     }
 
+    async fn count(&self, sql: &'static str) -> i64 {
+        codverify::on_db!(&self.state.db, c => sqlx::query_scalar::<_, i64>(sql).fetch_one(c).await).unwrap()
+    }
+
     fn shopify_tags(&self) -> Vec<String> {
         self.sim().state.lock().unwrap().orders.values().flat_map(|o| o.tags.clone()).collect()
     }
@@ -164,4 +168,73 @@ async fn no_demo_routes_for_real_shops() {
     let r = app.client.post(app.url("/demo/orders")).form(&[("phone", "1"), ("amount", "1"), ("payment", "cod")]).send().await.unwrap();
     assert_eq!(r.status(), 404);
     app.stop().await;
+}
+
+/// The demo's signing secret is public, so a demo process authorises the demo shop alone: a token
+/// or webhook it signs for any other shop is refused (401) and installs, creates or changes
+/// nothing — also for a shop that appears in its database after it started.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_credentials_speak_for_the_demo_shop_alone() {
+    use codverify::demo;
+    let d = start().await;
+    let now = d.state.clock.now_secs();
+    let token = |shop: &str| {
+        let claims = serde_json::json!({"iss": format!("https://{shop}/admin"), "dest": format!("https://{shop}"), "aud": demo::API_KEY,
+            "sub": "1", "exp": now + 60, "nbf": now - 5, "iat": now - 5, "jti": "j", "sid": "s"});
+        jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &jsonwebtoken::EncodingKey::from_secret(demo::API_SECRET.as_bytes())).unwrap()
+    };
+    let webhook = |topic: &'static str, shop: &'static str, id: &'static str, body: serde_json::Value| {
+        let raw = serde_json::to_vec(&body).unwrap();
+        let hmac = {
+            use hmac::Mac;
+            let mut mac = <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(demo::API_SECRET.as_bytes()).unwrap();
+            mac.update(&raw);
+            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, mac.finalize().into_bytes())
+        };
+        d.client
+            .post(format!("{}/webhooks/shopify", d.url))
+            .header("X-Shopify-Topic", topic)
+            .header("X-Shopify-Shop-Domain", shop)
+            .header("X-Shopify-Webhook-Id", id)
+            .header("X-Shopify-Hmac-Sha256", hmac)
+            .body(raw)
+            .send()
+    };
+
+    // A shop the database never held: refused, and no token exchange installs it.
+    let stranger = "stranger.myshopify.com";
+    let r = d.client.get(format!("{}/app/api/settings", d.url)).bearer_auth(token(stranger)).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let r = d.client.get(format!("{}/app/history/orders?shop={stranger}&id_token={}", d.url, token(stranger))).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let r = webhook("orders/create", "stranger.myshopify.com", "s-1", crate::common::order_payload(1, "Cash on Delivery (COD)", Some("9876543210"))).await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(d.count("SELECT COUNT(*) FROM shops WHERE domain = 'stranger.myshopify.com'").await, 0);
+
+    // A real shop that appears after the demo started (a restored or shared file): still refused.
+    let late = "late.myshopify.com";
+    let access = d.state.cipher.encrypt("shpat_late");
+    codverify::on_db!(&d.state.db, c => sqlx::query(
+        "INSERT INTO shops (id, domain, status, settings_saved, access_token_enc, exotel_key, installed_at, created_at, updated_at) \
+         VALUES ('late', $1, 'installed', TRUE, $2, 'late-key', 0, 0, 0)").bind(late).bind(access).execute(c).await.map(|_| ())).unwrap();
+    let r = d.client.get(format!("{}/app/api/settings", d.url)).bearer_auth(token(late)).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let r = d.client.get(format!("{}/app/history/calls?format=csv&id_token={}", d.url, token(late))).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    for (topic, id) in [("app/uninstalled", "l-1"), ("shop/redact", "l-2"), ("customers/redact", "l-3")] {
+        let r = webhook(topic, "late.myshopify.com", id, serde_json::json!({"id": 1, "shop_domain": late, "customer": {"id": 1}})).await.unwrap();
+        assert_eq!(r.status(), 401, "{topic}");
+    }
+    assert_eq!(d.count("SELECT COUNT(*) FROM shops WHERE domain = 'late.myshopify.com' AND status = 'installed' AND access_token_enc IS NOT NULL").await, 1);
+    assert_eq!(d.count("SELECT COUNT(*) FROM webhooks").await, 0, "nothing stored for another shop");
+
+    // Positive controls: the demo shop's own token and webhooks are taken.
+    let r = d.client.get(format!("{}/app/api/settings", d.url)).bearer_auth(token(demo::SHOP)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let r = webhook("customers/data_request", demo::SHOP, "ok-1", serde_json::json!({"shop_domain": demo::SHOP, "customer": {"id": 1}, "orders_requested": []}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(d.count("SELECT COUNT(*) FROM webhooks").await, 1);
+    let _ = d.stop.send(());
 }

@@ -3,6 +3,7 @@
 mod common;
 mod answers;
 mod demo;
+mod exact;
 mod fallback;
 mod hostile;
 
@@ -22,5 +23,6 @@ mod reports_browser;
 mod pages;
 mod pages_browser;
 mod session;
+mod startup;
 mod settings_api;
 mod webhooks;

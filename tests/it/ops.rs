@@ -35,9 +35,11 @@ async fn clock_route_is_404_without_test_clock(backend: Backend) {
 
 /// Without Shopify credentials the app starts in demo mode, says so, and takes no real Shopify
 /// traffic: only deliveries signed by its own demo app, and no installs.
-async fn demo_mode_without_credentials(backend: Backend) {
+/// SQLite only: the demo refuses PostgreSQL (SPEC §11; `startup.rs` checks the refusal).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_mode_without_credentials() {
     let unset = [("SHOPIFY_API_KEY", ""), ("SHOPIFY_API_SECRET", ""), ("APP_ENCRYPTION_KEY", "")];
-    let Some(app) = TestApp::spawn_with(backend, &unset).await else { return };
+    let Some(app) = TestApp::spawn_with(Backend::Sqlite, &unset).await else { return };
     let index = app.client.get(app.url("/")).send().await.unwrap().text().await.unwrap();
     assert!(index.contains("Demo mode"));
     let r = app.post_webhook("orders/create", "acme.myshopify.com", "d-1", &serde_json::json!({"id": 1})).await;
@@ -48,7 +50,7 @@ async fn demo_mode_without_credentials(backend: Backend) {
     app.stop().await;
 }
 
-both_dbs!(health_and_clock, clock_route_is_404_without_test_clock, demo_mode_without_credentials);
+both_dbs!(health_and_clock, clock_route_is_404_without_test_clock);
 
 /// `RUN_MODE=web` takes webhooks but runs no jobs; a `worker` process on the same database runs them.
 async fn web_and_worker_processes_split_the_work(backend: Backend) {

@@ -139,6 +139,44 @@ impl TestApp {
         }
     }
 
+    /// Stops this process and starts another on the same database and fakes, with `extra` over
+    /// the configuration (`RUN_MODE=web`: no job or call runs), its clock where this one's was.
+    pub async fn restart_with(mut self, extra: &[(&str, &str)]) -> TestApp {
+        let now_ms = self.state.clock.now_ms();
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(h) = self.handle.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(30), h).await;
+        }
+        let mut vars = self.vars.clone();
+        for (k, v) in extra {
+            vars.insert(k.to_string(), v.to_string());
+        }
+        let config = Config::from_lookup(|k| vars.get(k).cloned()).expect("test config");
+        let app = Application::build(config).await.expect("app restarts");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        let state = app.state();
+        // Never behind the old clock (a second ahead at most).
+        state.clock.advance((now_ms - state.clock.now_ms() + 999) / 1000);
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let handle = tokio::spawn(app.run_until(async move {
+            let _ = rx.await;
+        }));
+        TestApp {
+            address,
+            client: self.client.clone(),
+            shopify: self.shopify.clone(),
+            exotel: self.exotel.clone(),
+            state,
+            backend: self.backend,
+            _dir: self._dir.take(),
+            vars,
+            shutdown: Some(tx),
+            handle: Some(handle),
+        }
+    }
+
     pub fn database_url(&self) -> &str {
         &self.vars["DATABASE_URL"]
     }
