@@ -19,6 +19,7 @@ mod secrets;
 mod reports_browser;
 mod pages;
 mod pages_browser;
+mod privacy;
 mod session;
 mod settings_api;
 mod webhooks;
