@@ -145,8 +145,9 @@ async fn retention_runs(app: &TestApp) -> i64 {
 }
 
 /// The daily retention run: customer details of orders older than `retention_days` are erased
-/// from the order, its calls, SMS, click-to-call and timeline, and old missed calls are erased;
-/// statuses and counts stay; newer orders keep theirs; two processes run it once a day between them.
+/// from the order, its calls, SMS, click-to-call and timeline, old missed calls are erased and old
+/// data requests deleted; statuses and counts stay; newer orders keep theirs; two processes run it
+/// once a day between them.
 async fn retention_erases_old_customer_details(backend: Backend) {
     let Some(app) = TestApp::spawn(backend).await else { return };
     app.install_with_fallback(SHOP, json!({})).await;
@@ -161,6 +162,8 @@ async fn retention_erases_old_customer_details(backend: Backend) {
         .execute(c).await.map(|_| ())).unwrap();
     let r = app.client.get(app.url(&format!("/exotel/{key}/missed-call"))).query(&[("CallFrom", "09876543210"), ("CallSid", "mc-1")]).send().await.unwrap();
     assert!(!r.status().is_server_error());
+    let customer = json!({"id": 7001, "email": "asha@example.com", "phone": "+919876543210"});
+    assert_eq!(app.post_webhook("customers/data_request", SHOP, "dr-1", &data_request(customer, &[1], 1)).await.status(), 200);
     app.settle().await;
     assert_eq!(retention_runs(&app).await, 1, "the first run is due at start");
 
@@ -204,6 +207,7 @@ async fn retention_erases_old_customer_details(backend: Backend) {
     assert_eq!(app.count("SELECT COUNT(*) FROM sms_messages WHERE to_phone_enc IS NOT NULL OR to_phone_hash IS NOT NULL OR body <> '' OR body_enc IS NOT NULL").await, 0);
     assert_eq!(app.count("SELECT COUNT(*) FROM call_attempts a JOIN orders o ON o.id = a.order_id WHERE o.shopify_order_id = 1 AND a.recording_url IS NULL").await, 1);
     assert_eq!(app.count("SELECT COUNT(*) FROM missed_calls WHERE phone_enc IS NULL AND phone_hash IS NULL AND call_from = ''").await, 1);
+    assert_eq!(app.count("SELECT COUNT(*) FROM data_requests").await, 0, "the old data request is deleted");
     // The new order keeps its details.
     assert_eq!(app.sealed_text("SELECT phone_enc FROM orders WHERE shopify_order_id = 2").await.as_deref(), Some("+919812345678"));
     assert_eq!(app.count("SELECT COUNT(*) FROM orders WHERE shopify_order_id = 2 AND customer_name = 'Asha Rao' AND items IS NOT NULL AND erased_at IS NULL").await, 1);
