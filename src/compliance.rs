@@ -153,12 +153,11 @@ fn customer_phone(customer: &Customer) -> Option<String> {
 
 /// Deletes the shop's data requests about the customer: same customer id, e-mail or phone number.
 async fn delete_data_requests(tx: &mut Tx, cipher: &Cipher, shop_id: &str, customer: &Customer, phones: &[String]) -> anyhow::Result<usize> {
-    let rows: Vec<(String, Option<i64>, Option<String>, Option<String>)> = on_tx!(tx, c => sqlx::query_as(
-        "SELECT id, customer_id, customer_email, customer_phone_enc FROM data_requests WHERE shop_id = $1")
-        .bind(shop_id).fetch_all(c).await)?;
+    let sql = format!("SELECT {DATA_REQUEST_COLUMNS} FROM data_requests WHERE shop_id = $1");
+    let rows: Vec<DataRequest> = on_tx!(tx, c => sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(shop_id).fetch_all(c).await)?;
     let email = customer.email.as_deref().map(str::trim).filter(|e| !e.is_empty());
     let mut deleted = 0;
-    for (id, customer_id, stored_email, stored_phone) in rows {
+    for DataRequest { id, customer_id, customer_email: stored_email, customer_phone: stored_phone, .. } in rows {
         let phone = cipher
             .open_opt(stored_phone.as_deref())
             .and_then(|p| Phone::parse(&p, "IN").ok())
@@ -254,12 +253,14 @@ pub async fn erase_expired(app: &App) -> anyhow::Result<Erased> {
                 break;
             }
         }
-        // Missed calls and SMS not tied to an order, by their own age; data requests by theirs.
+        // Missed calls and SMS by their own age (an SMS may belong to no order), data requests by
+        // theirs. A missed call or SMS is recorded with a non-empty `call_from` / `body` and erased
+        // to an empty one: the partial indexes `*_unerased` hold just the rows left to erase.
         let batched = [
             format!("UPDATE missed_calls SET {MISSED_CALL_ERASED} WHERE id IN (SELECT id FROM missed_calls \
-                     WHERE shop_id = $1 AND at < $2 AND (phone_enc IS NOT NULL OR call_from <> '') LIMIT $3)"),
+                     WHERE shop_id = $1 AND at < $2 AND call_from <> '' LIMIT $3)"),
             format!("UPDATE sms_messages SET {SMS_ERASED} WHERE id IN (SELECT id FROM sms_messages \
-                     WHERE shop_id = $1 AND created_at < $2 AND (to_phone_enc IS NOT NULL OR body <> '') LIMIT $3)"),
+                     WHERE shop_id = $1 AND created_at < $2 AND body <> '' LIMIT $3)"),
             "DELETE FROM data_requests WHERE id IN (SELECT id FROM data_requests WHERE shop_id = $1 AND received_at < $2 LIMIT $3)".to_string(),
         ];
         for (i, sql) in batched.iter().enumerate() {
