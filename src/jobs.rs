@@ -38,6 +38,8 @@ pub enum Job {
         #[serde(default)]
         failures: u32,
     },
+    /// The daily retention run: customer details older than each shop's retention period are erased.
+    PrivacyRetention,
 }
 
 /// Queue names are explicit so that renaming a Rust type never orphans queued jobs. Shopify
@@ -49,7 +51,8 @@ impl Job {
         match self {
             Job::Webhooks { .. } => QUEUES[0],
             Job::StartVerification { .. } | Job::ReconcileCall { .. } | Job::ReconcileSms { .. } | Job::FallbackStep { .. } => QUEUES[1],
-            Job::SyncOrder { .. } => QUEUES[2],
+            // Housekeeping shares the Shopify queue: it must never hold up a call.
+            Job::SyncOrder { .. } | Job::PrivacyRetention => QUEUES[2],
         }
     }
 
@@ -120,6 +123,9 @@ pub(crate) fn wake_workers() {
     WAITING_WORKERS.lock().expect("lock poisoned").retain(|w| w.unbounded_send(()).is_ok());
 }
 
+/// Work repeated on the app clock: (row in `schedules`, interval, job).
+const SCHEDULES: [(&str, i64, Job); 1] = [("privacy_retention", 24 * 3600 * 1000, Job::PrivacyRetention)];
+
 /// Moves due timers into apalis. Each timer row is deleted in the same transaction that enqueues its
 /// job, so with several processes pumping, a timer is enqueued exactly once.
 pub async fn pump_due_timers(db: &Db, now_ms: i64) -> anyhow::Result<usize> {
@@ -132,6 +138,14 @@ pub async fn pump_due_timers(db: &Db, now_ms: i64) -> anyhow::Result<usize> {
         match serde_json::from_str::<Job>(payload) {
             Ok(job) => jobs.push(job),
             Err(e) => tracing::error!(error = %e, "dropping a timer whose job no longer parses"),
+        }
+    }
+    // Daily work: whichever process moves the schedule on enqueues the run, in this transaction.
+    for (name, every_ms, job) in SCHEDULES {
+        let claimed = on_tx!(&mut tx, c => sqlx::query("UPDATE schedules SET next_at = $1 WHERE name = $2 AND next_at <= $3")
+            .bind(now_ms + every_ms).bind(name).bind(now_ms).execute(c).await.map(|r| r.rows_affected()))?;
+        if claimed == 1 {
+            jobs.push(job);
         }
     }
     tx.push_jobs(&jobs).await?;
@@ -175,6 +189,7 @@ async fn handle(job: Job, state: Data<AppState>) -> Result<(), BoxDynError> {
         Job::ReconcileSms { sms_id } => crate::verification::fallback::reconcile_sms(&state, sms_id).await,
         Job::FallbackStep { order_id, step } => crate::verification::fallback::step(&state, order_id, *step).await,
         Job::SyncOrder { order_id, tags, cancel, failures } => crate::verification::sync_order(&state, order_id, tags, *cancel, *failures).await,
+        Job::PrivacyRetention => crate::compliance::erase_expired(&state).await.map(|_| ()),
     };
     if let Err(e) = &result {
         tracing::warn!(?job, error = %e, "job failed; apalis will run it again");

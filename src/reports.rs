@@ -159,9 +159,18 @@ pub struct Filters {
     pub agent_index: Option<String>,
     /// field → message; the report is not run while any is set.
     pub errors: BTreeMap<&'static str, String>,
+    /// Order history of a shop that verifies COD orders only: prepaid orders are not its business
+    /// and are neither listed nor counted.
+    pub cod_only: bool,
 }
 
 impl Filters {
+    /// Order history leaves prepaid orders out when the shop verifies COD orders only.
+    pub fn for_shop(mut self, settings: &Settings) -> Filters {
+        self.cod_only = settings.general.verify == "cod";
+        self
+    }
+
     pub fn index_phones(mut self, cipher: &crate::crypto::Cipher) -> Filters {
         self.customer_index = self.customer_e164.as_deref().map(|p| cipher.phone_index(p));
         self.agent_index = self.agent_e164.as_deref().map(|p| cipher.phone_index(p));
@@ -346,6 +355,9 @@ fn orders_where(shop_id: &str, f: &Filters, with_status: bool) -> Sql {
     let a = sql.arg(Arg::Int(f.start_ms));
     let b = sql.arg(Arg::Int(f.end_ms));
     sql.push(&format!(" FROM orders o WHERE o.shop_id = {s} AND o.created_at >= {a} AND o.created_at < {b}"));
+    if f.cod_only {
+        sql.push(" AND o.is_cod = TRUE");
+    }
     if with_status && !f.status.is_empty() {
         let st = sql.arg(Arg::Text(f.status.clone()));
         sql.push(&format!(" AND o.status = {st}"));

@@ -184,6 +184,30 @@ impl Otp {
     }
 }
 
+/// The privacy section (SPEC §7, round 2): how long customer details are kept.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Privacy {
+    pub retention_days: i64,
+}
+
+pub const RETENTION_DAYS: std::ops::RangeInclusive<i64> = 30..=730;
+
+impl Default for Privacy {
+    fn default() -> Self {
+        Privacy { retention_days: 180 }
+    }
+}
+
+impl Privacy {
+    /// Orders (and what hangs off them) created before this instant have their customer details
+    /// erased. A stored value outside the bounds (written by hand) is clamped, never trusted.
+    pub fn cutoff_ms(&self, now_ms: i64) -> i64 {
+        let days = self.retention_days.clamp(*RETENTION_DAYS.start(), *RETENTION_DAYS.end());
+        now_ms - days * 86_400_000
+    }
+}
+
 /// Placeholders an SMS template may hold.
 pub const ORDER_PLACEHOLDERS: [&str; 3] = ["%ordernumber%", "%ordername%", "%orderamount%"];
 
@@ -196,6 +220,7 @@ pub struct Settings {
     pub fallback: Fallback,
     pub otp: Otp,
     pub contact: Contact,
+    pub privacy: Privacy,
 }
 
 impl Settings {
@@ -244,6 +269,7 @@ pub fn apply(current: &Settings, has_token: bool, doc: &Value) -> Result<Applied
         match section.as_str() {
             "general" => new_api_token = apply_general(&mut next.general, has_token, fields, &mut errors),
             "contact" => apply_contact(&mut next.contact, fields, &mut errors),
+            "privacy" => apply_privacy(&mut next.privacy, fields, &mut errors),
             // Applied below: the rules of some depend on `general`, which may be in this PUT.
             "ivr" | "fallback" | "otp" => {}
             other => {
@@ -714,6 +740,13 @@ fn apply_contact(c: &mut Contact, map: &Map<String, Value>, errors: &mut Errors)
     }
 }
 
+fn apply_privacy(p: &mut Privacy, map: &Map<String, Value>, errors: &mut Errors) {
+    let mut f = Fields { section: "privacy", map, errors };
+    f.unknown(&["retention_days"]);
+    f.int("retention_days", &mut p.retention_days);
+    f.range("retention_days", p.retention_days, *RETENTION_DAYS.start(), *RETENTION_DAYS.end());
+}
+
 fn valid_email(s: &str) -> bool {
     let Some((local, domain)) = s.split_once('@') else { return false };
     !local.is_empty()
@@ -795,6 +828,24 @@ mod tests {
         )
         .unwrap();
         assert_eq!(a.settings.contact.phone, "+919876543210");
+    }
+
+    #[test]
+    fn privacy_retention_is_bounded_and_defaults_for_old_documents() {
+        let old = Settings::from_stored(r#"{"general": {"verify": "all"}}"#);
+        assert_eq!((old.general.verify.as_str(), old.privacy.retention_days), ("all", 180));
+        for bad in [json!(29), json!(731), json!("90"), json!(90.5)] {
+            let e = apply(&old, true, &json!({"privacy": {"retention_days": bad}})).unwrap_err();
+            assert!(e.contains_key("privacy.retention_days"), "{bad}: {e:?}");
+        }
+        assert!(apply(&old, true, &json!({"privacy": {"keep": 1}})).unwrap_err().contains_key("privacy.keep"));
+        for ok in [30, 365, 730] {
+            let a = apply(&old, true, &json!({"privacy": {"retention_days": ok}})).unwrap();
+            assert_eq!(a.settings.privacy.retention_days, ok);
+        }
+        let now = 1_000 * 86_400_000;
+        assert_eq!(Privacy { retention_days: 30 }.cutoff_ms(now), now - 30 * 86_400_000);
+        assert_eq!(Privacy { retention_days: 5 }.cutoff_ms(now), now - 30 * 86_400_000, "clamped");
     }
 
     fn ivr_ok() -> Value {

@@ -68,7 +68,10 @@ impl Db {
                 // commits, so the fsync cost is paid once per batch, not once per request.
                 .synchronous(SqliteSynchronous::Full)
                 .busy_timeout(Duration::from_secs(10))
-                .pragma("temp_store", "MEMORY");
+                .pragma("temp_store", "MEMORY")
+                // Erased customer data (redaction, retention) is overwritten with zeros instead of
+                // lingering in free pages and free space of the database file.
+                .pragma("secure_delete", "ON");
             if let Some(dir) = std::path::Path::new(opts.get_filename()).parent() {
                 if !dir.as_os_str().is_empty() {
                     std::fs::create_dir_all(dir).map_err(sqlx::Error::Io)?;

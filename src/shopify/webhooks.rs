@@ -364,7 +364,7 @@ async fn process(app: &App, id: &str) -> anyhow::Result<()> {
         "orders/cancelled" => verification::intake::order_cancelled(&app.cipher, &mut tx, &hook.shop_domain, &body, now).await?,
         "app/uninstalled" => uninstalled(&mut tx, &hook.shop_domain, delivered_at(hook.triggered_at.as_deref(), hook.received_at), now).await?,
         "customers/data_request" => crate::compliance::data_request(&mut tx, &app.cipher, &hook.shop_domain, &body, now).await?,
-        "customers/redact" => crate::compliance::customer_redact(&mut tx, &app.cipher, &hook.shop_domain, &body).await?,
+        "customers/redact" => crate::compliance::customer_redact(&mut tx, &app.cipher, &hook.shop_domain, &body, now).await?,
         "shop/redact" => crate::compliance::shop_redact(&mut tx, &hook.shop_domain).await?,
         other => format!("ignored: topic {other}"),
     };

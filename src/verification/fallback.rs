@@ -38,6 +38,7 @@ pub struct OrderInfo {
     pub status: String,
     pub status_reason: Option<String>,
     pub items: Option<String>,
+    pub is_cod: bool,
     pub shop_domain: String,
     pub shop_status: String,
     pub settings: String,
@@ -46,7 +47,7 @@ pub struct OrderInfo {
 }
 
 const ORDER_SELECT: &str = "SELECT o.id, o.shop_id, o.name, o.order_number, o.total_price, o.currency, o.phone_enc AS phone, o.status, \
-    o.status_reason, o.items, s.domain AS shop_domain, s.status AS shop_status, s.settings, s.exotel_key, s.exotel_api_token_enc \
+    o.status_reason, o.items, o.is_cod, s.domain AS shop_domain, s.status AS shop_status, s.settings, s.exotel_key, s.exotel_api_token_enc \
     FROM orders o JOIN shops s ON s.id = o.shop_id WHERE o.id = $1";
 
 pub async fn load_order(app: &App, order_id: &str) -> anyhow::Result<Option<OrderInfo>> {
@@ -640,6 +641,7 @@ mod tests {
             status: "pending".into(),
             status_reason: None,
             items: Some(r#"[{"title":"Kurta","quantity":2}]"#.into()),
+            is_cod: true,
             shop_domain: "acme-store.myshopify.com".into(),
             shop_status: "installed".into(),
             settings: "{}".into(),

@@ -104,6 +104,10 @@ pub struct Decision {
     /// `pending` or `skipped`.
     pub status: &'static str,
     pub reason: Option<String>,
+    /// Whether the customer's details are stored with the order. A prepaid order of a shop that
+    /// verifies COD only is none of the app's business: it is recorded with what the reports
+    /// count (number, amount, gateway, status, times) and nothing about the customer.
+    pub keeps_customer: bool,
 }
 
 /// Decides whether an incoming order is to be verified, and where to reach the shopper.
@@ -125,6 +129,7 @@ pub fn decide(settings: &Settings, settings_saved: bool, order: &OrderPayload) -
         phone: None,
         status: "skipped",
         reason: Some(reason),
+        keeps_customer: true,
     };
     let skipped = if !settings_saved {
         Some("codverify was not set up yet (settings not saved)".to_string())
@@ -134,7 +139,7 @@ pub fn decide(settings: &Settings, settings_saved: bool, order: &OrderPayload) -
         Some("the OTP SMS settings are not saved yet (sender id and template)".to_string())
     } else if order.cancelled_at.is_some() {
         Some("the order was already cancelled".to_string())
-    } else if settings.general.verify == "cod" && !is_cod {
+    } else if not_verified_prepaid(settings, is_cod) {
         Some(format!(
             "not a COD order (paid with {})",
             display_gateways(&order.payment_gateway_names)
@@ -147,14 +152,21 @@ pub fn decide(settings: &Settings, settings_saved: bool, order: &OrderPayload) -
         None
     };
     match skipped {
+        Some(reason) if not_verified_prepaid(settings, is_cod) => Decision { keeps_customer: false, ..skip(reason) },
         Some(reason) => Decision { phone, ..skip(reason) },
         None => Decision {
             is_cod,
             phone,
             status: "pending",
             reason: None,
+            keeps_customer: true,
         },
     }
+}
+
+/// A prepaid order of a shop that verifies cash-on-delivery orders only.
+fn not_verified_prepaid(settings: &Settings, is_cod: bool) -> bool {
+    settings.general.verify == "cod" && !is_cod
 }
 
 fn display_gateways(g: &[String]) -> String {
@@ -230,7 +242,10 @@ async fn insert_order(cipher: &Cipher, tx: &mut Tx, id: &str, shop_id: &str, o: 
         .name
         .clone()
         .unwrap_or_else(|| o.order_number.map(|n| format!("#{n}")).unwrap_or_else(|| o.id.to_string()));
-    let email = o.email.clone().or_else(|| o.customer.as_ref().and_then(|c| c.email.clone()));
+    let keep = d.keeps_customer;
+    let email = o.email.clone().or_else(|| o.customer.as_ref().and_then(|c| c.email.clone())).filter(|_| keep);
+    let phone = d.phone.as_ref().filter(|_| keep);
+    let items = if keep { Some(serde_json::to_string(&o.line_items)?) } else { None };
     let n = on_tx!(tx, c => sqlx::query(
         "INSERT INTO orders (id, shop_id, shopify_order_id, admin_graphql_id, name, order_number, total_price, currency, \
            gateways, is_cod, customer_id, customer_name, customer_email, phone_enc, phone_hash, phone_source, status, \
@@ -240,11 +255,11 @@ async fn insert_order(cipher: &Cipher, tx: &mut Tx, id: &str, shop_id: &str, o: 
         .bind(id).bind(shop_id).bind(o.id).bind(gid).bind(name).bind(o.order_number)
         .bind(o.total_price.clone().unwrap_or_else(|| "0.00".into())).bind(o.currency.clone().unwrap_or_else(|| "INR".into()))
         .bind(serde_json::to_string(&o.payment_gateway_names)?).bind(d.is_cod)
-        .bind(o.customer.as_ref().and_then(|c| c.id)).bind(o.customer_name()).bind(email)
-        .bind(d.phone.as_ref().map(|(p, _)| cipher.encrypt(p.e164())))
-        .bind(d.phone.as_ref().map(|(p, _)| cipher.phone_index(p.e164()))).bind(d.phone.as_ref().map(|(_, s)| *s))
+        .bind(o.customer.as_ref().and_then(|c| c.id).filter(|_| keep)).bind(o.customer_name().filter(|_| keep)).bind(email)
+        .bind(phone.map(|(p, _)| cipher.encrypt(p.e164())))
+        .bind(phone.map(|(p, _)| cipher.phone_index(p.e164()))).bind(phone.map(|(_, s)| *s))
         .bind(d.status).bind(&d.reason).bind(&o.created_at).bind(now)
-        .bind((d.status != "pending").then_some(now)).bind(serde_json::to_string(&o.line_items)?)
+        .bind((d.status != "pending").then_some(now)).bind(items)
         .execute(c).await.map(|r| r.rows_affected()))?;
     Ok(n == 1)
 }
@@ -359,9 +374,11 @@ mod tests {
         let cod = order(json!({"phone": "9876543210"}));
         assert_eq!(decide(&settings("cod"), true, &cod).status, "pending");
         let d = decide(&settings("cod"), true, &prepaid);
-        assert_eq!(d.status, "skipped");
+        assert_eq!((d.status, d.keeps_customer, d.phone.is_none()), ("skipped", false, true));
         assert!(d.reason.unwrap().contains("not a COD order"));
-        assert_eq!(decide(&settings("all"), true, &prepaid).status, "pending");
+        let all = decide(&settings("all"), true, &prepaid);
+        assert_eq!((all.status, all.keeps_customer), ("pending", true));
+        assert!(decide(&settings("cod"), true, &cod).keeps_customer);
         assert_eq!(decide(&settings("all"), true, &cod).status, "pending");
     }
 

@@ -207,6 +207,7 @@ fn settings_document(app: &App, shop: &Shop) -> Value {
         "fallback": s.fallback,
         "otp": s.otp,
         "contact": s.contact,
+        "privacy": s.privacy,
         "callback_urls": callback_urls(&app.config.app_url, &shop.exotel_key),
         "status": { "install": shop.install_status(), "exotel": shop.exotel_status },
     })

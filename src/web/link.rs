@@ -25,6 +25,9 @@ struct LinkPage {
     items: Vec<(String, i64)>,
     choices: Vec<(&'static str, &'static str)>,
     token: String,
+    /// Only a cash-on-delivery order is paid on arrival; a prepaid one (a shop verifying every
+    /// order) must not be told so.
+    cod: bool,
 }
 
 fn label(choice: &str) -> &'static str {
@@ -64,6 +67,7 @@ fn plain_page(heading: &str, message: &str) -> LinkPage {
         items: Vec::new(),
         choices: Vec::new(),
         token: String::new(),
+        cod: false,
     }
 }
 
@@ -78,6 +82,7 @@ fn order_page(o: &OrderInfo, heading: &str, message: String, show_order: bool) -
         items: o.line_items(),
         choices: Vec::new(),
         token: String::new(),
+        cod: o.is_cod,
     }
 }
 

@@ -8,6 +8,7 @@ pub mod limits;
 pub mod link;
 pub mod otp_api;
 pub mod pages;
+pub mod privacy;
 pub mod reports;
 pub mod ops;
 
@@ -47,6 +48,7 @@ pub fn router(state: AppState) -> Router {
         .merge(otp)
         .merge(pages::routes())
         .merge(reports::routes())
+        .merge(privacy::routes())
         .merge(crate::demo::sim::routes())
         .merge(crate::demo::console::routes())
         .route("/", get(ops::index))

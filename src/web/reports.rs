@@ -162,7 +162,9 @@ async fn history(
     let report = Report::from_slug(&slug).ok_or(AppError::NotFound)?;
     let settings = Settings::from_stored(&p.shop.settings);
     let tz = r::shop_tz(&settings);
-    let f = Filters::parse(&q, report, tz, today(tz, state.clock.now_ms()), &settings.general.default_country).index_phones(&state.cipher);
+    let f = Filters::parse(&q, report, tz, today(tz, state.clock.now_ms()), &settings.general.default_country)
+        .for_shop(&settings)
+        .index_phones(&state.cipher);
     let csv = q.get("format").is_some_and(|v| v == "csv");
     let shop_id = p.shop.id.as_str();
     let link_q = auth_query(&q, &p.shop.domain);
@@ -313,6 +315,8 @@ async fn history(
             ("cancelled", "Cancelled orders", c.cancelled),
             ("callback_requested", "Callback requested orders", c.callback_requested),
             ("pending", "Pending verification orders", c.pending),
+            ("no_response", "No response orders", c.no_response),
+            ("skipped", "Not verified orders", c.skipped),
         ]
     });
     let channels = overview

@@ -6,7 +6,8 @@
 // fallback page the mode switch shows the missed-call fields. Every settings form carries
 // data-save-bar (App Bridge's save bar); with a stub `shopify.toast` (the real App Bridge comes
 // from Shopify's CDN) a save shows a toast; framed by a stand-in admin page the side navigation
-// is hidden (the admin shows ui-nav-menu), while outside the admin it is shown.
+// is hidden (the admin shows ui-nav-menu), while outside the admin it is shown. On the Data
+// requests page a report downloads and the retention period saves.
 //
 //   node tests/browser/admin_pages.mjs <origin> <shop> <id-token> <screenshot-dir>
 //
@@ -31,6 +32,7 @@ const PAGES = [
   { path: '/app/settings/otp', heading: 'OTP SMS settings', nav: 'OTP SMS', shot: 'otp' },
   { path: '/app/settings/ivr', heading: 'IVR call settings', nav: 'IVR call', shot: 'ivr' },
   { path: '/app/settings/fallback', heading: 'IVR fallback settings', nav: 'IVR fallback', shot: 'fallback' },
+  { path: '/app/data-requests', heading: 'Data requests', nav: 'Data requests', shot: 'data-requests' },
 ];
 
 async function settings() {
@@ -56,6 +58,21 @@ async function open(page, p) {
   for (const k of ['shop=', 'host=', 'embedded=1', 'id_token=']) {
     if (!href.includes(k)) fail(`${p.path}: nav link ${href} lacks ${k}`);
   }
+}
+
+// The Data requests page: the report downloads as JSON from its link (which keeps the token), and
+// the retention period saves through the settings API.
+async function dataRequestChecks(page) {
+  const href = await page.locator('a[href*="/app/data-requests/"][href*="format=json"]').first().getAttribute('href');
+  const r = await fetch(new URL(href, origin));
+  if (r.status !== 200) fail(`data request report: HTTP ${r.status}`);
+  const report = await r.json();
+  if (!Array.isArray(report.orders)) fail(`data request report: ${JSON.stringify(report)}`);
+  const days = page.locator('input[name="privacy.retention_days"]');
+  await days.fill('90');
+  await page.locator('form[data-section="privacy"] button[type="submit"]').click();
+  await page.locator('form[data-section="privacy"] .save-status', { hasText: 'Saved' }).waitFor();
+  if ((await settings()).privacy?.retention_days !== 90) fail('retention_days 90 was not saved');
 }
 
 async function ivrChecks(page) {
@@ -206,6 +223,7 @@ async function main() {
       await page.screenshot({ path: path.join(dir, `${p.shot}.png`), fullPage: true });
       if (p.path === '/app/settings/ivr') await ivrChecks(page);
       if (p.path === '/app/settings/fallback') await fallbackChecks(page);
+      if (p.path === '/app/data-requests') await dataRequestChecks(page);
     }
 
     // Small screen: one page, for the responsive layout.

@@ -111,9 +111,17 @@ async fn every_app_route_takes_the_token_either_way(backend: Backend) {
     let Some(app) = TestApp::spawn(backend).await else { return };
     app.install_configured(SHOP, "cod").await;
     assert_eq!(app.post_webhook("orders/create", SHOP, "o-41", &order_payload(41, COD, Some("9876543210"))).await.status(), 200);
+    let request = json!({"shop_id": 1, "shop_domain": SHOP, "orders_requested": [41], "customer": {"id": 7001}, "data_request": {"id": 9}});
+    assert_eq!(app.post_webhook("customers/data_request", SHOP, "dr-41", &request).await.status(), 200);
     app.settle().await;
+    let request_id = app.text("SELECT id FROM data_requests").await.unwrap();
+    let report = format!("/app/data-requests/{request_id}");
+    let report_csv = format!("{report}?format=csv");
     let routes = [
         ("/app", "text/html"),
+        ("/app/data-requests", "text/html"),
+        (report.as_str(), "application/json"),
+        (report_csv.as_str(), "text/csv"),
         ("/app/settings", "text/html"),
         ("/app/history/orders", "text/html"),
         ("/app/orders/41", "text/html"),

@@ -513,7 +513,7 @@ async fn hostile_admin(backend: Backend) {
             ("shop".into(), SHOP.into()),
         ]);
         let q = if g.below(3) == 0 { g.text() } else { g.mutate_text(&valid) };
-        let page = g.one_of(&["/app", "/app/settings", "/app/history/orders", "/app/orders/1", "/app/settings/ivr"]);
+        let page = g.one_of(&["/app", "/app/settings", "/app/history/orders", "/app/orders/1", "/app/settings/ivr", "/app/data-requests"]);
         let r = app.client.get(format!("{}?{}", app.url(page), q.replace('#', "%23"))).send().await;
         p.check("document-load-query", (page, &q), r, client_error).await;
 

@@ -133,12 +133,20 @@ async fn shops_never_mix(backend: Backend) {
     assert_eq!(csv.lines().count(), 4, "B's three orders by B's customer number:\n{csv}");
     let r = as_b(app.client.get(app.url("/app/api/orders/2501"))).send().await.unwrap();
     assert!(r.status() == 200 && r.text().await.unwrap().contains("Bina"));
+    // B has a data request, and opens it once (the opening is recorded: it must not move below).
+    let req = json!({"shop_id": 2, "shop_domain": B, "orders_requested": [2501], "data_request": {"id": 77},
+        "customer": {"id": 8001, "email": "bina@example.com", "phone": format!("+91{PHONE_B}")}});
+    assert_eq!(app.post_webhook("customers/data_request", B, "dr-b", &req).await.status(), 200);
+    app.settle().await;
+    let b_request = app.text("SELECT id FROM data_requests").await.unwrap();
+    let r = app.client.get(format!("{}?{}&format=json", app.url(&format!("/app/data-requests/{b_request}")), page_query(&app, B, B))).send().await.unwrap();
+    assert!(r.status() == 200 && r.text().await.unwrap().contains("Bina"), "B opens its own report");
 
     let mut g = Guard::new(&app).await;
 
     // Document loads: A's token with B as the shop is refused; A's own pages show nothing of B.
     let pages = ["/app", "/app/contact", "/app/settings", "/app/settings/otp", "/app/settings/ivr", "/app/settings/fallback",
-        "/app/history/calls", "/app/history/sms", "/app/history/missed-calls", "/app/history/orders"];
+        "/app/history/calls", "/app/history/sms", "/app/history/missed-calls", "/app/history/orders", "/app/data-requests"];
     for page in pages {
         let r = app.client.get(format!("{}?{}", app.url(page), page_query(&app, B, A))).send().await.unwrap();
         g.expect(&format!("{page} with A's token for shop B"), r, &[401], &[]).await;
@@ -165,6 +173,11 @@ async fn shops_never_mix(backend: Backend) {
         g.expect(&format!("timeline JSON of B's {id} as A"), r, &[404], &[]).await;
         let r = as_a(app.client.post(app.url(&format!("/app/api/orders/{id}/call")))).json(&json!({"agent": "+919812300000"})).send().await.unwrap();
         g.expect(&format!("click-to-call of B's {id} as A"), r, &[404], &[]).await;
+    }
+    // B's data request through A's session: 404, and not recorded as opened.
+    for format in ["json", "csv"] {
+        let r = app.client.get(format!("{}?{}&format={format}", app.url(&format!("/app/data-requests/{b_request}")), page_query(&app, A, A))).send().await.unwrap();
+        g.expect(&format!("B's data request ({format}) as A"), r, &[404], &[]).await;
     }
     // A's own order shows A's data only.
     let r = as_a(app.client.get(app.url("/app/api/orders/1001"))).send().await.unwrap();

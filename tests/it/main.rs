@@ -22,6 +22,7 @@ mod secrets;
 mod reports_browser;
 mod pages;
 mod pages_browser;
+mod privacy;
 mod session;
 mod startup;
 mod settings_api;

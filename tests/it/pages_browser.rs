@@ -30,6 +30,11 @@ async fn admin_pages_in_a_browser() {
             "window_start": "09:00", "window_end": "21:00", "confirm_tag": "cod_confirmed", "cancel_tag": "cod_cancelled",
             "callback_tag": "cod_callback"}})).await;
     assert_eq!(r.status(), 200);
+    // A data request, so that its page has a row (and a report to download).
+    let req = json!({"shop_id": 1, "shop_domain": SHOP, "orders_requested": [], "data_request": {"id": 9},
+        "customer": {"id": 7001, "email": "asha@example.com", "phone": "+919876543210"}});
+    assert_eq!(app.post_webhook("customers/data_request", SHOP, "dr-1", &req).await.status(), 200);
+    app.settle().await;
     // The app's clock stands still in tests: one token serves the whole run.
     let token = app.session_token(SHOP);
     let origin = app.url("");
@@ -52,7 +57,7 @@ async fn admin_pages_in_a_browser() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     println!("{stdout}{stderr}node admin_pages.mjs: {:.1} s", started.elapsed().as_secs_f64());
     assert!(out.status.success(), "admin_pages.mjs failed ({}):\n{stdout}{stderr}", out.status);
-    for shot in ["app-info", "contact", "settings", "otp", "ivr", "ivr-error", "ivr-saved", "fallback", "fallback-missed-call", "ivr-phone", "ivr-embedded"] {
+    for shot in ["app-info", "contact", "settings", "otp", "ivr", "ivr-error", "ivr-saved", "fallback", "fallback-missed-call", "ivr-phone", "ivr-embedded", "data-requests"] {
         assert!(shots.join(format!("{shot}.png")).is_file(), "{shot}.png not saved in {}", shots.display());
     }
 
@@ -60,5 +65,7 @@ async fn admin_pages_in_a_browser() {
     // never the rejected 9 nor the discarded 4.
     let doc: Value = app.get_api("/app/api/settings", &token).await.json().await.unwrap();
     assert_eq!(doc["ivr"]["retries"], 2);
+    assert_eq!(doc["privacy"]["retention_days"], 90);
+    assert_eq!(app.count("SELECT COUNT(*) FROM data_requests WHERE opened_at IS NOT NULL").await, 1, "the download was recorded");
     app.stop().await;
 }

@@ -64,7 +64,7 @@ fn found_in(haystack: &[u8]) -> Vec<&'static str> {
 
 /// The whole database as bytes: SQLite's files (main, WAL, shared memory) as they are on disk;
 /// every row of every PostgreSQL table as text (binary columns as hex, which `found_in` also reads).
-async fn database_bytes(url: &str) -> Vec<u8> {
+pub(crate) async fn database_bytes(url: &str) -> Vec<u8> {
     if let Some(path) = url.strip_prefix("sqlite://") {
         let mut all = Vec::new();
         for suffix in ["", "-wal", "-shm"] {
