@@ -41,17 +41,14 @@
 //!
 //! PostgreSQL: `BENCH_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`) is used
 //! only to create and finally drop a fresh `codverify_bench_<random>` database. SQLite: a fresh file
-//! under `$TMPDIR` (removed afterwards). The load generator is the same raw-socket HTTP/1.1 client
-//! as the webhooks bench, on one thread; it shares the 2 cores with the server, the fakes and the
-//! database.
+//! under `$TMPDIR` (removed afterwards). The load generator (`common/`) is the webhooks bench's
+//! raw-socket HTTP/1.1 client, on one thread; it shares the 2 cores with the server, the fakes and
+//! the database.
 //!
 //! Under `cargo test`/`cargo nextest` (no `--bench` argument) this target does nothing.
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -61,24 +58,12 @@ use axum::body::Bytes;
 use axum::extract::{Path as UrlPath, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use base64::Engine;
-use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
-use sha2::Sha256;
-use sqlx::Connection;
-use tokio::task::JoinSet;
 
 mod common;
 use common::*;
 
-const API_KEY: &str = "bench-key";
-const SECRET: &str = "bench-secret";
-const API_VERSION: &str = "2026-10";
 const COD: &str = "Cash on Delivery (COD)";
-/// One request that takes longer than this counts as failed.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
-/// The open loop never holds more connections than this.
-const MAX_OPEN_LOOP_CONNECTIONS: usize = 512;
 /// The app's highest `EXOTEL_CALLS_PER_MINUTE`: used where the rate limit is not what is measured.
 const UNLIMITED_CPM: i64 = 6000;
 const MINUTE: Duration = Duration::from_secs(60);
@@ -88,21 +73,6 @@ const TARGET_CALLBACK_P99_MS: f64 = 5.0;
 const TARGET_LATENCY_P50_MS: f64 = 1_000.0;
 const TARGET_LATENCY_P99_MS: f64 = 2_000.0;
 const TARGET_SUSTAINED_SHARE: f64 = 0.95;
-
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-impl Backend {
-    fn name(self) -> &'static str {
-        match self {
-            Backend::Sqlite => "sqlite",
-            Backend::Postgres => "postgres",
-        }
-    }
-}
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Phase {
@@ -122,7 +92,7 @@ impl Phase {
 }
 
 struct Settings {
-    bin: PathBuf,
+    bin: std::path::PathBuf,
     pg_admin_url: String,
     cb_shops: usize,
     cb_calls: usize,
@@ -138,15 +108,9 @@ struct Settings {
 
 impl Settings {
     fn from_env() -> anyhow::Result<Settings> {
-        let bin = std::env::var_os("BENCH_BIN")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/codverify"));
         let s = Settings {
-            bin,
-            pg_admin_url: std::env::var("BENCH_DATABASE_URL")
-                .ok()
-                .filter(|v| !v.trim().is_empty())
-                .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".into()),
+            bin: release_bin(),
+            pg_admin_url: pg_admin_url(),
             cb_shops: env_num("BENCH_CB_SHOPS", 4)?,
             cb_calls: env_num("BENCH_CB_CALLS", 400)?,
             cb_rate: env_num("BENCH_RATE", 1_000)?,
@@ -179,34 +143,25 @@ impl Settings {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    // `cargo nextest run --all-targets` lists every target's tests: this one has none.
-    if args.iter().any(|a| a == "--list") {
+    let Some(args) = bench_args(
+        "ivr",
+        "cargo build --release && cargo bench --bench ivr -- [sqlite|postgres] [callbacks|latency|backlog]",
+    ) else {
         return ExitCode::SUCCESS;
-    }
-    // `cargo bench` passes `--bench`; `cargo test --all-targets` runs benches without it.
-    if !args.iter().any(|a| a == "--bench") {
-        println!("ivr bench: skipped (run `cargo build --release && cargo bench --bench ivr -- [sqlite|postgres] [callbacks|latency|backlog]`)");
-        return ExitCode::SUCCESS;
-    }
-    let mut backends = Vec::new();
+    };
     let mut phases = Vec::new();
-    for a in args.iter().filter(|a| !a.starts_with('-')) {
-        match a.as_str() {
-            "sqlite" => backends.push(Backend::Sqlite),
-            "postgres" | "postgresql" => backends.push(Backend::Postgres),
-            "callbacks" => phases.push(Phase::Callbacks),
-            "latency" => phases.push(Phase::Latency),
-            "backlog" => phases.push(Phase::Backlog),
-            other => {
-                eprintln!("ivr bench: unknown argument {other:?}; expected sqlite, postgres, callbacks, latency, backlog");
-                return ExitCode::from(2);
-            }
-        }
-    }
-    if backends.is_empty() {
-        backends = vec![Backend::Sqlite, Backend::Postgres];
-    }
+    let mut phase = |a: &str| {
+        phases.push(match a {
+            "callbacks" => Phase::Callbacks,
+            "latency" => Phase::Latency,
+            "backlog" => Phase::Backlog,
+            _ => return false,
+        });
+        true
+    };
+    let Some(backends) = backends("ivr", &args, "sqlite, postgres, callbacks, latency, backlog", &mut phase) else {
+        return ExitCode::from(2);
+    };
     if phases.is_empty() {
         phases = vec![Phase::Callbacks, Phase::Latency, Phase::Backlog];
     }
@@ -217,8 +172,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if !settings.bin.is_file() {
-        eprintln!("ivr bench: {} not found; build it first: cargo build --release", settings.bin.display());
+    if !bin_present("ivr", &settings.bin) {
         return ExitCode::from(2);
     }
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -270,7 +224,7 @@ struct PhaseResult {
 }
 
 async fn run_phase(backend: Backend, phase: Phase, s: &Settings) -> anyhow::Result<PhaseResult> {
-    let db = BenchDb::create(backend, s).await?;
+    let db = BenchDb::create(backend, &s.pg_admin_url).await?;
     let result = async {
         let fakes = Fakes::start()?;
         let cpm = if phase == Phase::Backlog { s.bl_cpm } else { UNLIMITED_CPM };
@@ -283,7 +237,7 @@ async fn run_phase(backend: Backend, phase: Phase, s: &Settings) -> anyhow::Resu
             Phase::Backlog => backlog(s, &mut app, &db, &fakes).await,
         };
         let rss = proc_status_kb(app.server.pid(), "VmHWM:");
-        let stop = app.server.stop();
+        let stop = app.server.stop(Duration::from_secs(60));
         fakes.stop();
         let r = r?;
         let stop = stop?;
@@ -295,131 +249,8 @@ async fn run_phase(backend: Backend, phase: Phase, s: &Settings) -> anyhow::Resu
         anyhow::Ok(r)
     }
     .await;
-    db.destroy().await;
+    db.destroy("ivr").await;
     result
-}
-
-// ---------------------------------------------------------------------------------------------
-// Databases
-
-enum BenchDb {
-    Sqlite { dir: PathBuf, url: String },
-    Postgres { admin_url: String, name: String, url: String },
-}
-
-impl BenchDb {
-    async fn create(backend: Backend, s: &Settings) -> anyhow::Result<BenchDb> {
-        let tag = hex::encode(rand::random::<[u8; 6]>());
-        match backend {
-            Backend::Sqlite => {
-                let dir = std::env::temp_dir().join(format!("codverify-bench-{tag}"));
-                std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-                let url = format!("sqlite://{}", dir.join("bench.db").display());
-                Ok(BenchDb::Sqlite { dir, url })
-            }
-            Backend::Postgres => {
-                let name = format!("codverify_bench_{tag}");
-                let mut admin = sqlx::PgConnection::connect(&s.pg_admin_url)
-                    .await
-                    .with_context(|| format!("connecting to BENCH_DATABASE_URL ({})", redact(&s.pg_admin_url)))?;
-                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-                    .execute(&mut admin)
-                    .await
-                    .with_context(|| format!("CREATE DATABASE {name}"))?;
-                admin.close().await.ok();
-                let mut url = url::Url::parse(&s.pg_admin_url).context("BENCH_DATABASE_URL is not a URL")?;
-                url.set_path(&format!("/{name}"));
-                Ok(BenchDb::Postgres {
-                    admin_url: s.pg_admin_url.clone(),
-                    name,
-                    url: url.to_string(),
-                })
-            }
-        }
-    }
-
-    fn url(&self) -> &str {
-        match self {
-            BenchDb::Sqlite { url, .. } | BenchDb::Postgres { url, .. } => url,
-        }
-    }
-
-    /// One integer from the app's database (a short-lived connection of its own).
-    async fn count(&self, sql: &str) -> anyhow::Result<i64> {
-        let sql = sqlx::AssertSqlSafe(sql.to_string());
-        Ok(match self {
-            BenchDb::Sqlite { url, .. } => {
-                let mut c = sqlx::SqliteConnection::connect(url).await?;
-                let n = sqlx::query_scalar::<_, i64>(sql).fetch_one(&mut c).await?;
-                c.close().await.ok();
-                n
-            }
-            BenchDb::Postgres { url, .. } => {
-                let mut c = sqlx::PgConnection::connect(url).await?;
-                let n = sqlx::query_scalar::<_, i64>(sql).fetch_one(&mut c).await?;
-                c.close().await.ok();
-                n
-            }
-        })
-    }
-
-    /// Rows of three text columns.
-    async fn rows3(&self, sql: &str) -> anyhow::Result<Vec<(String, String, String)>> {
-        let sql = sqlx::AssertSqlSafe(sql.to_string());
-        Ok(match self {
-            BenchDb::Sqlite { url, .. } => {
-                let mut c = sqlx::SqliteConnection::connect(url).await?;
-                let rows = sqlx::query_as(sql).fetch_all(&mut c).await?;
-                c.close().await.ok();
-                rows
-            }
-            BenchDb::Postgres { url, .. } => {
-                let mut c = sqlx::PgConnection::connect(url).await?;
-                let rows = sqlx::query_as(sql).fetch_all(&mut c).await?;
-                c.close().await.ok();
-                rows
-            }
-        })
-    }
-
-    /// How durable a commit is on this database, for the report.
-    async fn durability_note(&self) -> String {
-        match self {
-            BenchDb::Sqlite { dir, .. } => format!("SQLite, WAL, synchronous=FULL (set by the app), file on {}", fs_type(dir)),
-            BenchDb::Postgres { url, .. } => {
-                let settings = async {
-                    let mut c = sqlx::PgConnection::connect(url).await?;
-                    let fsync: String = sqlx::query_scalar("SHOW fsync").fetch_one(&mut c).await?;
-                    let sc: String = sqlx::query_scalar("SHOW synchronous_commit").fetch_one(&mut c).await?;
-                    let v: String = sqlx::query_scalar("SHOW server_version").fetch_one(&mut c).await?;
-                    c.close().await.ok();
-                    anyhow::Ok(format!("PostgreSQL {v}, fsync={fsync}, synchronous_commit={sc}"))
-                };
-                settings.await.unwrap_or_else(|e| format!("PostgreSQL (settings unreadable: {e})"))
-            }
-        }
-    }
-
-    async fn destroy(self) {
-        match self {
-            BenchDb::Sqlite { dir, .. } => {
-                let _ = std::fs::remove_dir_all(&dir);
-            }
-            BenchDb::Postgres { admin_url, name, .. } => {
-                let drop = async {
-                    let mut admin = sqlx::PgConnection::connect(&admin_url).await?;
-                    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
-                        .execute(&mut admin)
-                        .await?;
-                    admin.close().await.ok();
-                    anyhow::Ok(())
-                };
-                if let Err(e) = drop.await {
-                    eprintln!("ivr bench: could not drop database {name}: {e:#}");
-                }
-            }
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -613,108 +444,6 @@ async fn fake_graphql(State(state): State<Shared>, body: Bytes) -> Response {
 // ---------------------------------------------------------------------------------------------
 // The app under test
 
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Server {
-    /// A port that was free a moment ago, for the child to bind.
-    fn free_addr() -> anyhow::Result<SocketAddr> {
-        let l = std::net::TcpListener::bind("127.0.0.1:0")?;
-        Ok(l.local_addr()?)
-    }
-
-    fn start(s: &Settings, addr: SocketAddr, db_url: &str, fakes: &Fakes, calls_per_minute: i64) -> anyhow::Result<Server> {
-        let key = base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>());
-        let child = Command::new(&s.bin)
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("DATABASE_URL", db_url)
-            .env("BIND_ADDR", addr.to_string())
-            .env("APP_URL", format!("http://{addr}"))
-            .env("SHOPIFY_API_KEY", API_KEY)
-            .env("SHOPIFY_API_SECRET", SECRET)
-            .env("APP_ENCRYPTION_KEY", key)
-            .env("SHOPIFY_API_ORIGIN", &fakes.origin)
-            .env("EXOTEL_API_ORIGIN", &fakes.origin)
-            .env("EXOTEL_CALLS_PER_MINUTE", calls_per_minute.to_string())
-            .env("TEST_CLOCK", "1")
-            .env("RUN_MODE", "all")
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .spawn()
-            .with_context(|| format!("starting {}", s.bin.display()))?;
-        Ok(Server { child, addr })
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    async fn wait_healthy(&mut self) -> anyhow::Result<Duration> {
-        let start = Instant::now();
-        let req = format!("GET /healthz HTTP/1.1\r\nHost: {}\r\n\r\n", self.addr);
-        loop {
-            if let Some(status) = self.child.try_wait()? {
-                bail!("codverify exited during start-up ({status})");
-            }
-            if let Ok(mut c) = Conn::connect(self.addr).await
-                && let Ok(Ok((200, _))) = tokio::time::timeout(Duration::from_secs(2), c.roundtrip(req.as_bytes())).await
-            {
-                return Ok(start.elapsed());
-            }
-            if start.elapsed() > Duration::from_secs(60) {
-                bail!("GET /healthz did not answer 200 within 60 s");
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    fn check_alive(&mut self) -> anyhow::Result<()> {
-        if let Some(status) = self.child.try_wait()? {
-            bail!("codverify exited ({status})");
-        }
-        Ok(())
-    }
-
-    /// SIGTERM, then wait (bounded) for a graceful exit.
-    fn stop(&mut self) -> anyhow::Result<Duration> {
-        let start = Instant::now();
-        if self.child.try_wait()?.is_some() {
-            bail!("codverify had already exited");
-        }
-        let status = Command::new("kill").arg("-TERM").arg(self.pid().to_string()).status()?;
-        if !status.success() {
-            bail!("kill -TERM {} failed", self.pid());
-        }
-        loop {
-            if let Some(status) = self.child.try_wait()? {
-                if !status.success() {
-                    bail!("codverify exited with {status} after SIGTERM");
-                }
-                return Ok(start.elapsed());
-            }
-            if start.elapsed() > Duration::from_secs(60) {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                bail!("codverify did not exit within 60 s of SIGTERM");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        // Only does anything on an error path before `stop`: never leave the child behind.
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
 /// The running app with a set-up client (reqwest) and its frozen clock.
 struct App {
     server: Server,
@@ -728,7 +457,15 @@ struct App {
 impl App {
     async fn start(s: &Settings, db: &BenchDb, fakes: &Fakes, calls_per_minute: i64) -> anyhow::Result<App> {
         let addr = Server::free_addr()?;
-        let mut server = Server::start(s, addr, db.url(), fakes, calls_per_minute)?;
+        let cpm = calls_per_minute.to_string();
+        let env = [
+            ("SHOPIFY_API_ORIGIN", fakes.origin.as_str()),
+            ("EXOTEL_API_ORIGIN", fakes.origin.as_str()),
+            ("EXOTEL_CALLS_PER_MINUTE", cpm.as_str()),
+            ("TEST_CLOCK", "1"),
+            ("RUN_MODE", "all"),
+        ];
+        let mut server = Server::start(&s.bin, addr, db.url(), &env)?;
         let startup = server.wait_healthy().await?;
         let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
         let mut app = App {
@@ -827,10 +564,6 @@ fn secs_until_ist(now_ms: i64, hh: u32, mm: u32) -> i64 {
     if d == 0 { 86_400 } else { d }
 }
 
-fn shop_domain(i: usize) -> String {
-    format!("bench-shop-{i}.myshopify.com")
-}
-
 /// Customer phone of order `n`: distinct per order, so a call maps back to its order.
 fn phone_of(n: usize) -> String {
     format!("98{:08}", n % 100_000_000)
@@ -860,29 +593,7 @@ fn order_request(port: u16, shop: &str, n: usize) -> Vec<u8> {
         "line_items": [{"title": "Cotton Kurta", "quantity": 1, "price": format!("{}.00", 199 + n % 2800), "sku": format!("KRT-{n}")}],
     })
     .to_string();
-    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).expect("hmac key");
-    mac.update(body.as_bytes());
-    let hmac = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
-    let head = format!(
-        "POST /webhooks/shopify HTTP/1.1\r\n\
-         Host: 127.0.0.1:{port}\r\n\
-         User-Agent: Shopify-Captain-Hook\r\n\
-         Content-Type: application/json\r\n\
-         Content-Length: {}\r\n\
-         X-Shopify-Topic: orders/create\r\n\
-         X-Shopify-Shop-Domain: {shop}\r\n\
-         X-Shopify-Hmac-Sha256: {hmac}\r\n\
-         X-Shopify-Webhook-Id: {}\r\n\
-         X-Shopify-Event-Id: {}\r\n\
-         X-Shopify-Triggered-At: 2026-11-22T04:30:00.000000000Z\r\n\
-         X-Shopify-API-Version: {API_VERSION}\r\n\r\n",
-        body.len(),
-        uuid::Uuid::new_v4(),
-        uuid::Uuid::new_v4(),
-    );
-    let mut req = head.into_bytes();
-    req.extend_from_slice(body.as_bytes());
-    req
+    order_webhook(port, shop, &body, "2026-11-22T04:30:00.000000000Z", None)
 }
 
 fn get_request(port: u16, path_and_query: &str) -> Vec<u8> {
@@ -983,7 +694,7 @@ async fn callbacks(s: &Settings, app: &mut App, db: &BenchDb, fakes: &Fakes) -> 
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
     let before = CpuSnapshot::take(app.server.pid());
-    let samples = open_loop(app.server.addr, reqs.clone(), warmup..total, s.cb_rate).await?;
+    let samples = open_loop(app.server.addr, reqs.clone(), warmup..total, s.cb_rate).await?.samples;
     let cpu = CpuSnapshot::take(app.server.pid()).usage_since(&before);
 
     let mut failures = Failures::default();
@@ -1072,7 +783,7 @@ async fn latency(s: &Settings, app: &mut App, fakes: &Fakes) -> anyhow::Result<P
         app.install(&shop_domain(i), &format!("acct{i}"), json!({"first_call": "immediate"})).await?;
     }
     let reqs: Vec<Vec<u8>> = (0..s.lat_orders).map(|n| order_request(port, &shop_domain(n % SHOPS), n)).collect();
-    let samples = open_loop(app.server.addr, Arc::new(reqs), 0..s.lat_orders, s.lat_rate).await?;
+    let samples = open_loop(app.server.addr, Arc::new(reqs), 0..s.lat_orders, s.lat_rate).await?.samples;
     let mut failures = Failures::default();
     let mut accepted_at: HashMap<String, (Instant, Instant)> = HashMap::new();
     let mut ack = Vec::new();
@@ -1392,191 +1103,3 @@ async fn backlog(s: &Settings, app: &mut App, db: &BenchDb, fakes: &Fakes) -> an
         summary,
     })
 }
-
-// ---------------------------------------------------------------------------------------------
-// A minimal HTTP/1.1 keep-alive client (as in the webhooks bench)
-
-// ---------------------------------------------------------------------------------------------
-// Load phases
-
-struct ClosedLoop {
-    accepted: usize,
-    failures: Failures,
-    elapsed: Duration,
-}
-
-/// `connections` connections send requests `range` back to back until all are answered or
-/// `bound` has passed; every answer must be 200.
-async fn closed_loop(addr: SocketAddr, reqs: Arc<Vec<Vec<u8>>>, range: std::ops::Range<usize>, connections: usize, bound: Duration) -> ClosedLoop {
-    closed_loop_expect(addr, reqs, range, connections, bound, |_| 200).await
-}
-
-/// As `closed_loop`, with the expected status of request i given by `expect(i)`.
-async fn closed_loop_expect(
-    addr: SocketAddr,
-    reqs: Arc<Vec<Vec<u8>>>,
-    range: std::ops::Range<usize>,
-    connections: usize,
-    bound: Duration,
-    expect: impl Fn(usize) -> u16,
-) -> ClosedLoop {
-    let expected: Arc<Vec<u16>> = Arc::new((0..range.end).map(|i| if i >= range.start { expect(i) } else { 0 }).collect());
-    let next = Arc::new(AtomicUsize::new(range.start));
-    let end = range.end;
-    let start = Instant::now();
-    let deadline = start + bound;
-    let mut set = JoinSet::new();
-    for _ in 0..connections {
-        let (next, reqs, expected) = (next.clone(), reqs.clone(), expected.clone());
-        set.spawn(async move {
-            let mut accepted = 0usize;
-            let mut failures = Failures::default();
-            let mut conn: Option<Conn> = None;
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= end {
-                    break;
-                }
-                if Instant::now() >= deadline {
-                    failures.unsent += 1;
-                    continue;
-                }
-                let mut c = match conn.take() {
-                    Some(c) => c,
-                    None => match Conn::connect(addr).await {
-                        Ok(c) => c,
-                        Err(e) => {
-                            failures.error(format!("connect: {e}"));
-                            tokio::time::sleep(Duration::from_millis(10)).await;
-                            continue;
-                        }
-                    },
-                };
-                match tokio::time::timeout(REQUEST_TIMEOUT, c.roundtrip(&reqs[i])).await {
-                    Ok(Ok((status, keep))) => {
-                        if status == expected[i] {
-                            accepted += 1;
-                        } else {
-                            *failures.statuses.entry(status).or_default() += 1;
-                        }
-                        if keep {
-                            conn = Some(c);
-                        }
-                    }
-                    Ok(Err(e)) => failures.error(e),
-                    Err(_) => failures.error(format!("no answer within {REQUEST_TIMEOUT:?}")),
-                }
-            }
-            (accepted, failures)
-        });
-    }
-    let mut out = ClosedLoop {
-        accepted: 0,
-        failures: Failures::default(),
-        elapsed: Duration::ZERO,
-    };
-    while let Some(r) = set.join_next().await {
-        let (a, f) = r.expect("load task panicked");
-        out.accepted += a;
-        out.failures.merge(f);
-    }
-    out.elapsed = start.elapsed();
-    out
-}
-
-/// One request of an open loop.
-struct Sample {
-    index: usize,
-    result: Result<u16, String>,
-    scheduled: Instant,
-    sent: Instant,
-    done: Instant,
-}
-
-impl Sample {
-    /// Scheduled send → full response.
-    fn latency(&self) -> Duration {
-        self.done - self.scheduled
-    }
-}
-
-/// Sends requests `range` at a fixed `rate`, whatever the server's answers do (open loop): each
-/// request goes out at its scheduled time on an idle connection, or a new one if none is idle.
-async fn open_loop(addr: SocketAddr, reqs: Arc<Vec<Vec<u8>>>, range: std::ops::Range<usize>, rate: u32) -> anyhow::Result<Vec<Sample>> {
-    let pool: Arc<Mutex<Vec<Conn>>> = Arc::new(Mutex::new(Vec::new()));
-    let opened = Arc::new(AtomicUsize::new(0));
-    for _ in 0..16.min(range.len()) {
-        let c = Conn::connect(addr).await?;
-        pool.lock().unwrap().push(c);
-        opened.fetch_add(1, Ordering::Relaxed);
-    }
-    let period = Duration::from_secs_f64(1.0 / rate as f64);
-    let start = Instant::now() + Duration::from_millis(20);
-    let mut out = Vec::with_capacity(range.len());
-    let mut set: JoinSet<Sample> = JoinSet::new();
-    // Tokio's timers tick in whole milliseconds and round up: a plain thread paces instead
-    // (nanosleep, ~0.1 ms) and hands each due request to the runtime.
-    let (due_tx, mut due_rx) = tokio::sync::mpsc::unbounded_channel::<(usize, Instant)>();
-    let pacer = {
-        let range = range.clone();
-        std::thread::spawn(move || {
-            for (k, i) in range.enumerate() {
-                let scheduled = start + period * k as u32;
-                let now = Instant::now();
-                if scheduled > now {
-                    std::thread::sleep(scheduled - now);
-                }
-                if due_tx.send((i, scheduled)).is_err() {
-                    return;
-                }
-            }
-        })
-    };
-    while let Some((i, scheduled)) = due_rx.recv().await {
-        while let Some(r) = set.try_join_next() {
-            out.push(r.expect("load task panicked"));
-        }
-        let (pool, reqs, opened) = (pool.clone(), reqs.clone(), opened.clone());
-        set.spawn(async move {
-            let sent = Instant::now();
-            let idle = pool.lock().unwrap().pop();
-            let conn = match idle {
-                Some(c) => Ok(c),
-                None if opened.fetch_add(1, Ordering::Relaxed) < MAX_OPEN_LOOP_CONNECTIONS => {
-                    Conn::connect(addr).await.map_err(|e| format!("connect: {e}"))
-                }
-                None => Err(format!("more than {MAX_OPEN_LOOP_CONNECTIONS} requests in flight")),
-            };
-            let result = match conn {
-                Ok(mut c) => match tokio::time::timeout(REQUEST_TIMEOUT, c.roundtrip(&reqs[i])).await {
-                    Ok(Ok((status, keep))) => {
-                        if keep {
-                            pool.lock().unwrap().push(c);
-                        }
-                        Ok(status)
-                    }
-                    Ok(Err(e)) => Err(e.to_string()),
-                    Err(_) => Err(format!("no answer within {REQUEST_TIMEOUT:?}")),
-                },
-                Err(e) => Err(e),
-            };
-            Sample {
-                index: i,
-                result,
-                scheduled,
-                sent,
-                done: Instant::now(),
-            }
-        });
-    }
-    pacer.join().expect("pacer thread panicked");
-    // Every task ends within REQUEST_TIMEOUT (+ connect time), so this drain is bounded too.
-    while let Some(r) = set.join_next().await {
-        out.push(r.expect("load task panicked"));
-    }
-    Ok(out)
-}
-
-// ---------------------------------------------------------------------------------------------
-// Process accounting
-

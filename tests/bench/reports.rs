@@ -31,13 +31,14 @@ use std::collections::HashMap;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use chrono::NaiveDate;
 use codverify::crypto::Cipher;
 use codverify::db::Db;
 use codverify::on_db;
 use codverify::reports::{self, Filters, Report};
-use sqlx::Connection;
+
+mod common;
+use common::*;
 
 const SHOP: &str = "shop-bench";
 const NOISE_SHOPS: i64 = 20;
@@ -46,39 +47,17 @@ const DAY_MS: i64 = 86_400_000;
 const T0: i64 = 1_767_205_800_000;
 const TARGET_P95: Duration = Duration::from_millis(50);
 
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Backend {
-    Sqlite,
-    Postgres,
-}
-
 fn env_i64(name: &str, default: i64) -> i64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.iter().any(|a| a == "--list") {
+    let Some(args) = bench_args("reports", "cargo bench --bench reports -- [sqlite|postgres]") else {
         return ExitCode::SUCCESS;
-    }
-    if !args.iter().any(|a| a == "--bench") {
-        println!("reports bench: skipped (run `cargo bench --bench reports -- [sqlite|postgres]`)");
-        return ExitCode::SUCCESS;
-    }
-    let mut backends = Vec::new();
-    for a in args.iter().filter(|a| !a.starts_with('-')) {
-        match a.as_str() {
-            "sqlite" => backends.push(Backend::Sqlite),
-            "postgres" | "postgresql" => backends.push(Backend::Postgres),
-            other => {
-                eprintln!("reports bench: unknown argument {other:?}; expected sqlite and/or postgres");
-                return ExitCode::from(2);
-            }
-        }
-    }
-    if backends.is_empty() {
-        backends = vec![Backend::Sqlite, Backend::Postgres];
-    }
+    };
+    let Some(backends) = backends("reports", &args, "sqlite and/or postgres", |_| false) else {
+        return ExitCode::from(2);
+    };
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     let mut ok = true;
     for b in backends {
@@ -95,34 +74,9 @@ fn main() -> ExitCode {
 
 async fn run(backend: Backend) -> anyhow::Result<bool> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let (url, cleanup): (String, Box<dyn FnOnce() -> futures::future::BoxFuture<'static, ()>>) = match backend {
-        Backend::Sqlite => {
-            let dir = tempfile::tempdir()?;
-            let url = format!("sqlite://{}/reports-bench.db", dir.path().display());
-            (url, Box::new(move || Box::pin(async move { drop(dir) })))
-        }
-        Backend::Postgres => {
-            let admin = std::env::var("BENCH_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-            let name = format!("codverify_bench_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
-            let mut conn = sqlx::PgConnection::connect(&admin).await.context("connect to BENCH_DATABASE_URL")?;
-            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await?;
-            let mut u = url::Url::parse(&admin)?;
-            u.set_path(&format!("/{name}"));
-            let drop_admin = admin.clone();
-            (
-                u.to_string(),
-                Box::new(move || {
-                    Box::pin(async move {
-                        if let Ok(mut c) = sqlx::PgConnection::connect(&drop_admin).await {
-                            let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).execute(&mut c).await;
-                        }
-                    })
-                }),
-            )
-        }
-    };
-    let result = bench(backend, &url).await;
-    cleanup().await;
+    let db = BenchDb::create(backend, &pg_admin_url()).await?;
+    let result = bench(backend, db.url()).await;
+    db.destroy("reports").await;
     result
 }
 

@@ -25,65 +25,36 @@
 //! only to create and finally drop a fresh `codverify_bench_<random>` database. SQLite: a fresh file
 //! under `$TMPDIR` (removed afterwards).
 //!
-//! The load generator is a minimal HTTP/1.1 keep-alive client over raw sockets on one thread, with
-//! every request (headers, body, HMAC) serialised before timing starts: it costs a few percent of a
-//! core, so on a small machine the server, not the client, is what gets measured. It still shares the
-//! CPU with the server (and PostgreSQL); the report shows who used how much.
+//! The load generator (`common/`, shared with the IVR bench) is a minimal HTTP/1.1 keep-alive
+//! client over raw sockets on one thread, with every request (headers, body, HMAC) serialised
+//! before timing starts: it costs a few percent of a core, so on a small machine the server, not
+//! the client, is what gets measured. It still shares the CPU with the server (and PostgreSQL); the
+//! report shows who used how much.
 //!
 //! Under `cargo test`/`cargo nextest` (no `--bench` argument) this target does nothing.
 
 // The order payload is one big `json!` literal.
 #![recursion_limit = "256"]
 
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use base64::Engine;
-use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
-use sha2::Sha256;
-use sqlx::Connection;
-use tokio::task::JoinSet;
 
 mod common;
 use common::*;
 
-const API_KEY: &str = "bench-key";
-const SECRET: &str = "bench-secret";
-const API_VERSION: &str = "2026-10";
 const SHOPS: usize = 200;
-/// One request that takes longer than this counts as failed (Shopify gives up after 5 s).
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
-/// The open loop never holds more connections than this.
-const MAX_OPEN_LOOP_CONNECTIONS: usize = 512;
 
 // Targets this bench reports against.
 const TARGET_ACCEPTED_PER_S: f64 = 6_000.0;
 const TARGET_P99_MS: f64 = 10.0;
 const TARGET_RSS_MB: f64 = 100.0;
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-impl Backend {
-    fn name(self) -> &'static str {
-        match self {
-            Backend::Sqlite => "sqlite",
-            Backend::Postgres => "postgres",
-        }
-    }
-}
-
 struct Settings {
-    bin: PathBuf,
+    bin: std::path::PathBuf,
     warmup: usize,
     requests: usize,
     connections: usize,
@@ -94,20 +65,14 @@ struct Settings {
 
 impl Settings {
     fn from_env() -> anyhow::Result<Settings> {
-        let bin = std::env::var_os("BENCH_BIN")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/codverify"));
         let s = Settings {
-            bin,
+            bin: release_bin(),
             warmup: env_num("BENCH_WARMUP", 2_000)?,
             requests: env_num("BENCH_REQUESTS", 60_000)?,
             connections: env_num("BENCH_CONNECTIONS", 64)?,
             rate: env_num("BENCH_RATE", 1_000)?,
             seconds: env_num("BENCH_SECONDS", 10)?,
-            pg_admin_url: std::env::var("BENCH_DATABASE_URL")
-                .ok()
-                .filter(|v| !v.trim().is_empty())
-                .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".into()),
+            pg_admin_url: pg_admin_url(),
         };
         if s.requests == 0 || s.connections == 0 || s.rate == 0 || s.seconds == 0 {
             bail!("BENCH_REQUESTS, BENCH_CONNECTIONS, BENCH_RATE and BENCH_SECONDS must be positive");
@@ -120,30 +85,12 @@ impl Settings {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    // `cargo nextest run --all-targets` lists every target's tests: this one has none.
-    if args.iter().any(|a| a == "--list") {
+    let Some(args) = bench_args("webhooks", "cargo build --release && cargo bench --bench webhooks -- [sqlite|postgres]") else {
         return ExitCode::SUCCESS;
-    }
-    // `cargo bench` passes `--bench`; `cargo test --all-targets` runs benches without it.
-    if !args.iter().any(|a| a == "--bench") {
-        println!("webhooks bench: skipped (run `cargo build --release && cargo bench --bench webhooks -- [sqlite|postgres]`)");
-        return ExitCode::SUCCESS;
-    }
-    let mut backends = Vec::new();
-    for a in args.iter().filter(|a| !a.starts_with('-')) {
-        match a.as_str() {
-            "sqlite" => backends.push(Backend::Sqlite),
-            "postgres" | "postgresql" => backends.push(Backend::Postgres),
-            other => {
-                eprintln!("webhooks bench: unknown argument {other:?}; expected sqlite and/or postgres");
-                return ExitCode::from(2);
-            }
-        }
-    }
-    if backends.is_empty() {
-        backends = vec![Backend::Sqlite, Backend::Postgres];
-    }
+    };
+    let Some(backends) = backends("webhooks", &args, "sqlite and/or postgres", |_| false) else {
+        return ExitCode::from(2);
+    };
     let settings = match Settings::from_env() {
         Ok(s) => s,
         Err(e) => {
@@ -151,11 +98,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if !settings.bin.is_file() {
-        eprintln!(
-            "webhooks bench: {} not found; build it first: cargo build --release",
-            settings.bin.display()
-        );
+    if !bin_present("webhooks", &settings.bin) {
         return ExitCode::from(2);
     }
     // One thread for the whole load generator: it leaves the cores to the server.
@@ -185,112 +128,6 @@ fn main() -> ExitCode {
     } else {
         eprintln!("\nwebhooks bench: FAILED (see above)");
         ExitCode::FAILURE
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Databases
-
-enum BenchDb {
-    Sqlite { dir: PathBuf, url: String },
-    Postgres { admin_url: String, name: String, url: String },
-}
-
-impl BenchDb {
-    async fn create(backend: Backend, s: &Settings) -> anyhow::Result<BenchDb> {
-        let tag = hex::encode(rand::random::<[u8; 6]>());
-        match backend {
-            Backend::Sqlite => {
-                let dir = std::env::temp_dir().join(format!("codverify-bench-{tag}"));
-                std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-                let url = format!("sqlite://{}", dir.join("bench.db").display());
-                Ok(BenchDb::Sqlite { dir, url })
-            }
-            Backend::Postgres => {
-                let name = format!("codverify_bench_{tag}");
-                let mut admin = sqlx::PgConnection::connect(&s.pg_admin_url)
-                    .await
-                    .with_context(|| format!("connecting to BENCH_DATABASE_URL ({})", redact(&s.pg_admin_url)))?;
-                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-                    .execute(&mut admin)
-                    .await
-                    .with_context(|| format!("CREATE DATABASE {name}"))?;
-                admin.close().await.ok();
-                let mut url = url::Url::parse(&s.pg_admin_url).context("BENCH_DATABASE_URL is not a URL")?;
-                url.set_path(&format!("/{name}"));
-                Ok(BenchDb::Postgres {
-                    admin_url: s.pg_admin_url.clone(),
-                    name,
-                    url: url.to_string(),
-                })
-            }
-        }
-    }
-
-    fn url(&self) -> &str {
-        match self {
-            BenchDb::Sqlite { url, .. } | BenchDb::Postgres { url, .. } => url,
-        }
-    }
-
-    /// Rows in `webhooks`; call once the app has stopped.
-    async fn count_webhooks(&self) -> anyhow::Result<i64> {
-        let q = "SELECT COUNT(*) FROM webhooks WHERE topic = 'orders/create'";
-        Ok(match self {
-            BenchDb::Sqlite { url, .. } => {
-                let mut c = sqlx::SqliteConnection::connect(url).await?;
-                let n = sqlx::query_scalar::<_, i64>(q).fetch_one(&mut c).await?;
-                c.close().await.ok();
-                n
-            }
-            BenchDb::Postgres { url, .. } => {
-                let mut c = sqlx::PgConnection::connect(url).await?;
-                let n = sqlx::query_scalar::<_, i64>(q).fetch_one(&mut c).await?;
-                c.close().await.ok();
-                n
-            }
-        })
-    }
-
-    /// How durable a commit is on this database, for the report.
-    async fn durability_note(&self) -> String {
-        match self {
-            BenchDb::Sqlite { dir, .. } => {
-                format!("WAL, synchronous=FULL (set by the app), file on {}", fs_type(dir))
-            }
-            BenchDb::Postgres { url, .. } => {
-                let settings = async {
-                    let mut c = sqlx::PgConnection::connect(url).await?;
-                    let fsync: String = sqlx::query_scalar("SHOW fsync").fetch_one(&mut c).await?;
-                    let sc: String = sqlx::query_scalar("SHOW synchronous_commit").fetch_one(&mut c).await?;
-                    let v: String = sqlx::query_scalar("SHOW server_version").fetch_one(&mut c).await?;
-                    c.close().await.ok();
-                    anyhow::Ok(format!("PostgreSQL {v}, fsync={fsync}, synchronous_commit={sc}"))
-                };
-                settings.await.unwrap_or_else(|e| format!("PostgreSQL (settings unreadable: {e})"))
-            }
-        }
-    }
-
-    async fn destroy(self) {
-        match self {
-            BenchDb::Sqlite { dir, .. } => {
-                let _ = std::fs::remove_dir_all(&dir);
-            }
-            BenchDb::Postgres { admin_url, name, .. } => {
-                let drop = async {
-                    let mut admin = sqlx::PgConnection::connect(&admin_url).await?;
-                    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
-                        .execute(&mut admin)
-                        .await?;
-                    admin.close().await.ok();
-                    anyhow::Ok(())
-                };
-                if let Err(e) = drop.await {
-                    eprintln!("webhooks bench: could not drop database {name}: {e:#}");
-                }
-            }
-        }
     }
 }
 
@@ -355,7 +192,7 @@ fn order_body(n: usize, shop: usize) -> String {
     let phone = format!("+91 9{:09}", r.next() % 1_000_000_000);
     let email = format!("{}.{}{}@example.com", first.to_lowercase(), last.to_lowercase(), n % 1000);
     let created = format!("2026-11-22T{:02}:{:02}:{:02}+05:30", 9 + n % 12, n % 60, (n / 60) % 60);
-    let shop_domain = format!("bench-shop-{shop}.myshopify.com");
+    let domain = shop_domain(shop);
 
     let products = [
         ("Cotton Kurta", "Mehr Textiles", "KRT"),
@@ -442,7 +279,7 @@ fn order_body(n: usize, shop: usize) -> String {
         "note_attributes": [],
         "number": order_number - 1000,
         "order_number": order_number,
-        "order_status_url": format!("https://{shop_domain}/9{shop:04}/orders/{token}/authenticate?key=k{n}"),
+        "order_status_url": format!("https://{domain}/9{shop:04}/orders/{token}/authenticate?key=k{n}"),
         "payment_gateway_names": ["Cash on Delivery (COD)"],
         "phone": null,
         "presentment_currency": "INR",
@@ -519,121 +356,17 @@ fn build_range(port: u16, range: std::ops::Range<usize>) -> (Vec<Vec<u8>>, usize
             let shop = n % SHOPS;
             let body = order_body(n, shop);
             body_bytes += body.len();
-            let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).expect("hmac key");
-            mac.update(body.as_bytes());
-            let hmac = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
-            let head = format!(
-                "POST /webhooks/shopify HTTP/1.1\r\n\
-                 Host: 127.0.0.1:{port}\r\n\
-                 User-Agent: Shopify-Captain-Hook\r\n\
-                 Accept: */*\r\n\
-                 Content-Type: application/json\r\n\
-                 Content-Length: {}\r\n\
-                 X-Shopify-Topic: orders/create\r\n\
-                 X-Shopify-Shop-Domain: bench-shop-{shop}.myshopify.com\r\n\
-                 X-Shopify-Hmac-Sha256: {hmac}\r\n\
-                 X-Shopify-Webhook-Id: {}\r\n\
-                 X-Shopify-Event-Id: {}\r\n\
-                 X-Shopify-Triggered-At: 2026-11-22T10:15:00.000000000Z\r\n\
-                 X-Shopify-API-Version: {API_VERSION}\r\n\r\n",
-                body.len(),
-                uuid::Uuid::new_v4(),
-                uuid::Uuid::new_v4(),
-            );
-            let mut req = head.into_bytes();
-            req.extend_from_slice(body.as_bytes());
-            req
+            order_webhook(port, &shop_domain(shop), &body, "2026-11-22T10:15:00.000000000Z", Some("*/*"))
         })
         .collect();
     (reqs, body_bytes)
 }
 
 // ---------------------------------------------------------------------------------------------
-// A minimal HTTP/1.1 keep-alive client
+// The latency phase
 
-// ---------------------------------------------------------------------------------------------
-// Load phases
-
-struct ClosedLoop {
-    accepted: usize,
-    failures: Failures,
-    elapsed: Duration,
-}
-
-/// `connections` connections send requests `range` back to back until all are answered or
-/// `bound` has passed.
-async fn closed_loop(
-    addr: SocketAddr,
-    reqs: Arc<Vec<Vec<u8>>>,
-    range: std::ops::Range<usize>,
-    connections: usize,
-    bound: Duration,
-) -> ClosedLoop {
-    let next = Arc::new(AtomicUsize::new(range.start));
-    let end = range.end;
-    let start = Instant::now();
-    let deadline = start + bound;
-    let mut set = JoinSet::new();
-    for _ in 0..connections {
-        let (next, reqs) = (next.clone(), reqs.clone());
-        set.spawn(async move {
-            let mut accepted = 0usize;
-            let mut failures = Failures::default();
-            let mut conn: Option<Conn> = None;
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= end {
-                    break;
-                }
-                if Instant::now() >= deadline {
-                    failures.unsent += 1;
-                    continue;
-                }
-                let c = match conn.take() {
-                    Some(c) => c,
-                    None => match Conn::connect(addr).await {
-                        Ok(c) => c,
-                        Err(e) => {
-                            failures.error(format!("connect: {e}"));
-                            tokio::time::sleep(Duration::from_millis(10)).await;
-                            continue;
-                        }
-                    },
-                };
-                let mut c = c;
-                match tokio::time::timeout(REQUEST_TIMEOUT, c.roundtrip(&reqs[i])).await {
-                    Ok(Ok((status, keep))) => {
-                        if status == 200 {
-                            accepted += 1;
-                        } else {
-                            *failures.statuses.entry(status).or_default() += 1;
-                        }
-                        if keep {
-                            conn = Some(c);
-                        }
-                    }
-                    Ok(Err(e)) => failures.error(e),
-                    Err(_) => failures.error(format!("no answer within {REQUEST_TIMEOUT:?}")),
-                }
-            }
-            (accepted, failures)
-        });
-    }
-    let mut out = ClosedLoop {
-        accepted: 0,
-        failures: Failures::default(),
-        elapsed: Duration::ZERO,
-    };
-    while let Some(r) = set.join_next().await {
-        let (a, f) = r.expect("load task panicked");
-        out.accepted += a;
-        out.failures.merge(f);
-    }
-    out.elapsed = start.elapsed();
-    out
-}
-
-struct OpenLoop {
+/// The open loop's answers, as this bench reports them.
+struct Latency {
     accepted: usize,
     failures: Failures,
     /// Scheduled send → full response, for every accepted request.
@@ -646,194 +379,30 @@ struct OpenLoop {
     elapsed: Duration,
 }
 
-/// Sends requests `range` at a fixed `rate`, whatever the server's answers do (open loop): each
-/// request goes out at its scheduled time on an idle connection, or a new one if none is idle.
-async fn open_loop(addr: SocketAddr, reqs: Arc<Vec<Vec<u8>>>, range: std::ops::Range<usize>, rate: u32) -> anyhow::Result<OpenLoop> {
-    let pool: Arc<Mutex<Vec<Conn>>> = Arc::new(Mutex::new(Vec::new()));
-    let opened = Arc::new(AtomicUsize::new(0));
-    for _ in 0..16 {
-        pool.lock().unwrap().push(Conn::connect(addr).await?);
-        opened.fetch_add(1, Ordering::Relaxed);
-    }
-    let period = Duration::from_secs_f64(1.0 / rate as f64);
-    let start = Instant::now() + Duration::from_millis(20);
-    let mut out = OpenLoop {
-        accepted: 0,
-        failures: Failures::default(),
-        latencies: Vec::with_capacity(range.len()),
-        service: Vec::with_capacity(range.len()),
-        lag: Vec::with_capacity(range.len()),
-        max_connections: 0,
-        elapsed: Duration::ZERO,
-    };
-    type Outcome = (Result<u16, String>, Duration, Duration, Duration);
-    let mut set: JoinSet<Outcome> = JoinSet::new();
-    let record = |out: &mut OpenLoop, o: Outcome| {
-        let (res, lat, svc, lag) = o;
-        match res {
-            Ok(200) => {
-                out.accepted += 1;
-                out.latencies.push(lat);
-                out.service.push(svc);
-                out.lag.push(lag);
-            }
-            Ok(s) => *out.failures.statuses.entry(s).or_default() += 1,
-            Err(e) => out.failures.error(e),
-        }
-    };
-    // Tokio's timers tick in whole milliseconds and round up, which would add up to 1 ms to every
-    // latency measured from the schedule. A plain thread paces instead (nanosleep, ~0.1 ms) and
-    // hands each due request to the runtime.
-    let (due_tx, mut due_rx) = tokio::sync::mpsc::unbounded_channel::<(usize, Instant)>();
-    let pacer = {
-        let range = range.clone();
-        std::thread::spawn(move || {
-            for (k, i) in range.enumerate() {
-                let scheduled = start + period * k as u32;
-                let now = Instant::now();
-                if scheduled > now {
-                    std::thread::sleep(scheduled - now);
+impl Latency {
+    fn of(run: OpenLoop) -> Latency {
+        let mut out = Latency {
+            accepted: 0,
+            failures: Failures::default(),
+            latencies: Vec::with_capacity(run.samples.len()),
+            service: Vec::with_capacity(run.samples.len()),
+            lag: Vec::with_capacity(run.samples.len()),
+            max_connections: run.max_connections,
+            elapsed: run.elapsed,
+        };
+        for smp in run.samples {
+            match smp.result {
+                Ok(200) => {
+                    out.accepted += 1;
+                    out.latencies.push(smp.latency());
+                    out.service.push(smp.done - smp.sent);
+                    out.lag.push(smp.sent.saturating_duration_since(smp.scheduled));
                 }
-                if due_tx.send((i, scheduled)).is_err() {
-                    return;
-                }
+                Ok(s) => *out.failures.statuses.entry(s).or_default() += 1,
+                Err(e) => out.failures.error(e),
             }
-        })
-    };
-    while let Some((i, scheduled)) = due_rx.recv().await {
-        while let Some(r) = set.try_join_next() {
-            record(&mut out, r.expect("load task panicked"));
         }
-        let (pool, reqs, opened) = (pool.clone(), reqs.clone(), opened.clone());
-        set.spawn(async move {
-            let sent = Instant::now();
-            let idle = pool.lock().unwrap().pop();
-            let conn = match idle {
-                Some(c) => Ok(c),
-                None if opened.fetch_add(1, Ordering::Relaxed) < MAX_OPEN_LOOP_CONNECTIONS => {
-                    Conn::connect(addr).await.map_err(|e| format!("connect: {e}"))
-                }
-                None => Err(format!("more than {MAX_OPEN_LOOP_CONNECTIONS} requests in flight")),
-            };
-            let res = match conn {
-                Ok(mut c) => match tokio::time::timeout(REQUEST_TIMEOUT, c.roundtrip(&reqs[i])).await {
-                    Ok(Ok((status, keep))) => {
-                        if keep {
-                            pool.lock().unwrap().push(c);
-                        }
-                        Ok(status)
-                    }
-                    Ok(Err(e)) => Err(e.to_string()),
-                    Err(_) => Err(format!("no answer within {REQUEST_TIMEOUT:?}")),
-                },
-                Err(e) => Err(e),
-            };
-            let done = Instant::now();
-            (res, done - scheduled, done - sent, sent.saturating_duration_since(scheduled))
-        });
-    }
-    pacer.join().expect("pacer thread panicked");
-    // Every task ends within REQUEST_TIMEOUT (+ connect time), so this drain is bounded too.
-    while let Some(r) = set.join_next().await {
-        record(&mut out, r.expect("load task panicked"));
-    }
-    out.elapsed = start.elapsed();
-    out.max_connections = opened.load(Ordering::Relaxed).min(MAX_OPEN_LOOP_CONNECTIONS);
-    Ok(out)
-}
-
-// ---------------------------------------------------------------------------------------------
-// Process accounting
-
-
-// ---------------------------------------------------------------------------------------------
-// The app under test
-
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Server {
-    /// A port that was free a moment ago, for the child to bind.
-    fn free_addr() -> anyhow::Result<SocketAddr> {
-        let l = std::net::TcpListener::bind("127.0.0.1:0")?;
-        Ok(l.local_addr()?)
-    }
-
-    fn start(s: &Settings, addr: SocketAddr, db_url: &str) -> anyhow::Result<Server> {
-        let key = base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>());
-        let child = Command::new(&s.bin)
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("DATABASE_URL", db_url)
-            .env("BIND_ADDR", addr.to_string())
-            .env("APP_URL", format!("http://{addr}"))
-            .env("SHOPIFY_API_KEY", API_KEY)
-            .env("SHOPIFY_API_SECRET", SECRET)
-            .env("APP_ENCRYPTION_KEY", key)
-            .env("RUN_MODE", "web")
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .spawn()
-            .with_context(|| format!("starting {}", s.bin.display()))?;
-        Ok(Server { child, addr })
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    async fn wait_healthy(&mut self) -> anyhow::Result<Duration> {
-        let start = Instant::now();
-        let req = format!("GET /healthz HTTP/1.1\r\nHost: {}\r\n\r\n", self.addr);
-        loop {
-            if let Some(status) = self.child.try_wait()? {
-                bail!("codverify exited during start-up ({status})");
-            }
-            if let Ok(mut c) = Conn::connect(self.addr).await {
-                if let Ok(Ok((200, _))) = tokio::time::timeout(Duration::from_secs(2), c.roundtrip(req.as_bytes())).await {
-                    return Ok(start.elapsed());
-                }
-            }
-            if start.elapsed() > Duration::from_secs(60) {
-                bail!("GET /healthz did not answer 200 within 60 s");
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    /// SIGTERM, then wait (bounded) for a graceful exit.
-    fn stop(mut self) -> anyhow::Result<Duration> {
-        let start = Instant::now();
-        let status = Command::new("kill").arg("-TERM").arg(self.pid().to_string()).status()?;
-        if !status.success() {
-            bail!("kill -TERM {} failed", self.pid());
-        }
-        loop {
-            if let Some(status) = self.child.try_wait()? {
-                if !status.success() {
-                    bail!("codverify exited with {status} after SIGTERM");
-                }
-                return Ok(start.elapsed());
-            }
-            if start.elapsed() > Duration::from_secs(30) {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                bail!("codverify did not exit within 30 s of SIGTERM");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        // Only reached on an error path before `stop`: never leave the child behind.
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+        out
     }
 }
 
@@ -847,7 +416,7 @@ struct Report {
     startup: Duration,
     throughput: ClosedLoop,
     cpu: (f64, f64, f64),
-    latency: OpenLoop,
+    latency: Latency,
     rss_peak_kb: Option<u64>,
     rss_end_kb: Option<u64>,
     accepted_total: usize,
@@ -937,9 +506,9 @@ impl Report {
 }
 
 async fn run_backend(backend: Backend, s: &Settings) -> anyhow::Result<Report> {
-    let db = BenchDb::create(backend, s).await?;
+    let db = BenchDb::create(backend, &s.pg_admin_url).await?;
     let result = run_on(backend, s, &db).await;
-    db.destroy().await;
+    db.destroy("webhooks").await;
     result
 }
 
@@ -952,7 +521,7 @@ async fn run_on(backend: Backend, s: &Settings, db: &BenchDb) -> anyhow::Result<
     let (reqs, body_bytes) = build_requests(addr.port(), total);
     let reqs = Arc::new(reqs);
     println!("prepared        {total} signed requests in {:.1} s (before timing)", t.elapsed().as_secs_f64());
-    let mut server = Server::start(s, addr, db.url())?;
+    let mut server = Server::start(&s.bin, addr, db.url(), &[("RUN_MODE", "web")])?;
     let startup = server.wait_healthy().await?;
 
     // Warm-up: connections, caches, the database's first pages.
@@ -970,14 +539,17 @@ async fn run_on(backend: Backend, s: &Settings, db: &BenchDb) -> anyhow::Result<
     // Let the server settle (idle connections close, batches drain) before measuring latency.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let first = s.warmup + s.requests;
-    let mut latency = open_loop(addr, reqs.clone(), first..first + latency_count, s.rate).await?;
+    let mut latency = Latency::of(open_loop(addr, reqs.clone(), first..first + latency_count, s.rate).await?);
     latency.latencies.sort_unstable();
 
     let rss_peak_kb = proc_status_kb(server.pid(), "VmHWM:");
     let rss_end_kb = proc_status_kb(server.pid(), "VmRSS:");
     let durability = db.durability_note().await;
-    let stop = server.stop()?;
-    let rows = db.count_webhooks().await.context("counting stored webhooks")?;
+    let stop = server.stop(Duration::from_secs(30))?;
+    let rows = db
+        .count("SELECT COUNT(*) FROM webhooks WHERE topic = 'orders/create'")
+        .await
+        .context("counting stored webhooks")?;
 
     Ok(Report {
         backend,

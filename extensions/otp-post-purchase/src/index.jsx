@@ -19,7 +19,7 @@ import {
 } from '@shopify/post-purchase-ui-extensions-react';
 
 import {APP_URL} from './config.js';
-import {createOtpClient, createOtpController, describe, needsTicking, TEXT} from './otp-core.js';
+import {createOtpClient, createOtpController, describe, needsTicking, TEXT} from '@codverify/otp-core';
 
 const CONTINUE = 'Continue';
 

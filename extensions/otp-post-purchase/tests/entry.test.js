@@ -1,7 +1,7 @@
 // Loads src/index.jsx with the Shopify package replaced by a stand-in, to check that the entry
 // compiles, registers both extension points, and that ShouldRender asks the backend.
 import {describe, it, expect, vi, beforeAll, afterAll} from 'vitest';
-import {createFakeBackend} from './fake-backend.js';
+import {createFakeBackend} from '@codverify/otp-core/fake-backend';
 
 const registered = {};
 vi.mock('@shopify/post-purchase-ui-extensions-react', () => {

@@ -3,7 +3,7 @@
 import {useEffect, useMemo, useState} from 'preact/hooks';
 
 import {APP_URL} from './config.js';
-import {createOtpClient, createOtpController, describe, needsTicking, TEXT} from './otp-core.js';
+import {createOtpClient, createOtpController, describe, needsTicking, TEXT} from '@codverify/otp-core';
 
 /**
  * @param {{orderId: string | undefined, getToken: () => Promise<string>, baseUrl?: string, fetch?: typeof fetch}} props

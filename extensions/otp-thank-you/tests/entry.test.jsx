@@ -4,7 +4,7 @@
 import {describe, it, expect, afterEach, vi} from 'vitest';
 import {render} from 'preact';
 import {act} from 'preact/test-utils';
-import {createFakeBackend} from './fake-backend.js';
+import {createFakeBackend} from '@codverify/otp-core/fake-backend';
 
 const realFetch = globalThis.fetch;
 afterEach(() => {

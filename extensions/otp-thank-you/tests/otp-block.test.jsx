@@ -6,8 +6,8 @@ import {render} from 'preact';
 import {act} from 'preact/test-utils';
 
 import {OtpBlock} from '../src/OtpBlock.jsx';
-import {TEXT} from '../src/otp-core.js';
-import {createFakeBackend} from './fake-backend.js';
+import {TEXT} from '@codverify/otp-core';
+import {createFakeBackend} from '@codverify/otp-core/fake-backend';
 
 let root;
 afterEach(() => {

@@ -2,8 +2,8 @@
 //
 // Plain JavaScript with no imports, so it runs unchanged inside Shopify's extension sandbox, in the
 // post-purchase (React 17) extension, in the Thank-you / Order status (Preact) extension and under
-// vitest. Each extension ships its own copy (each extension is built and deployed on its own);
-// the copies must stay identical — `npm test` in either folder checks that when both are present.
+// vitest. Both extensions import it as `@codverify/otp-core` (an npm workspace, see
+// extensions/README.md); the Shopify CLI bundles it into each extension.
 //
 // Three parts:
 //   1. input checks: `readOtp` (4–8 digits, spaces and Indian-script digits accepted);
