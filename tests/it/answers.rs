@@ -10,46 +10,18 @@ use serde_json::{Value, json};
 
 use crate::both_dbs;
 use crate::common::{Backend, TestApp, order_payload};
+use crate::fallback::{link_path, order, page, status, tap};
 
 const SHOP: &str = "acme.myshopify.com";
 const OTHER: &str = "other.myshopify.com";
 const COD: &str = "Cash on Delivery (COD)";
 const PHONE: &str = "9876543210";
 
-async fn order(app: &TestApp, shop: &str, id: i64) {
-    let r = app.post_webhook("orders/create", shop, &format!("w-{shop}-{id}"), &order_payload(id, COD, Some(PHONE))).await;
-    assert_eq!(r.status(), 200);
-    app.settle().await;
-}
-
-async fn status(app: &TestApp, id: i64) -> String {
-    app.text(&format!("SELECT status FROM orders WHERE shopify_order_id = {id}")).await.unwrap()
-}
-
 async fn events(app: &TestApp, id: i64, kind: &str) -> i64 {
     app.count(&format!(
         "SELECT COUNT(*) FROM order_events e JOIN orders o ON o.id = e.order_id WHERE o.shopify_order_id = {id} AND e.kind = '{kind}'"
     ))
     .await
-}
-
-/// The link in the n-th SMS, as a path (`/v/…`).
-fn link_path(app: &TestApp, n: usize) -> String {
-    let body = app.exotel.sms()[n].field("Body").unwrap().to_string();
-    let url = body.split_whitespace().find(|w| w.starts_with("https://codverify.test/v/")).unwrap_or_else(|| panic!("no link in {body:?}"));
-    url.trim_start_matches("https://codverify.test").to_string()
-}
-
-async fn tap(app: &TestApp, path: &str, action: &str) -> (u16, String) {
-    let r = app.client.post(app.url(path)).form(&[("action", action)]).send().await.unwrap();
-    let status = r.status().as_u16();
-    (status, r.text().await.unwrap())
-}
-
-async fn page(app: &TestApp, path: &str) -> (u16, String) {
-    let r = app.client.get(app.url(path)).send().await.unwrap();
-    let status = r.status().as_u16();
-    (status, r.text().await.unwrap())
 }
 
 fn mutations(app: &TestApp, name: &str) -> usize {

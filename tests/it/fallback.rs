@@ -14,31 +14,31 @@ async fn setup(app: &TestApp, shop: &str, fallback: Value) {
     app.install_with_fallback(shop, fallback).await;
 }
 
-async fn order(app: &TestApp, shop: &str, id: i64) {
+pub(crate) async fn order(app: &TestApp, shop: &str, id: i64) {
     let r = app.post_webhook("orders/create", shop, &format!("w-{shop}-{id}"), &order_payload(id, COD, Some(PHONE))).await;
     assert_eq!(r.status(), 200);
     app.settle().await;
 }
 
-async fn status(app: &TestApp, id: i64) -> String {
+pub(crate) async fn status(app: &TestApp, id: i64) -> String {
     app.text(&format!("SELECT status FROM orders WHERE shopify_order_id = {id}")).await.unwrap()
 }
 
 /// The link in the n-th SMS, as a path (`/v/…`).
-fn link_path(app: &TestApp, n: usize) -> String {
+pub(crate) fn link_path(app: &TestApp, n: usize) -> String {
     let sms = app.exotel.sms();
     let body = sms.get(n).unwrap_or_else(|| panic!("no SMS #{n}: {} sent", sms.len())).field("Body").unwrap().to_string();
     let url = body.split_whitespace().find(|w| w.starts_with("https://codverify.test/v/")).unwrap_or_else(|| panic!("no link in {body:?}"));
     url.trim_start_matches("https://codverify.test").to_string()
 }
 
-async fn tap(app: &TestApp, path: &str, action: &str) -> (u16, String) {
+pub(crate) async fn tap(app: &TestApp, path: &str, action: &str) -> (u16, String) {
     let r = app.client.post(app.url(path)).form(&[("action", action)]).send().await.unwrap();
     let status = r.status().as_u16();
     (status, r.text().await.unwrap())
 }
 
-async fn page(app: &TestApp, path: &str) -> (u16, String) {
+pub(crate) async fn page(app: &TestApp, path: &str) -> (u16, String) {
     let r = app.client.get(app.url(path)).send().await.unwrap();
     let status = r.status().as_u16();
     (status, r.text().await.unwrap())
