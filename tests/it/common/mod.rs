@@ -115,28 +115,7 @@ impl TestApp {
 
     /// A second app process on the same database and fakes, its clock set to this one's.
     pub async fn peer(&self) -> TestApp {
-        let vars = self.vars.clone();
-        let config = Config::from_lookup(|k| vars.get(k).cloned()).expect("test config");
-        let app = Application::build(config).await.expect("peer builds");
-        let address = format!("http://127.0.0.1:{}", app.port());
-        let state = app.state();
-        state.clock.advance((self.state.clock.now_ms() - state.clock.now_ms()) / 1000);
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let handle = tokio::spawn(app.run_until(async move {
-            let _ = rx.await;
-        }));
-        TestApp {
-            address,
-            client: self.client.clone(),
-            shopify: self.shopify.clone(),
-            exotel: self.exotel.clone(),
-            state,
-            backend: self.backend,
-            _dir: None,
-            vars: self.vars.clone(),
-            shutdown: Some(tx),
-            handle: Some(handle),
-        }
+        self.process(self.vars.clone(), self.state.clock.now_ms(), None).await
     }
 
     /// Stops this process and starts another on the same database and fakes, with `extra` over
@@ -153,11 +132,17 @@ impl TestApp {
         for (k, v) in extra {
             vars.insert(k.to_string(), v.to_string());
         }
+        let dir = self._dir.take();
+        self.process(vars, now_ms, dir).await
+    }
+
+    /// Starts an app process with `vars` on this one's fakes, its clock never behind `now_ms` (a
+    /// second ahead at most: the test clock moves in whole seconds).
+    async fn process(&self, vars: HashMap<String, String>, now_ms: i64, dir: Option<tempfile::TempDir>) -> TestApp {
         let config = Config::from_lookup(|k| vars.get(k).cloned()).expect("test config");
-        let app = Application::build(config).await.expect("app restarts");
+        let app = Application::build(config).await.expect("app process builds");
         let address = format!("http://127.0.0.1:{}", app.port());
         let state = app.state();
-        // Never behind the old clock (a second ahead at most).
         state.clock.advance((now_ms - state.clock.now_ms() + 999) / 1000);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let handle = tokio::spawn(app.run_until(async move {
@@ -170,7 +155,7 @@ impl TestApp {
             exotel: self.exotel.clone(),
             state,
             backend: self.backend,
-            _dir: self._dir.take(),
+            _dir: dir,
             vars,
             shutdown: Some(tx),
             handle: Some(handle),
