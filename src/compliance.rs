@@ -8,7 +8,8 @@ use crate::crypto::Cipher;
 use crate::db::{Tx, new_id};
 use crate::domain::Phone;
 use crate::settings::Settings;
-use crate::{App, on_db, on_tx};
+use crate::app::App;
+use crate::{on_db, on_tx};
 
 #[derive(Deserialize, Default)]
 struct Customer {

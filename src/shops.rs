@@ -1,11 +1,20 @@
 //! The shop record: install status, encrypted tokens, settings.
 
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 
+use crate::crypto::Cipher;
 use crate::db::{Db, new_id};
 use crate::domain::ShopDomain;
-use crate::shopify::oauth::TokenSet;
-use crate::{App, on_db};
+use crate::on_db;
+
+/// A shop's offline token as Shopify issued it. Times are unix milliseconds.
+pub struct TokenSet {
+    pub access_token: SecretString,
+    pub expires_at: Option<i64>,
+    pub refresh_token: Option<SecretString>,
+    pub refresh_expires_at: Option<i64>,
+    pub scope: Option<String>,
+}
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Shop {
@@ -61,10 +70,9 @@ pub async fn others_than(db: &Db, domain: &str) -> Result<(i64, Option<String>),
 }
 
 /// Records a fresh install or a re-install: the new token replaces any old one.
-pub async fn install(app: &App, domain: &ShopDomain, tokens: &TokenSet) -> Result<Shop, sqlx::Error> {
-    let now = app.clock.now_ms();
-    let access = app.cipher.encrypt(tokens.access_token.expose_secret());
-    let refresh = tokens.refresh_token.as_ref().map(|r| app.cipher.encrypt(r.expose_secret()));
+pub async fn install(db: &Db, cipher: &Cipher, domain: &ShopDomain, tokens: &TokenSet, now: i64) -> Result<Shop, sqlx::Error> {
+    let access = cipher.encrypt(tokens.access_token.expose_secret());
+    let refresh = tokens.refresh_token.as_ref().map(|r| cipher.encrypt(r.expose_secret()));
     let exotel_key = crate::crypto::random_token(24);
     let sql = format!(
         "INSERT INTO shops (id, domain, status, scopes, access_token_enc, access_token_expires_at, refresh_token_enc, \
@@ -77,23 +85,23 @@ pub async fn install(app: &App, domain: &ShopDomain, tokens: &TokenSet) -> Resul
            updated_at = excluded.updated_at \
          RETURNING {COLUMNS}"
     );
-    on_db!(&app.db, c => sqlx::query_as::<_, Shop>(sqlx::AssertSqlSafe(sql))
+    on_db!(db, c => sqlx::query_as::<_, Shop>(sqlx::AssertSqlSafe(sql))
         .bind(new_id()).bind(domain.as_str()).bind(&tokens.scope).bind(access).bind(tokens.expires_at)
         .bind(refresh).bind(tokens.refresh_expires_at).bind(exotel_key).bind(now)
         .fetch_one(c).await)
 }
 
 /// Stores refreshed tokens and releases the refresh lease.
-pub async fn store_tokens(app: &App, shop_id: &str, tokens: &TokenSet) -> Result<(), sqlx::Error> {
-    let access = app.cipher.encrypt(tokens.access_token.expose_secret());
-    let refresh = tokens.refresh_token.as_ref().map(|r| app.cipher.encrypt(r.expose_secret()));
-    on_db!(&app.db, c => sqlx::query(
+pub async fn store_tokens(db: &Db, cipher: &Cipher, shop_id: &str, tokens: &TokenSet, now: i64) -> Result<(), sqlx::Error> {
+    let access = cipher.encrypt(tokens.access_token.expose_secret());
+    let refresh = tokens.refresh_token.as_ref().map(|r| cipher.encrypt(r.expose_secret()));
+    on_db!(db, c => sqlx::query(
         "UPDATE shops SET access_token_enc = $1, access_token_expires_at = $2, \
            refresh_token_enc = COALESCE($3, refresh_token_enc), \
            refresh_token_expires_at = CASE WHEN $3 IS NULL THEN refresh_token_expires_at ELSE $4 END, \
            token_refresh_lease_until = NULL, updated_at = $5 WHERE id = $6")
         .bind(access).bind(tokens.expires_at).bind(refresh).bind(tokens.refresh_expires_at)
-        .bind(app.clock.now_ms()).bind(shop_id)
+        .bind(now).bind(shop_id)
         .execute(c).await.map(|_| ()))
 }
 

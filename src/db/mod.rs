@@ -5,6 +5,10 @@
 //! `migrations/` uses only portable SQL (TEXT ids made by the app, BIGINT unix milliseconds in UTC,
 //! BOOLEAN), so one set of migrations serves both databases.
 
+pub mod events;
+pub mod inbox;
+pub mod queue;
+
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -169,7 +173,7 @@ impl Tx {
             TxInner::Postgres(t) => t.commit().await?,
         }
         if self.pushed_jobs {
-            crate::jobs::wake_workers();
+            queue::wake_workers();
         }
         Ok(())
     }

@@ -14,7 +14,8 @@ use super::sim::{self, Answer};
 use super::{API_KEY, API_SECRET, SHOP};
 use crate::settings::Settings;
 use crate::web::error::{AppError, AppResult};
-use crate::{App, AppState, on_db};
+use crate::app::App;
+use crate::{AppState, on_db};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -27,7 +28,7 @@ pub fn routes() -> Router<AppState> {
         .route("/demo/clock", post(skip_clock))
 }
 
-fn demo_only(app: &App) -> AppResult<&super::Sim> {
+fn demo_only(app: &AppState) -> AppResult<&super::Sim> {
     app.demo.as_deref().ok_or(AppError::NotFound)
 }
 
@@ -45,7 +46,7 @@ pub fn session_token(app: &App) -> String {
     .unwrap_or_default()
 }
 
-fn base(app: &App) -> String {
+fn base(app: &AppState) -> String {
     format!("http://127.0.0.1:{}", app.demo.as_ref().map_or(8080, |s| s.port))
 }
 

@@ -11,9 +11,9 @@ use std::sync::Mutex;
 use secrecy::SecretString;
 use serde_json::json;
 
-use crate::App;
+use crate::app::App;
 use crate::domain::ShopDomain;
-use crate::shopify::oauth::TokenSet;
+use crate::shops::TokenSet;
 
 /// The demo app's own "Shopify credentials": they sign the demo's tokens and webhooks and nothing else.
 pub const API_KEY: &str = "codverify-demo";
@@ -49,7 +49,7 @@ pub async fn seed(app: &App) -> anyhow::Result<()> {
         refresh_expires_at: None,
         scope: Some("read_orders,write_orders".into()),
     };
-    let shop = crate::shops::install(app, &domain, &tokens).await?;
+    let shop = crate::shops::install(&app.db, &app.cipher, &domain, &tokens, app.clock.now_ms()).await?;
     let doc = json!({
         "general": {"verify": "cod", "method": "ivr", "exotel_subdomain": "api.in.exotel.com", "account_sid": ACCOUNT_SID,
             "api_key": "demo-key", "api_token": "demo-token", "default_country": "IN"},

@@ -10,7 +10,8 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::oauth::OAuthError;
 use crate::domain::ShopDomain;
-use crate::{App, on_db, shops};
+use crate::app::App;
+use crate::{on_db, shops};
 
 /// Refresh this long before expiry, so a token never expires mid-request.
 const REFRESH_MARGIN_MS: i64 = 60_000;
@@ -94,7 +95,7 @@ pub async fn access_token(app: &App, shop_id: &str, rejected: Option<&SecretStri
         let domain = ShopDomain::parse(&shop.domain).map_err(|e| anyhow::anyhow!(e))?;
         match shopify.refresh(&domain, &refresh, now).await {
             Ok(set) => {
-                shops::store_tokens(app, shop_id, &set).await?;
+                shops::store_tokens(&app.db, &app.cipher, shop_id, &set, app.clock.now_ms()).await?;
                 tracing::info!(shop = %domain, "refreshed the shop's access token");
                 return Ok(set.access_token);
             }

@@ -2,6 +2,10 @@
 //! every Exotel account under its rate limits across all processes, and sharing each account's
 //! capacity fairly between shops (a flash sale at one shop does not hold back the others).
 //!
+//! The dialer is the outbox below the channels: it knows rows, budgets and claims, and hands a
+//! claimed row to the channel that sends it ([`Channels`], implemented above it), never importing
+//! the channels itself.
+//!
 //! Not an apalis queue: a rate-limited call must wait without holding a worker slot, and the choice
 //! of which call goes next depends on every shop's backlog at that moment.
 
@@ -10,10 +14,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use futures::future::BoxFuture;
 use tokio::sync::{Notify, Semaphore, watch};
 
 use crate::db::Tx;
-use crate::{App, AppState, on_db, on_tx};
+use crate::app::App;
+use crate::{on_db, on_tx};
+
+type AppState = Arc<App>;
 
 /// Burst tolerance of the rate limiter: it absorbs the dialer's wake-up jitter.
 pub const BURST_MS: i64 = 500;
@@ -120,7 +128,7 @@ pub async fn back_off(app: &App, outbox: Outbox, id: &str, shop_id: &str, order_
         // The first failure and every tenth: the timeline shows the outage without flooding.
         if failures == 1 || failures % 10 == 0 {
             let detail = format!("{label}: Exotel could not take it ({why}); trying again in {} s", wait_ms / 1000);
-            super::intake::add_event(&mut tx, shop_id, order_id, "exotel_retry", &detail, now).await?;
+            crate::db::events::add_event(&mut tx, shop_id, order_id, "exotel_retry", &detail, now).await?;
         }
     }
     tx.commit().await?;
@@ -195,6 +203,14 @@ async fn claim(state: &AppState, outbox: Outbox, id: &str, account: &str, wall: 
     Ok(Claim::Claimed)
 }
 
+/// What the channels above the dialer do with a claimed row. `sent` turns true once a request may
+/// have gone to Exotel (a failure before that puts the row back in the queue).
+pub trait Channels: Send + Sync + 'static {
+    fn send<'a>(&'a self, app: &'a App, outbox: Outbox, id: &'a str, sent: &'a AtomicBool) -> BoxFuture<'a, anyhow::Result<()>>;
+    /// Settles the rows of `outbox` claimed before `claimed_before_wall` whose process died mid-send.
+    fn recover_stale<'a>(&'a self, app: &'a App, outbox: Outbox, claimed_before_wall: i64) -> BoxFuture<'a, anyhow::Result<()>>;
+}
+
 enum Claim {
     Claimed,
     Gone,
@@ -202,14 +218,14 @@ enum Claim {
 }
 
 /// Runs until `stop`; calls in flight are finished before it returns.
-pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
+pub async fn run(state: AppState, channels: Arc<dyn Channels>, mut stop: watch::Receiver<bool>) {
     let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     let mut in_flight = tokio::task::JoinSet::new();
     let mut advanced = state.clock.subscribe();
     let mut last_recovery = 0i64;
     while !*stop.borrow() {
         let mut next = POLL;
-        match tick(&state, &slots, &mut in_flight).await {
+        match tick(&state, &channels, &slots, &mut in_flight).await {
             Ok(Some(wait)) => next = next.min(wait),
             Ok(None) => {}
             Err(e) => tracing::warn!(error = %e, "dialer pass failed; trying again"),
@@ -217,10 +233,10 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
         let wall = wall_ms();
         if wall - last_recovery > 30_000 {
             last_recovery = wall;
-            if let Err(e) = super::ivr::recover_stale_dials(&state, wall - stale_dial_ms(&state)).await {
+            if let Err(e) = channels.recover_stale(&state, Outbox::Calls, wall - stale_dial_ms(&state)).await {
                 tracing::warn!(error = %e, "could not recover stale dials");
             }
-            if let Err(e) = super::fallback::recover_stale_sends(&state, wall - stale_dial_ms(&state)).await {
+            if let Err(e) = channels.recover_stale(&state, Outbox::Sms, wall - stale_dial_ms(&state)).await {
                 tracing::warn!(error = %e, "could not recover stale SMS sends");
             }
         }
@@ -236,7 +252,7 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
 }
 
 /// One pass over the due calls and SMS. Returns how soon a rate-limited budget has room again.
-async fn tick(state: &AppState, slots: &Arc<Semaphore>, in_flight: &mut tokio::task::JoinSet<()>) -> anyhow::Result<Option<Duration>> {
+async fn tick(state: &AppState, channels: &Arc<dyn Channels>, slots: &Arc<Semaphore>, in_flight: &mut tokio::task::JoinSet<()>) -> anyhow::Result<Option<Duration>> {
     let mut soonest: Option<i64> = None;
     for outbox in [Outbox::Calls, Outbox::Sms] {
         let wall = wall_ms();
@@ -249,13 +265,10 @@ async fn tick(state: &AppState, slots: &Arc<Semaphore>, in_flight: &mut tokio::t
             let Ok(permit) = slots.clone().try_acquire_owned() else { break };
             match claim(state, outbox, &id, &account, wall_ms()).await? {
                 Claim::Claimed => {
-                    let state = state.clone();
+                    let (state, channels) = (state.clone(), channels.clone());
                     in_flight.spawn(async move {
                         let sent = AtomicBool::new(false);
-                        let result = match outbox {
-                            Outbox::Calls => super::ivr::dial(&state, &id, &sent).await,
-                            Outbox::Sms => super::fallback::send(&state, &id, &sent).await,
-                        };
+                        let result = channels.send(&state, outbox, &id, &sent).await;
                         if let Err(e) = result {
                             tracing::error!(?outbox, row = %id, error = %e, "send failed");
                             if !sent.load(Ordering::SeqCst) {

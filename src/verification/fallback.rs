@@ -10,14 +10,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use secrecy::SecretString;
 
 use super::dialer::{self, Outbox};
-use super::intake::add_event;
 use crate::crypto::{random_token, sha256_hex};
+use crate::db::events::add_event;
 use crate::db::{Tx, new_id};
 use crate::domain::{Phone, mask};
 use crate::exotel::{self, Account, ExotelError, SendSms};
-use crate::jobs::Job;
+use crate::db::queue::Job;
 use crate::settings::{Fallback, Settings};
-use crate::{App, on_db, on_tx};
+use crate::app::App;
+use crate::{on_db, on_tx};
 
 /// The tag of an order whose SMS fallback went unanswered.
 pub const LIMIT_TAG: &str = "fallback_retry_limit_reached";

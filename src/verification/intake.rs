@@ -4,11 +4,13 @@
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::db::events::add_event;
 use crate::db::{Tx, new_id};
 use crate::domain::Phone;
 use crate::settings::Settings;
 use crate::crypto::Cipher;
-use crate::{App, on_tx};
+use crate::app::App;
+use crate::on_tx;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct Address {
@@ -262,12 +264,6 @@ async fn insert_order(cipher: &Cipher, tx: &mut Tx, id: &str, shop_id: &str, o: 
         .bind((d.status != "pending").then_some(now)).bind(items)
         .execute(c).await.map(|r| r.rows_affected()))?;
     Ok(n == 1)
-}
-
-pub async fn add_event(tx: &mut Tx, shop_id: &str, order_id: &str, kind: &str, detail: &str, at: i64) -> anyhow::Result<()> {
-    on_tx!(tx, c => sqlx::query("INSERT INTO order_events (id, shop_id, order_id, kind, detail, at) VALUES ($1, $2, $3, $4, $5, $6)")
-        .bind(new_id()).bind(shop_id).bind(order_id).bind(kind).bind(detail).bind(at).execute(c).await.map(|r| r.rows_affected()))?;
-    Ok(())
 }
 
 /// `orders/cancelled`: a cancelled order is never called or messaged again. If the cancellation

@@ -10,14 +10,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use chrono::{DateTime, Utc};
 
 use super::dialer::Outbox;
-use super::intake::add_event;
 use super::schedule::{self, Choice, Window};
+use crate::db::events::add_event;
 use crate::db::{Tx, new_id};
 use crate::domain::mask;
 use crate::exotel::{self, Account, ConnectCall, Dnd, ExotelError};
-use crate::jobs::Job;
+use crate::db::queue::Job;
 use crate::settings::Settings;
-use crate::{App, on_db, on_tx};
+use crate::app::App;
+use crate::{on_db, on_tx};
 
 /// The tag every order gets when its calls went unanswered.
 pub const RETRY_LIMIT_TAG: &str = "ivr_retry_limit_reached";

@@ -8,10 +8,34 @@ pub mod ivr;
 pub mod otp;
 pub mod schedule;
 
+use std::sync::atomic::AtomicBool;
+
+use futures::future::BoxFuture;
+
 use crate::db::Tx;
 use crate::settings::Settings;
 use crate::shopify::admin::{self, AdminError};
-use crate::{App, on_db, on_tx};
+use crate::app::App;
+use crate::{on_db, on_tx};
+
+/// The channels the dialer sends through: calls by `ivr`, SMS by `fallback`.
+pub struct Channels;
+
+impl dialer::Channels for Channels {
+    fn send<'a>(&'a self, app: &'a App, outbox: dialer::Outbox, id: &'a str, sent: &'a AtomicBool) -> BoxFuture<'a, anyhow::Result<()>> {
+        match outbox {
+            dialer::Outbox::Calls => Box::pin(ivr::dial(app, id, sent)),
+            dialer::Outbox::Sms => Box::pin(fallback::send(app, id, sent)),
+        }
+    }
+
+    fn recover_stale<'a>(&'a self, app: &'a App, outbox: dialer::Outbox, claimed_before_wall: i64) -> BoxFuture<'a, anyhow::Result<()>> {
+        match outbox {
+            dialer::Outbox::Calls => Box::pin(ivr::recover_stale_dials(app, claimed_before_wall)),
+            dialer::Outbox::Sms => Box::pin(fallback::recover_stale_sends(app, claimed_before_wall)),
+        }
+    }
+}
 
 /// Begins verifying a `pending` order with the shop's method, inside the transaction that took it.
 /// Safe to repeat: the event has a fixed id, and the first call only goes in once.
@@ -132,9 +156,9 @@ pub async fn answer(tx: &mut Tx, shop_id: &str, order_id: &str, status: &str, re
 #[allow(clippy::too_many_arguments)]
 async fn resolved(tx: &mut Tx, shop_id: &str, order_id: &str, status: &str, reason: &str, tags: Vec<String>, cancel: bool, now: i64) -> anyhow::Result<()> {
     stop_pending(tx, shop_id, Some(order_id), now).await?;
-    intake::add_event(tx, shop_id, order_id, status, reason, now).await?;
+    crate::db::events::add_event(tx, shop_id, order_id, status, reason, now).await?;
     if !tags.is_empty() || cancel {
-        tx.push_jobs(&[crate::jobs::Job::SyncOrder { order_id: order_id.to_string(), tags, cancel, failures: 0 }]).await?;
+        tx.push_jobs(&[crate::db::queue::Job::SyncOrder { order_id: order_id.to_string(), tags, cancel, failures: 0 }]).await?;
     }
     Ok(())
 }
@@ -142,7 +166,7 @@ async fn resolved(tx: &mut Tx, shop_id: &str, order_id: &str, status: &str, reas
 /// Queues tags for a still-pending order (system tags such as `ivr_retry_limit_reached`).
 pub async fn tag(tx: &mut Tx, order_id: &str, tags: &[&str]) -> anyhow::Result<()> {
     let tags = tags.iter().map(|t| t.to_string()).collect();
-    tx.push_jobs(&[crate::jobs::Job::SyncOrder { order_id: order_id.to_string(), tags, cancel: false, failures: 0 }]).await
+    tx.push_jobs(&[crate::db::queue::Job::SyncOrder { order_id: order_id.to_string(), tags, cancel: false, failures: 0 }]).await
 }
 
 /// The wait before a Shopify update that found Shopify unavailable is tried again, on the app
@@ -187,14 +211,14 @@ pub async fn sync_order(app: &App, order_id: &str, tags: &[String], cancel: bool
     let now = app.clock.now_ms();
     let mut tx = app.db.begin().await?;
     for (kind, detail) in &events {
-        intake::add_event(&mut tx, &shop_id, order_id, kind, detail, now).await?;
+        crate::db::events::add_event(&mut tx, &shop_id, order_id, kind, detail, now).await?;
     }
     if let Some(detail) = &failed {
-        intake::add_event(&mut tx, &shop_id, order_id, "shopify_update_failed", detail, now).await?;
+        crate::db::events::add_event(&mut tx, &shop_id, order_id, "shopify_update_failed", detail, now).await?;
         if result.as_ref().is_err_and(AdminError::is_transient) {
             // Not tied to the order's timers: those are dropped when its calls settle, this is not.
             let tagged = events.iter().any(|(kind, _)| *kind == "tags_added");
-            let rest = crate::jobs::Job::SyncOrder {
+            let rest = crate::db::queue::Job::SyncOrder {
                 order_id: order_id.to_string(),
                 tags: if tagged { Vec::new() } else { tags.to_vec() },
                 cancel,

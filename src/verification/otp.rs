@@ -9,11 +9,12 @@ use rand::Rng;
 use serde::Serialize;
 
 use super::fallback::{self, NewSms, OrderInfo, is_gsm7};
-use super::intake::add_event;
 use crate::crypto::{ct_eq, hmac_sha256};
+use crate::db::events::add_event;
 use crate::db::Tx;
 use crate::settings::{Otp, Settings};
-use crate::{App, on_db, on_tx};
+use crate::app::App;
+use crate::{on_db, on_tx};
 
 /// How long an OTP stays valid (the page says so).
 pub const TTL_MS: i64 = 15 * 60 * 1000;

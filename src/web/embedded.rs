@@ -19,7 +19,8 @@ use crate::settings::{self, Settings, mask_secret};
 use crate::shopify::ShopifyApp;
 use crate::shopify::oauth::OAuthError;
 use crate::shops::{self, Shop};
-use crate::{App, AppState, on_db};
+use crate::app::App;
+use crate::{AppState, on_db};
 
 fn shopify(app: &App) -> AppResult<&ShopifyApp> {
     app.shopify
@@ -58,7 +59,7 @@ async fn shop_for_token(app: &App, token: &str) -> AppResult<Shop> {
             OAuthError::Refused(m) => AppError::unauthorized(format!("Shopify refused the token exchange: {m}")),
             other => AppError::Unavailable(other.to_string()),
         })?;
-    let shop = shops::install(app, &session.shop, &tokens).await?;
+    let shop = shops::install(&app.db, &app.cipher, &session.shop, &tokens, app.clock.now_ms()).await?;
     tracing::info!(shop = %session.shop, "installed through token exchange");
     Ok(shop)
 }

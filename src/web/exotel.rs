@@ -12,7 +12,8 @@ use serde_json::Value;
 use crate::verification::fallback::{self, Missed};
 use crate::verification::ivr::{self, Pressed, Scope};
 use crate::verification::schedule::{self, Choice};
-use crate::{App, AppState, on_db};
+use crate::app::App;
+use crate::{AppState, on_db};
 
 fn plain(status: StatusCode, body: impl Into<String>) -> Response {
     (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body.into()).into_response()

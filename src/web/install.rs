@@ -110,7 +110,7 @@ pub async fn callback(State(state): State<AppState>, headers: HeaderMap, RawQuer
             crate::shopify::oauth::OAuthError::Refused(m) => AppError::bad_request(format!("Shopify refused the install: {m}")),
             other => AppError::Unavailable(other.to_string()),
         })?;
-    shops::install(&state, &shop, &tokens).await?;
+    shops::install(&state.db, &state.cipher, &shop, &tokens, state.clock.now_ms()).await?;
     tracing::info!(shop = %shop, "installed through the authorization-code grant");
 
     let target = embedded_app_url(shopify, &shop, get("host"));

@@ -15,7 +15,8 @@ use serde_json::json;
 use super::limits::{KeyedLimit, client_key};
 use crate::verification::fallback::{self, OrderInfo};
 use crate::verification::otp;
-use crate::{App, AppState, on_db};
+use crate::app::App;
+use crate::{AppState, on_db};
 
 /// Per order: enough for a shopper, too few to guess a 6-digit code (the attempt limit holds anyway).
 static PER_ORDER: LazyLock<KeyedLimit<String>> = LazyLock::new(|| KeyedLimit::per_minute(60));

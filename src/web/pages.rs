@@ -13,7 +13,8 @@ use super::embedded::{PageShop, callback_urls, embedded_page};
 use super::error::AppResult;
 use crate::settings::{Contact, EXOTEL_SUBDOMAINS, Fallback, General, Ivr, Otp, Settings, mask_secret};
 use crate::shops::Shop;
-use crate::{App, AppState};
+use crate::app::App;
+use crate::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new()

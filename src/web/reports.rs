@@ -25,8 +25,9 @@ use crate::reports::{self as r, Filters, Report};
 use crate::settings::Settings;
 use crate::shops::Shop;
 use crate::verification::dialer::{emission_interval_ms, take_budget};
-use crate::verification::intake::add_event;
-use crate::{App, AppState, on_db, on_tx};
+use crate::db::events::add_event;
+use crate::app::App;
+use crate::{AppState, on_db, on_tx};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
