@@ -18,6 +18,7 @@ use futures::future::BoxFuture;
 use tokio::sync::{Notify, Semaphore, watch};
 
 use crate::db::Tx;
+use crate::domain::{AttemptState, SmsState};
 use crate::app::App;
 use crate::{on_db, on_tx};
 
@@ -95,8 +96,8 @@ impl Outbox {
     /// The state of a claimed row whose request is (about to be) on its way.
     pub fn sending_state(self) -> &'static str {
         match self {
-            Outbox::Calls => "dialing",
-            Outbox::Sms => "sending",
+            Outbox::Calls => AttemptState::Dialing.as_str(),
+            Outbox::Sms => SmsState::Sending.as_str(),
         }
     }
     /// The Exotel API whose budget a send takes.

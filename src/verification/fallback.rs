@@ -13,7 +13,7 @@ use super::dialer::{self, Outbox};
 use crate::crypto::{random_token, sha256_hex};
 use crate::db::events::add_event;
 use crate::db::{Tx, new_id};
-use crate::domain::{Phone, mask};
+use crate::domain::{OrderStatus, Phone, SmsState, mask};
 use crate::exotel::{self, Account, ExotelError, SendSms};
 use crate::db::queue::Job;
 use crate::settings::{Fallback, Settings};
@@ -158,7 +158,7 @@ pub async fn start(app: &App, tx: &mut Tx, shop_id: &str, order_id: &str, settin
 /// Job: the n-th step of an order's fallback.
 pub async fn step(app: &App, order_id: &str, n: i64) -> anyhow::Result<()> {
     let Some(o) = load_order(app, order_id).await? else { return Ok(()) };
-    if o.status != "pending" || o.shop_status != "installed" {
+    if o.status != OrderStatus::Pending || o.shop_status != "installed" {
         return Ok(());
     }
     let mut tx = app.db.begin().await?;
@@ -175,7 +175,7 @@ async fn step_in(app: &App, tx: &mut Tx, shop_id: &str, order_id: &str, settings
     if n > sends {
         let reason = format!("no answer to {sends} SMS");
         add_event(tx, shop_id, order_id, "fallback_retry_limit_reached", &reason, now).await?;
-        super::resolve(tx, shop_id, order_id, "no_response", &reason, &[LIMIT_TAG], false, now).await?;
+        super::resolve(tx, shop_id, order_id, OrderStatus::NoResponse, &reason, &[LIMIT_TAG], false, now).await?;
         return Ok(());
     }
     if !super::order_still_pending(tx, shop_id, order_id).await? {
@@ -280,16 +280,16 @@ pub async fn send(app: &App, sms_id: &str, sent: &AtomicBool) -> anyhow::Result<
          FROM sms_messages m JOIN shops s ON s.id = m.shop_id LEFT JOIN orders o ON o.id = m.order_id WHERE m.id = $1")
         .bind(sms_id).fetch_optional(c).await)?;
     let Some(m) = row else { return Ok(()) };
-    if m.state != "sending" {
+    if m.state != SmsState::Sending {
         return Ok(());
     }
     let now = app.clock.now_ms();
     let settings = Settings::from_stored(&m.settings);
-    let stale = m.kind != "confirmation" && m.order_status.as_deref() != Some("pending");
+    let stale = m.kind != "confirmation" && m.order_status.as_deref().is_none_or(|s| s != OrderStatus::Pending);
     let (Some(to), Some(account), false, "installed") =
         (app.cipher.open_opt(m.to_phone_enc.as_deref()), account(app, &settings, m.exotel_api_token_enc.as_deref()), stale, m.shop_status.as_str())
     else {
-        return finish(app, &m, "cancelled", None, None, None, "SMS not sent: no longer needed or no phone/credentials", now).await;
+        return finish(app, &m, SmsState::Cancelled, None, None, None, "SMS not sent: no longer needed or no phone/credentials", now).await;
     };
     // OTP SMS come from the OTP settings; the others from the fallback's.
     let (sender, entity) = match m.kind.as_str() {
@@ -333,27 +333,27 @@ async fn record_send(app: &App, m: &SmsRow, to: &str, label: &str, result: &Resu
     match result {
         Ok(sent) => {
             let detail = format!("{label} sent to {}", mask(to));
-            finish(app, m, "sent", Some(&sent.sid), Some(&sent.status), sent.detailed_status.as_deref(), &detail, now).await
+            finish(app, m, SmsState::Sent, Some(&sent.sid), Some(&sent.status), sent.detailed_status.as_deref(), &detail, now).await
         }
         Err(e @ (ExotelError::Timeout | ExotelError::BadResponse(_))) => {
             let detail = format!("{label}: no answer from Exotel ({e}); not sent again");
-            finish(app, m, "unknown", None, None, None, &detail, now).await
+            finish(app, m, SmsState::Unknown, None, None, None, &detail, now).await
         }
         Err(e) if e.is_transient() => {
             dialer::back_off(app, Outbox::Sms, &m.id, &m.shop_id, m.order_id.as_deref(), m.transient_failures, label, &e.to_string()).await
         }
-        Err(e) => finish(app, m, "failed", None, None, None, &format!("{label} not sent: {e}"), now).await,
+        Err(e) => finish(app, m, SmsState::Failed, None, None, None, &format!("{label} not sent: {e}"), now).await,
     }
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn finish(app: &App, m: &SmsRow, state: &str, sid: Option<&str>, status: Option<&str>, detailed: Option<&str>, detail: &str, now: i64) -> anyhow::Result<()> {
+async fn finish(app: &App, m: &SmsRow, state: SmsState, sid: Option<&str>, status: Option<&str>, detailed: Option<&str>, detail: &str, now: i64) -> anyhow::Result<()> {
     let mut tx = app.db.begin().await?;
     let n = on_tx!(&mut tx, c => sqlx::query(
         "UPDATE sms_messages SET state = $1, sms_sid = COALESCE(sms_sid, $2), status = COALESCE(status, $3), \
            detailed_status = COALESCE(detailed_status, $4), sent_at = $5, error = $6, updated_at = $5, body_enc = NULL \
          WHERE id = $7 AND state = 'sending'")
-        .bind(state).bind(sid).bind(status).bind(detailed).bind(now).bind((state != "sent").then_some(detail)).bind(&m.id)
+        .bind(state.as_str()).bind(sid).bind(status).bind(detailed).bind(now).bind((state != SmsState::Sent).then_some(detail)).bind(&m.id)
         .execute(c).await.map(|r| r.rows_affected()))?;
     if n == 1 {
         if let Some(order_id) = &m.order_id {
@@ -361,7 +361,7 @@ async fn finish(app: &App, m: &SmsRow, state: &str, sid: Option<&str>, status: O
         }
         // Its status report may never come: looked up later, whatever becomes of the order (so
         // the timer is the shop's, not the order's, and outlives the order's resolution).
-        if state == "sent" && sid.is_some() && !status.is_some_and(is_final) {
+        if state == SmsState::Sent && sid.is_some() && !status.is_some_and(is_final) {
             let job = Job::ReconcileSms { sms_id: m.id.clone() };
             tx.schedule(&job, &m.shop_id, None, now + super::ivr::RECONCILE_AFTER_MS, now).await?;
         }
@@ -501,7 +501,7 @@ pub async fn missed_call(app: &App, shop_id: &str, call_from: &str, call_sid: Op
                 let reason = format!("confirmed by a missed call from {}", p.masked());
                 let mut names = Vec::new();
                 for (order_id, name) in &pending {
-                    if super::answer(&mut tx, shop_id, order_id, "confirmed", &reason, &[&fb.confirm_tag], false, now).await? {
+                    if super::answer(&mut tx, shop_id, order_id, OrderStatus::Confirmed, &reason, &[&fb.confirm_tag], false, now).await? {
                         names.push(name.clone());
                     }
                 }
@@ -602,9 +602,9 @@ pub async fn link_action(app: &App, token: &str, action: &str) -> anyhow::Result
     };
     let fb = order.settings().fallback;
     let (status, tag) = match *choice {
-        "confirm" => ("confirmed", fb.confirm_tag.as_str()),
-        "cancel" => ("cancelled", fb.cancel_tag.as_str()),
-        _ => ("callback_requested", fb.callback_tag.as_str()),
+        "confirm" => (OrderStatus::Confirmed, fb.confirm_tag.as_str()),
+        "cancel" => (OrderStatus::Cancelled, fb.cancel_tag.as_str()),
+        _ => (OrderStatus::CallbackRequested, fb.callback_tag.as_str()),
     };
     let now = app.clock.now_ms();
     let mut tx = app.db.begin().await?;

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::db::events::add_event;
 use crate::db::{Tx, new_id};
-use crate::domain::Phone;
+use crate::domain::{OrderStatus, Phone};
 use crate::settings::Settings;
 use crate::crypto::Cipher;
 use crate::app::App;
@@ -104,7 +104,7 @@ pub struct Decision {
     pub is_cod: bool,
     pub phone: Option<(Phone, &'static str)>,
     /// `pending` or `skipped`.
-    pub status: &'static str,
+    pub status: OrderStatus,
     pub reason: Option<String>,
     /// Whether the customer's details are stored with the order. A prepaid order of a shop that
     /// verifies COD only is none of the app's business: it is recorded with what the reports
@@ -129,7 +129,7 @@ pub fn decide(settings: &Settings, settings_saved: bool, order: &OrderPayload) -
     let skip = |reason: String| Decision {
         is_cod,
         phone: None,
-        status: "skipped",
+        status: OrderStatus::Skipped,
         reason: Some(reason),
         keeps_customer: true,
     };
@@ -159,7 +159,7 @@ pub fn decide(settings: &Settings, settings_saved: bool, order: &OrderPayload) -
         None => Decision {
             is_cod,
             phone,
-            status: "pending",
+            status: OrderStatus::Pending,
             reason: None,
             keeps_customer: true,
         },
@@ -228,7 +228,7 @@ pub async fn take_order(app: &App, tx: &mut Tx, shop_domain: &str, body: &Value)
         ),
     };
     add_event(tx, &shop_id, &order_id, "order_received", &detail, now).await?;
-    if d.status == "pending" {
+    if d.status == OrderStatus::Pending {
         // In the order's own transaction: no job hop between an order and its first call.
         super::begin(app, tx, &shop_id, &order_id, &settings).await?;
     }
@@ -260,8 +260,8 @@ async fn insert_order(cipher: &Cipher, tx: &mut Tx, id: &str, shop_id: &str, o: 
         .bind(o.customer.as_ref().and_then(|c| c.id).filter(|_| keep)).bind(o.customer_name().filter(|_| keep)).bind(email)
         .bind(phone.map(|(p, _)| cipher.encrypt(p.e164())))
         .bind(phone.map(|(p, _)| cipher.phone_index(p.e164()))).bind(phone.map(|(_, s)| *s))
-        .bind(d.status).bind(&d.reason).bind(&o.created_at).bind(now)
-        .bind((d.status != "pending").then_some(now)).bind(items)
+        .bind(d.status.as_str()).bind(&d.reason).bind(&o.created_at).bind(now)
+        .bind((d.status != OrderStatus::Pending).then_some(now)).bind(items)
         .execute(c).await.map(|r| r.rows_affected()))?;
     Ok(n == 1)
 }
@@ -294,7 +294,7 @@ pub async fn order_cancelled(cipher: &Cipher, tx: &mut Tx, shop_domain: &str, bo
                     continue;
                 }
                 let stopped = super::stop_pending(tx, &shop_id, Some(&order_id), now).await?;
-                let detail = if status == "pending" {
+                let detail = if status == OrderStatus::Pending {
                     "cancelled in Shopify; verification stopped"
                 } else {
                     "cancelled in Shopify; a late answer is no longer taken"
@@ -309,7 +309,7 @@ pub async fn order_cancelled(cipher: &Cipher, tx: &mut Tx, shop_domain: &str, bo
             None => {
                 let settings = Settings::from_stored(&settings);
                 let mut d = decide(&settings, saved, &order);
-                d.status = "cancelled";
+                d.status = OrderStatus::Cancelled;
                 d.reason = Some(reason.into());
                 let order_id = new_id();
                 if insert_order(cipher, tx, &order_id, &shop_id, &order, &d, now).await? {
@@ -368,14 +368,14 @@ mod tests {
     fn cod_and_verify_modes() {
         let prepaid = order(json!({"payment_gateway_names": ["shopify_payments"], "phone": "9876543210"}));
         let cod = order(json!({"phone": "9876543210"}));
-        assert_eq!(decide(&settings("cod"), true, &cod).status, "pending");
+        assert_eq!(decide(&settings("cod"), true, &cod).status, OrderStatus::Pending);
         let d = decide(&settings("cod"), true, &prepaid);
-        assert_eq!((d.status, d.keeps_customer, d.phone.is_none()), ("skipped", false, true));
+        assert_eq!((d.status, d.keeps_customer, d.phone.is_none()), (OrderStatus::Skipped, false, true));
         assert!(d.reason.unwrap().contains("not a COD order"));
         let all = decide(&settings("all"), true, &prepaid);
-        assert_eq!((all.status, all.keeps_customer), ("pending", true));
+        assert_eq!((all.status, all.keeps_customer), (OrderStatus::Pending, true));
         assert!(decide(&settings("cod"), true, &cod).keeps_customer);
-        assert_eq!(decide(&settings("all"), true, &cod).status, "pending");
+        assert_eq!(decide(&settings("all"), true, &cod).status, OrderStatus::Pending);
     }
 
     #[test]
@@ -384,11 +384,11 @@ mod tests {
         let none = decide(&s, true, &order(json!({})));
         assert_eq!(
             (none.status, none.reason.as_deref()),
-            ("skipped", Some("the order has no phone number"))
+            (OrderStatus::Skipped, Some("the order has no phone number"))
         );
         let bad = decide(&s, true, &order(json!({"phone": "12"})));
-        assert_eq!(bad.status, "skipped");
+        assert_eq!(bad.status, OrderStatus::Skipped);
         assert!(bad.reason.unwrap().contains("no usable phone"));
-        assert_eq!(decide(&s, false, &order(json!({"phone": "9876543210"}))).status, "skipped");
+        assert_eq!(decide(&s, false, &order(json!({"phone": "9876543210"}))).status, OrderStatus::Skipped);
     }
 }

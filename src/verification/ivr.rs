@@ -13,7 +13,7 @@ use super::dialer::Outbox;
 use super::schedule::{self, Choice, Window};
 use crate::db::events::add_event;
 use crate::db::{Tx, new_id};
-use crate::domain::mask;
+use crate::domain::{AttemptState, OrderStatus, mask};
 use crate::exotel::{self, Account, ConnectCall, Dnd, ExotelError};
 use crate::db::queue::Job;
 use crate::settings::Settings;
@@ -155,9 +155,9 @@ impl Attempt {
     }
 }
 
-async fn set_state(app: &App, id: &str, from: &str, to: &str, extra_sql: &str, now: i64) -> anyhow::Result<bool> {
+async fn set_state(app: &App, id: &str, from: AttemptState, to: AttemptState, extra_sql: &str, now: i64) -> anyhow::Result<bool> {
     let sql = format!("UPDATE call_attempts SET state = $1, updated_at = $2{extra_sql} WHERE id = $3 AND state = $4");
-    let n = on_db!(&app.db, c => sqlx::query(sqlx::AssertSqlSafe(sql)).bind(to).bind(now).bind(id).bind(from)
+    let n = on_db!(&app.db, c => sqlx::query(sqlx::AssertSqlSafe(sql)).bind(to.as_str()).bind(now).bind(id).bind(from.as_str())
         .execute(c).await.map(|r| r.rows_affected()))?;
     Ok(n == 1)
 }
@@ -167,13 +167,13 @@ async fn set_state(app: &App, id: &str, from: &str, to: &str, extra_sql: &str, n
 /// set just before the request goes: an error while it is unset means nothing reached Exotel.
 pub async fn dial(app: &App, attempt_id: &str, sent: &AtomicBool) -> anyhow::Result<()> {
     let Some(a) = load_attempt(app, attempt_id).await? else { return Ok(()) };
-    if a.state != "dialing" {
+    if a.state != AttemptState::Dialing {
         return Ok(());
     }
     let settings = a.settings();
     let now = app.clock.now();
-    if a.order_status != "pending" || a.shop_status != "installed" {
-        set_state(app, &a.id, "dialing", "cancelled", ", result = 'cancelled'", ms(now)).await?;
+    if a.order_status != OrderStatus::Pending || a.shop_status != "installed" {
+        set_state(app, &a.id, AttemptState::Dialing, AttemptState::Cancelled, ", result = 'cancelled'", ms(now)).await?;
         return Ok(());
     }
     // The schedule put it inside the window, but a backoff may have carried it past the end.
@@ -182,7 +182,7 @@ pub async fn dial(app: &App, attempt_id: &str, sent: &AtomicBool) -> anyhow::Res
     if placed_at != now {
         let due = ms(placed_at);
         let sql = format!(", due_at = {due}, retry_after_wall = NULL");
-        if set_state(app, &a.id, "dialing", "queued", &sql, ms(now)).await? {
+        if set_state(app, &a.id, AttemptState::Dialing, AttemptState::Queued, &sql, ms(now)).await? {
             let mut tx = app.db.begin().await?;
             let detail = format!("outside calling hours; call {} moved to {}", a.attempt_no, local_time(&settings, due));
             add_event(&mut tx, &a.shop_id, &a.order_id, "call_scheduled", &detail, ms(now)).await?;
@@ -335,7 +335,7 @@ async fn after_attempt(app: &App, tx: &mut Tx, a: &Attempt, pending: bool, resul
     if result == "dnd" {
         // Straight to the SMS fallback; without one a DND number is not verified.
         if !super::fallback::start(app, tx, &a.shop_id, &a.order_id, &settings, "the number is on the DND registry", now).await? {
-            resolve_without_answer(tx, a, "skipped", "DND number: calls not allowed and no fallback configured", &[], now).await?;
+            resolve_without_answer(tx, a, OrderStatus::Skipped, "DND number: calls not allowed and no fallback configured", &[], now).await?;
         }
         return Ok(());
     }
@@ -358,13 +358,13 @@ async fn after_attempt(app: &App, tx: &mut Tx, a: &Attempt, pending: bool, resul
                 // Still pending: the SMS fallback goes on; the IVR's system tag goes on the order now.
                 super::tag(tx, &a.order_id, &[RETRY_LIMIT_TAG]).await
             } else {
-                resolve_without_answer(tx, a, "no_response", &reason, &[RETRY_LIMIT_TAG], now).await
+                resolve_without_answer(tx, a, OrderStatus::NoResponse, &reason, &[RETRY_LIMIT_TAG], now).await
             }
         }
     }
 }
 
-async fn resolve_without_answer(tx: &mut Tx, a: &Attempt, status: &str, reason: &str, tags: &[&str], now: i64) -> anyhow::Result<()> {
+async fn resolve_without_answer(tx: &mut Tx, a: &Attempt, status: OrderStatus, reason: &str, tags: &[&str], now: i64) -> anyhow::Result<()> {
     super::resolve(tx, &a.shop_id, &a.order_id, status, reason, tags, false, now).await.map(|_| ())
 }
 
@@ -503,7 +503,7 @@ pub async fn status_report(app: &App, a: &Attempt, fields: &HashMap<String, Stri
 /// called.
 pub async fn reconcile(app: &App, attempt_id: &str) -> anyhow::Result<()> {
     let Some(a) = load_attempt(app, attempt_id).await? else { return Ok(()) };
-    if a.finished_at.is_some() || !matches!(a.state.as_str(), "placed" | "unknown") {
+    if a.finished_at.is_some() || !matches!(AttemptState::parse(&a.state), Some(AttemptState::Placed | AttemptState::Unknown)) {
         return Ok(());
     }
     let now = app.clock.now_ms();

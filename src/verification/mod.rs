@@ -13,6 +13,7 @@ use std::sync::atomic::AtomicBool;
 use futures::future::BoxFuture;
 
 use crate::db::Tx;
+use crate::domain::OrderStatus;
 use crate::settings::Settings;
 use crate::shopify::admin::{self, AdminError};
 use crate::app::App;
@@ -67,7 +68,7 @@ pub async fn start(app: &App, order_id: &str) -> anyhow::Result<()> {
         "SELECT o.shop_id, o.status, s.settings FROM orders o JOIN shops s ON s.id = o.shop_id \
          WHERE o.id = $1 AND s.status = 'installed'").bind(order_id).fetch_optional(c).await)?;
     let Some((shop_id, status, settings)) = row else { return Ok(()) };
-    if status != "pending" {
+    if status != OrderStatus::Pending {
         return Ok(());
     }
     let mut tx = app.db.begin().await?;
@@ -105,12 +106,12 @@ pub async fn stop_pending(tx: &mut Tx, shop_id: &str, order_id: Option<&str>, no
 /// Resolves a `pending` order, once: the status and reason, the timeline event, what was still
 /// scheduled for it dropped, and the Shopify update queued (tags, and the cancellation if asked).
 /// Returns false, changing nothing, when the order was no longer pending.
-pub async fn resolve(tx: &mut Tx, shop_id: &str, order_id: &str, status: &str, reason: &str, tags: &[&str], cancel: bool, now: i64) -> anyhow::Result<bool> {
+pub async fn resolve(tx: &mut Tx, shop_id: &str, order_id: &str, status: OrderStatus, reason: &str, tags: &[&str], cancel: bool, now: i64) -> anyhow::Result<bool> {
     let tags: Vec<String> = tags.iter().filter(|t| !t.is_empty()).map(|t| t.to_string()).collect();
     let n = on_tx!(tx, c => sqlx::query(
         "UPDATE orders SET status = $1, status_reason = $2, resolved_at = $3, updated_at = $3, outcome_tags = $4 \
          WHERE id = $5 AND shop_id = $6 AND status = 'pending'")
-        .bind(status).bind(reason).bind(now).bind(tags.join(",")).bind(order_id).bind(shop_id)
+        .bind(status.as_str()).bind(reason).bind(now).bind(tags.join(",")).bind(order_id).bind(shop_id)
         .execute(c).await.map(|r| r.rows_affected()))?;
     if n == 0 {
         return Ok(false);
@@ -123,7 +124,7 @@ pub async fn resolve(tx: &mut Tx, shop_id: &str, order_id: &str, status: &str, r
 /// ended `no_response` (a late answer, SPEC §3/§8). A cancelled order (in Shopify, or by an
 /// answer) is not open; the app learns nothing of fulfilment (see README, "Late answers").
 pub fn takes_answer(status: &str) -> bool {
-    matches!(status, "pending" | "no_response")
+    matches!(OrderStatus::parse(status), Some(OrderStatus::Pending | OrderStatus::NoResponse))
 }
 
 /// Resolves an order with the shopper's answer (`confirmed`, `cancelled`, `callback_requested`),
@@ -132,7 +133,7 @@ pub fn takes_answer(status: &str) -> bool {
 /// answer's tags are added next to the no-response tag already on the order (tags are never
 /// removed). Returns false, changing nothing, when the order takes no answer any more.
 #[allow(clippy::too_many_arguments)]
-pub async fn answer(tx: &mut Tx, shop_id: &str, order_id: &str, status: &str, reason: &str, tags: &[&str], cancel: bool, now: i64) -> anyhow::Result<bool> {
+pub async fn answer(tx: &mut Tx, shop_id: &str, order_id: &str, status: OrderStatus, reason: &str, tags: &[&str], cancel: bool, now: i64) -> anyhow::Result<bool> {
     if resolve(tx, shop_id, order_id, status, reason, tags, cancel, now).await? {
         return Ok(true);
     }
@@ -142,7 +143,7 @@ pub async fn answer(tx: &mut Tx, shop_id: &str, order_id: &str, status: &str, re
         "UPDATE orders SET status = $1, status_reason = $2, resolved_at = $3, updated_at = $3, \
            outcome_tags = CASE WHEN COALESCE(outcome_tags, '') = '' THEN $4 ELSE outcome_tags || ',' || $4 END \
          WHERE id = $5 AND shop_id = $6 AND status = 'no_response'")
-        .bind(status).bind(&reason).bind(now).bind(tags.join(",")).bind(order_id).bind(shop_id)
+        .bind(status.as_str()).bind(&reason).bind(now).bind(tags.join(",")).bind(order_id).bind(shop_id)
         .execute(c).await.map(|r| r.rows_affected()))?;
     if n == 0 {
         return Ok(false);
@@ -154,9 +155,9 @@ pub async fn answer(tx: &mut Tx, shop_id: &str, order_id: &str, status: &str, re
 /// What follows a resolution in its transaction: what was still scheduled dropped, the timeline
 /// event, and the Shopify update queued.
 #[allow(clippy::too_many_arguments)]
-async fn resolved(tx: &mut Tx, shop_id: &str, order_id: &str, status: &str, reason: &str, tags: Vec<String>, cancel: bool, now: i64) -> anyhow::Result<()> {
+async fn resolved(tx: &mut Tx, shop_id: &str, order_id: &str, status: OrderStatus, reason: &str, tags: Vec<String>, cancel: bool, now: i64) -> anyhow::Result<()> {
     stop_pending(tx, shop_id, Some(order_id), now).await?;
-    crate::db::events::add_event(tx, shop_id, order_id, status, reason, now).await?;
+    crate::db::events::add_event(tx, shop_id, order_id, status.as_str(), reason, now).await?;
     if !tags.is_empty() || cancel {
         tx.push_jobs(&[crate::db::queue::Job::SyncOrder { order_id: order_id.to_string(), tags, cancel, failures: 0 }]).await?;
     }

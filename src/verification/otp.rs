@@ -12,6 +12,7 @@ use super::fallback::{self, NewSms, OrderInfo, is_gsm7};
 use crate::crypto::{ct_eq, hmac_sha256};
 use crate::db::events::add_event;
 use crate::db::Tx;
+use crate::domain::OrderStatus;
 use crate::settings::{Otp, Settings};
 use crate::app::App;
 use crate::{on_db, on_tx};
@@ -135,7 +136,7 @@ pub fn view(row: Option<&OtpRow>, order_status: &str, otp: &Otp, now: i64) -> Vi
         v.attempts_left = 0;
         v.resends_left = 0;
         v.message = "Too many incorrect OTPs: this OTP can no longer be used. Your order is still placed; the shop may call you to confirm it.".into();
-    } else if order_status != "pending" {
+    } else if order_status != OrderStatus::Pending {
         v.message = "This order needs no OTP any more.".into();
     } else {
         v.resend_in_seconds = if v.resends_left > 0 { secs(r.issued_at + otp.resend_after_seconds * 1000 - now) } else { 0 };
@@ -200,7 +201,7 @@ pub async fn verify(app: &App, o: &OrderInfo, typed: &str) -> anyhow::Result<Vie
              AND verified_at IS NULL AND locked_at IS NULL AND expires_at >= $1")
             .bind(now).bind(&o.id).bind(r.version).execute(c).await.map(|r| r.rows_affected()))?;
         if n == 1 {
-            super::resolve(&mut tx, &o.shop_id, &o.id, "confirmed", "OTP verified", &[&settings.otp.tag], false, now).await?;
+            super::resolve(&mut tx, &o.shop_id, &o.id, OrderStatus::Confirmed, "OTP verified", &[&settings.otp.tag], false, now).await?;
             Some("verified")
         } else {
             None

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Duration, LocalResult, NaiveDate, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
 
+use crate::domain::OrderStatus;
 use crate::settings::{Ivr, parse_hhmm};
 
 /// The hours calls are allowed in, in the shop's time zone. Both ends are inclusive: a call due at
@@ -105,11 +106,11 @@ impl Choice {
     }
 
     /// The order status this choice resolves to.
-    pub fn status(self) -> &'static str {
+    pub fn status(self) -> OrderStatus {
         match self {
-            Choice::Confirm => "confirmed",
-            Choice::Cancel => "cancelled",
-            Choice::Callback => "callback_requested",
+            Choice::Confirm => OrderStatus::Confirmed,
+            Choice::Cancel => OrderStatus::Cancelled,
+            Choice::Callback => OrderStatus::CallbackRequested,
         }
     }
 

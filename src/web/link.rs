@@ -11,6 +11,7 @@ use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
 
 use crate::AppState;
+use crate::domain::OrderStatus;
 use crate::verification::fallback::{self, LinkState, OrderInfo};
 
 #[derive(Template)]
@@ -87,10 +88,10 @@ fn order_page(o: &OrderInfo, heading: &str, message: String, show_order: bool) -
 }
 
 fn outcome_words(status: &str) -> &'static str {
-    match status {
-        "confirmed" => "Your order is confirmed. Thank you!",
-        "cancelled" => "Your order is cancelled.",
-        "callback_requested" => "We will call you back about your order.",
+    match OrderStatus::parse(status) {
+        Some(OrderStatus::Confirmed) => "Your order is confirmed. Thank you!",
+        Some(OrderStatus::Cancelled) => "Your order is cancelled.",
+        Some(OrderStatus::CallbackRequested) => "We will call you back about your order.",
         _ => "This order needs no answer any more.",
     }
 }
@@ -115,7 +116,7 @@ fn render_state(state: LinkState, token: &str) -> Response {
             let heading = outcome_words(&order.status);
             page(StatusCode::OK, order_page(&order, heading, String::new(), true))
         }
-        LinkState::Resolved { order } if order.status == "cancelled" => page(
+        LinkState::Resolved { order } if order.status == OrderStatus::Cancelled => page(
             StatusCode::GONE,
             order_page(&order, "This order was cancelled", "It cannot be confirmed any more. Please contact the shop if this is a mistake.".into(), true),
         ),

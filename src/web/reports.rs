@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use super::embedded::{PageShop, ShopSession, embedded_page, with_csp};
 use super::error::{ApiResult, AppError, AppResult};
 use crate::db::new_id;
-use crate::domain::{Phone, ShopDomain, mask};
+use crate::domain::{OrderStatus, Phone, ShopDomain, mask};
 use crate::exotel::{self, Account, ConnectCall};
 use crate::reports::{self as r, Filters, Report};
 use crate::settings::Settings;
@@ -312,12 +312,12 @@ async fn history(
     let counts_view = counts.as_ref().map(|c| {
         vec![
             ("total", "Total orders", c.total),
-            ("confirmed", "Confirmed orders", c.confirmed),
-            ("cancelled", "Cancelled orders", c.cancelled),
-            ("callback_requested", "Callback requested orders", c.callback_requested),
-            ("pending", "Pending verification orders", c.pending),
-            ("no_response", "No response orders", c.no_response),
-            ("skipped", "Not verified orders", c.skipped),
+            (OrderStatus::Confirmed.as_str(), "Confirmed orders", c.confirmed),
+            (OrderStatus::Cancelled.as_str(), "Cancelled orders", c.cancelled),
+            (OrderStatus::CallbackRequested.as_str(), "Callback requested orders", c.callback_requested),
+            (OrderStatus::Pending.as_str(), "Pending verification orders", c.pending),
+            (OrderStatus::NoResponse.as_str(), "No response orders", c.no_response),
+            (OrderStatus::Skipped.as_str(), "Not verified orders", c.skipped),
         ]
     });
     let channels = overview
@@ -477,7 +477,7 @@ async fn timeline_page(
             .iter()
             .map(|e| EventView { at: zone(e.at), label: r::event_label(&e.kind), detail: e.detail.clone(), tone: r::tone(&e.kind) })
             .collect(),
-        can_call: o.status == "callback_requested",
+        can_call: o.status == OrderStatus::CallbackRequested,
         agent_phone: settings.contact.phone.clone(),
         back_url: format!("/app/history/orders?{}", auth_query(&q, &p.shop.domain)),
         timezone: tz.name().to_string(),
@@ -512,7 +512,7 @@ async fn order_json(State(state): State<AppState>, ShopSession(shop): ShopSessio
         "tags": o.tags(),
         "resolved_at": o.resolved_at.map(|t| r::local_rfc3339(tz, t)),
         "timezone": tz.name(),
-        "can_call": o.status == "callback_requested",
+        "can_call": o.status == OrderStatus::CallbackRequested,
         "timeline": events.iter().map(|e| json!({
             "at": r::local_rfc3339(tz, e.at),
             "kind": e.kind,
@@ -554,7 +554,7 @@ async fn click_to_call(State(state): State<AppState>, ShopSession(shop): ShopSes
         serde_json::from_slice(&body).map_err(|e| AppError::bad_request(format!("the body is not valid JSON: {e}")))?
     };
     let o = r::order_detail(&state.db, &state.cipher, &shop.id, id).await?.ok_or(AppError::NotFound)?;
-    if o.status != "callback_requested" {
+    if o.status != OrderStatus::CallbackRequested {
         return Ok(api_json(
             &shop,
             StatusCode::CONFLICT,
