@@ -121,6 +121,8 @@ macro_rules! stored_enum {
 
         impl $name {
             pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            /// The stored texts, in declaration order.
+            pub const NAMES: &'static [&'static str] = &[$($text),+];
 
             pub const fn as_str(self) -> &'static str {
                 match self {
@@ -133,8 +135,8 @@ macro_rules! stored_enum {
             }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str(self.as_str())
             }
         }
@@ -158,6 +160,8 @@ macro_rules! stored_enum {
         }
     };
 }
+
+pub(crate) use stored_enum;
 
 stored_enum! {
     /// Where an order's verification stands (`orders.status`).
@@ -204,6 +208,19 @@ stored_enum! {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stored_enums_keep_their_stored_text() {
+        for s in OrderStatus::ALL {
+            assert_eq!(OrderStatus::parse(s.as_str()), Some(*s));
+            assert_eq!(serde_json::to_string(s).unwrap(), format!("\"{s}\""));
+            assert!(s.as_str() == *s && s.to_string() == *s);
+        }
+        assert_eq!(OrderStatus::NAMES, ["pending", "confirmed", "cancelled", "callback_requested", "no_response", "skipped"]);
+        assert_eq!(AttemptState::NAMES, ["queued", "dialing", "placed", "unknown", "ended", "cancelled"]);
+        assert_eq!(SmsState::NAMES, ["queued", "sending", "sent", "unknown", "failed", "cancelled"]);
+        assert_eq!(OrderStatus::parse("Pending"), None);
+    }
 
     #[test]
     fn shop_domains() {

@@ -11,7 +11,7 @@ use crate::crypto::Cipher;
 use crate::db::Db;
 use crate::domain::{OrderStatus, Phone};
 use crate::on_db;
-use crate::settings::Settings;
+use crate::settings::{Settings, Verify};
 
 /// The widest From–To range a report takes, in days between the two dates.
 pub const MAX_RANGE_DAYS: i64 = 7;
@@ -167,7 +167,7 @@ pub struct Filters {
 impl Filters {
     /// Order history leaves prepaid orders out when the shop verifies COD orders only.
     pub fn for_shop(mut self, settings: &Settings) -> Filters {
-        self.cod_only = settings.general.verify == "cod";
+        self.cod_only = settings.general.verify == Verify::Cod;
         self
     }
 

@@ -16,7 +16,7 @@ use crate::db::{Tx, new_id};
 use crate::domain::{OrderStatus, Phone, SmsState, mask};
 use crate::exotel::{self, Account, ExotelError, SendSms};
 use crate::db::queue::Job;
-use crate::settings::{Fallback, Settings};
+use crate::settings::{Encoding, Fallback, FallbackMode, Settings};
 use crate::app::App;
 use crate::{on_db, on_tx};
 
@@ -140,7 +140,7 @@ pub fn is_gsm7(s: &str) -> bool {
 /// Starts the fallback of a pending order (IVR retries spent, or a DND number). Returns false when
 /// the shop has no fallback: the caller ends the verification.
 pub async fn start(app: &App, tx: &mut Tx, shop_id: &str, order_id: &str, settings: &Settings, why: &str, now: i64) -> anyhow::Result<bool> {
-    if settings.fallback.mode == "none" {
+    if settings.fallback.mode == FallbackMode::Off {
         return Ok(false);
     }
     let n = on_tx!(tx, c => sqlx::query(
@@ -190,7 +190,7 @@ async fn step_in(app: &App, tx: &mut Tx, shop_id: &str, order_id: &str, settings
 }
 
 async fn queue_fallback_sms(app: &App, tx: &mut Tx, o: &OrderInfo, fb: &Fallback, account: &str, n: i64, now: i64) -> anyhow::Result<()> {
-    let ((kind, body), secret_body, dlt, sent_text) = if fb.mode == "sms_link" {
+    let ((kind, body), secret_body, dlt, sent_text) = if fb.mode == FallbackMode::SmsLink {
         let token = random_token(18);
         let expires = now + fb.link_expiry_hours.clamp(1, 72) * 3600 * 1000;
         on_tx!(tx, c => sqlx::query(
@@ -206,7 +206,7 @@ async fn queue_fallback_sms(app: &App, tx: &mut Tx, o: &OrderInfo, fb: &Fallback
         let body = render(&fb.missed_call_template, o, None, Some(&fb.missed_call_exophone));
         (("missed_call", body.clone()), None, &fb.missed_call_dlt_template_id, body)
     };
-    let unicode = fb.encoding == "unicode" || !is_gsm7(&sent_text);
+    let unicode = fb.encoding == Encoding::Unicode || !is_gsm7(&sent_text);
     let sms = NewSms {
         shop_id: &o.shop_id,
         order_id: Some(&o.id),
@@ -483,7 +483,7 @@ pub async fn missed_call(app: &App, shop_id: &str, call_from: &str, call_sid: Op
     let mut tx = app.db.begin().await?;
     let outcome = match &phone {
         None => Missed::InvalidNumber,
-        Some(_) if fb.mode != "sms_missed_call" => Missed::NotInUse,
+        Some(_) if fb.mode != FallbackMode::SmsMissedCall => Missed::NotInUse,
         Some(p) => {
             let recent: i64 = on_tx!(&mut tx, c => sqlx::query_scalar(
                 "SELECT COUNT(*) FROM missed_calls WHERE shop_id = $1 AND phone_hash = $2 AND outcome = 'counted' AND at > $3")
@@ -517,7 +517,7 @@ pub async fn missed_call(app: &App, shop_id: &str, call_from: &str, call_sid: Op
                         to: Some(p.e164()),
                         body: &body,
                         secret_body: None,
-                        unicode: fb.encoding == "unicode" || !is_gsm7(&body),
+                        unicode: fb.encoding == Encoding::Unicode || !is_gsm7(&body),
                         dlt_template_id: &fb.confirmation_dlt_template_id,
                     };
                     queue_sms(app, &mut tx, sms, now).await?;

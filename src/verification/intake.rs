@@ -7,7 +7,7 @@ use serde_json::Value;
 use crate::db::events::add_event;
 use crate::db::{Tx, new_id};
 use crate::domain::{OrderStatus, Phone};
-use crate::settings::Settings;
+use crate::settings::{Method, Settings, Verify};
 use crate::crypto::Cipher;
 use crate::app::App;
 use crate::on_tx;
@@ -135,9 +135,9 @@ pub fn decide(settings: &Settings, settings_saved: bool, order: &OrderPayload) -
     };
     let skipped = if !settings_saved {
         Some("codverify was not set up yet (settings not saved)".to_string())
-    } else if settings.general.method == "ivr" && !settings.ivr.is_ready() {
+    } else if settings.general.method == Method::Ivr && !settings.ivr.is_ready() {
         Some("the IVR call settings are not saved yet (ExoPhone and flow id)".to_string())
-    } else if settings.general.method == "otp" && !settings.otp.is_ready() {
+    } else if settings.general.method == Method::Otp && !settings.otp.is_ready() {
         Some("the OTP SMS settings are not saved yet (sender id and template)".to_string())
     } else if order.cancelled_at.is_some() {
         Some("the order was already cancelled".to_string())
@@ -168,7 +168,7 @@ pub fn decide(settings: &Settings, settings_saved: bool, order: &OrderPayload) -
 
 /// A prepaid order of a shop that verifies cash-on-delivery orders only.
 fn not_verified_prepaid(settings: &Settings, is_cod: bool) -> bool {
-    settings.general.verify == "cod" && !is_cod
+    settings.general.verify == Verify::Cod && !is_cod
 }
 
 fn display_gateways(g: &[String]) -> String {

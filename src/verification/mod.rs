@@ -14,7 +14,7 @@ use futures::future::BoxFuture;
 
 use crate::db::Tx;
 use crate::domain::OrderStatus;
-use crate::settings::Settings;
+use crate::settings::{Method, Settings};
 use crate::shopify::admin::{self, AdminError};
 use crate::app::App;
 use crate::{on_db, on_tx};
@@ -48,9 +48,9 @@ pub async fn begin(app: &App, tx: &mut Tx, shop_id: &str, order_id: &str, settin
         .bind(event_id).bind(shop_id).bind(order_id).bind(format!("verification by {}", settings.general.method))
         .bind(app.clock.now_ms()).execute(c).await.map(|r| r.rows_affected()))?;
     if started == 1 {
-        match settings.general.method.as_str() {
-            "ivr" => ivr::schedule_first_call(app, tx, shop_id, order_id, settings).await?,
-            "otp" => {
+        match Method::parse(&settings.general.method) {
+            Some(Method::Ivr) => ivr::schedule_first_call(app, tx, shop_id, order_id, settings).await?,
+            Some(Method::Otp) => {
                 if let Some(o) = fallback::load_order_tx(app, tx, order_id).await? {
                     otp::issue(app, tx, &o, settings, None, app.clock.now_ms()).await?;
                 }

@@ -13,7 +13,7 @@ use crate::crypto::{ct_eq, hmac_sha256};
 use crate::db::events::add_event;
 use crate::db::Tx;
 use crate::domain::OrderStatus;
-use crate::settings::{Otp, Settings};
+use crate::settings::{Encoding, Otp, Settings};
 use crate::app::App;
 use crate::{on_db, on_tx};
 
@@ -82,7 +82,7 @@ pub async fn issue(app: &App, tx: &mut Tx, o: &OrderInfo, settings: &Settings, e
         to: o.phone.as_deref(),
         body: &text.replace("%otp%", &"*".repeat(DIGITS)),
         secret_body: Some(app.cipher.encrypt(&text.replace("%otp%", &code))),
-        unicode: otp.encoding == "unicode" || !is_gsm7(&text),
+        unicode: otp.encoding == Encoding::Unicode || !is_gsm7(&text),
         dlt_template_id: &otp.dlt_template_id,
     };
     fallback::queue_sms(app, tx, sms, now).await?;

@@ -5,7 +5,7 @@ use chrono::{DateTime, Duration, LocalResult, NaiveDate, NaiveTime, TimeZone, Ut
 use chrono_tz::Tz;
 
 use crate::domain::OrderStatus;
-use crate::settings::{Ivr, parse_hhmm};
+use crate::settings::{FirstCall, Ivr, parse_hhmm};
 
 /// The hours calls are allowed in, in the shop's time zone. Both ends are inclusive: a call due at
 /// exactly `end` is still placed; one a moment later waits for the next day's `start`.
@@ -66,7 +66,7 @@ impl Window {
 
 /// When the first call of a new order is due.
 pub fn first_call_at(ivr: &Ivr, received: DateTime<Utc>) -> DateTime<Utc> {
-    let delay = if ivr.first_call == "after" { ivr.first_call_delay_minutes.max(0) } else { 0 };
+    let delay = if ivr.first_call == FirstCall::After { ivr.first_call_delay_minutes.max(0) } else { 0 };
     Window::of(ivr).place(received + Duration::minutes(delay))
 }
 
