@@ -1,6 +1,7 @@
 //! codverify: verifies cash-on-delivery orders of Shopify shops with the shopper before they ship.
 
 pub mod app;
+pub mod click_to_call;
 pub mod clock;
 pub mod compliance;
 pub mod config;

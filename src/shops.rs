@@ -126,3 +126,32 @@ pub async fn take_oauth_state(db: &Db, state_hash: &str, domain: &ShopDomain, no
         .bind(state_hash).bind(domain.as_str()).bind(now).execute(c).await.map(|r| r.rows_affected()))?;
     Ok(n == 1)
 }
+
+/// Stores a validated settings document: `saved` marks the settings saved (never unsaved again);
+/// a new sealed API token and an Exotel status replace the old ones when given.
+pub async fn save_settings(db: &Db, shop_id: &str, stored: &str, saved: bool, token_enc: Option<String>, exotel_status: Option<&str>, now: i64) -> Result<(), sqlx::Error> {
+    on_db!(db, c => sqlx::query(
+        "UPDATE shops SET settings = $1, settings_saved = (settings_saved OR $2), \
+           exotel_api_token_enc = COALESCE($3, exotel_api_token_enc), \
+           exotel_status = COALESCE($4, exotel_status), updated_at = $5 WHERE id = $6")
+        .bind(stored).bind(saved).bind(token_enc).bind(exotel_status).bind(now).bind(shop_id)
+        .execute(c).await.map(|_| ()))
+}
+
+/// Replaces the settings document of the shop at `domain` as it is (demo mode's method switch).
+pub async fn replace_settings(db: &Db, domain: &str, stored: &str) -> Result<(), sqlx::Error> {
+    on_db!(db, c => sqlx::query("UPDATE shops SET settings = $1 WHERE domain = $2").bind(stored).bind(domain)
+        .execute(c).await.map(|_| ()))
+}
+
+/// A new secret for the shop's Exotel URLs.
+pub async fn set_exotel_key(db: &Db, shop_id: &str, key: &str, now: i64) -> Result<(), sqlx::Error> {
+    on_db!(db, c => sqlx::query("UPDATE shops SET exotel_key = $1, updated_at = $2 WHERE id = $3")
+        .bind(key).bind(now).bind(shop_id).execute(c).await.map(|_| ()))
+}
+
+/// The installed shop whose Exotel URLs carry `key`.
+pub async fn installed_by_exotel_key(db: &Db, key: &str) -> Result<Option<String>, sqlx::Error> {
+    on_db!(db, c => sqlx::query_scalar("SELECT id FROM shops WHERE exotel_key = $1 AND status = 'installed'")
+        .bind(key).fetch_optional(c).await)
+}

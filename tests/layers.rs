@@ -26,6 +26,7 @@ const MODULES: &[(&str, usize)] = &[
     ("db", STORAGE),
     ("db::events", STORAGE),
     ("db::inbox", STORAGE),
+    ("db::orders", STORAGE),
     ("db::queue", STORAGE),
     ("shops", STORAGE),
     ("pii", STORAGE),
@@ -48,6 +49,7 @@ const MODULES: &[(&str, usize)] = &[
     ("verification::schedule", WORKFLOWS),
     ("inbox", WORKFLOWS),
     ("compliance", WORKFLOWS),
+    ("click_to_call", WORKFLOWS),
     ("reports", WORKFLOWS),
     // Edges: HTTP, the worker registry, the demo, start-up.
     ("web", EDGES),

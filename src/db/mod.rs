@@ -7,6 +7,7 @@
 
 pub mod events;
 pub mod inbox;
+pub mod orders;
 pub mod queue;
 
 use std::str::FromStr;

@@ -69,10 +69,8 @@ pub async fn seed(app: &App) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("demo settings do not validate: {e:?}"))?;
     let token_enc = applied.new_api_token.as_deref().map(|t| app.cipher.encrypt(t));
     let stored = serde_json::to_string(&applied.settings)?;
-    crate::on_db!(&app.db, c => sqlx::query(
-        "UPDATE shops SET settings = $1, settings_saved = TRUE, exotel_api_token_enc = $2, exotel_status = 'connected', updated_at = $3 \
-         WHERE id = $4")
-        .bind(stored).bind(token_enc).bind(app.clock.now_ms()).bind(&shop.id).execute(c).await.map(|_| ()))?;
+    // The demo document carries its API token, so this stores it (and "connected") as it is.
+    crate::shops::save_settings(&app.db, &shop.id, &stored, true, token_enc, Some("connected"), app.clock.now_ms()).await?;
     tracing::info!(shop = SHOP, "demo shop ready");
     Ok(())
 }

@@ -7,7 +7,6 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use secrecy::SecretString;
 
 use super::dialer::{self, Outbox};
 use crate::crypto::{random_token, sha256_hex};
@@ -114,9 +113,7 @@ pub fn shop_name(domain: &str) -> String {
 }
 
 fn account(app: &App, settings: &Settings, token_enc: Option<&str>) -> Option<Account> {
-    let token: SecretString = app.cipher.decrypt(token_enc?).ok()?;
-    let g = &settings.general;
-    Some(Account::new(&g.exotel_subdomain, app.config.exotel_api_origin.as_deref(), &g.account_sid, &g.api_key, token))
+    Account::for_shop(&settings.general, &app.cipher, token_enc, app.config.exotel_api_origin.as_deref())
 }
 
 /// Fills a template's placeholders.

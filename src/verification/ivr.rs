@@ -135,14 +135,7 @@ impl Attempt {
     }
 
     fn account(&self, app: &App, settings: &Settings) -> Option<Account> {
-        let token = app.cipher.decrypt(self.exotel_api_token_enc.as_deref()?).ok()?;
-        Some(Account::new(
-            &settings.general.exotel_subdomain,
-            app.config.exotel_api_origin.as_deref(),
-            &settings.general.account_sid,
-            &settings.general.api_key,
-            token,
-        ))
+        Account::for_shop(&settings.general, &app.cipher, self.exotel_api_token_enc.as_deref(), app.config.exotel_api_origin.as_deref())
     }
 
     async fn back_off(&self, app: &App, why: &str) -> anyhow::Result<()> {
@@ -585,12 +578,4 @@ pub async fn recover_stale_dials(app: &App, older_than_wall: i64) -> anyhow::Res
         tx.commit().await?;
     }
     Ok(())
-}
-
-/// For the account check when settings are saved.
-pub fn describe_exotel_error(e: &ExotelError) -> String {
-    match e {
-        ExotelError::Unauthorized => "Exotel refused the API key or token".into(),
-        other => other.to_string(),
-    }
 }

@@ -13,7 +13,7 @@ use crate::verification::fallback::{self, Missed};
 use crate::verification::ivr::{self, Pressed, Scope};
 use crate::verification::schedule::{self, Choice};
 use crate::app::App;
-use crate::{AppState, on_db};
+use crate::AppState;
 
 fn plain(status: StatusCode, body: impl Into<String>) -> Response {
     (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body.into()).into_response()
@@ -37,8 +37,7 @@ async fn shop_for_key(app: &App, key: &str) -> anyhow::Result<Option<String>> {
     if !plausible_key(key) {
         return Ok(None);
     }
-    Ok(on_db!(&app.db, c => sqlx::query_scalar("SELECT id FROM shops WHERE exotel_key = $1 AND status = 'installed'")
-        .bind(key).fetch_optional(c).await)?)
+    Ok(crate::shops::installed_by_exotel_key(&app.db, key).await?)
 }
 
 /// PostgreSQL text cannot hold NUL, and Exotel never sends one: such a callback is refused (400)
