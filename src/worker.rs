@@ -19,7 +19,7 @@ async fn handle(job: Job, state: Data<AppState>) -> Result<(), BoxDynError> {
         Job::Webhooks { webhook_ids } => crate::inbox::process_all(&state, webhook_ids).await,
         Job::StartVerification { order_id } => crate::verification::start(&state, order_id).await,
         Job::ReconcileCall { attempt_id } => crate::verification::ivr::reconcile(&state, attempt_id).await,
-        Job::ReconcileSms { sms_id } => crate::verification::fallback::reconcile_sms(&state, sms_id).await,
+        Job::ReconcileSms { sms_id } => crate::verification::sms::reconcile_sms(&state, sms_id).await,
         Job::FallbackStep { order_id, step } => crate::verification::fallback::step(&state, order_id, *step).await,
         Job::SyncOrder { order_id, tags, cancel, failures } => crate::verification::sync_order(&state, order_id, tags, *cancel, *failures).await,
         Job::PrivacyRetention => crate::compliance::erase_expired(&state).await.map(|_| ()),

@@ -5,8 +5,11 @@ pub mod dialer;
 pub mod fallback;
 pub mod intake;
 pub mod ivr;
+pub mod link;
+pub mod missed_call;
 pub mod otp;
 pub mod schedule;
+pub mod sms;
 
 use std::sync::atomic::AtomicBool;
 
@@ -19,21 +22,21 @@ use crate::shopify::admin::{self, AdminError};
 use crate::app::App;
 use crate::{on_db, on_tx};
 
-/// The channels the dialer sends through: calls by `ivr`, SMS by `fallback`.
+/// The channels the dialer sends through: calls by `ivr`, SMS by `sms`.
 pub struct Channels;
 
 impl dialer::Channels for Channels {
     fn send<'a>(&'a self, app: &'a App, outbox: dialer::Outbox, id: &'a str, sent: &'a AtomicBool) -> BoxFuture<'a, anyhow::Result<()>> {
         match outbox {
             dialer::Outbox::Calls => Box::pin(ivr::dial(app, id, sent)),
-            dialer::Outbox::Sms => Box::pin(fallback::send(app, id, sent)),
+            dialer::Outbox::Sms => Box::pin(sms::send(app, id, sent)),
         }
     }
 
     fn recover_stale<'a>(&'a self, app: &'a App, outbox: dialer::Outbox, claimed_before_wall: i64) -> BoxFuture<'a, anyhow::Result<()>> {
         match outbox {
             dialer::Outbox::Calls => Box::pin(ivr::recover_stale_dials(app, claimed_before_wall)),
-            dialer::Outbox::Sms => Box::pin(fallback::recover_stale_sends(app, claimed_before_wall)),
+            dialer::Outbox::Sms => Box::pin(sms::recover_stale_sends(app, claimed_before_wall)),
         }
     }
 }
@@ -51,7 +54,7 @@ pub async fn begin(app: &App, tx: &mut Tx, shop_id: &str, order_id: &str, settin
         match Method::parse(&settings.general.method) {
             Some(Method::Ivr) => ivr::schedule_first_call(app, tx, shop_id, order_id, settings).await?,
             Some(Method::Otp) => {
-                if let Some(o) = fallback::load_order_tx(app, tx, order_id).await? {
+                if let Some(o) = sms::load_order_tx(app, tx, order_id).await? {
                     otp::issue(app, tx, &o, settings, None, app.clock.now_ms()).await?;
                 }
             }

@@ -8,7 +8,7 @@
 use rand::Rng;
 use serde::Serialize;
 
-use super::fallback::{self, NewSms, OrderInfo, is_gsm7};
+use super::sms::{self, NewSms, OrderInfo, is_gsm7};
 use crate::crypto::{ct_eq, hmac_sha256};
 use crate::db::events::add_event;
 use crate::db::Tx;
@@ -72,7 +72,7 @@ pub async fn issue(app: &App, tx: &mut Tx, o: &OrderInfo, settings: &Settings, e
     if n == 0 {
         return Ok(false);
     }
-    let text = fallback::render(&otp.template, o, None, None);
+    let text = sms::render(&otp.template, o, None, None);
     let sms = NewSms {
         shop_id: &o.shop_id,
         order_id: Some(&o.id),
@@ -85,7 +85,7 @@ pub async fn issue(app: &App, tx: &mut Tx, o: &OrderInfo, settings: &Settings, e
         unicode: otp.encoding == Encoding::Unicode || !is_gsm7(&text),
         dlt_template_id: &otp.dlt_template_id,
     };
-    fallback::queue_sms(app, tx, sms, now).await?;
+    sms::queue_sms(app, tx, sms, now).await?;
     let detail = if version == 1 { "OTP sent by SMS".to_string() } else { format!("OTP resent by SMS ({} of {})", version - 1, otp.resends) };
     add_event(tx, &o.shop_id, &o.id, "otp_sent", &detail, now).await?;
     Ok(true)
@@ -231,7 +231,7 @@ pub async fn verify(app: &App, o: &OrderInfo, typed: &str) -> anyhow::Result<Vie
         }
     };
     tx.commit().await?;
-    let after = status(app, &super::fallback::load_order(app, &o.id).await?.unwrap_or_else(|| o.clone())).await?;
+    let after = status(app, &sms::load_order(app, &o.id).await?.unwrap_or_else(|| o.clone())).await?;
     // A lost race ends in whatever the winner made of it.
     let result = outcome.unwrap_or(match after.state {
         "verified" => "verified",

@@ -9,7 +9,8 @@ use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
-use crate::verification::fallback::{self, Missed};
+use crate::verification::missed_call::{self, Missed};
+use crate::verification::sms;
 use crate::verification::ivr::{self, Pressed, Scope};
 use crate::verification::schedule::{self, Choice};
 use crate::app::App;
@@ -234,7 +235,7 @@ async fn missed_call_from(state: &App, shop_id: &str, q: &HashMap<String, String
     if from.is_empty() {
         return Ok(plain(StatusCode::BAD_REQUEST, "CallFrom is required"));
     }
-    Ok(match fallback::missed_call(state, shop_id, from, q.get("CallSid").map(String::as_str)).await? {
+    Ok(match missed_call::missed_call(state, shop_id, from, q.get("CallSid").map(String::as_str)).await? {
         Missed::Confirmed(_) | Missed::Repeat => plain(StatusCode::OK, "OK"),
         Missed::NothingPending => plain(StatusCode::UNPROCESSABLE_ENTITY, "no pending order for this number"),
         Missed::NotInUse => plain(StatusCode::UNPROCESSABLE_ENTITY, "missed-call confirmation is not in use"),
@@ -249,7 +250,7 @@ pub async fn sms_status(State(state): State<AppState>, Path(key): Path<String>, 
             Ok(found) => found,
             Err(answer) => return Ok(answer),
         };
-        Ok(if fallback::status_report(&state, &shop_id, &fields).await? {
+        Ok(if sms::status_report(&state, &shop_id, &fields).await? {
             plain(StatusCode::OK, "OK")
         } else {
             plain(StatusCode::OK, "unknown SMS; ignored")

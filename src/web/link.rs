@@ -12,7 +12,8 @@ use serde::Deserialize;
 
 use crate::AppState;
 use crate::domain::OrderStatus;
-use crate::verification::fallback::{self, LinkState, OrderInfo};
+use crate::verification::link::{self, LinkState};
+use crate::verification::sms::OrderInfo;
 
 #[derive(Template)]
 #[template(path = "link.html")]
@@ -128,7 +129,7 @@ fn render_state(state: LinkState, token: &str) -> Response {
 }
 
 pub async fn show(State(state): State<AppState>, Path(token): Path<String>) -> Response {
-    match fallback::link_state(&state, &token).await {
+    match link::link_state(&state, &token).await {
         Ok(s) => render_state(s, &token),
         Err(e) => {
             tracing::error!(error = %e, "link lookup failed");
@@ -144,7 +145,7 @@ pub struct ActionForm {
 }
 
 pub async fn act(State(state): State<AppState>, Path(token): Path<String>, Form(form): Form<ActionForm>) -> Response {
-    match fallback::link_action(&state, &token, &form.action).await {
+    match link::link_action(&state, &token, &form.action).await {
         Ok(Ok(s)) => render_state(s, &token),
         Ok(Err(_)) => page(
             StatusCode::BAD_REQUEST,

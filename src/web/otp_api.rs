@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::limits::{KeyedLimit, client_key};
-use crate::verification::fallback::{self, OrderInfo};
+use crate::verification::sms::{self, OrderInfo};
 use crate::verification::otp;
 use crate::app::App;
 use crate::AppState;
@@ -60,7 +60,7 @@ async fn authorize(app: &App, headers: &HeaderMap, peer: SocketAddr, raw_order_i
     }
     let order_id = crate::db::orders::id_by_shopify_id(&app.db, shop.as_str(), id).await.map_err(|e| internal(e.into()))?;
     let order = match order_id {
-        Some(oid) => fallback::load_order(app, &oid).await.map_err(internal)?,
+        Some(oid) => sms::load_order(app, &oid).await.map_err(internal)?,
         None => None,
     };
     order.ok_or_else(|| error(StatusCode::NOT_FOUND, "no such order for this shop"))
