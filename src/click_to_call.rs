@@ -12,7 +12,7 @@ use crate::domain::{OrderStatus, Phone, mask};
 use crate::exotel::{self, Account, ConnectCall, ExotelError};
 use crate::reports::{self as r, OrderDetail};
 use crate::settings::Settings;
-use crate::shops::Shop;
+use crate::db::shops::Shop;
 use crate::verification::dialer::{emission_interval_ms, take_budget};
 use crate::on_tx;
 

@@ -11,11 +11,9 @@ pub mod demo;
 pub mod domain;
 pub mod exotel;
 pub mod inbox;
-pub mod pii;
 pub mod reports;
 pub mod settings;
 pub mod shopify;
-pub mod shops;
 pub mod verification;
 pub mod web;
 pub mod worker;
@@ -68,7 +66,7 @@ impl Application {
         let demo_mode = config.demo_mode();
         if demo_mode {
             // The demo's signing secret is public: it never runs on a database that serves real shops.
-            let (others, example) = shops::others_than(&db, demo::SHOP).await?;
+            let (others, example) = db::shops::others_than(&db, demo::SHOP).await?;
             if others > 0 {
                 db.close().await;
                 return Err(config::ConfigError {
@@ -142,7 +140,7 @@ impl Application {
             cookie::Key::from(&master)
         };
         let cipher = Cipher::new(config.key_bytes());
-        pii::seal_legacy(&db, &cipher).await?;
+        db::pii::seal_legacy(&db, &cipher).await?;
         let app = App {
             intake: Intake::start(db.clone(), clock.clone(), Arc::new(inbox::ActNow { cipher: cipher.clone() })),
             cipher,

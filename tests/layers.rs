@@ -28,8 +28,8 @@ const MODULES: &[(&str, usize)] = &[
     ("db::inbox", STORAGE),
     ("db::orders", STORAGE),
     ("db::queue", STORAGE),
-    ("shops", STORAGE),
-    ("pii", STORAGE),
+    ("db::shops", STORAGE),
+    ("db::pii", STORAGE),
     // Platform clients, and the context that bundles them with the pool for the layers above.
     ("exotel", CLIENTS),
     ("exotel::client", CLIENTS),

@@ -8,7 +8,9 @@
 pub mod events;
 pub mod inbox;
 pub mod orders;
+pub mod pii;
 pub mod queue;
+pub mod shops;
 
 use std::str::FromStr;
 use std::time::Duration;

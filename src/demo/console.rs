@@ -104,7 +104,7 @@ struct Note {
 
 async fn console(State(state): State<AppState>, Query(q): Query<Note>) -> AppResult<Response> {
     let sim = demo_only(&state)?;
-    let shop = crate::shops::find_by_domain(&state.db, &demo_shop()?).await?;
+    let shop = crate::db::shops::find_by_domain(&state.db, &demo_shop()?).await?;
     let settings = Settings::from_stored(&shop.map(|s| s.settings).unwrap_or_default());
     let tz = crate::verification::schedule::Window::of(&settings.ivr).tz;
     let rows = crate::db::orders::recent_by_domain(&state.db, SHOP, 20).await?;
@@ -216,7 +216,7 @@ struct MissedCall {
 /// A missed call as Exotel reports it: a passthru GET with the caller 0-prefixed.
 async fn missed_call(State(state): State<AppState>, Form(f): Form<MissedCall>) -> AppResult<Response> {
     demo_only(&state)?;
-    let key = crate::shops::find_by_domain(&state.db, &demo_shop()?).await?.ok_or(sqlx::Error::RowNotFound)?.exotel_key;
+    let key = crate::db::shops::find_by_domain(&state.db, &demo_shop()?).await?.ok_or(sqlx::Error::RowNotFound)?.exotel_key;
     let digits: String = f.phone.chars().filter(char::is_ascii_digit).collect();
     let from = format!("0{}", &digits[digits.len().saturating_sub(10)..]);
     let r = state
@@ -261,11 +261,11 @@ struct MethodForm {
 
 async fn method(State(state): State<AppState>, Form(f): Form<MethodForm>) -> AppResult<Response> {
     demo_only(&state)?;
-    let stored = crate::shops::find_by_domain(&state.db, &demo_shop()?).await?.ok_or(sqlx::Error::RowNotFound)?.settings;
+    let stored = crate::db::shops::find_by_domain(&state.db, &demo_shop()?).await?.ok_or(sqlx::Error::RowNotFound)?.settings;
     let applied = crate::settings::apply(&Settings::from_stored(&stored), true, &json!({"general": {"method": f.method}}))
         .map_err(AppError::Invalid)?;
     let stored = serde_json::to_string(&applied.settings).map_err(anyhow::Error::from)?;
-    crate::shops::replace_settings(&state.db, SHOP, &stored).await?;
+    crate::db::shops::replace_settings(&state.db, SHOP, &stored).await?;
     Ok(back("Verification method changed for new orders."))
 }
 

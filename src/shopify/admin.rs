@@ -11,7 +11,7 @@ use super::API_VERSION;
 use super::tokens::{self, TokenError};
 use crate::domain::ShopDomain;
 use crate::app::App;
-use crate::shops;
+use crate::db::shops;
 
 /// Attempts per call before the error is handed back (and the caller's job retries later).
 const MAX_ATTEMPTS: u32 = 6;

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::ShopifyApp;
 use crate::crypto::{ct_eq, hmac_sha256};
 use crate::domain::ShopDomain;
-use crate::shops::TokenSet;
+use crate::db::shops::TokenSet;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OAuthError {

@@ -11,7 +11,8 @@ use secrecy::{ExposeSecret, SecretString};
 use super::oauth::OAuthError;
 use crate::domain::ShopDomain;
 use crate::app::App;
-use crate::{on_db, shops};
+use crate::db::shops;
+use crate::on_db;
 
 /// Refresh this long before expiry, so a token never expires mid-request.
 const REFRESH_MARGIN_MS: i64 = 60_000;

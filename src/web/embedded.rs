@@ -18,7 +18,7 @@ use crate::exotel;
 use crate::settings::{self, Settings, mask_secret};
 use crate::shopify::ShopifyApp;
 use crate::shopify::oauth::OAuthError;
-use crate::shops::{self, Shop};
+use crate::db::shops::{self, Shop};
 use crate::app::App;
 use crate::AppState;
 

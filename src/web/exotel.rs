@@ -38,7 +38,7 @@ async fn shop_for_key(app: &App, key: &str) -> anyhow::Result<Option<String>> {
     if !plausible_key(key) {
         return Ok(None);
     }
-    Ok(crate::shops::installed_by_exotel_key(&app.db, key).await?)
+    Ok(crate::db::shops::installed_by_exotel_key(&app.db, key).await?)
 }
 
 /// PostgreSQL text cannot hold NUL, and Exotel never sends one: such a callback is refused (400)

@@ -13,7 +13,8 @@ use crate::crypto::{ct_eq, random_token, sha256_hex};
 use crate::domain::ShopDomain;
 use crate::shopify::ShopifyApp;
 use crate::shopify::oauth::verify_query_hmac;
-use crate::{AppState, shops};
+use crate::AppState;
+use crate::db::shops;
 
 const STATE_COOKIE: &str = "codverify_oauth_state";
 /// How long the merchant has to approve the install.

@@ -12,7 +12,7 @@ use axum::routing::get;
 use super::embedded::{PageShop, callback_urls, embedded_page};
 use super::error::AppResult;
 use crate::settings::{Contact, EXOTEL_SUBDOMAINS, Fallback, FallbackMode, General, Ivr, Method, Otp, Settings, mask_secret};
-use crate::shops::Shop;
+use crate::db::shops::Shop;
 use crate::app::App;
 use crate::AppState;
 

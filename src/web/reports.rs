@@ -22,7 +22,7 @@ use crate::domain::{OrderStatus, ShopDomain};
 use crate::exotel;
 use crate::reports::{self as r, Filters, Report};
 use crate::settings::Settings;
-use crate::shops::Shop;
+use crate::db::shops::Shop;
 use crate::AppState;
 
 pub fn routes() -> Router<AppState> {
