@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::app::App;
 use crate::db::events::add_event;
+use crate::db::agent_calls::{self, NewAgentCall};
 use crate::db::new_id;
 use crate::domain::{OrderStatus, Phone, mask};
 use crate::exotel::{self, Account, ConnectCall, ExotelError};
@@ -14,7 +15,6 @@ use crate::reports::{self as r, OrderDetail};
 use crate::settings::Settings;
 use crate::db::shops::Shop;
 use crate::verification::dialer::{emission_interval_ms, take_budget};
-use crate::on_tx;
 
 /// How long a click-to-call waits for the account's calls budget before it is turned away.
 const BUDGET_WAIT: Duration = Duration::from_secs(3);
@@ -96,15 +96,18 @@ pub async fn place(app: &App, shop: &Shop, o: &OrderDetail, agent: Option<&str>)
         let mut tx = app.db.begin().await?;
         match take_budget(&mut tx, &budget, interval, wall_ms()).await? {
             Ok(()) => {
-                on_tx!(&mut tx, c => sqlx::query(
-                    "INSERT INTO agent_calls (id, shop_id, order_id, agent_phone_enc, agent_phone_hash, customer_phone_enc, customer_phone_hash, \
-                       caller_id, account_sid, state, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'dialing', $10, $10)")
-                    .bind(&call_id).bind(&shop.id).bind(&o.id)
-                    .bind(app.cipher.encrypt(agent.e164())).bind(app.cipher.phone_index(agent.e164()))
-                    .bind(app.cipher.encrypt(&customer)).bind(app.cipher.phone_index(&customer))
-                    .bind(&exophone).bind(&acct.sid).bind(now)
-                    .execute(c).await.map(|r| r.rows_affected()))?;
+                let call = NewAgentCall {
+                    id: &call_id,
+                    shop_id: &shop.id,
+                    order_id: &o.id,
+                    agent_phone_enc: app.cipher.encrypt(agent.e164()),
+                    agent_phone_hash: app.cipher.phone_index(agent.e164()),
+                    customer_phone_enc: app.cipher.encrypt(&customer),
+                    customer_phone_hash: app.cipher.phone_index(&customer),
+                    caller_id: &exophone,
+                    account_sid: &acct.sid,
+                };
+                agent_calls::insert(&mut tx, call, now).await?;
                 tx.commit().await?;
                 break;
             }
@@ -135,9 +138,7 @@ pub async fn place(app: &App, shop: &Shop, o: &OrderDetail, agent: Option<&str>)
     let mut tx = app.db.begin().await?;
     let outcome = match result {
         Ok(placed) => {
-            on_tx!(&mut tx, c => sqlx::query(
-                "UPDATE agent_calls SET state = 'placed', call_sid = $1, exotel_status = COALESCE(exotel_status, $2), dialed_at = $3, updated_at = $3 WHERE id = $4")
-                .bind(&placed.sid).bind(&placed.status).bind(now).bind(&call_id).execute(c).await.map(|r| r.rows_affected()))?;
+            agent_calls::placed(&mut tx, &call_id, &placed.sid, &placed.status, now).await?;
             let detail = format!("agent {} called the customer {} (CallSid {})", agent.e164(), mask(&customer), placed.sid);
             add_event(&mut tx, &shop.id, &o.id, "agent_call", &detail, now).await?;
             Outcome::Placed { id: call_id, call_sid: placed.sid, status: placed.status, agent: agent.e164().to_string(), customer }
@@ -146,9 +147,7 @@ pub async fn place(app: &App, shop: &Shop, o: &OrderDetail, agent: Option<&str>)
             let why = exotel::describe_error(&e);
             // Unknown whether it rang: a timeout may have placed it. Shown as such, never redialled.
             let (state, dialed) = if matches!(e, ExotelError::Timeout) { ("placed", Some(now)) } else { ("failed", None) };
-            on_tx!(&mut tx, c => sqlx::query(
-                "UPDATE agent_calls SET state = $1, error = $2, dialed_at = $3, updated_at = $4 WHERE id = $5")
-                .bind(state).bind(&why).bind(dialed).bind(now).bind(&call_id).execute(c).await.map(|r| r.rows_affected()))?;
+            agent_calls::not_placed(&mut tx, &call_id, state, &why, dialed, now).await?;
             let detail = format!("agent {} could not be connected to the customer: {why}", agent.e164());
             add_event(&mut tx, &shop.id, &o.id, "agent_call_failed", &detail, now).await?;
             Outcome::Failed { error: e, why }
@@ -164,20 +163,12 @@ pub async fn place(app: &App, shop: &Shop, o: &OrderDetail, agent: Option<&str>)
 pub async fn ended(app: &App, shop_id: &str, fields: &HashMap<String, String>) -> anyhow::Result<bool> {
     let id = fields.get("CustomField").cloned().unwrap_or_default();
     let sid = fields.get("CallSid").cloned().unwrap_or_default();
-    let row: Option<(String, String)> = crate::on_db!(&app.db, c => sqlx::query_as(
-        "SELECT id, order_id FROM agent_calls WHERE shop_id = $1 AND (id = $2 OR (call_sid = $3 AND call_sid <> ''))")
-        .bind(shop_id).bind(&id).bind(&sid).fetch_optional(c).await)?;
-    let Some((id, order_id)) = row else { return Ok(false) };
+    let Some((id, order_id)) = agent_calls::find(&app.db, shop_id, &id, &sid).await? else { return Ok(false) };
     let status = fields.get("Status").cloned().unwrap_or_default();
     let duration: Option<i64> = fields.get("ConversationDuration").or_else(|| fields.get("Duration")).and_then(|d| d.parse().ok());
     let now = app.clock.now_ms();
     let mut tx = app.db.begin().await?;
-    let n = on_tx!(&mut tx, c => sqlx::query(
-        "UPDATE agent_calls SET exotel_status = $1, duration_seconds = COALESCE($2, duration_seconds), call_sid = COALESCE(call_sid, $3), \
-           finished_at = $4, updated_at = $4 WHERE id = $5 AND finished_at IS NULL")
-        .bind(&status).bind(duration).bind((!sid.is_empty()).then_some(sid.clone())).bind(now).bind(&id)
-        .execute(c).await.map(|r| r.rows_affected()))?;
-    if n == 1 {
+    if agent_calls::ended(&mut tx, &id, &status, duration, (!sid.is_empty()).then_some(sid.clone()), now).await? {
         let detail = match duration {
             Some(d) => format!("click-to-call {status} ({d} s)"),
             None => format!("click-to-call {status}"),

@@ -24,10 +24,12 @@ const MODULES: &[(&str, usize)] = &[
     ("settings", BASICS),
     // Storage: the pool, transactions, the job queue's mechanics and the tables.
     ("db", STORAGE),
+    ("db::agent_calls", STORAGE),
     ("db::events", STORAGE),
     ("db::inbox", STORAGE),
     ("db::orders", STORAGE),
     ("db::queue", STORAGE),
+    ("db::rates", STORAGE),
     ("db::shops", STORAGE),
     ("db::pii", STORAGE),
     // Platform clients, and the context that bundles them with the pool for the layers above.

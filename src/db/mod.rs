@@ -5,11 +5,13 @@
 //! `migrations/` uses only portable SQL (TEXT ids made by the app, BIGINT unix milliseconds in UTC,
 //! BOOLEAN), so one set of migrations serves both databases.
 
+pub mod agent_calls;
 pub mod events;
 pub mod inbox;
 pub mod orders;
 pub mod pii;
 pub mod queue;
+pub mod rates;
 pub mod shops;
 
 use std::str::FromStr;

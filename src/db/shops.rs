@@ -3,9 +3,9 @@
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::crypto::Cipher;
-use crate::db::{Db, new_id};
+use crate::db::{Db, Tx, new_id};
 use crate::domain::ShopDomain;
-use crate::on_db;
+use crate::{on_db, on_tx};
 
 /// A shop's offline token as Shopify issued it. Times are unix milliseconds.
 pub struct TokenSet {
@@ -154,4 +154,35 @@ pub async fn set_exotel_key(db: &Db, shop_id: &str, key: &str, now: i64) -> Resu
 pub async fn installed_by_exotel_key(db: &Db, key: &str) -> Result<Option<String>, sqlx::Error> {
     on_db!(db, c => sqlx::query_scalar("SELECT id FROM shops WHERE exotel_key = $1 AND status = 'installed'")
         .bind(key).fetch_optional(c).await)
+}
+
+/// Takes the shop's token refresh lease until `until` (wall clock), if the stored token is still
+/// `access_token_enc` and no live lease is held: true when taken.
+pub async fn take_refresh_lease(db: &Db, shop_id: &str, access_token_enc: &str, wall: i64, until: i64) -> Result<bool, sqlx::Error> {
+    let n = on_db!(db, c => sqlx::query(
+        "UPDATE shops SET token_refresh_lease_until = $1 WHERE id = $2 AND access_token_enc = $3 \
+         AND (token_refresh_lease_until IS NULL OR token_refresh_lease_until < $4)")
+        .bind(until).bind(shop_id).bind(access_token_enc).bind(wall)
+        .execute(c).await.map(|r| r.rows_affected()))?;
+    Ok(n == 1)
+}
+
+/// Gives the token refresh lease back (the refresh failed).
+pub async fn release_refresh_lease(db: &Db, shop_id: &str) -> Result<(), sqlx::Error> {
+    on_db!(db, c => sqlx::query("UPDATE shops SET token_refresh_lease_until = NULL WHERE id = $1")
+        .bind(shop_id).execute(c).await.map(|_| ()))
+}
+
+/// The id and install time of the shop at `domain`, inside a transaction.
+pub async fn id_and_installed_at(tx: &mut Tx, domain: &str) -> Result<Option<(String, Option<i64>)>, sqlx::Error> {
+    on_tx!(tx, c => sqlx::query_as("SELECT id, installed_at FROM shops WHERE domain = $1").bind(domain).fetch_optional(c).await)
+}
+
+/// Marks the shop uninstalled and forgets its tokens (the first uninstall time is kept).
+pub async fn mark_uninstalled(tx: &mut Tx, shop_id: &str, now: i64) -> Result<(), sqlx::Error> {
+    on_tx!(tx, c => sqlx::query(
+        "UPDATE shops SET status = 'uninstalled', access_token_enc = NULL, access_token_expires_at = NULL, \
+         refresh_token_enc = NULL, refresh_token_expires_at = NULL, token_refresh_lease_until = NULL, \
+         uninstalled_at = COALESCE(uninstalled_at, $1), updated_at = $1 WHERE id = $2")
+        .bind(now).bind(shop_id).execute(c).await.map(|_| ()))
 }

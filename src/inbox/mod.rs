@@ -5,9 +5,9 @@ use futures::future::BoxFuture;
 
 use crate::app::App;
 use crate::crypto::Cipher;
-use crate::db::Tx;
+use crate::db::{Tx, shops};
 use crate::db::inbox::{self, Immediate, ImmediateEffects, NewWebhook};
-use crate::{compliance, on_tx, verification};
+use crate::{compliance, verification};
 
 /// What `app/uninstalled` and `orders/cancelled` do in the writer's transaction, before their 200
 /// (SPEC §11): once Shopify says the app is gone or the order is cancelled, nothing due meanwhile
@@ -84,19 +84,13 @@ fn delivered_at(triggered_at: Option<&str>, received_at: i64) -> i64 {
 /// Stops the shop's pending work at once and forgets its token. Idempotent, and harmless when the
 /// delivery is older than a re-install that followed it.
 async fn uninstalled(tx: &mut Tx, shop_domain: &str, delivered_at: i64, now: i64) -> anyhow::Result<String> {
-    let shop: Option<(String, Option<i64>)> = on_tx!(tx, c => sqlx::query_as(
-        "SELECT id, installed_at FROM shops WHERE domain = $1").bind(shop_domain).fetch_optional(c).await)?;
-    let Some((shop_id, installed_at)) = shop else {
+    let Some((shop_id, installed_at)) = shops::id_and_installed_at(tx, shop_domain).await? else {
         return Ok("ignored: unknown shop".into());
     };
     if installed_at.is_some_and(|at| at > delivered_at) {
         return Ok("ignored: the shop re-installed after this delivery".into());
     }
-    on_tx!(tx, c => sqlx::query(
-        "UPDATE shops SET status = 'uninstalled', access_token_enc = NULL, access_token_expires_at = NULL, \
-         refresh_token_enc = NULL, refresh_token_expires_at = NULL, token_refresh_lease_until = NULL, \
-         uninstalled_at = COALESCE(uninstalled_at, $1), updated_at = $1 WHERE id = $2")
-        .bind(now).bind(&shop_id).execute(c).await.map(|r| r.rows_affected()))?;
+    shops::mark_uninstalled(tx, &shop_id, now).await?;
     let stopped = crate::verification::stop_pending(tx, &shop_id, None, now).await?;
     Ok(format!("uninstalled; {stopped} scheduled calls and jobs stopped"))
 }
