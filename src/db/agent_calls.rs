@@ -51,10 +51,9 @@ pub async fn find(db: &Db, shop_id: &str, id: &str, call_sid: &str) -> Result<Op
 
 /// Records the end report, once: true when this was the first.
 pub async fn ended(tx: &mut Tx, id: &str, exotel_status: &str, duration: Option<i64>, call_sid: Option<String>, now: i64) -> Result<bool, sqlx::Error> {
-    let n = on_tx!(tx, c => sqlx::query(
+    let n = on_tx!(tx, exec c => sqlx::query(
         "UPDATE agent_calls SET exotel_status = $1, duration_seconds = COALESCE($2, duration_seconds), call_sid = COALESCE(call_sid, $3), \
            finished_at = $4, updated_at = $4 WHERE id = $5 AND finished_at IS NULL")
-        .bind(exotel_status).bind(duration).bind(call_sid).bind(now).bind(id)
-        .execute(c).await.map(|r| r.rows_affected()))?;
+        .bind(exotel_status).bind(duration).bind(call_sid).bind(now).bind(id))?;
     Ok(n == 1)
 }

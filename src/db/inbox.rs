@@ -235,8 +235,8 @@ fn insert_sql(rows: usize) -> String {
 /// Marks a stored delivery processed with its outcome. The body holds customer data; once acted on
 /// it is not kept.
 pub async fn mark_processed(tx: &mut Tx, id: &str, outcome: &str, now: i64) -> anyhow::Result<()> {
-    on_tx!(tx, c => sqlx::query("UPDATE webhooks SET processed_at = $1, outcome = $2, body = '', body_enc = NULL WHERE id = $3")
-        .bind(now).bind(outcome).bind(id).execute(c).await.map(|r| r.rows_affected()))?;
+    on_tx!(tx, exec c => sqlx::query("UPDATE webhooks SET processed_at = $1, outcome = $2, body = '', body_enc = NULL WHERE id = $3")
+        .bind(now).bind(outcome).bind(id))?;
     Ok(())
 }
 

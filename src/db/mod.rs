@@ -39,9 +39,13 @@ pub enum TxInner {
     Postgres(Transaction<'static, Postgres>),
 }
 
-/// Runs `$body` with `$c` bound to the pool of whichever database is configured.
+/// Runs `$body` with `$c` bound to the pool of whichever database is configured. The `exec` form
+/// executes the statement `$q` and gives the number of rows it changed.
 #[macro_export]
 macro_rules! on_db {
+    ($db:expr, exec $c:ident => $q:expr) => {
+        $crate::on_db!($db, $c => $q.execute($c).await.map(|r| r.rows_affected()))
+    };
     ($db:expr, $c:ident => $body:expr) => {
         match $db {
             $crate::db::Db::Sqlite($c) => $body,
@@ -50,9 +54,13 @@ macro_rules! on_db {
     };
 }
 
-/// Runs `$body` with `$c` bound to the transaction's connection (`&mut …Connection`).
+/// Runs `$body` with `$c` bound to the transaction's connection (`&mut …Connection`). The `exec`
+/// form executes the statement `$q` and gives the number of rows it changed.
 #[macro_export]
 macro_rules! on_tx {
+    ($tx:expr, exec $c:ident => $q:expr) => {
+        $crate::on_tx!($tx, $c => $q.execute($c).await.map(|r| r.rows_affected()))
+    };
     ($tx:expr, $c:ident => $body:expr) => {
         match &mut ($tx).inner {
             $crate::db::TxInner::Sqlite(t) => {

@@ -98,10 +98,10 @@ impl Tx {
     /// Drops every scheduled job of an order (cancelled elsewhere) or of a whole shop (uninstalled).
     pub async fn cancel_timers(&mut self, shop_id: &str, order_id: Option<&str>) -> anyhow::Result<u64> {
         let n = match order_id {
-            Some(o) => on_tx!(self, c => sqlx::query("DELETE FROM timers WHERE shop_id = $1 AND order_id = $2")
-                .bind(shop_id).bind(o).execute(c).await.map(|r| r.rows_affected()))?,
-            None => on_tx!(self, c => sqlx::query("DELETE FROM timers WHERE shop_id = $1")
-                .bind(shop_id).execute(c).await.map(|r| r.rows_affected()))?,
+            Some(o) => on_tx!(self, exec c => sqlx::query("DELETE FROM timers WHERE shop_id = $1 AND order_id = $2")
+                .bind(shop_id).bind(o))?,
+            None => on_tx!(self, exec c => sqlx::query("DELETE FROM timers WHERE shop_id = $1")
+                .bind(shop_id))?,
         };
         Ok(n)
     }
@@ -141,8 +141,8 @@ pub async fn pump_due_timers(db: &Db, now_ms: i64) -> anyhow::Result<usize> {
     }
     // Daily work: whichever process moves the schedule on enqueues the run, in this transaction.
     for (name, every_ms, job) in SCHEDULES {
-        let claimed = on_tx!(&mut tx, c => sqlx::query("UPDATE schedules SET next_at = $1 WHERE name = $2 AND next_at <= $3")
-            .bind(now_ms + every_ms).bind(name).bind(now_ms).execute(c).await.map(|r| r.rows_affected()))?;
+        let claimed = on_tx!(&mut tx, exec c => sqlx::query("UPDATE schedules SET next_at = $1 WHERE name = $2 AND next_at <= $3")
+            .bind(now_ms + every_ms).bind(name).bind(now_ms))?;
         if claimed == 1 {
             jobs.push(job);
         }

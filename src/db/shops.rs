@@ -122,8 +122,8 @@ pub async fn save_oauth_state(db: &Db, state_hash: &str, domain: &ShopDomain, ex
 
 /// Consumes a live install state of `domain`, once: true when it was there.
 pub async fn take_oauth_state(db: &Db, state_hash: &str, domain: &ShopDomain, now: i64) -> Result<bool, sqlx::Error> {
-    let n = on_db!(db, c => sqlx::query("DELETE FROM oauth_states WHERE state_hash = $1 AND shop_domain = $2 AND expires_at >= $3")
-        .bind(state_hash).bind(domain.as_str()).bind(now).execute(c).await.map(|r| r.rows_affected()))?;
+    let n = on_db!(db, exec c => sqlx::query("DELETE FROM oauth_states WHERE state_hash = $1 AND shop_domain = $2 AND expires_at >= $3")
+        .bind(state_hash).bind(domain.as_str()).bind(now))?;
     Ok(n == 1)
 }
 
@@ -159,11 +159,10 @@ pub async fn installed_by_exotel_key(db: &Db, key: &str) -> Result<Option<String
 /// Takes the shop's token refresh lease until `until` (wall clock), if the stored token is still
 /// `access_token_enc` and no live lease is held: true when taken.
 pub async fn take_refresh_lease(db: &Db, shop_id: &str, access_token_enc: &str, wall: i64, until: i64) -> Result<bool, sqlx::Error> {
-    let n = on_db!(db, c => sqlx::query(
+    let n = on_db!(db, exec c => sqlx::query(
         "UPDATE shops SET token_refresh_lease_until = $1 WHERE id = $2 AND access_token_enc = $3 \
          AND (token_refresh_lease_until IS NULL OR token_refresh_lease_until < $4)")
-        .bind(until).bind(shop_id).bind(access_token_enc).bind(wall)
-        .execute(c).await.map(|r| r.rows_affected()))?;
+        .bind(until).bind(shop_id).bind(access_token_enc).bind(wall))?;
     Ok(n == 1)
 }
 

@@ -106,8 +106,8 @@ pub async fn back_off(app: &App, outbox: Outbox, id: &str, shop_id: &str, order_
         outbox.table(),
         outbox.sending_state()
     );
-    let n = on_tx!(&mut tx, c => sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(failures).bind(wall_ms() + wait_ms).bind(why).bind(now).bind(id).execute(c).await.map(|r| r.rows_affected()))?;
+    let n = on_tx!(&mut tx, exec c => sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(failures).bind(wall_ms() + wait_ms).bind(why).bind(now).bind(id))?;
     if let (1, Some(order_id)) = (n, order_id) {
         // The first failure and every tenth: the timeline shows the outage without flooding.
         if failures == 1 || failures % 10 == 0 {
@@ -128,8 +128,8 @@ async fn requeue(state: &AppState, outbox: Outbox, id: &str) {
         outbox.sending_state()
     );
     for _ in 0..RECORD_TRIES {
-        let done = on_db!(&state.db, c => sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
-            .bind(wall_ms() + 1_000).bind(state.clock.now_ms()).bind(id).execute(c).await.map(|r| r.rows_affected()));
+        let done = on_db!(&state.db, exec c => sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(wall_ms() + 1_000).bind(state.clock.now_ms()).bind(id));
         match done {
             Ok(_) => return,
             Err(e) => tracing::warn!(?outbox, row = %id, error = %e, "could not put an unsent row back in the queue; trying again"),
@@ -160,8 +160,8 @@ async fn claim(state: &AppState, outbox: Outbox, id: &str, account: &str, wall: 
         outbox.table(),
         outbox.sending_state()
     );
-    let claimed = on_tx!(&mut tx, c => sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(wall).bind(state.clock.now_ms()).bind(id).execute(c).await.map(|r| r.rows_affected()))?;
+    let claimed = on_tx!(&mut tx, exec c => sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(wall).bind(state.clock.now_ms()).bind(id))?;
     if claimed == 0 {
         return Ok(Claim::Gone);
     }
@@ -182,7 +182,7 @@ async fn claim(state: &AppState, outbox: Outbox, id: &str, account: &str, wall: 
         }
     }
     let sql = format!("UPDATE shops SET last_call_claimed_wall = $1 WHERE id = (SELECT shop_id FROM {} WHERE id = $2)", outbox.table());
-    on_tx!(&mut tx, c => sqlx::query(sqlx::AssertSqlSafe(sql)).bind(wall).bind(id).execute(c).await.map(|r| r.rows_affected()))?;
+    on_tx!(&mut tx, exec c => sqlx::query(sqlx::AssertSqlSafe(sql)).bind(wall).bind(id))?;
     tx.commit().await?;
     Ok(Claim::Claimed)
 }

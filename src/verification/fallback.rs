@@ -24,10 +24,10 @@ pub async fn start(app: &App, tx: &mut Tx, shop_id: &str, order_id: &str, settin
     if settings.fallback.mode == FallbackMode::Off {
         return Ok(false);
     }
-    let n = on_tx!(tx, c => sqlx::query(
+    let n = on_tx!(tx, exec c => sqlx::query(
         "UPDATE orders SET fallback_started_at = $1, updated_at = $1 WHERE id = $2 AND shop_id = $3 AND status = 'pending' \
          AND fallback_started_at IS NULL")
-        .bind(now).bind(order_id).bind(shop_id).execute(c).await.map(|r| r.rows_affected()))?;
+        .bind(now).bind(order_id).bind(shop_id))?;
     if n == 1 {
         let detail = format!("SMS fallback ({}) started: {why}", settings.fallback.mode.replace('_', " "));
         add_event(tx, shop_id, order_id, "fallback_started", &detail, now).await?;
@@ -74,10 +74,9 @@ async fn queue_fallback_sms(app: &App, tx: &mut Tx, o: &OrderInfo, fb: &Fallback
     let ((kind, body), secret_body, dlt, sent_text) = if fb.mode == FallbackMode::SmsLink {
         let token = random_token(18);
         let expires = now + fb.link_expiry_hours.clamp(1, 72) * 3600 * 1000;
-        on_tx!(tx, c => sqlx::query(
+        on_tx!(tx, exec c => sqlx::query(
             "INSERT INTO links (token_hash, shop_id, order_id, expires_at, created_at) VALUES ($1, $2, $3, $4, $5)")
-            .bind(sha256_hex(token.as_bytes())).bind(&o.shop_id).bind(&o.id).bind(expires).bind(now)
-            .execute(c).await.map(|r| r.rows_affected()))?;
+            .bind(sha256_hex(token.as_bytes())).bind(&o.shop_id).bind(&o.id).bind(expires).bind(now))?;
         let link = format!("{}/v/{token}", app.config.app_url);
         // The link works for whoever holds it: the reports show it masked, the SMS carries it.
         let shown = format!("{}/v/{}", app.config.app_url, "*".repeat(8));

@@ -144,8 +144,7 @@ pub fn decide(settings: &Settings, settings_saved: bool, order: &OrderPayload) -
     } else if not_verified_prepaid(settings, is_cod) {
         Some(format!(
             "not a COD order (paid with {})",
-            display_gateways(&order.payment_gateway_names)
-        ))
+            display_gateways(&order.payment_gateway_names)))
     } else if phone.is_none() && invalid.is_empty() {
         Some("the order has no phone number".to_string())
     } else if phone.is_none() {
@@ -285,10 +284,10 @@ pub async fn order_cancelled(cipher: &Cipher, tx: &mut Tx, shop_domain: &str, bo
         match existing {
             // A pending order stops; one that ended `no_response` takes no late answer any more.
             Some((order_id, status)) if super::takes_answer(&status) => {
-                let n = on_tx!(tx, c => sqlx::query(
+                let n = on_tx!(tx, exec c => sqlx::query(
                     "UPDATE orders SET status = 'cancelled', status_reason = $1, resolved_at = $2, updated_at = $2 \
                      WHERE id = $3 AND shop_id = $4 AND status IN ('pending', 'no_response')")
-                    .bind(reason).bind(now).bind(&order_id).bind(&shop_id).execute(c).await.map(|r| r.rows_affected()))?;
+                    .bind(reason).bind(now).bind(&order_id).bind(&shop_id))?;
                 if n == 0 {
                     // Resolved by a key press committing meanwhile: note the cancellation below.
                     continue;

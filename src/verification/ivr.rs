@@ -57,11 +57,10 @@ pub async fn schedule_first_call(app: &App, tx: &mut Tx, shop_id: &str, order_id
 }
 
 async fn insert_attempt(tx: &mut Tx, shop_id: &str, order_id: &str, n: i64, account: &str, due: i64, now: i64) -> anyhow::Result<()> {
-    on_tx!(tx, c => sqlx::query(
+    on_tx!(tx, exec c => sqlx::query(
         "INSERT INTO call_attempts (id, shop_id, order_id, attempt_no, account_sid, state, due_at, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $7) ON CONFLICT (order_id, attempt_no) DO NOTHING")
-        .bind(new_id()).bind(shop_id).bind(order_id).bind(n).bind(account).bind(due).bind(now)
-        .execute(c).await.map(|r| r.rows_affected()))?;
+        .bind(new_id()).bind(shop_id).bind(order_id).bind(n).bind(account).bind(due).bind(now))?;
     Ok(())
 }
 
@@ -150,8 +149,7 @@ impl Attempt {
 
 async fn set_state(app: &App, id: &str, from: AttemptState, to: AttemptState, extra_sql: &str, now: i64) -> anyhow::Result<bool> {
     let sql = format!("UPDATE call_attempts SET state = $1, updated_at = $2{extra_sql} WHERE id = $3 AND state = $4");
-    let n = on_db!(&app.db, c => sqlx::query(sqlx::AssertSqlSafe(sql)).bind(to.as_str()).bind(now).bind(id).bind(from.as_str())
-        .execute(c).await.map(|r| r.rows_affected()))?;
+    let n = on_db!(&app.db, exec c => sqlx::query(sqlx::AssertSqlSafe(sql)).bind(to.as_str()).bind(now).bind(id).bind(from.as_str()))?;
     Ok(n == 1)
 }
 
@@ -198,8 +196,8 @@ pub async fn dial(app: &App, attempt_id: &str, sent: &AtomicBool) -> anyhow::Res
                     Dnd::No => "no",
                     Dnd::Unavailable => "unavailable",
                 };
-                on_db!(&app.db, c => sqlx::query("UPDATE orders SET dnd = $1 WHERE id = $2 AND shop_id = $3")
-                    .bind(dnd).bind(&a.order_id).bind(&a.shop_id).execute(c).await.map(|r| r.rows_affected()))?;
+                on_db!(&app.db, exec c => sqlx::query("UPDATE orders SET dnd = $1 WHERE id = $2 AND shop_id = $3")
+                    .bind(dnd).bind(&a.order_id).bind(&a.shop_id))?;
                 if info.dnd == Dnd::Yes && !settings.ivr.dnd_calling_enabled {
                     return settle(app, &a, "dnd", Some("the number is on the DND registry and DND calling is not enabled")).await;
                 }
@@ -246,11 +244,11 @@ async fn record_dial(app: &App, a: &Attempt, phone: &str, result: &Result<exotel
             let mut tx = app.db.begin().await?;
             // The order's row first, then the attempt's: the order in which every writer locks them.
             let pending = super::order_still_pending(&mut tx, &a.shop_id, &a.order_id).await?;
-            let n = on_tx!(&mut tx, c => sqlx::query(
+            let n = on_tx!(&mut tx, exec c => sqlx::query(
                 "UPDATE call_attempts SET state = 'placed', call_sid = COALESCE(call_sid, $1), \
                    exotel_status = COALESCE(exotel_status, $2), dialed_at = $3, error = NULL, updated_at = $3 \
                  WHERE id = $4 AND state = 'dialing'")
-                .bind(&placed.sid).bind(&placed.status).bind(now).bind(&a.id).execute(c).await.map(|r| r.rows_affected()))?;
+                .bind(&placed.sid).bind(&placed.status).bind(now).bind(&a.id))?;
             if n == 1 {
                 let detail = format!("call {} placed to {} (CallSid {})", a.attempt_no, mask(phone), placed.sid);
                 add_event(&mut tx, &a.shop_id, &a.order_id, "call_placed", &detail, now).await?;
@@ -264,9 +262,9 @@ async fn record_dial(app: &App, a: &Attempt, phone: &str, result: &Result<exotel
             // The call may well be ringing: wait for Exotel's status callback, never redial.
             let mut tx = app.db.begin().await?;
             let pending = super::order_still_pending(&mut tx, &a.shop_id, &a.order_id).await?;
-            let n = on_tx!(&mut tx, c => sqlx::query(
+            let n = on_tx!(&mut tx, exec c => sqlx::query(
                 "UPDATE call_attempts SET state = 'unknown', dialed_at = $1, error = $2, updated_at = $1 WHERE id = $3 AND state = 'dialing'")
-                .bind(now).bind(e.to_string()).bind(&a.id).execute(c).await.map(|r| r.rows_affected()))?;
+                .bind(now).bind(e.to_string()).bind(&a.id))?;
             if n == 1 {
                 let detail = format!("call {}: no answer from Exotel ({e}); waiting for its status report", a.attempt_no);
                 add_event(&mut tx, &a.shop_id, &a.order_id, "call_unconfirmed", &detail, now).await?;
@@ -297,10 +295,10 @@ pub async fn settle(app: &App, a: &Attempt, result: &str, error: Option<&str>) -
     let now = app.clock.now_ms();
     let mut tx = app.db.begin().await?;
     let pending = super::order_still_pending(&mut tx, &a.shop_id, &a.order_id).await?;
-    let n = on_tx!(&mut tx, c => sqlx::query(
+    let n = on_tx!(&mut tx, exec c => sqlx::query(
         "UPDATE call_attempts SET state = 'ended', result = $1, error = COALESCE($2, error), finished_at = $3, updated_at = $3 \
          WHERE id = $4 AND finished_at IS NULL AND state NOT IN ('ended', 'cancelled')")
-        .bind(result).bind(error).bind(now).bind(&a.id).execute(c).await.map(|r| r.rows_affected()))?;
+        .bind(result).bind(error).bind(now).bind(&a.id))?;
     if n == 1 {
         after_attempt(app, &mut tx, a, pending, result, error, now).await?;
     }
@@ -396,10 +394,10 @@ pub async fn press(app: &App, a: &Attempt, digits: &str, choice: Result<Choice, 
         Err(_) => ("invalid", Some(Pressed::Invalid)),
     };
     // A valid choice is never overwritten by a later invalid key.
-    on_tx!(&mut tx, c => sqlx::query(
+    on_tx!(&mut tx, exec c => sqlx::query(
         "UPDATE call_attempts SET digits = $1, choice = CASE WHEN choice IN ('confirm', 'cancel', 'callback') THEN choice ELSE $2 END, \
            updated_at = $3 WHERE id = $4")
-        .bind(digits).bind(recorded).bind(now).bind(&a.id).execute(c).await.map(|r| r.rows_affected()))?;
+        .bind(digits).bind(recorded).bind(now).bind(&a.id))?;
     let result = match choice {
         Err(input) => {
             let detail = format!("call {}: key {input:?} is not an offered choice", a.attempt_no);
@@ -569,9 +567,9 @@ pub async fn recover_stale_dials(app: &App, older_than_wall: i64) -> anyhow::Res
         let now = app.clock.now_ms();
         let mut tx = app.db.begin().await?;
         let pending = super::order_still_pending(&mut tx, &shop_id, &order_id).await?;
-        let n = on_tx!(&mut tx, c => sqlx::query(
+        let n = on_tx!(&mut tx, exec c => sqlx::query(
             "UPDATE call_attempts SET state = 'unknown', error = 'the dialling process stopped mid-request', updated_at = $1 \
-             WHERE id = $2 AND state = 'dialing'").bind(now).bind(&id).execute(c).await.map(|r| r.rows_affected()))?;
+             WHERE id = $2 AND state = 'dialing'").bind(now).bind(&id))?;
         if n == 1 {
             schedule_reconcile(&mut tx, pending, &id, &shop_id, &order_id, now + RECONCILE_AFTER_MS, now).await?;
         }

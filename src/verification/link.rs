@@ -73,8 +73,8 @@ pub async fn link_action(app: &App, token: &str, action: &str) -> anyhow::Result
     let reason = format!("{} on the confirmation link", choice_words(choice));
     let cancel = *choice == "cancel" && fb.cancel_order;
     if super::answer(&mut tx, &order.shop_id, &order.id, status, &reason, &[tag], cancel, now).await? {
-        on_tx!(&mut tx, c => sqlx::query("UPDATE links SET used_at = $1, action = $2 WHERE token_hash = $3 AND used_at IS NULL")
-            .bind(now).bind(*choice).bind(sha256_hex(token.as_bytes())).execute(c).await.map(|r| r.rows_affected()))?;
+        on_tx!(&mut tx, exec c => sqlx::query("UPDATE links SET used_at = $1, action = $2 WHERE token_hash = $3 AND used_at IS NULL")
+            .bind(now).bind(*choice).bind(sha256_hex(token.as_bytes())))?;
     }
     tx.commit().await?;
     Ok(Ok(link_state(app, token).await?))

@@ -86,12 +86,12 @@ pub async fn missed_call(app: &App, shop_id: &str, call_from: &str, call_sid: Op
         Missed::NotInUse => ("not_in_use", String::new()),
         Missed::InvalidNumber => ("invalid_number", String::new()),
     };
-    on_tx!(&mut tx, c => sqlx::query(
+    on_tx!(&mut tx, exec c => sqlx::query(
         "INSERT INTO missed_calls (id, shop_id, call_sid, call_from, phone_enc, phone_hash, outcome, orders, at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
         .bind(new_id()).bind(shop_id).bind(call_sid).bind(mask(call_from)).bind(phone.as_ref().map(|p| app.cipher.encrypt(p.e164())))
         .bind(phone.as_ref().map(|p| app.cipher.phone_index(p.e164())))
-        .bind(label).bind(orders).bind(now).execute(c).await.map(|r| r.rows_affected()))?;
+        .bind(label).bind(orders).bind(now))?;
     tx.commit().await?;
     dialer::wake();
     Ok(outcome)

@@ -85,8 +85,8 @@ pub async fn start(app: &App, order_id: &str) -> anyhow::Result<()> {
 /// lock; SQLite transactions are serial anyway), so a resolution committing at the same moment
 /// cannot miss what this transaction schedules for the order.
 pub(crate) async fn order_still_pending(tx: &mut Tx, shop_id: &str, order_id: &str) -> anyhow::Result<bool> {
-    let n = on_tx!(tx, c => sqlx::query("UPDATE orders SET updated_at = updated_at WHERE id = $1 AND shop_id = $2 AND status = 'pending'")
-        .bind(order_id).bind(shop_id).execute(c).await.map(|r| r.rows_affected()))?;
+    let n = on_tx!(tx, exec c => sqlx::query("UPDATE orders SET updated_at = updated_at WHERE id = $1 AND shop_id = $2 AND status = 'pending'")
+        .bind(order_id).bind(shop_id))?;
     Ok(n == 1)
 }
 
@@ -94,15 +94,15 @@ pub(crate) async fn order_still_pending(tx: &mut Tx, shop_id: &str, order_id: &s
 /// for a whole shop (uninstalled).
 pub async fn stop_pending(tx: &mut Tx, shop_id: &str, order_id: Option<&str>, now: i64) -> anyhow::Result<u64> {
     let timers = tx.cancel_timers(shop_id, order_id).await?;
-    let calls = on_tx!(tx, c => sqlx::query(
+    let calls = on_tx!(tx, exec c => sqlx::query(
         "UPDATE call_attempts SET state = 'cancelled', result = 'cancelled', finished_at = $1, updated_at = $1 \
          WHERE shop_id = $2 AND ($3 IS NULL OR order_id = $3) AND state = 'queued'")
-        .bind(now).bind(shop_id).bind(order_id).execute(c).await.map(|r| r.rows_affected()))?;
+        .bind(now).bind(shop_id).bind(order_id))?;
     // Confirmation SMS after a missed call still go: they answer the customer.
-    let sms = on_tx!(tx, c => sqlx::query(
+    let sms = on_tx!(tx, exec c => sqlx::query(
         "UPDATE sms_messages SET state = 'cancelled', updated_at = $1 \
          WHERE shop_id = $2 AND ($3 IS NULL OR order_id = $3) AND state = 'queued' AND kind <> 'confirmation'")
-        .bind(now).bind(shop_id).bind(order_id).execute(c).await.map(|r| r.rows_affected()))?;
+        .bind(now).bind(shop_id).bind(order_id))?;
     Ok(timers + calls + sms)
 }
 
@@ -231,8 +231,8 @@ pub async fn sync_order(app: &App, order_id: &str, tags: &[String], cancel: bool
             tx.schedule(&rest, &shop_id, None, now + retry_in_minutes * 60_000, now).await?;
         }
     } else {
-        on_tx!(&mut tx, c => sqlx::query("UPDATE orders SET shopify_synced_at = $1 WHERE id = $2 AND shop_id = $3")
-            .bind(now).bind(order_id).bind(&shop_id).execute(c).await.map(|r| r.rows_affected()))?;
+        on_tx!(&mut tx, exec c => sqlx::query("UPDATE orders SET shopify_synced_at = $1 WHERE id = $2 AND shop_id = $3")
+            .bind(now).bind(order_id).bind(&shop_id))?;
     }
     tx.commit().await?;
     Ok(())

@@ -56,18 +56,16 @@ pub async fn issue(app: &App, tx: &mut Tx, o: &OrderInfo, settings: &Settings, e
     let version = expected_version.map_or(1, |v| v + 1);
     let hash = code_hash(app, &o.id, version, &code);
     let n = match expected_version {
-        None => on_tx!(tx, c => sqlx::query(
+        None => on_tx!(tx, exec c => sqlx::query(
             "INSERT INTO otps (order_id, shop_id, code_hash, version, issued_at, expires_at, created_at, updated_at) \
              VALUES ($1, $2, $3, 1, $4, $5, $4, $4) ON CONFLICT (order_id) DO NOTHING")
-            .bind(&o.id).bind(&o.shop_id).bind(&hash).bind(now).bind(now + TTL_MS)
-            .execute(c).await.map(|r| r.rows_affected()))?,
-        Some(v) => on_tx!(tx, c => sqlx::query(
+            .bind(&o.id).bind(&o.shop_id).bind(&hash).bind(now).bind(now + TTL_MS))?,
+        Some(v) => on_tx!(tx, exec c => sqlx::query(
             "UPDATE otps SET code_hash = $1, version = $2, issued_at = $3, expires_at = $4, resends_used = resends_used + 1, updated_at = $3 \
              WHERE order_id = $5 AND version = $6 AND verified_at IS NULL AND locked_at IS NULL \
                AND resends_used < $7 AND issued_at <= $8")
             .bind(&hash).bind(version).bind(now).bind(now + TTL_MS).bind(&o.id).bind(v)
-            .bind(otp.resends).bind(now - otp.resend_after_seconds * 1000)
-            .execute(c).await.map(|r| r.rows_affected()))?,
+            .bind(otp.resends).bind(now - otp.resend_after_seconds * 1000))?,
     };
     if n == 0 {
         return Ok(false);
@@ -196,10 +194,10 @@ pub async fn verify(app: &App, o: &OrderInfo, typed: &str) -> anyhow::Result<Vie
     let right = ct_eq(code_hash(app, &o.id, r.version, &typed).as_bytes(), r.code_hash.as_bytes());
     let mut tx = app.db.begin().await?;
     let outcome = if right {
-        let n = on_tx!(&mut tx, c => sqlx::query(
+        let n = on_tx!(&mut tx, exec c => sqlx::query(
             "UPDATE otps SET verified_at = $1, updated_at = $1 WHERE order_id = $2 AND version = $3 \
              AND verified_at IS NULL AND locked_at IS NULL AND expires_at >= $1")
-            .bind(now).bind(&o.id).bind(r.version).execute(c).await.map(|r| r.rows_affected()))?;
+            .bind(now).bind(&o.id).bind(r.version))?;
         if n == 1 {
             super::resolve(&mut tx, &o.shop_id, &o.id, OrderStatus::Confirmed, "OTP verified", &[&settings.otp.tag], false, now).await?;
             Some("verified")
@@ -208,11 +206,11 @@ pub async fn verify(app: &App, o: &OrderInfo, typed: &str) -> anyhow::Result<Vie
         }
     } else {
         let limit = attempts_allowed(&settings.otp);
-        let n = on_tx!(&mut tx, c => sqlx::query(
+        let n = on_tx!(&mut tx, exec c => sqlx::query(
             "UPDATE otps SET wrong_count = wrong_count + 1, \
                locked_at = CASE WHEN wrong_count + 1 >= $1 THEN $2 ELSE NULL END, updated_at = $2 \
              WHERE order_id = $3 AND verified_at IS NULL AND locked_at IS NULL")
-            .bind(limit).bind(now).bind(&o.id).execute(c).await.map(|r| r.rows_affected()))?;
+            .bind(limit).bind(now).bind(&o.id))?;
         if n == 1 {
             let (wrong, locked): (i64, Option<i64>) = on_tx!(&mut tx, c => sqlx::query_as(
                 "SELECT wrong_count, locked_at FROM otps WHERE order_id = $1").bind(&o.id).fetch_one(c).await)?;

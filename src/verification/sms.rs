@@ -139,14 +139,13 @@ pub(crate) struct NewSms<'a> {
 }
 
 pub(crate) async fn queue_sms(app: &App, tx: &mut Tx, m: NewSms<'_>, now: i64) -> anyhow::Result<()> {
-    on_tx!(tx, c => sqlx::query(
+    on_tx!(tx, exec c => sqlx::query(
         "INSERT INTO sms_messages (id, shop_id, order_id, kind, seq, account_sid, to_phone_enc, to_phone_hash, body, body_enc, unicode, \
            dlt_template_id, state, due_at, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'queued', $13, $13, $13)")
         .bind(new_id()).bind(m.shop_id).bind(m.order_id).bind(m.kind).bind(m.seq).bind(m.account)
         .bind(m.to.map(|to| app.cipher.encrypt(to))).bind(m.to.map(|to| app.cipher.phone_index(to))).bind(m.body)
-        .bind(&m.secret_body).bind(m.unicode).bind((!m.dlt_template_id.is_empty()).then_some(m.dlt_template_id)).bind(now)
-        .execute(c).await.map(|r| r.rows_affected()))?;
+        .bind(&m.secret_body).bind(m.unicode).bind((!m.dlt_template_id.is_empty()).then_some(m.dlt_template_id)).bind(now))?;
     Ok(())
 }
 
@@ -250,12 +249,11 @@ async fn record_send(app: &App, m: &SmsRow, to: &str, label: &str, result: &Resu
 #[allow(clippy::too_many_arguments)]
 async fn finish(app: &App, m: &SmsRow, state: SmsState, sid: Option<&str>, status: Option<&str>, detailed: Option<&str>, detail: &str, now: i64) -> anyhow::Result<()> {
     let mut tx = app.db.begin().await?;
-    let n = on_tx!(&mut tx, c => sqlx::query(
+    let n = on_tx!(&mut tx, exec c => sqlx::query(
         "UPDATE sms_messages SET state = $1, sms_sid = COALESCE(sms_sid, $2), status = COALESCE(status, $3), \
            detailed_status = COALESCE(detailed_status, $4), sent_at = $5, error = $6, updated_at = $5, body_enc = NULL \
          WHERE id = $7 AND state = 'sending'")
-        .bind(state.as_str()).bind(sid).bind(status).bind(detailed).bind(now).bind((state != SmsState::Sent).then_some(detail)).bind(&m.id)
-        .execute(c).await.map(|r| r.rows_affected()))?;
+        .bind(state.as_str()).bind(sid).bind(status).bind(detailed).bind(now).bind((state != SmsState::Sent).then_some(detail)).bind(&m.id))?;
     if n == 1 {
         if let Some(order_id) = &m.order_id {
             add_event(&mut tx, &m.shop_id, order_id, "sms", detail, now).await?;
@@ -322,10 +320,10 @@ pub async fn reconcile_sms(app: &App, sms_id: &str) -> anyhow::Result<()> {
 
 /// Sends stuck in `sending` (their process died mid-request) may have gone out: not sent again.
 pub async fn recover_stale_sends(app: &App, older_than_wall: i64) -> anyhow::Result<()> {
-    on_db!(&app.db, c => sqlx::query(
+    on_db!(&app.db, exec c => sqlx::query(
         "UPDATE sms_messages SET state = 'unknown', error = 'the sending process stopped mid-request', updated_at = $1 \
          WHERE state = 'sending' AND claimed_at_wall < $2")
-        .bind(app.clock.now_ms()).bind(older_than_wall).execute(c).await.map(|r| r.rows_affected()))?;
+        .bind(app.clock.now_ms()).bind(older_than_wall))?;
     Ok(())
 }
 
