@@ -214,7 +214,8 @@ mod tests {
         for s in OrderStatus::ALL {
             assert_eq!(OrderStatus::parse(s.as_str()), Some(*s));
             assert_eq!(serde_json::to_string(s).unwrap(), format!("\"{s}\""));
-            assert!(s.as_str() == *s && s.to_string() == *s);
+            let text: String = s.to_string();
+            assert!(s.as_str() == *s && text == *s);
         }
         assert_eq!(OrderStatus::NAMES, ["pending", "confirmed", "cancelled", "callback_requested", "no_response", "skipped"]);
         assert_eq!(AttemptState::NAMES, ["queued", "dialing", "placed", "unknown", "ended", "cancelled"]);

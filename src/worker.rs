@@ -60,7 +60,7 @@ async fn run_queue(state: AppState, queue: &'static str, base_name: String, stop
         // Under the old name they would stay locked for good, the restarted worker never dead.
         let name = if start == 0 { base_name.clone() } else { format!("{base_name}-r{start}") };
         let mut stop_signal = stop.clone();
-        let signal = async move { stop_signal.wait_for(|s| *s).await.map(|_| ()).map_err(|e| std::io::Error::other(e)) };
+        let signal = async move { stop_signal.wait_for(|s| *s).await.map(|_| ()).map_err(std::io::Error::other) };
         let result = match &state.db {
             Db::Sqlite(pool) => {
                 // apalis' SQLite worker can miss a wake-up and sit idle with work queued until its

@@ -391,10 +391,10 @@ fn resolve(inner: &[String], path: &[String], modules: &BTreeSet<String>) -> Opt
         }
         _ => return None,
     };
-    if abs.len() == 1 {
-        if let Some((_, home)) = ROOT_MACROS.iter().find(|(m, _)| *m == abs[0]) {
-            return Some(home.to_string());
-        }
+    if let [only] = abs.as_slice()
+        && let Some((_, home)) = ROOT_MACROS.iter().find(|(m, _)| m == only)
+    {
+        return Some(home.to_string());
     }
     while !abs.is_empty() {
         let m = join(&abs);
