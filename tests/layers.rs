@@ -28,6 +28,7 @@ const MODULES: &[(&str, usize)] = &[
     ("db::events", STORAGE),
     ("db::inbox", STORAGE),
     ("db::orders", STORAGE),
+    ("db::outbox", STORAGE),
     ("db::queue", STORAGE),
     ("db::rates", STORAGE),
     ("db::shops", STORAGE),

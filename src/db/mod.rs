@@ -9,6 +9,7 @@ pub mod agent_calls;
 pub mod events;
 pub mod inbox;
 pub mod orders;
+pub mod outbox;
 pub mod pii;
 pub mod queue;
 pub mod rates;

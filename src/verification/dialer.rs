@@ -17,9 +17,9 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use tokio::sync::{Notify, Semaphore, watch};
 
-use crate::domain::{AttemptState, SmsState};
 use crate::app::App;
-use crate::{on_db, on_tx};
+use crate::db::outbox;
+pub use crate::db::outbox::Outbox;
 
 type AppState = Arc<App>;
 
@@ -62,36 +62,6 @@ fn wall_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-/// What the dialer sends: calls and SMS, each a table of rows written before they are sent.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Outbox {
-    Calls,
-    Sms,
-}
-
-impl Outbox {
-    fn table(self) -> &'static str {
-        match self {
-            Outbox::Calls => "call_attempts",
-            Outbox::Sms => "sms_messages",
-        }
-    }
-    /// The state of a claimed row whose request is (about to be) on its way.
-    pub fn sending_state(self) -> &'static str {
-        match self {
-            Outbox::Calls => AttemptState::Dialing.as_str(),
-            Outbox::Sms => SmsState::Sending.as_str(),
-        }
-    }
-    /// The Exotel API whose budget a send takes.
-    fn api(self) -> &'static str {
-        match self {
-            Outbox::Calls => "calls",
-            Outbox::Sms => "sms",
-        }
-    }
-}
-
 /// Puts a claimed row back in the queue after a transient Exotel failure (429, 5xx, unreachable):
 /// backoff on the wall clock, 1 s doubling to 5 min, and none of the customer's retries spent.
 #[allow(clippy::too_many_arguments)]
@@ -100,14 +70,7 @@ pub async fn back_off(app: &App, outbox: Outbox, id: &str, shop_id: &str, order_
     let wait_ms = (1_000i64 << (failures - 1).min(9)).min(300_000);
     let now = app.clock.now_ms();
     let mut tx = app.db.begin().await?;
-    let sql = format!(
-        "UPDATE {} SET state = 'queued', transient_failures = $1, retry_after_wall = $2, error = $3, updated_at = $4 \
-         WHERE id = $5 AND state = '{}'",
-        outbox.table(),
-        outbox.sending_state()
-    );
-    let n = on_tx!(&mut tx, exec c => sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(failures).bind(wall_ms() + wait_ms).bind(why).bind(now).bind(id))?;
+    let n = outbox::back_off(&mut tx, outbox, id, failures, wall_ms() + wait_ms, why, now).await?;
     if let (1, Some(order_id)) = (n, order_id) {
         // The first failure and every tenth: the timeline shows the outage without flooding.
         if failures == 1 || failures % 10 == 0 {
@@ -122,14 +85,8 @@ pub async fn back_off(app: &App, outbox: Outbox, id: &str, shop_id: &str, order_
 /// Puts a claimed row whose request was never sent back in the queue (a second later), trying
 /// through a database blip; spends none of the customer's retries nor the row's backoff.
 async fn requeue(state: &AppState, outbox: Outbox, id: &str) {
-    let sql = format!(
-        "UPDATE {} SET state = 'queued', retry_after_wall = $1, updated_at = $2 WHERE id = $3 AND state = '{}'",
-        outbox.table(),
-        outbox.sending_state()
-    );
     for _ in 0..RECORD_TRIES {
-        let done = on_db!(&state.db, exec c => sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
-            .bind(wall_ms() + 1_000).bind(state.clock.now_ms()).bind(id));
+        let done = outbox::requeue(&state.db, outbox, id, wall_ms() + 1_000, state.clock.now_ms()).await;
         match done {
             Ok(_) => return,
             Err(e) => tracing::warn!(?outbox, row = %id, error = %e, "could not put an unsent row back in the queue; trying again"),
@@ -138,40 +95,16 @@ async fn requeue(state: &AppState, outbox: Outbox, id: &str) {
     }
 }
 
-/// Due rows in the order they should go: shops take turns (the n-th due row of every shop before
-/// the (n+1)-th of any), the shop served least recently first, then oldest first.
-async fn due(state: &AppState, outbox: Outbox, now: i64, wall: i64) -> anyhow::Result<Vec<(String, String)>> {
-    let sql = format!(
-        "SELECT due.id, due.account_sid FROM ( \
-           SELECT id, shop_id, account_sid, due_at, ROW_NUMBER() OVER (PARTITION BY account_sid, shop_id ORDER BY due_at, id) AS turn \
-           FROM {} WHERE state = 'queued' AND due_at <= $1 AND (retry_after_wall IS NULL OR retry_after_wall <= $2) \
-         ) due JOIN shops s ON s.id = due.shop_id \
-         ORDER BY due.turn, COALESCE(s.last_call_claimed_wall, 0), due.due_at, due.id LIMIT 1000",
-        outbox.table()
-    );
-    Ok(on_db!(&state.db, c => sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(now).bind(wall).fetch_all(c).await)?)
-}
-
 /// Claims one queued row and its rate budget together: both or neither.
 async fn claim(state: &AppState, outbox: Outbox, id: &str, account: &str, wall: i64) -> anyhow::Result<Claim> {
     let mut tx = state.db.begin().await?;
-    let sql = format!(
-        "UPDATE {} SET state = '{}', claimed_at_wall = $1, updated_at = $2 WHERE id = $3 AND state = 'queued'",
-        outbox.table(),
-        outbox.sending_state()
-    );
-    let claimed = on_tx!(&mut tx, exec c => sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(wall).bind(state.clock.now_ms()).bind(id))?;
-    if claimed == 0 {
+    if !outbox::claim(&mut tx, outbox, id, wall, state.clock.now_ms()).await? {
         return Ok(Claim::Gone);
     }
     // Exotel limits each API separately; a first call also looks the number up (Numbers API, DND).
     let mut budgets = vec![format!("{account}/{}", outbox.api())];
     if outbox == Outbox::Calls {
-        let looked_up: i64 = on_tx!(&mut tx, c => sqlx::query_scalar(
-            "SELECT COUNT(*) FROM orders o JOIN call_attempts a ON a.order_id = o.id WHERE a.id = $1 AND o.dnd IS NOT NULL")
-            .bind(id).fetch_one(c).await)?;
-        if looked_up == 0 {
+        if !outbox::number_looked_up(&mut tx, id).await? {
             budgets.push(format!("{account}/numbers"));
         }
     }
@@ -181,8 +114,7 @@ async fn claim(state: &AppState, outbox: Outbox, id: &str, account: &str, wall: 
             return Ok(Claim::RateLimited(wait_ms));
         }
     }
-    let sql = format!("UPDATE shops SET last_call_claimed_wall = $1 WHERE id = (SELECT shop_id FROM {} WHERE id = $2)", outbox.table());
-    on_tx!(&mut tx, exec c => sqlx::query(sqlx::AssertSqlSafe(sql)).bind(wall).bind(id))?;
+    outbox::shop_served(&mut tx, outbox, id, wall).await?;
     tx.commit().await?;
     Ok(Claim::Claimed)
 }
@@ -240,7 +172,7 @@ async fn tick(state: &AppState, channels: &Arc<dyn Channels>, slots: &Arc<Semaph
     let mut soonest: Option<i64> = None;
     for outbox in [Outbox::Calls, Outbox::Sms] {
         let wall = wall_ms();
-        let rows = due(state, outbox, state.clock.now_ms(), wall).await?;
+        let rows = outbox::due(&state.db, outbox, state.clock.now_ms(), wall).await?;
         let mut limited: HashSet<String> = HashSet::new();
         for (id, account) in rows {
             if limited.contains(&account) {
