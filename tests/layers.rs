@@ -27,6 +27,8 @@ const MODULES: &[(&str, usize)] = &[
     ("db::agent_calls", STORAGE),
     ("db::events", STORAGE),
     ("db::inbox", STORAGE),
+    ("db::links", STORAGE),
+    ("db::missed_calls", STORAGE),
     ("db::orders", STORAGE),
     ("db::outbox", STORAGE),
     ("db::queue", STORAGE),

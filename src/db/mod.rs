@@ -8,6 +8,8 @@
 pub mod agent_calls;
 pub mod events;
 pub mod inbox;
+pub mod links;
+pub mod missed_calls;
 pub mod orders;
 pub mod outbox;
 pub mod pii;

@@ -7,7 +7,7 @@
 use super::dialer;
 use crate::crypto::{random_token, sha256_hex};
 use crate::db::events::add_event;
-use crate::db::Tx;
+use crate::db::{Tx, links};
 use crate::domain::OrderStatus;
 use crate::db::queue::Job;
 use crate::settings::{Encoding, Fallback, FallbackMode, Settings};
@@ -74,9 +74,7 @@ async fn queue_fallback_sms(app: &App, tx: &mut Tx, o: &OrderInfo, fb: &Fallback
     let ((kind, body), secret_body, dlt, sent_text) = if fb.mode == FallbackMode::SmsLink {
         let token = random_token(18);
         let expires = now + fb.link_expiry_hours.clamp(1, 72) * 3600 * 1000;
-        on_tx!(tx, exec c => sqlx::query(
-            "INSERT INTO links (token_hash, shop_id, order_id, expires_at, created_at) VALUES ($1, $2, $3, $4, $5)")
-            .bind(sha256_hex(token.as_bytes())).bind(&o.shop_id).bind(&o.id).bind(expires).bind(now))?;
+        links::insert(tx, &sha256_hex(token.as_bytes()), &o.shop_id, &o.id, expires, now).await?;
         let link = format!("{}/v/{token}", app.config.app_url);
         // The link works for whoever holds it: the reports show it masked, the SMS carries it.
         let shown = format!("{}/v/{}", app.config.app_url, "*".repeat(8));

@@ -3,7 +3,7 @@
 use crate::crypto::sha256_hex;
 use crate::domain::OrderStatus;
 use crate::app::App;
-use crate::{on_db, on_tx};
+use crate::db::links;
 use super::sms::{OrderInfo, load_order};
 
 /// What a link token stands for right now.
@@ -26,10 +26,7 @@ pub async fn link_state(app: &App, token: &str) -> anyhow::Result<LinkState> {
     if token.len() != 24 || !token.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
         return Ok(LinkState::Unknown);
     }
-    let link: Option<(String, i64, Option<i64>, Option<String>)> = on_db!(&app.db, c => sqlx::query_as(
-        "SELECT order_id, expires_at, used_at, action FROM links WHERE token_hash = $1")
-        .bind(sha256_hex(token.as_bytes())).fetch_optional(c).await)?;
-    let Some((order_id, expires_at, used_at, action)) = link else { return Ok(LinkState::Unknown) };
+    let Some((order_id, expires_at, used_at, action)) = links::find(&app.db, &sha256_hex(token.as_bytes())).await? else { return Ok(LinkState::Unknown) };
     let Some(order) = load_order(app, &order_id).await? else { return Ok(LinkState::Unknown) };
     if order.shop_status != "installed" {
         return Ok(LinkState::Unknown);
@@ -73,8 +70,7 @@ pub async fn link_action(app: &App, token: &str, action: &str) -> anyhow::Result
     let reason = format!("{} on the confirmation link", choice_words(choice));
     let cancel = *choice == "cancel" && fb.cancel_order;
     if super::answer(&mut tx, &order.shop_id, &order.id, status, &reason, &[tag], cancel, now).await? {
-        on_tx!(&mut tx, exec c => sqlx::query("UPDATE links SET used_at = $1, action = $2 WHERE token_hash = $3 AND used_at IS NULL")
-            .bind(now).bind(*choice).bind(sha256_hex(token.as_bytes())))?;
+        links::mark_used(&mut tx, &sha256_hex(token.as_bytes()), choice, now).await?;
     }
     tx.commit().await?;
     Ok(Ok(link_state(app, token).await?))

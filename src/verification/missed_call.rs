@@ -2,11 +2,11 @@
 //! fallback ExoPhone confirms the shopper's latest pending orders.
 
 use super::dialer;
-use crate::db::new_id;
+use crate::db::missed_calls::{self, NewMissedCall};
+use crate::db::orders;
 use crate::domain::{OrderStatus, Phone, mask};
 use crate::settings::{Encoding, FallbackMode, Settings};
 use crate::app::App;
-use crate::{on_db, on_tx};
 use super::sms::{NewSms, is_gsm7, load_order_tx, queue_sms, render};
 
 /// Repeated missed calls from one number within this window count once.
@@ -27,9 +27,8 @@ pub enum Missed {
 /// (pending, or ended `no_response`: a late answer) — or the latest three of the last 30 days —,
 /// sends the confirmation SMS, and counts repeats within 5 minutes once.
 pub async fn missed_call(app: &App, shop_id: &str, call_from: &str, call_sid: Option<&str>) -> anyhow::Result<Missed> {
-    let (settings, ): (String,) = on_db!(&app.db, c => sqlx::query_as("SELECT settings FROM shops WHERE id = $1")
-        .bind(shop_id).fetch_one(c).await)?;
-    let settings = Settings::from_stored(&settings);
+    let shop = crate::db::shops::find(&app.db, shop_id).await?.ok_or(sqlx::Error::RowNotFound)?;
+    let settings = Settings::from_stored(&shop.settings);
     let fb = &settings.fallback;
     let now = app.clock.now_ms();
     let phone = Phone::parse(call_from, &settings.general.default_country).ok();
@@ -38,19 +37,13 @@ pub async fn missed_call(app: &App, shop_id: &str, call_from: &str, call_sid: Op
         None => Missed::InvalidNumber,
         Some(_) if fb.mode != FallbackMode::SmsMissedCall => Missed::NotInUse,
         Some(p) => {
-            let recent: i64 = on_tx!(&mut tx, c => sqlx::query_scalar(
-                "SELECT COUNT(*) FROM missed_calls WHERE shop_id = $1 AND phone_hash = $2 AND outcome = 'counted' AND at > $3")
-                .bind(shop_id).bind(app.cipher.phone_index(p.e164())).bind(now - MISSED_CALL_REPEAT_MS).fetch_one(c).await)?;
+            let recent = missed_calls::counted_since(&mut tx, shop_id, &app.cipher.phone_index(p.e164()), now - MISSED_CALL_REPEAT_MS).await?;
             if recent > 0 {
                 Missed::Repeat
             } else {
                 let latest_3 = fb.missed_call_scope == "latest_3_in_30_days";
                 let (limit, since) = if latest_3 { (3i64, now - 30 * DAY_MS) } else { (1, i64::MIN) };
-                let pending: Vec<(String, String)> = on_tx!(&mut tx, c => sqlx::query_as(
-                    "SELECT id, name FROM orders WHERE shop_id = $1 AND phone_hash = $2 AND status IN ('pending', 'no_response') \
-                       AND created_at >= $3 \
-                     ORDER BY created_at DESC, shopify_order_id DESC LIMIT $4")
-                    .bind(shop_id).bind(app.cipher.phone_index(p.e164())).bind(since).bind(limit).fetch_all(c).await)?;
+                let pending = orders::answerable_by_phone(&mut tx, shop_id, &app.cipher.phone_index(p.e164()), since, limit).await?;
                 let reason = format!("confirmed by a missed call from {}", p.masked());
                 let mut names = Vec::new();
                 for (order_id, name) in &pending {
@@ -86,12 +79,16 @@ pub async fn missed_call(app: &App, shop_id: &str, call_from: &str, call_sid: Op
         Missed::NotInUse => ("not_in_use", String::new()),
         Missed::InvalidNumber => ("invalid_number", String::new()),
     };
-    on_tx!(&mut tx, exec c => sqlx::query(
-        "INSERT INTO missed_calls (id, shop_id, call_sid, call_from, phone_enc, phone_hash, outcome, orders, at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
-        .bind(new_id()).bind(shop_id).bind(call_sid).bind(mask(call_from)).bind(phone.as_ref().map(|p| app.cipher.encrypt(p.e164())))
-        .bind(phone.as_ref().map(|p| app.cipher.phone_index(p.e164())))
-        .bind(label).bind(orders).bind(now))?;
+    let call = NewMissedCall {
+        shop_id,
+        call_sid,
+        call_from_masked: mask(call_from),
+        phone_enc: phone.as_ref().map(|p| app.cipher.encrypt(p.e164())),
+        phone_hash: phone.as_ref().map(|p| app.cipher.phone_index(p.e164())),
+        outcome: label,
+        orders,
+    };
+    missed_calls::insert(&mut tx, call, now).await?;
     tx.commit().await?;
     dialer::wake();
     Ok(outcome)
