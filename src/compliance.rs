@@ -8,7 +8,8 @@ use crate::crypto::Cipher;
 use crate::db::{Tx, new_id};
 use crate::domain::Phone;
 use crate::settings::Settings;
-use crate::{App, on_db, on_tx};
+use crate::app::App;
+use crate::{on_db, on_tx};
 
 #[derive(Deserialize, Default)]
 struct Customer {
@@ -110,12 +111,12 @@ pub async fn data_request(tx: &mut Tx, cipher: &Cipher, shop_domain: &str, body:
     });
     let requested = p.orders_requested.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
     let request_id = p.data_request.as_ref().and_then(|d| d.get("id")).and_then(Value::as_i64);
-    on_tx!(tx, c => sqlx::query(
+    on_tx!(tx, exec c => sqlx::query(
         "INSERT INTO data_requests (id, shop_id, shopify_request_id, customer_id, customer_email, customer_phone_enc, report_enc, received_at, \
            orders_requested) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
         .bind(new_id()).bind(&shop_id).bind(request_id).bind(p.customer.id).bind(&p.customer.email)
         .bind(p.customer.phone.as_deref().map(|phone| cipher.encrypt(phone))).bind(cipher.encrypt(&report.to_string())).bind(now)
-        .bind(requested).execute(c).await.map(|r| r.rows_affected()))?;
+        .bind(requested))?;
     Ok(format!("data request recorded ({} orders)", orders.len()))
 }
 
@@ -141,9 +142,9 @@ pub async fn customer_redact(tx: &mut Tx, cipher: &Cipher, shop_domain: &str, bo
     phones.sort();
     phones.dedup();
     for phone in &phones {
-        on_tx!(tx, c => sqlx::query(sqlx::AssertSqlSafe(format!(
+        on_tx!(tx, exec c => sqlx::query(sqlx::AssertSqlSafe(format!(
             "UPDATE missed_calls SET {MISSED_CALL_ERASED} WHERE phone_hash = $1 AND shop_id = $2")))
-            .bind(cipher.phone_index(phone)).bind(&shop_id).execute(c).await.map(|r| r.rows_affected()))?;
+            .bind(cipher.phone_index(phone)).bind(&shop_id))?;
     }
     let requests = delete_data_requests(tx, cipher, &shop_id, &p.customer, &phones).await?;
     Ok(format!("redacted {} orders, {requests} data requests", orders.len()))
@@ -171,8 +172,8 @@ async fn delete_data_requests(tx: &mut Tx, cipher: &Cipher, shop_id: &str, custo
         };
         let same = (customer.id.is_some() && customer_id == customer.id) || same_email || phone.is_some_and(|p| phones.contains(&p));
         if same {
-            on_tx!(tx, c => sqlx::query("DELETE FROM data_requests WHERE id = $1 AND shop_id = $2")
-                .bind(&id).bind(shop_id).execute(c).await.map(|r| r.rows_affected()))?;
+            on_tx!(tx, exec c => sqlx::query("DELETE FROM data_requests WHERE id = $1 AND shop_id = $2")
+                .bind(&id).bind(shop_id))?;
             deleted += 1;
         }
     }
@@ -268,8 +269,8 @@ pub async fn erase_expired(app: &App) -> anyhow::Result<Erased> {
         ];
         for (i, sql) in batched.iter().enumerate() {
             loop {
-                let n = on_db!(&app.db, c => sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
-                    .bind(&shop_id).bind(cutoff).bind(RETENTION_BATCH).execute(c).await.map(|r| r.rows_affected()))?;
+                let n = on_db!(&app.db, exec c => sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                    .bind(&shop_id).bind(cutoff).bind(RETENTION_BATCH))?;
                 match i {
                     0 => total.missed_calls += n,
                     1 => total.sms += n,
@@ -296,10 +297,10 @@ pub async fn shop_redact(tx: &mut Tx, shop_domain: &str) -> anyhow::Result<Strin
         if status == "installed" {
             return Ok("ignored: the shop is installed again".into());
         }
-        on_tx!(tx, c => sqlx::query("DELETE FROM timers WHERE shop_id = $1").bind(&id).execute(c).await.map(|r| r.rows_affected()))?;
-        on_tx!(tx, c => sqlx::query("DELETE FROM shops WHERE id = $1").bind(&id).execute(c).await.map(|r| r.rows_affected()))?;
+        on_tx!(tx, exec c => sqlx::query("DELETE FROM timers WHERE shop_id = $1").bind(&id))?;
+        on_tx!(tx, exec c => sqlx::query("DELETE FROM shops WHERE id = $1").bind(&id))?;
     }
-    on_tx!(tx, c => sqlx::query("DELETE FROM webhooks WHERE shop_domain = $1").bind(shop_domain).execute(c).await.map(|r| r.rows_affected()))?;
+    on_tx!(tx, exec c => sqlx::query("DELETE FROM webhooks WHERE shop_domain = $1").bind(shop_domain))?;
     Ok("shop data erased".into())
 }
 
@@ -344,8 +345,8 @@ struct WithReport {
 /// recorded (`opened_at`), later ones leave it as it was.
 pub async fn open_data_request(db: &crate::db::Db, cipher: &Cipher, shop_id: &str, id: &str, now: i64) -> anyhow::Result<Option<(DataRequest, Value)>> {
     let mut tx = db.begin().await?;
-    on_tx!(&mut tx, c => sqlx::query("UPDATE data_requests SET opened_at = $1 WHERE id = $2 AND shop_id = $3 AND opened_at IS NULL")
-        .bind(now).bind(id).bind(shop_id).execute(c).await.map(|r| r.rows_affected()))?;
+    on_tx!(&mut tx, exec c => sqlx::query("UPDATE data_requests SET opened_at = $1 WHERE id = $2 AND shop_id = $3 AND opened_at IS NULL")
+        .bind(now).bind(id).bind(shop_id))?;
     let sql = format!("SELECT {DATA_REQUEST_COLUMNS}, report_enc FROM data_requests WHERE id = $1 AND shop_id = $2");
     let found: Option<WithReport> = on_tx!(&mut tx, c => sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).bind(shop_id).fetch_optional(c).await)?;
     tx.commit().await?;

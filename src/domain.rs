@@ -108,9 +108,120 @@ impl Tag {
     }
 }
 
+/// A stored choice or state: an enum whose variants keep the text stored in the database (the
+/// serde name, [`as_str`](OrderStatus::as_str) for SQL, `parse` for a row read as text), and that
+/// compares with that text (`row.status == OrderStatus::Pending`).
+macro_rules! stored_enum {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+        pub enum $name {
+            $($(#[$vmeta])* #[serde(rename = $text)] $variant),+
+        }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            /// The stored texts, in declaration order.
+            pub const NAMES: &'static [&'static str] = &[$($text),+];
+
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+
+            pub fn parse(s: &str) -> Option<$name> {
+                $name::ALL.iter().copied().find(|x| x.as_str() == s)
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl PartialEq<$name> for str {
+            fn eq(&self, other: &$name) -> bool {
+                self == other.as_str()
+            }
+        }
+
+        impl PartialEq<$name> for &str {
+            fn eq(&self, other: &$name) -> bool {
+                *self == other.as_str()
+            }
+        }
+
+        impl PartialEq<$name> for String {
+            fn eq(&self, other: &$name) -> bool {
+                self == other.as_str()
+            }
+        }
+    };
+}
+
+pub(crate) use stored_enum;
+
+stored_enum! {
+    /// Where an order's verification stands (`orders.status`).
+    OrderStatus {
+        Pending = "pending",
+        Confirmed = "confirmed",
+        Cancelled = "cancelled",
+        CallbackRequested = "callback_requested",
+        NoResponse = "no_response",
+        /// Not verified (prepaid, no usable phone, not set up, already cancelled).
+        Skipped = "skipped",
+    }
+}
+
+stored_enum! {
+    /// Where one IVR call attempt stands (`call_attempts.state`).
+    AttemptState {
+        Queued = "queued",
+        /// Claimed by the dialer; the request to Exotel is (about to be) on its way.
+        Dialing = "dialing",
+        /// Exotel took the call.
+        Placed = "placed",
+        /// Whether Exotel took it is not known (a timeout): settled by reconciliation.
+        Unknown = "unknown",
+        Ended = "ended",
+        Cancelled = "cancelled",
+    }
+}
+
+stored_enum! {
+    /// Where one SMS stands in the app (`sms_messages.state`); Exotel's own status is kept apart.
+    SmsState {
+        Queued = "queued",
+        /// Claimed by the dialer; the request to Exotel is (about to be) on its way.
+        Sending = "sending",
+        Sent = "sent",
+        /// Whether Exotel took it is not known (a timeout or a process that stopped mid-request).
+        Unknown = "unknown",
+        Failed = "failed",
+        Cancelled = "cancelled",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stored_enums_keep_their_stored_text() {
+        for s in OrderStatus::ALL {
+            assert_eq!(OrderStatus::parse(s.as_str()), Some(*s));
+            assert_eq!(serde_json::to_string(s).unwrap(), format!("\"{s}\""));
+            let text: String = s.to_string();
+            assert!(s.as_str() == *s && text == *s);
+        }
+        assert_eq!(OrderStatus::NAMES, ["pending", "confirmed", "cancelled", "callback_requested", "no_response", "skipped"]);
+        assert_eq!(AttemptState::NAMES, ["queued", "dialing", "placed", "unknown", "ended", "cancelled"]);
+        assert_eq!(SmsState::NAMES, ["queued", "sending", "sent", "unknown", "failed", "cancelled"]);
+        assert_eq!(OrderStatus::parse("Pending"), None);
+    }
 
     #[test]
     fn shop_domains() {

@@ -1,5 +1,7 @@
 //! codverify: verifies cash-on-delivery orders of Shopify shops with the shopper before they ship.
 
+pub mod app;
+pub mod click_to_call;
 pub mod clock;
 pub mod compliance;
 pub mod config;
@@ -8,14 +10,13 @@ pub mod db;
 pub mod demo;
 pub mod domain;
 pub mod exotel;
-pub mod jobs;
-pub mod pii;
+pub mod inbox;
 pub mod reports;
 pub mod settings;
 pub mod shopify;
-pub mod shops;
 pub mod verification;
 pub mod web;
+pub mod worker;
 
 use std::ops::Deref;
 use std::sync::Arc;
@@ -24,38 +25,27 @@ use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+pub use crate::app::App;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::crypto::Cipher;
 use crate::db::Db;
+use crate::db::inbox::Intake;
 use crate::shopify::ShopifyApp;
 use crate::shopify::tokens::TokenLocks;
-use crate::shopify::webhooks::Intake;
 
-/// Everything a request or a job needs, built once at start-up.
-pub struct App {
-    pub config: Config,
-    pub db: Db,
-    pub clock: Clock,
-    pub cipher: Cipher,
-    pub http: reqwest::Client,
-    /// `None` in demo mode.
-    pub shopify: Option<ShopifyApp>,
-    pub token_locks: TokenLocks,
-    pub intake: Intake,
-    /// Key that signs the browser-bound OAuth state cookie.
-    pub cookie_key: cookie::Key,
-    /// Demo mode's simulators (`None` when serving real shops).
+/// What a request handler holds: the shared [`App`], and demo mode's simulators (`None` when
+/// serving real shops), which only the edges (web routes, `main`) ever look at.
+#[derive(Clone)]
+pub struct AppState {
+    pub app: Arc<App>,
     pub demo: Option<Arc<demo::Sim>>,
 }
-
-#[derive(Clone)]
-pub struct AppState(pub Arc<App>);
 
 impl Deref for AppState {
     type Target = App;
     fn deref(&self) -> &App {
-        &self.0
+        &self.app
     }
 }
 
@@ -76,7 +66,7 @@ impl Application {
         let demo_mode = config.demo_mode();
         if demo_mode {
             // The demo's signing secret is public: it never runs on a database that serves real shops.
-            let (others, example) = shops::others_than(&db, demo::SHOP).await?;
+            let (others, example) = db::shops::others_than(&db, demo::SHOP).await?;
             if others > 0 {
                 db.close().await;
                 return Err(config::ConfigError {
@@ -150,9 +140,9 @@ impl Application {
             cookie::Key::from(&master)
         };
         let cipher = Cipher::new(config.key_bytes());
-        pii::seal_legacy(&db, &cipher).await?;
+        db::pii::seal_legacy(&db, &cipher).await?;
         let app = App {
-            intake: Intake::start(db.clone(), cipher.clone(), clock.clone()),
+            intake: Intake::start(db.clone(), clock.clone(), Arc::new(inbox::ActNow { cipher: cipher.clone() })),
             cipher,
             config,
             db,
@@ -161,13 +151,12 @@ impl Application {
             shopify,
             token_locks: TokenLocks::default(),
             cookie_key,
-            demo,
         };
-        if app.demo.is_some() {
+        if demo.is_some() {
             demo::seed(&app).await?;
         }
         Ok(Application {
-            state: AppState(Arc::new(app)),
+            state: AppState { app: Arc::new(app), demo },
             listener,
             port,
         })
@@ -217,7 +206,7 @@ impl Application {
             let stop = stopped(stop_rx.clone());
             async move {
                 if mode.runs_workers() {
-                    tokio::spawn(jobs::run_workers(state, stop)).await??;
+                    tokio::spawn(worker::run_workers(state.app.clone(), stop)).await??;
                 }
                 anyhow::Ok(())
             }

@@ -9,9 +9,9 @@ use chrono_tz::Tz;
 
 use crate::crypto::Cipher;
 use crate::db::Db;
-use crate::domain::Phone;
+use crate::domain::{OrderStatus, Phone};
 use crate::on_db;
-use crate::settings::Settings;
+use crate::settings::{Settings, Verify};
 
 /// The widest From–To range a report takes, in days between the two dates.
 pub const MAX_RANGE_DAYS: i64 = 7;
@@ -120,12 +120,12 @@ impl Report {
 }
 
 pub const ORDER_STATUSES: [(&str, &str); 6] = [
-    ("pending", "Pending verification"),
-    ("confirmed", "Confirmed"),
-    ("cancelled", "Cancelled"),
-    ("callback_requested", "Callback requested"),
-    ("no_response", "No response"),
-    ("skipped", "Not verified"),
+    (OrderStatus::Pending.as_str(), "Pending verification"),
+    (OrderStatus::Confirmed.as_str(), "Confirmed"),
+    (OrderStatus::Cancelled.as_str(), "Cancelled"),
+    (OrderStatus::CallbackRequested.as_str(), "Callback requested"),
+    (OrderStatus::NoResponse.as_str(), "No response"),
+    (OrderStatus::Skipped.as_str(), "Not verified"),
 ];
 pub const CALL_STATUSES: [&str; 6] = ["completed", "busy", "no-answer", "failed", "canceled", "in-progress"];
 pub const CALL_DIRECTIONS: [(&str, &str); 2] = [("outbound", "Outbound (IVR)"), ("click_to_call", "Click-to-call")];
@@ -167,7 +167,7 @@ pub struct Filters {
 impl Filters {
     /// Order history leaves prepaid orders out when the shop verifies COD orders only.
     pub fn for_shop(mut self, settings: &Settings) -> Filters {
-        self.cod_only = settings.general.verify == "cod";
+        self.cod_only = settings.general.verify == Verify::Cod;
         self
     }
 
@@ -337,14 +337,14 @@ pub struct Counts {
 
 impl Counts {
     pub fn of(&self, status: &str) -> i64 {
-        match status {
-            "confirmed" => self.confirmed,
-            "cancelled" => self.cancelled,
-            "callback_requested" => self.callback_requested,
-            "pending" => self.pending,
-            "no_response" => self.no_response,
-            "skipped" => self.skipped,
-            _ => self.total,
+        match OrderStatus::parse(status) {
+            Some(OrderStatus::Confirmed) => self.confirmed,
+            Some(OrderStatus::Cancelled) => self.cancelled,
+            Some(OrderStatus::CallbackRequested) => self.callback_requested,
+            Some(OrderStatus::Pending) => self.pending,
+            Some(OrderStatus::NoResponse) => self.no_response,
+            Some(OrderStatus::Skipped) => self.skipped,
+            None => self.total,
         }
     }
 }
@@ -393,14 +393,14 @@ pub async fn order_counts(db: &Db, shop_id: &str, f: &Filters) -> Result<Counts,
     let mut c = Counts::default();
     for (status, n) in rows {
         c.total += n;
-        match status.as_str() {
-            "confirmed" => c.confirmed = n,
-            "cancelled" => c.cancelled = n,
-            "callback_requested" => c.callback_requested = n,
-            "pending" => c.pending = n,
-            "no_response" => c.no_response = n,
-            "skipped" => c.skipped = n,
-            _ => {}
+        match OrderStatus::parse(&status) {
+            Some(OrderStatus::Confirmed) => c.confirmed = n,
+            Some(OrderStatus::Cancelled) => c.cancelled = n,
+            Some(OrderStatus::CallbackRequested) => c.callback_requested = n,
+            Some(OrderStatus::Pending) => c.pending = n,
+            Some(OrderStatus::NoResponse) => c.no_response = n,
+            Some(OrderStatus::Skipped) => c.skipped = n,
+            None => {}
         }
     }
     Ok(c)

@@ -7,7 +7,32 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::domain::{Phone, Tag};
+use crate::domain::{Phone, Tag, stored_enum};
+
+// The settings' choices. The fields stay text: a section that is not in use keeps whatever it was
+// sent (SPEC §7), so a value there need not be one of these; code compares with them
+// (`general.method == Method::Otp`) and validation names them.
+stored_enum! {
+    /// Which orders are verified (`general.verify`).
+    Verify { Cod = "cod", All = "all" }
+}
+stored_enum! {
+    /// How they are verified (`general.method`).
+    Method { Ivr = "ivr", Otp = "otp" }
+}
+stored_enum! {
+    /// When the first IVR call goes (`ivr.first_call`).
+    FirstCall { Immediate = "immediate", After = "after" }
+}
+stored_enum! {
+    /// The SMS fallback after the IVR (`fallback.mode`).
+    FallbackMode { Off = "none", SmsLink = "sms_link", SmsMissedCall = "sms_missed_call" }
+}
+stored_enum! {
+    /// How an SMS is encoded (`fallback.encoding`, `otp.encoding`); plain text still goes as
+    /// Unicode when it does not fit GSM-7.
+    Encoding { Plain = "plain", Unicode = "unicode" }
+}
 
 pub const DEFAULT_COD_GATEWAY: &str = "Cash on Delivery (COD)";
 pub const EXOTEL_SUBDOMAINS: [&str; 2] = ["api.exotel.com", "api.in.exotel.com"];
@@ -27,8 +52,8 @@ pub struct General {
 impl Default for General {
     fn default() -> Self {
         General {
-            verify: "cod".into(),
-            method: "ivr".into(),
+            verify: Verify::Cod.as_str().into(),
+            method: Method::Ivr.as_str().into(),
             exotel_subdomain: "api.in.exotel.com".into(),
             account_sid: String::new(),
             api_key: String::new(),
@@ -69,7 +94,7 @@ pub struct Ivr {
 impl Default for Ivr {
     fn default() -> Self {
         Ivr {
-            first_call: "immediate".into(),
+            first_call: FirstCall::Immediate.as_str().into(),
             first_call_delay_minutes: 0,
             exophone: String::new(),
             flow_id: String::new(),
@@ -285,7 +310,7 @@ pub fn apply(current: &Settings, has_token: bool, doc: &Value) -> Result<Applied
         apply_fallback(&mut next.fallback, india, fields, &mut errors);
     }
     if let Some(fields) = changed_section(doc, "otp", &current.otp) {
-        apply_otp(&mut next.otp, india, method == "otp", fields, &mut errors);
+        apply_otp(&mut next.otp, india, method == Method::Otp, fields, &mut errors);
     }
     if errors.is_empty() {
         Ok(Applied {
@@ -416,8 +441,8 @@ fn apply_general(g: &mut General, has_token: bool, map: &Map<String, Value>, err
     f.string("api_token", &mut token);
     let new_token = (!token.is_empty() && !token.starts_with("********")).then_some(token);
 
-    one_of(&mut f, "verify", &g.verify, &["cod", "all"]);
-    one_of(&mut f, "method", &g.method, &["ivr", "otp"]);
+    one_of(&mut f, "verify", &g.verify, Verify::NAMES);
+    one_of(&mut f, "method", &g.method, Method::NAMES);
     one_of(&mut f, "exotel_subdomain", &g.exotel_subdomain, &EXOTEL_SUBDOMAINS);
     let id_like = |s: &str| !s.is_empty() && s.len() <= 128 && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
     if g.account_sid.is_empty() {
@@ -441,7 +466,7 @@ fn apply_general(g: &mut General, has_token: bool, map: &Map<String, Value>, err
         f.err("cod_gateways", "each gateway name must be 1–100 characters");
     } else if g.cod_gateways.len() > 20 {
         f.err("cod_gateways", "at most 20 gateway names");
-    } else if g.verify == "cod" && g.cod_gateways.is_empty() {
+    } else if g.verify == Verify::Cod && g.cod_gateways.is_empty() {
         f.err("cod_gateways", "name at least one gateway when verifying COD orders");
     }
     if g.default_country.parse::<phonenumber::country::Id>().is_err() {
@@ -499,8 +524,8 @@ fn apply_ivr(v: &mut Ivr, map: &Map<String, Value>, errors: &mut Errors) {
     f.bool("cancel_order", &mut v.cancel_order);
     f.bool("dnd_calling_enabled", &mut v.dnd_calling_enabled);
 
-    one_of(&mut f, "first_call", &v.first_call, &["immediate", "after"]);
-    if v.first_call == "after" {
+    one_of(&mut f, "first_call", &v.first_call, FirstCall::NAMES);
+    if v.first_call == FirstCall::After {
         f.range("first_call_delay_minutes", v.first_call_delay_minutes, 1, 1440);
     } else if v.first_call_delay_minutes != 0 {
         f.range("first_call_delay_minutes", v.first_call_delay_minutes, 0, 1440);
@@ -600,13 +625,13 @@ fn apply_fallback(v: &mut Fallback, india: bool, map: &Map<String, Value>, error
     f.int("link_expiry_hours", &mut v.link_expiry_hours);
     f.bool("cancel_order", &mut v.cancel_order);
 
-    one_of(&mut f, "mode", &v.mode, &["none", "sms_link", "sms_missed_call"]);
-    if v.mode == "none" {
+    one_of(&mut f, "mode", &v.mode, FallbackMode::NAMES);
+    if v.mode == FallbackMode::Off {
         // Fields of a mode that is not in use may stay as they are.
         return;
     }
-    let link = v.mode == "sms_link";
-    one_of(&mut f, "encoding", &v.encoding, &["plain", "unicode"]);
+    let link = v.mode == FallbackMode::SmsLink;
+    one_of(&mut f, "encoding", &v.encoding, Encoding::NAMES);
     if !valid_sender_id(&v.sender_id) {
         f.err("sender_id", "must be the SMS sender id (header): 3–11 letters or digits");
     }
@@ -690,7 +715,7 @@ fn apply_otp(v: &mut Otp, india: bool, in_use: bool, map: &Map<String, Value>, e
         // Fields of a method that is not in use may stay as they are.
         return;
     }
-    one_of(&mut f, "encoding", &v.encoding, &["plain", "unicode"]);
+    one_of(&mut f, "encoding", &v.encoding, Encoding::NAMES);
     if !valid_sender_id(&v.sender_id) {
         f.err("sender_id", "must be the SMS sender id (header): 3–11 letters or digits");
     }
@@ -761,6 +786,17 @@ fn valid_email(s: &str) -> bool {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn choices_name_the_stored_values() {
+        assert_eq!(Verify::NAMES, ["cod", "all"]);
+        assert_eq!(Method::NAMES, ["ivr", "otp"]);
+        assert_eq!(FirstCall::NAMES, ["immediate", "after"]);
+        assert_eq!(FallbackMode::NAMES, ["none", "sms_link", "sms_missed_call"]);
+        assert_eq!(Encoding::NAMES, ["plain", "unicode"]);
+        let d = Settings::default();
+        assert!(d.general.verify == Verify::Cod && d.general.method == Method::Ivr && d.ivr.first_call == FirstCall::Immediate);
+    }
 
     fn general_ok() -> Value {
         json!({"general": {"verify": "cod", "method": "ivr", "exotel_subdomain": "api.in.exotel.com",

@@ -5,6 +5,18 @@
 //! `migrations/` uses only portable SQL (TEXT ids made by the app, BIGINT unix milliseconds in UTC,
 //! BOOLEAN), so one set of migrations serves both databases.
 
+pub mod agent_calls;
+pub mod events;
+pub mod inbox;
+pub mod links;
+pub mod missed_calls;
+pub mod orders;
+pub mod outbox;
+pub mod pii;
+pub mod queue;
+pub mod rates;
+pub mod shops;
+
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -30,9 +42,13 @@ pub enum TxInner {
     Postgres(Transaction<'static, Postgres>),
 }
 
-/// Runs `$body` with `$c` bound to the pool of whichever database is configured.
+/// Runs `$body` with `$c` bound to the pool of whichever database is configured. The `exec` form
+/// executes the statement `$q` and gives the number of rows it changed.
 #[macro_export]
 macro_rules! on_db {
+    ($db:expr, exec $c:ident => $q:expr) => {
+        $crate::on_db!($db, $c => $q.execute($c).await.map(|r| r.rows_affected()))
+    };
     ($db:expr, $c:ident => $body:expr) => {
         match $db {
             $crate::db::Db::Sqlite($c) => $body,
@@ -41,9 +57,13 @@ macro_rules! on_db {
     };
 }
 
-/// Runs `$body` with `$c` bound to the transaction's connection (`&mut …Connection`).
+/// Runs `$body` with `$c` bound to the transaction's connection (`&mut …Connection`). The `exec`
+/// form executes the statement `$q` and gives the number of rows it changed.
 #[macro_export]
 macro_rules! on_tx {
+    ($tx:expr, exec $c:ident => $q:expr) => {
+        $crate::on_tx!($tx, $c => $q.execute($c).await.map(|r| r.rows_affected()))
+    };
     ($tx:expr, $c:ident => $body:expr) => {
         match &mut ($tx).inner {
             $crate::db::TxInner::Sqlite(t) => {
@@ -169,7 +189,7 @@ impl Tx {
             TxInner::Postgres(t) => t.commit().await?,
         }
         if self.pushed_jobs {
-            crate::jobs::wake_workers();
+            queue::wake_workers();
         }
         Ok(())
     }

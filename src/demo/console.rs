@@ -14,7 +14,8 @@ use super::sim::{self, Answer};
 use super::{API_KEY, API_SECRET, SHOP};
 use crate::settings::Settings;
 use crate::web::error::{AppError, AppResult};
-use crate::{App, AppState, on_db};
+use crate::app::App;
+use crate::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -27,7 +28,12 @@ pub fn routes() -> Router<AppState> {
         .route("/demo/clock", post(skip_clock))
 }
 
-fn demo_only(app: &App) -> AppResult<&super::Sim> {
+/// The demo shop's domain (a constant that parses).
+fn demo_shop() -> AppResult<crate::domain::ShopDomain> {
+    crate::domain::ShopDomain::parse(SHOP).map_err(|e| AppError::Internal(anyhow::anyhow!(e)))
+}
+
+fn demo_only(app: &AppState) -> AppResult<&super::Sim> {
     app.demo.as_deref().ok_or(AppError::NotFound)
 }
 
@@ -45,7 +51,7 @@ pub fn session_token(app: &App) -> String {
     .unwrap_or_default()
 }
 
-fn base(app: &App) -> String {
+fn base(app: &AppState) -> String {
     format!("http://127.0.0.1:{}", app.demo.as_ref().map_or(8080, |s| s.port))
 }
 
@@ -98,14 +104,10 @@ struct Note {
 
 async fn console(State(state): State<AppState>, Query(q): Query<Note>) -> AppResult<Response> {
     let sim = demo_only(&state)?;
-    let settings: Option<String> = on_db!(&state.db, c => sqlx::query_scalar("SELECT settings FROM shops WHERE domain = $1")
-        .bind(SHOP).fetch_optional(c).await)?;
-    let settings = Settings::from_stored(&settings.unwrap_or_default());
+    let shop = crate::db::shops::find_by_domain(&state.db, &demo_shop()?).await?;
+    let settings = Settings::from_stored(&shop.map(|s| s.settings).unwrap_or_default());
     let tz = crate::verification::schedule::Window::of(&settings.ivr).tz;
-    let rows: Vec<(String, i64, Option<String>, String, Option<String>, String)> = on_db!(&state.db, c => sqlx::query_as(
-        "SELECT o.name, o.shopify_order_id, o.phone_enc, o.status, o.status_reason, o.admin_graphql_id FROM orders o \
-         JOIN shops s ON s.id = o.shop_id WHERE s.domain = $1 ORDER BY o.created_at DESC, o.shopify_order_id DESC LIMIT 20")
-        .bind(SHOP).fetch_all(c).await)?;
+    let rows = crate::db::orders::recent_by_domain(&state.db, SHOP, 20).await?;
     let (calls, sms, orders) = {
         let s = sim.state.lock().expect("sim lock");
         let calls = s.calls.iter().rev().take(10).map(|c| CallRow {
@@ -214,8 +216,7 @@ struct MissedCall {
 /// A missed call as Exotel reports it: a passthru GET with the caller 0-prefixed.
 async fn missed_call(State(state): State<AppState>, Form(f): Form<MissedCall>) -> AppResult<Response> {
     demo_only(&state)?;
-    let key: String = on_db!(&state.db, c => sqlx::query_scalar("SELECT exotel_key FROM shops WHERE domain = $1")
-        .bind(SHOP).fetch_one(c).await)?;
+    let key = crate::db::shops::find_by_domain(&state.db, &demo_shop()?).await?.ok_or(sqlx::Error::RowNotFound)?.exotel_key;
     let digits: String = f.phone.chars().filter(char::is_ascii_digit).collect();
     let from = format!("0{}", &digits[digits.len().saturating_sub(10)..]);
     let r = state
@@ -260,13 +261,11 @@ struct MethodForm {
 
 async fn method(State(state): State<AppState>, Form(f): Form<MethodForm>) -> AppResult<Response> {
     demo_only(&state)?;
-    let stored: String = on_db!(&state.db, c => sqlx::query_scalar("SELECT settings FROM shops WHERE domain = $1")
-        .bind(SHOP).fetch_one(c).await)?;
+    let stored = crate::db::shops::find_by_domain(&state.db, &demo_shop()?).await?.ok_or(sqlx::Error::RowNotFound)?.settings;
     let applied = crate::settings::apply(&Settings::from_stored(&stored), true, &json!({"general": {"method": f.method}}))
         .map_err(AppError::Invalid)?;
     let stored = serde_json::to_string(&applied.settings).map_err(anyhow::Error::from)?;
-    on_db!(&state.db, c => sqlx::query("UPDATE shops SET settings = $1 WHERE domain = $2").bind(stored).bind(SHOP)
-        .execute(c).await.map(|_| ()))?;
+    crate::db::shops::replace_settings(&state.db, SHOP, &stored).await?;
     Ok(back("Verification method changed for new orders."))
 }
 
@@ -284,12 +283,7 @@ async fn skip_clock(State(state): State<AppState>, Form(f): Form<ClockForm>) -> 
         let until = (9 * 3600 - ist.rem_euclid(86_400)).rem_euclid(86_400);
         Some(now + if until == 0 { 86_400_000 } else { until * 1000 })
     } else {
-        let next: Option<i64> = on_db!(&state.db, c => sqlx::query_scalar(
-            "SELECT MIN(t) FROM (SELECT MIN(due_at) AS t FROM call_attempts WHERE state = 'queued' AND due_at > $1 \
-             UNION ALL SELECT MIN(due_at) FROM sms_messages WHERE state = 'queued' AND due_at > $1 \
-             UNION ALL SELECT MIN(due_at) FROM timers WHERE due_at > $1) nexts")
-            .bind(now).fetch_one(c).await)?;
-        next
+        crate::db::queue::next_due_after(&state.db, now).await?
     };
     let Some(target) = target else { return Ok(back("Nothing is scheduled.")) };
     state.clock.advance((target - now + 999) / 1000);

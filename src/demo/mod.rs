@@ -11,9 +11,9 @@ use std::sync::Mutex;
 use secrecy::SecretString;
 use serde_json::json;
 
-use crate::App;
+use crate::app::App;
 use crate::domain::ShopDomain;
-use crate::shopify::oauth::TokenSet;
+use crate::db::shops::TokenSet;
 
 /// The demo app's own "Shopify credentials": they sign the demo's tokens and webhooks and nothing else.
 pub const API_KEY: &str = "codverify-demo";
@@ -39,7 +39,7 @@ impl Sim {
 /// Creates the demo shop (installed, settings filled in) if it is not there yet.
 pub async fn seed(app: &App) -> anyhow::Result<()> {
     let domain = ShopDomain::parse(SHOP).map_err(anyhow::Error::msg)?;
-    if crate::shops::find_by_domain(&app.db, &domain).await?.is_some_and(|s| s.settings_saved) {
+    if crate::db::shops::find_by_domain(&app.db, &domain).await?.is_some_and(|s| s.settings_saved) {
         return Ok(());
     }
     let tokens = TokenSet {
@@ -49,7 +49,7 @@ pub async fn seed(app: &App) -> anyhow::Result<()> {
         refresh_expires_at: None,
         scope: Some("read_orders,write_orders".into()),
     };
-    let shop = crate::shops::install(app, &domain, &tokens).await?;
+    let shop = crate::db::shops::install(&app.db, &app.cipher, &domain, &tokens, app.clock.now_ms()).await?;
     let doc = json!({
         "general": {"verify": "cod", "method": "ivr", "exotel_subdomain": "api.in.exotel.com", "account_sid": ACCOUNT_SID,
             "api_key": "demo-key", "api_token": "demo-token", "default_country": "IN"},
@@ -69,10 +69,8 @@ pub async fn seed(app: &App) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("demo settings do not validate: {e:?}"))?;
     let token_enc = applied.new_api_token.as_deref().map(|t| app.cipher.encrypt(t));
     let stored = serde_json::to_string(&applied.settings)?;
-    crate::on_db!(&app.db, c => sqlx::query(
-        "UPDATE shops SET settings = $1, settings_saved = TRUE, exotel_api_token_enc = $2, exotel_status = 'connected', updated_at = $3 \
-         WHERE id = $4")
-        .bind(stored).bind(token_enc).bind(app.clock.now_ms()).bind(&shop.id).execute(c).await.map(|_| ()))?;
+    // The demo document carries its API token, so this stores it (and "connected") as it is.
+    crate::db::shops::save_settings(&app.db, &shop.id, &stored, true, token_enc, Some("connected"), app.clock.now_ms()).await?;
     tracing::info!(shop = SHOP, "demo shop ready");
     Ok(())
 }

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
-use crate::{App, AppState};
+use crate::AppState;
 
 #[derive(Debug, Clone)]
 pub struct SimCall {
@@ -71,7 +71,7 @@ pub fn routes() -> Router<AppState> {
         .route("/demo/exotel/v1/Accounts/{sid}/SMS/Messages/{sms}", get(exotel_sms_details))
 }
 
-fn sim(app: &App) -> Option<&super::Sim> {
+fn sim(app: &AppState) -> Option<&super::Sim> {
     app.demo.as_deref()
 }
 
@@ -224,7 +224,7 @@ async fn exotel_sms_details(State(state): State<AppState>, Path((_, sms)): Path<
 }
 
 /// A callback URL of this app, reached over loopback whatever `APP_URL` says.
-fn self_url(app: &App, url: &url::Url) -> String {
+fn self_url(app: &AppState, url: &url::Url) -> String {
     let port = app.demo.as_ref().map_or(8080, |s| s.port);
     format!("http://127.0.0.1:{port}{}{}", url.path(), url.query().map(|q| format!("?{q}")).unwrap_or_default())
 }
@@ -254,7 +254,7 @@ impl Answer {
 
 /// Plays a ringing call out as Exotel would: the greeting, the key as the IVR passthru sends it
 /// (`digits="1"`, quotes included), then the terminal status callback as a multipart form.
-pub async fn answer(app: &App, call_sid: &str, answer: Answer) -> anyhow::Result<()> {
+pub async fn answer(app: &AppState, call_sid: &str, answer: Answer) -> anyhow::Result<()> {
     let sim = sim(app).ok_or_else(|| anyhow::anyhow!("not in demo mode"))?;
     let call = {
         let mut s = sim.state.lock().expect("sim lock");

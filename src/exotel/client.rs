@@ -10,7 +10,9 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::crypto::Cipher;
 use crate::domain::mask;
+use crate::settings::General;
 
 /// Timeout of every request but call origination (which the caller sizes: it can take 30 s).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
@@ -32,6 +34,18 @@ impl Account {
             None => format!("https://{}", subdomain.trim().trim_end_matches('/')),
         };
         Account { origin, sid: sid.trim().to_string(), api_key: api_key.trim().to_string(), api_token }
+    }
+
+    /// A shop's account from its `general` settings and an API token.
+    pub fn of(general: &General, origin_override: Option<&str>, api_token: SecretString) -> Account {
+        Account::new(&general.exotel_subdomain, origin_override, &general.account_sid, &general.api_key, api_token)
+    }
+
+    /// A shop's account from its settings and its stored (sealed) API token; `None` without a token
+    /// that opens.
+    pub fn for_shop(general: &General, cipher: &Cipher, token_enc: Option<&str>, origin_override: Option<&str>) -> Option<Account> {
+        let token: SecretString = cipher.decrypt(token_enc?).ok()?;
+        Some(Account::of(general, origin_override, token))
     }
 
     fn url(&self, tail: &str) -> String {
@@ -129,6 +143,14 @@ pub enum ExotelError {
     /// 2xx with a body we cannot read.
     #[error("unreadable answer from Exotel: {0}")]
     BadResponse(String),
+}
+
+/// An Exotel failure in the merchant's words (shown on the timeline and the settings page).
+pub fn describe_error(e: &ExotelError) -> String {
+    match e {
+        ExotelError::Unauthorized => "Exotel refused the API key or token".into(),
+        other => other.to_string(),
+    }
 }
 
 impl ExotelError {

@@ -10,7 +10,8 @@ use serde_json::{Value, json};
 use super::API_VERSION;
 use super::tokens::{self, TokenError};
 use crate::domain::ShopDomain;
-use crate::{App, shops};
+use crate::app::App;
+use crate::db::shops;
 
 /// Attempts per call before the error is handed back (and the caller's job retries later).
 const MAX_ATTEMPTS: u32 = 6;

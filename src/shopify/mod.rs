@@ -4,7 +4,6 @@ pub mod admin;
 pub mod oauth;
 pub mod session;
 pub mod tokens;
-pub mod webhooks;
 
 use secrecy::SecretString;
 

@@ -15,15 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::ShopifyApp;
 use crate::crypto::{ct_eq, hmac_sha256};
 use crate::domain::ShopDomain;
-
-/// A shop's offline token as Shopify issued it. Times are unix milliseconds.
-pub struct TokenSet {
-    pub access_token: SecretString,
-    pub expires_at: Option<i64>,
-    pub refresh_token: Option<SecretString>,
-    pub refresh_expires_at: Option<i64>,
-    pub scope: Option<String>,
-}
+use crate::db::shops::TokenSet;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OAuthError {

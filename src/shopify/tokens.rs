@@ -10,7 +10,8 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::oauth::OAuthError;
 use crate::domain::ShopDomain;
-use crate::{App, on_db, shops};
+use crate::app::App;
+use crate::db::shops;
 
 /// Refresh this long before expiry, so a token never expires mid-request.
 const REFRESH_MARGIN_MS: i64 = 60_000;
@@ -74,12 +75,8 @@ pub async fn access_token(app: &App, shop_id: &str, rejected: Option<&SecretStri
             return Err(TokenError::ReauthRequired);
         }
         let wall = chrono::Utc::now().timestamp_millis();
-        let leased = on_db!(&app.db, c => sqlx::query(
-            "UPDATE shops SET token_refresh_lease_until = $1 WHERE id = $2 AND access_token_enc = $3 \
-             AND (token_refresh_lease_until IS NULL OR token_refresh_lease_until < $4)")
-            .bind(wall + LEASE_MS).bind(shop_id).bind(&enc).bind(wall)
-            .execute(c).await.map(|r| r.rows_affected()))?;
-        if leased == 0 {
+        let leased = shops::take_refresh_lease(&app.db, shop_id, &enc, wall, wall + LEASE_MS).await?;
+        if !leased {
             // Another process is refreshing (or just did): wait for its result.
             if tokio::time::Instant::now() > deadline {
                 return Err(TokenError::Other(anyhow::anyhow!(
@@ -94,13 +91,12 @@ pub async fn access_token(app: &App, shop_id: &str, rejected: Option<&SecretStri
         let domain = ShopDomain::parse(&shop.domain).map_err(|e| anyhow::anyhow!(e))?;
         match shopify.refresh(&domain, &refresh, now).await {
             Ok(set) => {
-                shops::store_tokens(app, shop_id, &set).await?;
+                shops::store_tokens(&app.db, &app.cipher, shop_id, &set, app.clock.now_ms()).await?;
                 tracing::info!(shop = %domain, "refreshed the shop's access token");
                 return Ok(set.access_token);
             }
             Err(e) => {
-                on_db!(&app.db, c => sqlx::query("UPDATE shops SET token_refresh_lease_until = NULL WHERE id = $1")
-                    .bind(shop_id).execute(c).await.map(|r| r.rows_affected()))?;
+                shops::release_refresh_lease(&app.db, shop_id).await?;
                 return Err(match e {
                     OAuthError::Refused(_) => TokenError::ReauthRequired,
                     other => other.into(),

@@ -2,6 +2,10 @@
 //! every Exotel account under its rate limits across all processes, and sharing each account's
 //! capacity fairly between shops (a flash sale at one shop does not hold back the others).
 //!
+//! The dialer is the outbox below the channels: it knows rows, budgets and claims, and hands a
+//! claimed row to the channel that sends it ([`Channels`], implemented above it), never importing
+//! the channels itself.
+//!
 //! Not an apalis queue: a rate-limited call must wait without holding a worker slot, and the choice
 //! of which call goes next depends on every shop's backlog at that moment.
 
@@ -10,13 +14,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use futures::future::BoxFuture;
 use tokio::sync::{Notify, Semaphore, watch};
 
-use crate::db::Tx;
-use crate::{App, AppState, on_db, on_tx};
+use crate::app::App;
+use crate::db::outbox;
+pub use crate::db::outbox::Outbox;
 
-/// Burst tolerance of the rate limiter: it absorbs the dialer's wake-up jitter.
-pub const BURST_MS: i64 = 500;
+type AppState = Arc<App>;
+
+pub use crate::db::rates::{BURST_MS, take_budget};
 
 /// The spacing of requests to one API of an account for a limit of `per_minute`. GCRA lets at
 /// most floor((60 000 + BURST_MS) / T) + 1 requests into any 60-second window; T keeps that (plus
@@ -55,51 +62,6 @@ fn wall_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-/// Takes one request from a budget (an account's API), or says how long until it has one.
-pub async fn take_budget(tx: &mut Tx, budget: &str, interval_ms: i64, wall: i64) -> anyhow::Result<Result<(), i64>> {
-    on_tx!(tx, c => sqlx::query("INSERT INTO exotel_rate (account_sid, tat) VALUES ($1, 0) ON CONFLICT (account_sid) DO NOTHING")
-        .bind(budget).execute(c).await.map(|r| r.rows_affected()))?;
-    let taken = on_tx!(tx, c => sqlx::query(
-        "UPDATE exotel_rate SET tat = (CASE WHEN tat > $2 THEN tat ELSE $2 END) + $3 WHERE account_sid = $1 AND tat - $2 <= $4")
-        .bind(budget).bind(wall).bind(interval_ms).bind(BURST_MS)
-        .execute(c).await.map(|r| r.rows_affected()))?;
-    if taken == 1 {
-        return Ok(Ok(()));
-    }
-    let tat: i64 = on_tx!(tx, c => sqlx::query_scalar("SELECT tat FROM exotel_rate WHERE account_sid = $1").bind(budget).fetch_one(c).await)?;
-    Ok(Err((tat - wall - BURST_MS).max(1)))
-}
-
-/// What the dialer sends: calls and SMS, each a table of rows written before they are sent.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Outbox {
-    Calls,
-    Sms,
-}
-
-impl Outbox {
-    fn table(self) -> &'static str {
-        match self {
-            Outbox::Calls => "call_attempts",
-            Outbox::Sms => "sms_messages",
-        }
-    }
-    /// The state of a claimed row whose request is (about to be) on its way.
-    pub fn sending_state(self) -> &'static str {
-        match self {
-            Outbox::Calls => "dialing",
-            Outbox::Sms => "sending",
-        }
-    }
-    /// The Exotel API whose budget a send takes.
-    fn api(self) -> &'static str {
-        match self {
-            Outbox::Calls => "calls",
-            Outbox::Sms => "sms",
-        }
-    }
-}
-
 /// Puts a claimed row back in the queue after a transient Exotel failure (429, 5xx, unreachable):
 /// backoff on the wall clock, 1 s doubling to 5 min, and none of the customer's retries spent.
 #[allow(clippy::too_many_arguments)]
@@ -108,19 +70,12 @@ pub async fn back_off(app: &App, outbox: Outbox, id: &str, shop_id: &str, order_
     let wait_ms = (1_000i64 << (failures - 1).min(9)).min(300_000);
     let now = app.clock.now_ms();
     let mut tx = app.db.begin().await?;
-    let sql = format!(
-        "UPDATE {} SET state = 'queued', transient_failures = $1, retry_after_wall = $2, error = $3, updated_at = $4 \
-         WHERE id = $5 AND state = '{}'",
-        outbox.table(),
-        outbox.sending_state()
-    );
-    let n = on_tx!(&mut tx, c => sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(failures).bind(wall_ms() + wait_ms).bind(why).bind(now).bind(id).execute(c).await.map(|r| r.rows_affected()))?;
+    let n = outbox::back_off(&mut tx, outbox, id, failures, wall_ms() + wait_ms, why, now).await?;
     if let (1, Some(order_id)) = (n, order_id) {
         // The first failure and every tenth: the timeline shows the outage without flooding.
         if failures == 1 || failures % 10 == 0 {
             let detail = format!("{label}: Exotel could not take it ({why}); trying again in {} s", wait_ms / 1000);
-            super::intake::add_event(&mut tx, shop_id, order_id, "exotel_retry", &detail, now).await?;
+            crate::db::events::add_event(&mut tx, shop_id, order_id, "exotel_retry", &detail, now).await?;
         }
     }
     tx.commit().await?;
@@ -130,14 +85,8 @@ pub async fn back_off(app: &App, outbox: Outbox, id: &str, shop_id: &str, order_
 /// Puts a claimed row whose request was never sent back in the queue (a second later), trying
 /// through a database blip; spends none of the customer's retries nor the row's backoff.
 async fn requeue(state: &AppState, outbox: Outbox, id: &str) {
-    let sql = format!(
-        "UPDATE {} SET state = 'queued', retry_after_wall = $1, updated_at = $2 WHERE id = $3 AND state = '{}'",
-        outbox.table(),
-        outbox.sending_state()
-    );
     for _ in 0..RECORD_TRIES {
-        let done = on_db!(&state.db, c => sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
-            .bind(wall_ms() + 1_000).bind(state.clock.now_ms()).bind(id).execute(c).await.map(|r| r.rows_affected()));
+        let done = outbox::requeue(&state.db, outbox, id, wall_ms() + 1_000, state.clock.now_ms()).await;
         match done {
             Ok(_) => return,
             Err(e) => tracing::warn!(?outbox, row = %id, error = %e, "could not put an unsent row back in the queue; trying again"),
@@ -146,40 +95,16 @@ async fn requeue(state: &AppState, outbox: Outbox, id: &str) {
     }
 }
 
-/// Due rows in the order they should go: shops take turns (the n-th due row of every shop before
-/// the (n+1)-th of any), the shop served least recently first, then oldest first.
-async fn due(state: &AppState, outbox: Outbox, now: i64, wall: i64) -> anyhow::Result<Vec<(String, String)>> {
-    let sql = format!(
-        "SELECT due.id, due.account_sid FROM ( \
-           SELECT id, shop_id, account_sid, due_at, ROW_NUMBER() OVER (PARTITION BY account_sid, shop_id ORDER BY due_at, id) AS turn \
-           FROM {} WHERE state = 'queued' AND due_at <= $1 AND (retry_after_wall IS NULL OR retry_after_wall <= $2) \
-         ) due JOIN shops s ON s.id = due.shop_id \
-         ORDER BY due.turn, COALESCE(s.last_call_claimed_wall, 0), due.due_at, due.id LIMIT 1000",
-        outbox.table()
-    );
-    Ok(on_db!(&state.db, c => sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(now).bind(wall).fetch_all(c).await)?)
-}
-
 /// Claims one queued row and its rate budget together: both or neither.
 async fn claim(state: &AppState, outbox: Outbox, id: &str, account: &str, wall: i64) -> anyhow::Result<Claim> {
     let mut tx = state.db.begin().await?;
-    let sql = format!(
-        "UPDATE {} SET state = '{}', claimed_at_wall = $1, updated_at = $2 WHERE id = $3 AND state = 'queued'",
-        outbox.table(),
-        outbox.sending_state()
-    );
-    let claimed = on_tx!(&mut tx, c => sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(wall).bind(state.clock.now_ms()).bind(id).execute(c).await.map(|r| r.rows_affected()))?;
-    if claimed == 0 {
+    if !outbox::claim(&mut tx, outbox, id, wall, state.clock.now_ms()).await? {
         return Ok(Claim::Gone);
     }
     // Exotel limits each API separately; a first call also looks the number up (Numbers API, DND).
     let mut budgets = vec![format!("{account}/{}", outbox.api())];
     if outbox == Outbox::Calls {
-        let looked_up: i64 = on_tx!(&mut tx, c => sqlx::query_scalar(
-            "SELECT COUNT(*) FROM orders o JOIN call_attempts a ON a.order_id = o.id WHERE a.id = $1 AND o.dnd IS NOT NULL")
-            .bind(id).fetch_one(c).await)?;
-        if looked_up == 0 {
+        if !outbox::number_looked_up(&mut tx, id).await? {
             budgets.push(format!("{account}/numbers"));
         }
     }
@@ -189,10 +114,17 @@ async fn claim(state: &AppState, outbox: Outbox, id: &str, account: &str, wall: 
             return Ok(Claim::RateLimited(wait_ms));
         }
     }
-    let sql = format!("UPDATE shops SET last_call_claimed_wall = $1 WHERE id = (SELECT shop_id FROM {} WHERE id = $2)", outbox.table());
-    on_tx!(&mut tx, c => sqlx::query(sqlx::AssertSqlSafe(sql)).bind(wall).bind(id).execute(c).await.map(|r| r.rows_affected()))?;
+    outbox::shop_served(&mut tx, outbox, id, wall).await?;
     tx.commit().await?;
     Ok(Claim::Claimed)
+}
+
+/// What the channels above the dialer do with a claimed row. `sent` turns true once a request may
+/// have gone to Exotel (a failure before that puts the row back in the queue).
+pub trait Channels: Send + Sync + 'static {
+    fn send<'a>(&'a self, app: &'a App, outbox: Outbox, id: &'a str, sent: &'a AtomicBool) -> BoxFuture<'a, anyhow::Result<()>>;
+    /// Settles the rows of `outbox` claimed before `claimed_before_wall` whose process died mid-send.
+    fn recover_stale<'a>(&'a self, app: &'a App, outbox: Outbox, claimed_before_wall: i64) -> BoxFuture<'a, anyhow::Result<()>>;
 }
 
 enum Claim {
@@ -202,14 +134,14 @@ enum Claim {
 }
 
 /// Runs until `stop`; calls in flight are finished before it returns.
-pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
+pub async fn run(state: AppState, channels: Arc<dyn Channels>, mut stop: watch::Receiver<bool>) {
     let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     let mut in_flight = tokio::task::JoinSet::new();
     let mut advanced = state.clock.subscribe();
     let mut last_recovery = 0i64;
     while !*stop.borrow() {
         let mut next = POLL;
-        match tick(&state, &slots, &mut in_flight).await {
+        match tick(&state, &channels, &slots, &mut in_flight).await {
             Ok(Some(wait)) => next = next.min(wait),
             Ok(None) => {}
             Err(e) => tracing::warn!(error = %e, "dialer pass failed; trying again"),
@@ -217,10 +149,10 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
         let wall = wall_ms();
         if wall - last_recovery > 30_000 {
             last_recovery = wall;
-            if let Err(e) = super::ivr::recover_stale_dials(&state, wall - stale_dial_ms(&state)).await {
+            if let Err(e) = channels.recover_stale(&state, Outbox::Calls, wall - stale_dial_ms(&state)).await {
                 tracing::warn!(error = %e, "could not recover stale dials");
             }
-            if let Err(e) = super::fallback::recover_stale_sends(&state, wall - stale_dial_ms(&state)).await {
+            if let Err(e) = channels.recover_stale(&state, Outbox::Sms, wall - stale_dial_ms(&state)).await {
                 tracing::warn!(error = %e, "could not recover stale SMS sends");
             }
         }
@@ -236,11 +168,11 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
 }
 
 /// One pass over the due calls and SMS. Returns how soon a rate-limited budget has room again.
-async fn tick(state: &AppState, slots: &Arc<Semaphore>, in_flight: &mut tokio::task::JoinSet<()>) -> anyhow::Result<Option<Duration>> {
+async fn tick(state: &AppState, channels: &Arc<dyn Channels>, slots: &Arc<Semaphore>, in_flight: &mut tokio::task::JoinSet<()>) -> anyhow::Result<Option<Duration>> {
     let mut soonest: Option<i64> = None;
     for outbox in [Outbox::Calls, Outbox::Sms] {
         let wall = wall_ms();
-        let rows = due(state, outbox, state.clock.now_ms(), wall).await?;
+        let rows = outbox::due(&state.db, outbox, state.clock.now_ms(), wall).await?;
         let mut limited: HashSet<String> = HashSet::new();
         for (id, account) in rows {
             if limited.contains(&account) {
@@ -249,13 +181,10 @@ async fn tick(state: &AppState, slots: &Arc<Semaphore>, in_flight: &mut tokio::t
             let Ok(permit) = slots.clone().try_acquire_owned() else { break };
             match claim(state, outbox, &id, &account, wall_ms()).await? {
                 Claim::Claimed => {
-                    let state = state.clone();
+                    let (state, channels) = (state.clone(), channels.clone());
                     in_flight.spawn(async move {
                         let sent = AtomicBool::new(false);
-                        let result = match outbox {
-                            Outbox::Calls => super::ivr::dial(&state, &id, &sent).await,
-                            Outbox::Sms => super::fallback::send(&state, &id, &sent).await,
-                        };
+                        let result = channels.send(&state, outbox, &id, &sent).await;
                         if let Err(e) = result {
                             tracing::error!(?outbox, row = %id, error = %e, "send failed");
                             if !sent.load(Ordering::SeqCst) {

@@ -1,151 +1,33 @@
 //! The IVR fallback (SPEC §3 "Fallback"): when the IVR retries are spent, or the number is on the
 //! DND registry, an SMS with a confirmation link or an SMS asking for a missed call goes out, and is
 //! sent again on each retry while the customer has not answered; one interval after the last, the
-//! order gets `fallback_retry_limit_reached`. Also: sending queued SMS (for the dialer), Exotel's
-//! SMS status reports, missed calls, and what a link token stands for.
+//! order gets `fallback_retry_limit_reached`. The customer answers through the link (`link`) or a
+//! missed call (`missed_call`); the SMS themselves go out through `sms`.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-
-use secrecy::SecretString;
-
-use super::dialer::{self, Outbox};
-use super::intake::add_event;
+use super::dialer;
 use crate::crypto::{random_token, sha256_hex};
-use crate::db::{Tx, new_id};
-use crate::domain::{Phone, mask};
-use crate::exotel::{self, Account, ExotelError, SendSms};
-use crate::jobs::Job;
-use crate::settings::{Fallback, Settings};
-use crate::{App, on_db, on_tx};
+use crate::db::events::add_event;
+use crate::db::{Tx, links};
+use crate::domain::OrderStatus;
+use crate::db::queue::Job;
+use crate::settings::{Encoding, Fallback, FallbackMode, Settings};
+use crate::app::App;
+use crate::on_tx;
+use super::sms::{NewSms, OrderInfo, is_gsm7, load_order, load_order_tx, queue_sms, render};
 
 /// The tag of an order whose SMS fallback went unanswered.
 pub const LIMIT_TAG: &str = "fallback_retry_limit_reached";
-/// Repeated missed calls from one number within this window count once.
-const MISSED_CALL_REPEAT_MS: i64 = 5 * 60 * 1000;
-const DAY_MS: i64 = 24 * 3600 * 1000;
-
-/// What the templates, the link page and the senders need of an order and its shop.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct OrderInfo {
-    pub id: String,
-    pub shop_id: String,
-    pub name: String,
-    pub order_number: Option<i64>,
-    pub total_price: String,
-    pub currency: String,
-    pub phone: Option<String>,
-    pub status: String,
-    pub status_reason: Option<String>,
-    pub items: Option<String>,
-    pub is_cod: bool,
-    pub shop_domain: String,
-    pub shop_status: String,
-    pub settings: String,
-    pub exotel_key: String,
-    pub exotel_api_token_enc: Option<String>,
-}
-
-const ORDER_SELECT: &str = "SELECT o.id, o.shop_id, o.name, o.order_number, o.total_price, o.currency, o.phone_enc AS phone, o.status, \
-    o.status_reason, o.items, o.is_cod, s.domain AS shop_domain, s.status AS shop_status, s.settings, s.exotel_key, s.exotel_api_token_enc \
-    FROM orders o JOIN shops s ON s.id = o.shop_id WHERE o.id = $1";
-
-pub async fn load_order(app: &App, order_id: &str) -> anyhow::Result<Option<OrderInfo>> {
-    let found = on_db!(&app.db, c => sqlx::query_as::<_, OrderInfo>(ORDER_SELECT).bind(order_id).fetch_optional(c).await)?;
-    Ok(found.map(|o| o.opened(app)))
-}
-
-pub(crate) async fn load_order_tx(app: &App, tx: &mut Tx, order_id: &str) -> anyhow::Result<Option<OrderInfo>> {
-    let found = on_tx!(tx, c => sqlx::query_as::<_, OrderInfo>(ORDER_SELECT).bind(order_id).fetch_optional(c).await)?;
-    Ok(found.map(|o| o.opened(app)))
-}
-
-impl OrderInfo {
-    /// The phone number is stored encrypted; everything past loading uses it in the clear.
-    fn opened(mut self, app: &App) -> Self {
-        self.phone = app.cipher.open_opt(self.phone.as_deref());
-        self
-    }
-
-    pub fn settings(&self) -> Settings {
-        Settings::from_stored(&self.settings)
-    }
-
-    /// The order number a shopper knows: `1001` (from `#1001` when Shopify sent no number).
-    pub fn number(&self) -> String {
-        self.order_number
-            .map(|n| n.to_string())
-            .unwrap_or_else(|| self.name.trim_start_matches('#').to_string())
-    }
-
-    /// `INR 499.00`: plain characters, so an amount never forces a Unicode SMS.
-    pub fn amount(&self) -> String {
-        format!("{} {}", self.currency, self.total_price)
-    }
-
-    /// The shop's name as shoppers see it in texts: its myshopify subdomain, capitalised.
-    pub fn shop_name(&self) -> String {
-        shop_name(&self.shop_domain)
-    }
-
-    /// (title, quantity) of each line item.
-    pub fn line_items(&self) -> Vec<(String, i64)> {
-        let items: Vec<super::intake::LineItem> = self.items.as_deref().and_then(|s| serde_json::from_str(s).ok()).unwrap_or_default();
-        items
-            .into_iter()
-            .map(|i| (i.title.unwrap_or_else(|| "Item".into()), i.quantity.unwrap_or(1)))
-            .collect()
-    }
-}
-
-pub fn shop_name(domain: &str) -> String {
-    domain
-        .split('.')
-        .next()
-        .unwrap_or_default()
-        .split('-')
-        .map(|w| {
-            let mut c = w.chars();
-            c.next().map(|f| f.to_uppercase().chain(c).collect::<String>()).unwrap_or_default()
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-fn account(app: &App, settings: &Settings, token_enc: Option<&str>) -> Option<Account> {
-    let token: SecretString = app.cipher.decrypt(token_enc?).ok()?;
-    let g = &settings.general;
-    Some(Account::new(&g.exotel_subdomain, app.config.exotel_api_origin.as_deref(), &g.account_sid, &g.api_key, token))
-}
-
-/// Fills a template's placeholders.
-pub fn render(template: &str, o: &OrderInfo, link: Option<&str>, exophone: Option<&str>) -> String {
-    template
-        .replace("%ordernumber%", &o.number())
-        .replace("%ordername%", &o.name)
-        .replace("%orderamount%", &o.amount())
-        .replace("%link%", link.unwrap_or(""))
-        .replace("%exophone%", exophone.unwrap_or(""))
-}
-
-/// Whether a text fits the GSM 7-bit alphabet (basic set and extension table). Anything else (Hindi,
-/// ₹, emoji) must go as Unicode or the operator garbles it.
-pub fn is_gsm7(s: &str) -> bool {
-    const BASIC: &str = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà";
-    const EXTENSION: &str = "^{}\\[~]|€\u{c}";
-    s.chars().all(|c| BASIC.contains(c) || EXTENSION.contains(c))
-}
 
 /// Starts the fallback of a pending order (IVR retries spent, or a DND number). Returns false when
 /// the shop has no fallback: the caller ends the verification.
 pub async fn start(app: &App, tx: &mut Tx, shop_id: &str, order_id: &str, settings: &Settings, why: &str, now: i64) -> anyhow::Result<bool> {
-    if settings.fallback.mode == "none" {
+    if settings.fallback.mode == FallbackMode::Off {
         return Ok(false);
     }
-    let n = on_tx!(tx, c => sqlx::query(
+    let n = on_tx!(tx, exec c => sqlx::query(
         "UPDATE orders SET fallback_started_at = $1, updated_at = $1 WHERE id = $2 AND shop_id = $3 AND status = 'pending' \
          AND fallback_started_at IS NULL")
-        .bind(now).bind(order_id).bind(shop_id).execute(c).await.map(|r| r.rows_affected()))?;
+        .bind(now).bind(order_id).bind(shop_id))?;
     if n == 1 {
         let detail = format!("SMS fallback ({}) started: {why}", settings.fallback.mode.replace('_', " "));
         add_event(tx, shop_id, order_id, "fallback_started", &detail, now).await?;
@@ -157,7 +39,7 @@ pub async fn start(app: &App, tx: &mut Tx, shop_id: &str, order_id: &str, settin
 /// Job: the n-th step of an order's fallback.
 pub async fn step(app: &App, order_id: &str, n: i64) -> anyhow::Result<()> {
     let Some(o) = load_order(app, order_id).await? else { return Ok(()) };
-    if o.status != "pending" || o.shop_status != "installed" {
+    if o.status != OrderStatus::Pending || o.shop_status != "installed" {
         return Ok(());
     }
     let mut tx = app.db.begin().await?;
@@ -174,7 +56,7 @@ async fn step_in(app: &App, tx: &mut Tx, shop_id: &str, order_id: &str, settings
     if n > sends {
         let reason = format!("no answer to {sends} SMS");
         add_event(tx, shop_id, order_id, "fallback_retry_limit_reached", &reason, now).await?;
-        super::resolve(tx, shop_id, order_id, "no_response", &reason, &[LIMIT_TAG], false, now).await?;
+        super::resolve(tx, shop_id, order_id, OrderStatus::NoResponse, &reason, &[LIMIT_TAG], false, now).await?;
         return Ok(());
     }
     if !super::order_still_pending(tx, shop_id, order_id).await? {
@@ -189,13 +71,10 @@ async fn step_in(app: &App, tx: &mut Tx, shop_id: &str, order_id: &str, settings
 }
 
 async fn queue_fallback_sms(app: &App, tx: &mut Tx, o: &OrderInfo, fb: &Fallback, account: &str, n: i64, now: i64) -> anyhow::Result<()> {
-    let ((kind, body), secret_body, dlt, sent_text) = if fb.mode == "sms_link" {
+    let ((kind, body), secret_body, dlt, sent_text) = if fb.mode == FallbackMode::SmsLink {
         let token = random_token(18);
         let expires = now + fb.link_expiry_hours.clamp(1, 72) * 3600 * 1000;
-        on_tx!(tx, c => sqlx::query(
-            "INSERT INTO links (token_hash, shop_id, order_id, expires_at, created_at) VALUES ($1, $2, $3, $4, $5)")
-            .bind(sha256_hex(token.as_bytes())).bind(&o.shop_id).bind(&o.id).bind(expires).bind(now)
-            .execute(c).await.map(|r| r.rows_affected()))?;
+        links::insert(tx, &sha256_hex(token.as_bytes()), &o.shop_id, &o.id, expires, now).await?;
         let link = format!("{}/v/{token}", app.config.app_url);
         // The link works for whoever holds it: the reports show it masked, the SMS carries it.
         let shown = format!("{}/v/{}", app.config.app_url, "*".repeat(8));
@@ -205,7 +84,7 @@ async fn queue_fallback_sms(app: &App, tx: &mut Tx, o: &OrderInfo, fb: &Fallback
         let body = render(&fb.missed_call_template, o, None, Some(&fb.missed_call_exophone));
         (("missed_call", body.clone()), None, &fb.missed_call_dlt_template_id, body)
     };
-    let unicode = fb.encoding == "unicode" || !is_gsm7(&sent_text);
+    let unicode = fb.encoding == Encoding::Unicode || !is_gsm7(&sent_text);
     let sms = NewSms {
         shop_id: &o.shop_id,
         order_id: Some(&o.id),
@@ -221,448 +100,3 @@ async fn queue_fallback_sms(app: &App, tx: &mut Tx, o: &OrderInfo, fb: &Fallback
     queue_sms(app, tx, sms, now).await
 }
 
-/// An SMS to queue. `secret_body`, when given, is what is sent (kept encrypted until then);
-/// `body` is what the reports show.
-pub(crate) struct NewSms<'a> {
-    pub shop_id: &'a str,
-    pub order_id: Option<&'a str>,
-    pub kind: &'a str,
-    pub seq: i64,
-    pub account: &'a str,
-    pub to: Option<&'a str>,
-    pub body: &'a str,
-    pub secret_body: Option<String>,
-    pub unicode: bool,
-    pub dlt_template_id: &'a str,
-}
-
-pub(crate) async fn queue_sms(app: &App, tx: &mut Tx, m: NewSms<'_>, now: i64) -> anyhow::Result<()> {
-    on_tx!(tx, c => sqlx::query(
-        "INSERT INTO sms_messages (id, shop_id, order_id, kind, seq, account_sid, to_phone_enc, to_phone_hash, body, body_enc, unicode, \
-           dlt_template_id, state, due_at, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'queued', $13, $13, $13)")
-        .bind(new_id()).bind(m.shop_id).bind(m.order_id).bind(m.kind).bind(m.seq).bind(m.account)
-        .bind(m.to.map(|to| app.cipher.encrypt(to))).bind(m.to.map(|to| app.cipher.phone_index(to))).bind(m.body)
-        .bind(&m.secret_body).bind(m.unicode).bind((!m.dlt_template_id.is_empty()).then_some(m.dlt_template_id)).bind(now)
-        .execute(c).await.map(|r| r.rows_affected()))?;
-    Ok(())
-}
-
-#[derive(Debug, sqlx::FromRow)]
-struct SmsRow {
-    id: String,
-    shop_id: String,
-    order_id: Option<String>,
-    kind: String,
-    seq: i64,
-    to_phone_enc: Option<String>,
-    body: String,
-    body_enc: Option<String>,
-    unicode: bool,
-    dlt_template_id: Option<String>,
-    state: String,
-    transient_failures: i64,
-    order_status: Option<String>,
-    shop_status: String,
-    settings: String,
-    exotel_key: String,
-    exotel_api_token_enc: Option<String>,
-}
-
-/// Sends an SMS the dialer has claimed (state `sending`). Sent at most once: after a timeout it is
-/// not sent again (Exotel's status report may still tell what became of it). `sent` is set just
-/// before the request goes: an error while it is unset means nothing reached Exotel.
-pub async fn send(app: &App, sms_id: &str, sent: &AtomicBool) -> anyhow::Result<()> {
-    let row: Option<SmsRow> = on_db!(&app.db, c => sqlx::query_as(
-        "SELECT m.id, m.shop_id, m.order_id, m.kind, m.seq, m.to_phone_enc, m.body, m.body_enc, m.unicode, m.dlt_template_id, m.state, \
-           m.transient_failures, o.status AS order_status, s.status AS shop_status, s.settings, s.exotel_key, s.exotel_api_token_enc \
-         FROM sms_messages m JOIN shops s ON s.id = m.shop_id LEFT JOIN orders o ON o.id = m.order_id WHERE m.id = $1")
-        .bind(sms_id).fetch_optional(c).await)?;
-    let Some(m) = row else { return Ok(()) };
-    if m.state != "sending" {
-        return Ok(());
-    }
-    let now = app.clock.now_ms();
-    let settings = Settings::from_stored(&m.settings);
-    let stale = m.kind != "confirmation" && m.order_status.as_deref() != Some("pending");
-    let (Some(to), Some(account), false, "installed") =
-        (app.cipher.open_opt(m.to_phone_enc.as_deref()), account(app, &settings, m.exotel_api_token_enc.as_deref()), stale, m.shop_status.as_str())
-    else {
-        return finish(app, &m, "cancelled", None, None, None, "SMS not sent: no longer needed or no phone/credentials", now).await;
-    };
-    // OTP SMS come from the OTP settings; the others from the fallback's.
-    let (sender, entity) = match m.kind.as_str() {
-        "otp" => (&settings.otp.sender_id, &settings.otp.dlt_entity_id),
-        _ => (&settings.fallback.sender_id, &settings.fallback.dlt_entity_id),
-    };
-    let body = match &m.body_enc {
-        Some(enc) => secrecy::ExposeSecret::expose_secret(&app.cipher.decrypt(enc).map_err(|_| anyhow::anyhow!("undecryptable SMS text"))?).to_string(),
-        None => m.body.clone(),
-    };
-    let callback = format!("{}/exotel/{}/sms-status", app.config.app_url, m.exotel_key);
-    let req = SendSms {
-        from: sender,
-        to: &to,
-        body: &body,
-        dlt_entity_id: (!entity.is_empty()).then_some(entity.as_str()),
-        dlt_template_id: m.dlt_template_id.as_deref(),
-        unicode: m.unicode,
-        status_callback: Some(&callback),
-        custom_field: Some(&m.id),
-    };
-    let label = format!("SMS {} ({})", m.seq, m.kind.replace('_', " "));
-    sent.store(true, Ordering::SeqCst);
-    let result = exotel::send_sms(&app.http, &account, &req).await;
-    // The request went out: its outcome is recorded through a database blip too (each step is
-    // conditional on the row's state).
-    let mut tries = 0;
-    loop {
-        match record_send(app, &m, &to, &label, &result, now).await {
-            Err(e) if tries < dialer::RECORD_TRIES => {
-                tries += 1;
-                tracing::warn!(sms = %m.id, error = %e, "could not record an SMS send's outcome; trying again");
-                tokio::time::sleep(dialer::RECORD_PAUSE).await;
-            }
-            done => return done,
-        }
-    }
-}
-
-async fn record_send(app: &App, m: &SmsRow, to: &str, label: &str, result: &Result<exotel::SmsSent, ExotelError>, now: i64) -> anyhow::Result<()> {
-    match result {
-        Ok(sent) => {
-            let detail = format!("{label} sent to {}", mask(to));
-            finish(app, m, "sent", Some(&sent.sid), Some(&sent.status), sent.detailed_status.as_deref(), &detail, now).await
-        }
-        Err(e @ (ExotelError::Timeout | ExotelError::BadResponse(_))) => {
-            let detail = format!("{label}: no answer from Exotel ({e}); not sent again");
-            finish(app, m, "unknown", None, None, None, &detail, now).await
-        }
-        Err(e) if e.is_transient() => {
-            dialer::back_off(app, Outbox::Sms, &m.id, &m.shop_id, m.order_id.as_deref(), m.transient_failures, label, &e.to_string()).await
-        }
-        Err(e) => finish(app, m, "failed", None, None, None, &format!("{label} not sent: {e}"), now).await,
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn finish(app: &App, m: &SmsRow, state: &str, sid: Option<&str>, status: Option<&str>, detailed: Option<&str>, detail: &str, now: i64) -> anyhow::Result<()> {
-    let mut tx = app.db.begin().await?;
-    let n = on_tx!(&mut tx, c => sqlx::query(
-        "UPDATE sms_messages SET state = $1, sms_sid = COALESCE(sms_sid, $2), status = COALESCE(status, $3), \
-           detailed_status = COALESCE(detailed_status, $4), sent_at = $5, error = $6, updated_at = $5, body_enc = NULL \
-         WHERE id = $7 AND state = 'sending'")
-        .bind(state).bind(sid).bind(status).bind(detailed).bind(now).bind((state != "sent").then_some(detail)).bind(&m.id)
-        .execute(c).await.map(|r| r.rows_affected()))?;
-    if n == 1 {
-        if let Some(order_id) = &m.order_id {
-            add_event(&mut tx, &m.shop_id, order_id, "sms", detail, now).await?;
-        }
-        // Its status report may never come: looked up later, whatever becomes of the order (so
-        // the timer is the shop's, not the order's, and outlives the order's resolution).
-        if state == "sent" && sid.is_some() && !status.is_some_and(is_final) {
-            let job = Job::ReconcileSms { sms_id: m.id.clone() };
-            tx.schedule(&job, &m.shop_id, None, now + super::ivr::RECONCILE_AFTER_MS, now).await?;
-        }
-    }
-    tx.commit().await?;
-    Ok(())
-}
-
-/// Exotel's SMS states after which nothing more happens to an SMS.
-fn is_final(status: &str) -> bool {
-    matches!(status.to_ascii_lowercase().replace('_', "-").as_str(), "sent" | "failed" | "failed-dnd")
-}
-
-/// Job: an SMS whose status report had not come 30 minutes after it was sent is looked up in
-/// Exotel's SMS details API, again every 10 minutes while Exotel has no final state for it, for up
-/// to 2 hours after sending — the timers and times of the calls' lookup (`ivr::reconcile`). What
-/// Exotel says is recorded as its status report would have been.
-pub async fn reconcile_sms(app: &App, sms_id: &str) -> anyhow::Result<()> {
-    type Row = (String, Option<String>, Option<String>, Option<i64>, String, String, Option<String>);
-    let row: Option<Row> = on_db!(&app.db, c => sqlx::query_as(
-        "SELECT m.shop_id, m.sms_sid, m.status, m.sent_at, s.status, s.settings, s.exotel_api_token_enc \
-         FROM sms_messages m JOIN shops s ON s.id = m.shop_id WHERE m.id = $1")
-        .bind(sms_id).fetch_optional(c).await)?;
-    let Some((shop_id, sid, status, sent_at, shop_status, settings, token)) = row else { return Ok(()) };
-    if shop_status != "installed" || status.as_deref().is_some_and(is_final) {
-        return Ok(());
-    }
-    let settings = Settings::from_stored(&settings);
-    let (Some(sid), Some(account)) = (sid, account(app, &settings, token.as_deref())) else { return Ok(()) };
-    let now = app.clock.now_ms();
-    let gave_up = sent_at.is_none_or(|t| now - t > super::ivr::GIVE_UP_AFTER_MS);
-    match exotel::sms_details(&app.http, &account, &sid).await {
-        // A final state, or at the end the last state Exotel knows.
-        Ok(d) if is_final(&d.status) || (gave_up && !d.status.is_empty()) => {
-            let fields: HashMap<String, String> = [("CustomField", Some(sms_id.to_string())), ("SmsSid", Some(d.sid)),
-                ("Status", Some(d.status)), ("DetailedStatus", d.detailed_status), ("DetailedStatusCode", d.detailed_status_code)]
-                .into_iter()
-                .filter_map(|(k, v)| v.map(|v| (k.to_string(), v)))
-                .collect();
-            status_report(app, &shop_id, &fields).await.map(|_| ())
-        }
-        // Still on its way, or Exotel is unavailable: look again later.
-        Ok(_) | Err(_) if !gave_up => {
-            let mut tx = app.db.begin().await?;
-            let job = Job::ReconcileSms { sms_id: sms_id.to_string() };
-            tx.schedule(&job, &shop_id, None, now + super::ivr::RECHECK_AFTER_MS, now).await?;
-            tx.commit().await?;
-            Ok(())
-        }
-        Ok(_) => Ok(()),
-        Err(e) => {
-            tracing::warn!(sms = %sms_id, error = %e, "no SMS status from Exotel; giving up on it");
-            Ok(())
-        }
-    }
-}
-
-/// Sends stuck in `sending` (their process died mid-request) may have gone out: not sent again.
-pub async fn recover_stale_sends(app: &App, older_than_wall: i64) -> anyhow::Result<()> {
-    on_db!(&app.db, c => sqlx::query(
-        "UPDATE sms_messages SET state = 'unknown', error = 'the sending process stopped mid-request', updated_at = $1 \
-         WHERE state = 'sending' AND claimed_at_wall < $2")
-        .bind(app.clock.now_ms()).bind(older_than_wall).execute(c).await.map(|r| r.rows_affected()))?;
-    Ok(())
-}
-
-/// Exotel's SMS status report (`SmsSid`, `Status`, `DetailedStatus`, …), for an SMS of this shop.
-/// Returns false when the SMS is not known here. Repeats change nothing.
-pub async fn status_report(app: &App, shop_id: &str, fields: &HashMap<String, String>) -> anyhow::Result<bool> {
-    let get = |k: &str| fields.get(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
-    let found: Option<(String, Option<String>, i64)> = match (get("CustomField"), get("SmsSid")) {
-        (Some(id), _) => on_db!(&app.db, c => sqlx::query_as("SELECT id, order_id, seq FROM sms_messages WHERE id = $1 AND shop_id = $2")
-            .bind(id).bind(shop_id).fetch_optional(c).await)?,
-        (None, Some(sid)) => on_db!(&app.db, c => sqlx::query_as("SELECT id, order_id, seq FROM sms_messages WHERE sms_sid = $1 AND shop_id = $2")
-            .bind(sid).bind(shop_id).fetch_optional(c).await)?,
-        _ => None,
-    };
-    let Some((id, order_id, seq)) = found else { return Ok(false) };
-    let status = get("Status").unwrap_or_default().to_ascii_lowercase().replace('_', "-");
-    let detailed = get("DetailedStatus");
-    let now = app.clock.now_ms();
-    let mut tx = app.db.begin().await?;
-    let changed = on_tx!(&mut tx, c => sqlx::query(
-        "UPDATE sms_messages SET status = $1, detailed_status = COALESCE($2, detailed_status), \
-           detailed_status_code = COALESCE($3, detailed_status_code), units = COALESCE($4, units), \
-           sms_sid = COALESCE(sms_sid, $5), updated_at = $6 WHERE id = $7 AND COALESCE(status, '') <> $1")
-        .bind(&status).bind(&detailed).bind(get("DetailedStatusCode")).bind(get("SmsUnits")).bind(get("SmsSid")).bind(now).bind(&id)
-        .execute(c).await.map(|r| r.rows_affected()))?;
-    if changed == 1 {
-        if let Some(order_id) = order_id {
-            let detail = format!("SMS {seq}: {status}{}", detailed.map(|d| format!(" ({d})")).unwrap_or_default());
-            add_event(&mut tx, shop_id, &order_id, "sms_status", &detail, now).await?;
-        }
-    }
-    tx.commit().await?;
-    Ok(true)
-}
-
-/// What a missed call did.
-#[derive(Debug, PartialEq)]
-pub enum Missed {
-    Confirmed(Vec<String>),
-    Repeat,
-    NothingPending,
-    NotInUse,
-    InvalidNumber,
-}
-
-/// A missed call to the shop's ExoPhone: confirms the caller's latest order that takes an answer
-/// (pending, or ended `no_response`: a late answer) — or the latest three of the last 30 days —,
-/// sends the confirmation SMS, and counts repeats within 5 minutes once.
-pub async fn missed_call(app: &App, shop_id: &str, call_from: &str, call_sid: Option<&str>) -> anyhow::Result<Missed> {
-    let (settings, ): (String,) = on_db!(&app.db, c => sqlx::query_as("SELECT settings FROM shops WHERE id = $1")
-        .bind(shop_id).fetch_one(c).await)?;
-    let settings = Settings::from_stored(&settings);
-    let fb = &settings.fallback;
-    let now = app.clock.now_ms();
-    let phone = Phone::parse(call_from, &settings.general.default_country).ok();
-    let mut tx = app.db.begin().await?;
-    let outcome = match &phone {
-        None => Missed::InvalidNumber,
-        Some(_) if fb.mode != "sms_missed_call" => Missed::NotInUse,
-        Some(p) => {
-            let recent: i64 = on_tx!(&mut tx, c => sqlx::query_scalar(
-                "SELECT COUNT(*) FROM missed_calls WHERE shop_id = $1 AND phone_hash = $2 AND outcome = 'counted' AND at > $3")
-                .bind(shop_id).bind(app.cipher.phone_index(p.e164())).bind(now - MISSED_CALL_REPEAT_MS).fetch_one(c).await)?;
-            if recent > 0 {
-                Missed::Repeat
-            } else {
-                let latest_3 = fb.missed_call_scope == "latest_3_in_30_days";
-                let (limit, since) = if latest_3 { (3i64, now - 30 * DAY_MS) } else { (1, i64::MIN) };
-                let pending: Vec<(String, String)> = on_tx!(&mut tx, c => sqlx::query_as(
-                    "SELECT id, name FROM orders WHERE shop_id = $1 AND phone_hash = $2 AND status IN ('pending', 'no_response') \
-                       AND created_at >= $3 \
-                     ORDER BY created_at DESC, shopify_order_id DESC LIMIT $4")
-                    .bind(shop_id).bind(app.cipher.phone_index(p.e164())).bind(since).bind(limit).fetch_all(c).await)?;
-                let reason = format!("confirmed by a missed call from {}", p.masked());
-                let mut names = Vec::new();
-                for (order_id, name) in &pending {
-                    if super::answer(&mut tx, shop_id, order_id, "confirmed", &reason, &[&fb.confirm_tag], false, now).await? {
-                        names.push(name.clone());
-                    }
-                }
-                if let Some((latest, _)) = pending.first().filter(|_| !names.is_empty()) {
-                    let o = load_order_tx(app, &mut tx, latest).await?.expect("the order was just read");
-                    let body = render(&fb.confirmation_template, &o, None, Some(&fb.missed_call_exophone));
-                    let sms = NewSms {
-                        shop_id,
-                        order_id: Some(latest),
-                        kind: "confirmation",
-                        seq: 1,
-                        account: &settings.general.account_sid,
-                        to: Some(p.e164()),
-                        body: &body,
-                        secret_body: None,
-                        unicode: fb.encoding == "unicode" || !is_gsm7(&body),
-                        dlt_template_id: &fb.confirmation_dlt_template_id,
-                    };
-                    queue_sms(app, &mut tx, sms, now).await?;
-                }
-                if names.is_empty() { Missed::NothingPending } else { Missed::Confirmed(names) }
-            }
-        }
-    };
-    let (label, orders) = match &outcome {
-        Missed::Confirmed(names) => ("counted", names.join(", ")),
-        Missed::Repeat => ("repeat", String::new()),
-        Missed::NothingPending => ("nothing_pending", String::new()),
-        Missed::NotInUse => ("not_in_use", String::new()),
-        Missed::InvalidNumber => ("invalid_number", String::new()),
-    };
-    on_tx!(&mut tx, c => sqlx::query(
-        "INSERT INTO missed_calls (id, shop_id, call_sid, call_from, phone_enc, phone_hash, outcome, orders, at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
-        .bind(new_id()).bind(shop_id).bind(call_sid).bind(mask(call_from)).bind(phone.as_ref().map(|p| app.cipher.encrypt(p.e164())))
-        .bind(phone.as_ref().map(|p| app.cipher.phone_index(p.e164())))
-        .bind(label).bind(orders).bind(now).execute(c).await.map(|r| r.rows_affected()))?;
-    tx.commit().await?;
-    dialer::wake();
-    Ok(outcome)
-}
-
-/// What a link token stands for right now.
-#[derive(Debug)]
-pub enum LinkState {
-    Unknown,
-    /// The order takes an answer (pending, or a late one after `no_response`) and the link is
-    /// valid: these choices are offered.
-    Open { order: Box<OrderInfo>, choices: Vec<&'static str> },
-    Expired { order: Box<OrderInfo> },
-    /// This link was used: the order's outcome.
-    Used { order: Box<OrderInfo>, action: String },
-    /// Resolved some other way (the call, another link, cancelled in Shopify).
-    Resolved { order: Box<OrderInfo> },
-}
-
-/// The link page's view of a token.
-pub async fn link_state(app: &App, token: &str) -> anyhow::Result<LinkState> {
-    // Tokens are 24 URL-safe characters; anything else cannot match.
-    if token.len() != 24 || !token.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-        return Ok(LinkState::Unknown);
-    }
-    let link: Option<(String, i64, Option<i64>, Option<String>)> = on_db!(&app.db, c => sqlx::query_as(
-        "SELECT order_id, expires_at, used_at, action FROM links WHERE token_hash = $1")
-        .bind(sha256_hex(token.as_bytes())).fetch_optional(c).await)?;
-    let Some((order_id, expires_at, used_at, action)) = link else { return Ok(LinkState::Unknown) };
-    let Some(order) = load_order(app, &order_id).await? else { return Ok(LinkState::Unknown) };
-    if order.shop_status != "installed" {
-        return Ok(LinkState::Unknown);
-    }
-    let order = Box::new(order);
-    if let (Some(_), Some(action)) = (used_at, action) {
-        return Ok(LinkState::Used { order, action });
-    }
-    // A link works for its whole expiry, also after the order ended without a response.
-    if !super::takes_answer(&order.status) {
-        return Ok(LinkState::Resolved { order });
-    }
-    if app.clock.now_ms() > expires_at {
-        return Ok(LinkState::Expired { order });
-    }
-    let fb = order.settings().fallback;
-    let choices = [("confirm", &fb.confirm_tag), ("cancel", &fb.cancel_tag), ("callback", &fb.callback_tag)]
-        .into_iter()
-        .filter(|(_, tag)| !tag.is_empty())
-        .map(|(c, _)| c)
-        .collect();
-    Ok(LinkState::Open { order, choices })
-}
-
-/// A button on the link page: applies the choice once, then says where the order stands.
-/// `Err` names a choice that is not offered.
-pub async fn link_action(app: &App, token: &str, action: &str) -> anyhow::Result<Result<LinkState, String>> {
-    let state = link_state(app, token).await?;
-    let LinkState::Open { order, choices } = &state else { return Ok(Ok(state)) };
-    let Some(choice) = choices.iter().find(|c| **c == action) else {
-        return Ok(Err(format!("{action:?} is not one of this page's buttons")));
-    };
-    let fb = order.settings().fallback;
-    let (status, tag) = match *choice {
-        "confirm" => ("confirmed", fb.confirm_tag.as_str()),
-        "cancel" => ("cancelled", fb.cancel_tag.as_str()),
-        _ => ("callback_requested", fb.callback_tag.as_str()),
-    };
-    let now = app.clock.now_ms();
-    let mut tx = app.db.begin().await?;
-    let reason = format!("{} on the confirmation link", choice_words(choice));
-    let cancel = *choice == "cancel" && fb.cancel_order;
-    if super::answer(&mut tx, &order.shop_id, &order.id, status, &reason, &[tag], cancel, now).await? {
-        on_tx!(&mut tx, c => sqlx::query("UPDATE links SET used_at = $1, action = $2 WHERE token_hash = $3 AND used_at IS NULL")
-            .bind(now).bind(*choice).bind(sha256_hex(token.as_bytes())).execute(c).await.map(|r| r.rows_affected()))?;
-    }
-    tx.commit().await?;
-    Ok(Ok(link_state(app, token).await?))
-}
-
-fn choice_words(choice: &str) -> &'static str {
-    match choice {
-        "confirm" => "confirmed",
-        "cancel" => "cancelled",
-        _ => "callback requested",
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn order() -> OrderInfo {
-        OrderInfo {
-            id: "o".into(),
-            shop_id: "s".into(),
-            name: "#1001".into(),
-            order_number: Some(1001),
-            total_price: "499.00".into(),
-            currency: "INR".into(),
-            phone: Some("+919876543210".into()),
-            status: "pending".into(),
-            status_reason: None,
-            items: Some(r#"[{"title":"Kurta","quantity":2}]"#.into()),
-            is_cod: true,
-            shop_domain: "acme-store.myshopify.com".into(),
-            shop_status: "installed".into(),
-            settings: "{}".into(),
-            exotel_key: "k".into(),
-            exotel_api_token_enc: None,
-        }
-    }
-
-    #[test]
-    fn templates_fill_every_placeholder() {
-        let o = order();
-        let text = render("%ordernumber% %ordername% %orderamount% %link% %exophone%", &o, Some("https://x.in/v/t"), Some("08047112345"));
-        assert_eq!(text, "1001 #1001 INR 499.00 https://x.in/v/t 08047112345");
-        assert_eq!(o.shop_name(), "Acme Store");
-        assert_eq!(o.line_items(), vec![("Kurta".to_string(), 2)]);
-    }
-
-    #[test]
-    fn unicode_is_detected() {
-        assert!(is_gsm7("Confirm order 1001: https://x.in/v/abc_-{} €5"));
-        assert!(!is_gsm7("आपका ऑर्डर 1001 कन्फर्म करें"));
-        assert!(!is_gsm7("Pay ₹499"));
-    }
-}

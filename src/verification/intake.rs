@@ -4,11 +4,13 @@
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::db::events::add_event;
 use crate::db::{Tx, new_id};
-use crate::domain::Phone;
-use crate::settings::Settings;
+use crate::domain::{OrderStatus, Phone};
+use crate::settings::{Method, Settings, Verify};
 use crate::crypto::Cipher;
-use crate::{App, on_tx};
+use crate::app::App;
+use crate::on_tx;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct Address {
@@ -102,7 +104,7 @@ pub struct Decision {
     pub is_cod: bool,
     pub phone: Option<(Phone, &'static str)>,
     /// `pending` or `skipped`.
-    pub status: &'static str,
+    pub status: OrderStatus,
     pub reason: Option<String>,
     /// Whether the customer's details are stored with the order. A prepaid order of a shop that
     /// verifies COD only is none of the app's business: it is recorded with what the reports
@@ -127,23 +129,22 @@ pub fn decide(settings: &Settings, settings_saved: bool, order: &OrderPayload) -
     let skip = |reason: String| Decision {
         is_cod,
         phone: None,
-        status: "skipped",
+        status: OrderStatus::Skipped,
         reason: Some(reason),
         keeps_customer: true,
     };
     let skipped = if !settings_saved {
         Some("codverify was not set up yet (settings not saved)".to_string())
-    } else if settings.general.method == "ivr" && !settings.ivr.is_ready() {
+    } else if settings.general.method == Method::Ivr && !settings.ivr.is_ready() {
         Some("the IVR call settings are not saved yet (ExoPhone and flow id)".to_string())
-    } else if settings.general.method == "otp" && !settings.otp.is_ready() {
+    } else if settings.general.method == Method::Otp && !settings.otp.is_ready() {
         Some("the OTP SMS settings are not saved yet (sender id and template)".to_string())
     } else if order.cancelled_at.is_some() {
         Some("the order was already cancelled".to_string())
     } else if not_verified_prepaid(settings, is_cod) {
         Some(format!(
             "not a COD order (paid with {})",
-            display_gateways(&order.payment_gateway_names)
-        ))
+            display_gateways(&order.payment_gateway_names)))
     } else if phone.is_none() && invalid.is_empty() {
         Some("the order has no phone number".to_string())
     } else if phone.is_none() {
@@ -157,7 +158,7 @@ pub fn decide(settings: &Settings, settings_saved: bool, order: &OrderPayload) -
         None => Decision {
             is_cod,
             phone,
-            status: "pending",
+            status: OrderStatus::Pending,
             reason: None,
             keeps_customer: true,
         },
@@ -166,7 +167,7 @@ pub fn decide(settings: &Settings, settings_saved: bool, order: &OrderPayload) -
 
 /// A prepaid order of a shop that verifies cash-on-delivery orders only.
 fn not_verified_prepaid(settings: &Settings, is_cod: bool) -> bool {
-    settings.general.verify == "cod" && !is_cod
+    settings.general.verify == Verify::Cod && !is_cod
 }
 
 fn display_gateways(g: &[String]) -> String {
@@ -226,7 +227,7 @@ pub async fn take_order(app: &App, tx: &mut Tx, shop_domain: &str, body: &Value)
         ),
     };
     add_event(tx, &shop_id, &order_id, "order_received", &detail, now).await?;
-    if d.status == "pending" {
+    if d.status == OrderStatus::Pending {
         // In the order's own transaction: no job hop between an order and its first call.
         super::begin(app, tx, &shop_id, &order_id, &settings).await?;
     }
@@ -258,16 +259,10 @@ async fn insert_order(cipher: &Cipher, tx: &mut Tx, id: &str, shop_id: &str, o: 
         .bind(o.customer.as_ref().and_then(|c| c.id).filter(|_| keep)).bind(o.customer_name().filter(|_| keep)).bind(email)
         .bind(phone.map(|(p, _)| cipher.encrypt(p.e164())))
         .bind(phone.map(|(p, _)| cipher.phone_index(p.e164()))).bind(phone.map(|(_, s)| *s))
-        .bind(d.status).bind(&d.reason).bind(&o.created_at).bind(now)
-        .bind((d.status != "pending").then_some(now)).bind(items)
+        .bind(d.status.as_str()).bind(&d.reason).bind(&o.created_at).bind(now)
+        .bind((d.status != OrderStatus::Pending).then_some(now)).bind(items)
         .execute(c).await.map(|r| r.rows_affected()))?;
     Ok(n == 1)
-}
-
-pub async fn add_event(tx: &mut Tx, shop_id: &str, order_id: &str, kind: &str, detail: &str, at: i64) -> anyhow::Result<()> {
-    on_tx!(tx, c => sqlx::query("INSERT INTO order_events (id, shop_id, order_id, kind, detail, at) VALUES ($1, $2, $3, $4, $5, $6)")
-        .bind(new_id()).bind(shop_id).bind(order_id).bind(kind).bind(detail).bind(at).execute(c).await.map(|r| r.rows_affected()))?;
-    Ok(())
 }
 
 /// `orders/cancelled`: a cancelled order is never called or messaged again. If the cancellation
@@ -289,16 +284,16 @@ pub async fn order_cancelled(cipher: &Cipher, tx: &mut Tx, shop_domain: &str, bo
         match existing {
             // A pending order stops; one that ended `no_response` takes no late answer any more.
             Some((order_id, status)) if super::takes_answer(&status) => {
-                let n = on_tx!(tx, c => sqlx::query(
+                let n = on_tx!(tx, exec c => sqlx::query(
                     "UPDATE orders SET status = 'cancelled', status_reason = $1, resolved_at = $2, updated_at = $2 \
                      WHERE id = $3 AND shop_id = $4 AND status IN ('pending', 'no_response')")
-                    .bind(reason).bind(now).bind(&order_id).bind(&shop_id).execute(c).await.map(|r| r.rows_affected()))?;
+                    .bind(reason).bind(now).bind(&order_id).bind(&shop_id))?;
                 if n == 0 {
                     // Resolved by a key press committing meanwhile: note the cancellation below.
                     continue;
                 }
                 let stopped = super::stop_pending(tx, &shop_id, Some(&order_id), now).await?;
-                let detail = if status == "pending" {
+                let detail = if status == OrderStatus::Pending {
                     "cancelled in Shopify; verification stopped"
                 } else {
                     "cancelled in Shopify; a late answer is no longer taken"
@@ -313,7 +308,7 @@ pub async fn order_cancelled(cipher: &Cipher, tx: &mut Tx, shop_domain: &str, bo
             None => {
                 let settings = Settings::from_stored(&settings);
                 let mut d = decide(&settings, saved, &order);
-                d.status = "cancelled";
+                d.status = OrderStatus::Cancelled;
                 d.reason = Some(reason.into());
                 let order_id = new_id();
                 if insert_order(cipher, tx, &order_id, &shop_id, &order, &d, now).await? {
@@ -372,14 +367,14 @@ mod tests {
     fn cod_and_verify_modes() {
         let prepaid = order(json!({"payment_gateway_names": ["shopify_payments"], "phone": "9876543210"}));
         let cod = order(json!({"phone": "9876543210"}));
-        assert_eq!(decide(&settings("cod"), true, &cod).status, "pending");
+        assert_eq!(decide(&settings("cod"), true, &cod).status, OrderStatus::Pending);
         let d = decide(&settings("cod"), true, &prepaid);
-        assert_eq!((d.status, d.keeps_customer, d.phone.is_none()), ("skipped", false, true));
+        assert_eq!((d.status, d.keeps_customer, d.phone.is_none()), (OrderStatus::Skipped, false, true));
         assert!(d.reason.unwrap().contains("not a COD order"));
         let all = decide(&settings("all"), true, &prepaid);
-        assert_eq!((all.status, all.keeps_customer), ("pending", true));
+        assert_eq!((all.status, all.keeps_customer), (OrderStatus::Pending, true));
         assert!(decide(&settings("cod"), true, &cod).keeps_customer);
-        assert_eq!(decide(&settings("all"), true, &cod).status, "pending");
+        assert_eq!(decide(&settings("all"), true, &cod).status, OrderStatus::Pending);
     }
 
     #[test]
@@ -388,11 +383,11 @@ mod tests {
         let none = decide(&s, true, &order(json!({})));
         assert_eq!(
             (none.status, none.reason.as_deref()),
-            ("skipped", Some("the order has no phone number"))
+            (OrderStatus::Skipped, Some("the order has no phone number"))
         );
         let bad = decide(&s, true, &order(json!({"phone": "12"})));
-        assert_eq!(bad.status, "skipped");
+        assert_eq!(bad.status, OrderStatus::Skipped);
         assert!(bad.reason.unwrap().contains("no usable phone"));
-        assert_eq!(decide(&s, false, &order(json!({"phone": "9876543210"}))).status, "skipped");
+        assert_eq!(decide(&s, false, &order(json!({"phone": "9876543210"}))).status, OrderStatus::Skipped);
     }
 }

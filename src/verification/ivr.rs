@@ -10,14 +10,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use chrono::{DateTime, Utc};
 
 use super::dialer::Outbox;
-use super::intake::add_event;
 use super::schedule::{self, Choice, Window};
+use crate::db::events::add_event;
 use crate::db::{Tx, new_id};
-use crate::domain::mask;
+use crate::domain::{AttemptState, OrderStatus, mask};
 use crate::exotel::{self, Account, ConnectCall, Dnd, ExotelError};
-use crate::jobs::Job;
+use crate::db::queue::Job;
 use crate::settings::Settings;
-use crate::{App, on_db, on_tx};
+use crate::app::App;
+use crate::{on_db, on_tx};
 
 /// The tag every order gets when its calls went unanswered.
 pub const RETRY_LIMIT_TAG: &str = "ivr_retry_limit_reached";
@@ -56,11 +57,10 @@ pub async fn schedule_first_call(app: &App, tx: &mut Tx, shop_id: &str, order_id
 }
 
 async fn insert_attempt(tx: &mut Tx, shop_id: &str, order_id: &str, n: i64, account: &str, due: i64, now: i64) -> anyhow::Result<()> {
-    on_tx!(tx, c => sqlx::query(
+    on_tx!(tx, exec c => sqlx::query(
         "INSERT INTO call_attempts (id, shop_id, order_id, attempt_no, account_sid, state, due_at, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $7) ON CONFLICT (order_id, attempt_no) DO NOTHING")
-        .bind(new_id()).bind(shop_id).bind(order_id).bind(n).bind(account).bind(due).bind(now)
-        .execute(c).await.map(|r| r.rows_affected()))?;
+        .bind(new_id()).bind(shop_id).bind(order_id).bind(n).bind(account).bind(due).bind(now))?;
     Ok(())
 }
 
@@ -134,14 +134,7 @@ impl Attempt {
     }
 
     fn account(&self, app: &App, settings: &Settings) -> Option<Account> {
-        let token = app.cipher.decrypt(self.exotel_api_token_enc.as_deref()?).ok()?;
-        Some(Account::new(
-            &settings.general.exotel_subdomain,
-            app.config.exotel_api_origin.as_deref(),
-            &settings.general.account_sid,
-            &settings.general.api_key,
-            token,
-        ))
+        Account::for_shop(&settings.general, &app.cipher, self.exotel_api_token_enc.as_deref(), app.config.exotel_api_origin.as_deref())
     }
 
     async fn back_off(&self, app: &App, why: &str) -> anyhow::Result<()> {
@@ -154,10 +147,9 @@ impl Attempt {
     }
 }
 
-async fn set_state(app: &App, id: &str, from: &str, to: &str, extra_sql: &str, now: i64) -> anyhow::Result<bool> {
+async fn set_state(app: &App, id: &str, from: AttemptState, to: AttemptState, extra_sql: &str, now: i64) -> anyhow::Result<bool> {
     let sql = format!("UPDATE call_attempts SET state = $1, updated_at = $2{extra_sql} WHERE id = $3 AND state = $4");
-    let n = on_db!(&app.db, c => sqlx::query(sqlx::AssertSqlSafe(sql)).bind(to).bind(now).bind(id).bind(from)
-        .execute(c).await.map(|r| r.rows_affected()))?;
+    let n = on_db!(&app.db, exec c => sqlx::query(sqlx::AssertSqlSafe(sql)).bind(to.as_str()).bind(now).bind(id).bind(from.as_str()))?;
     Ok(n == 1)
 }
 
@@ -166,13 +158,13 @@ async fn set_state(app: &App, id: &str, from: &str, to: &str, extra_sql: &str, n
 /// set just before the request goes: an error while it is unset means nothing reached Exotel.
 pub async fn dial(app: &App, attempt_id: &str, sent: &AtomicBool) -> anyhow::Result<()> {
     let Some(a) = load_attempt(app, attempt_id).await? else { return Ok(()) };
-    if a.state != "dialing" {
+    if a.state != AttemptState::Dialing {
         return Ok(());
     }
     let settings = a.settings();
     let now = app.clock.now();
-    if a.order_status != "pending" || a.shop_status != "installed" {
-        set_state(app, &a.id, "dialing", "cancelled", ", result = 'cancelled'", ms(now)).await?;
+    if a.order_status != OrderStatus::Pending || a.shop_status != "installed" {
+        set_state(app, &a.id, AttemptState::Dialing, AttemptState::Cancelled, ", result = 'cancelled'", ms(now)).await?;
         return Ok(());
     }
     // The schedule put it inside the window, but a backoff may have carried it past the end.
@@ -181,7 +173,7 @@ pub async fn dial(app: &App, attempt_id: &str, sent: &AtomicBool) -> anyhow::Res
     if placed_at != now {
         let due = ms(placed_at);
         let sql = format!(", due_at = {due}, retry_after_wall = NULL");
-        if set_state(app, &a.id, "dialing", "queued", &sql, ms(now)).await? {
+        if set_state(app, &a.id, AttemptState::Dialing, AttemptState::Queued, &sql, ms(now)).await? {
             let mut tx = app.db.begin().await?;
             let detail = format!("outside calling hours; call {} moved to {}", a.attempt_no, local_time(&settings, due));
             add_event(&mut tx, &a.shop_id, &a.order_id, "call_scheduled", &detail, ms(now)).await?;
@@ -204,8 +196,8 @@ pub async fn dial(app: &App, attempt_id: &str, sent: &AtomicBool) -> anyhow::Res
                     Dnd::No => "no",
                     Dnd::Unavailable => "unavailable",
                 };
-                on_db!(&app.db, c => sqlx::query("UPDATE orders SET dnd = $1 WHERE id = $2 AND shop_id = $3")
-                    .bind(dnd).bind(&a.order_id).bind(&a.shop_id).execute(c).await.map(|r| r.rows_affected()))?;
+                on_db!(&app.db, exec c => sqlx::query("UPDATE orders SET dnd = $1 WHERE id = $2 AND shop_id = $3")
+                    .bind(dnd).bind(&a.order_id).bind(&a.shop_id))?;
                 if info.dnd == Dnd::Yes && !settings.ivr.dnd_calling_enabled {
                     return settle(app, &a, "dnd", Some("the number is on the DND registry and DND calling is not enabled")).await;
                 }
@@ -252,11 +244,11 @@ async fn record_dial(app: &App, a: &Attempt, phone: &str, result: &Result<exotel
             let mut tx = app.db.begin().await?;
             // The order's row first, then the attempt's: the order in which every writer locks them.
             let pending = super::order_still_pending(&mut tx, &a.shop_id, &a.order_id).await?;
-            let n = on_tx!(&mut tx, c => sqlx::query(
+            let n = on_tx!(&mut tx, exec c => sqlx::query(
                 "UPDATE call_attempts SET state = 'placed', call_sid = COALESCE(call_sid, $1), \
                    exotel_status = COALESCE(exotel_status, $2), dialed_at = $3, error = NULL, updated_at = $3 \
                  WHERE id = $4 AND state = 'dialing'")
-                .bind(&placed.sid).bind(&placed.status).bind(now).bind(&a.id).execute(c).await.map(|r| r.rows_affected()))?;
+                .bind(&placed.sid).bind(&placed.status).bind(now).bind(&a.id))?;
             if n == 1 {
                 let detail = format!("call {} placed to {} (CallSid {})", a.attempt_no, mask(phone), placed.sid);
                 add_event(&mut tx, &a.shop_id, &a.order_id, "call_placed", &detail, now).await?;
@@ -270,9 +262,9 @@ async fn record_dial(app: &App, a: &Attempt, phone: &str, result: &Result<exotel
             // The call may well be ringing: wait for Exotel's status callback, never redial.
             let mut tx = app.db.begin().await?;
             let pending = super::order_still_pending(&mut tx, &a.shop_id, &a.order_id).await?;
-            let n = on_tx!(&mut tx, c => sqlx::query(
+            let n = on_tx!(&mut tx, exec c => sqlx::query(
                 "UPDATE call_attempts SET state = 'unknown', dialed_at = $1, error = $2, updated_at = $1 WHERE id = $3 AND state = 'dialing'")
-                .bind(now).bind(e.to_string()).bind(&a.id).execute(c).await.map(|r| r.rows_affected()))?;
+                .bind(now).bind(e.to_string()).bind(&a.id))?;
             if n == 1 {
                 let detail = format!("call {}: no answer from Exotel ({e}); waiting for its status report", a.attempt_no);
                 add_event(&mut tx, &a.shop_id, &a.order_id, "call_unconfirmed", &detail, now).await?;
@@ -303,10 +295,10 @@ pub async fn settle(app: &App, a: &Attempt, result: &str, error: Option<&str>) -
     let now = app.clock.now_ms();
     let mut tx = app.db.begin().await?;
     let pending = super::order_still_pending(&mut tx, &a.shop_id, &a.order_id).await?;
-    let n = on_tx!(&mut tx, c => sqlx::query(
+    let n = on_tx!(&mut tx, exec c => sqlx::query(
         "UPDATE call_attempts SET state = 'ended', result = $1, error = COALESCE($2, error), finished_at = $3, updated_at = $3 \
          WHERE id = $4 AND finished_at IS NULL AND state NOT IN ('ended', 'cancelled')")
-        .bind(result).bind(error).bind(now).bind(&a.id).execute(c).await.map(|r| r.rows_affected()))?;
+        .bind(result).bind(error).bind(now).bind(&a.id))?;
     if n == 1 {
         after_attempt(app, &mut tx, a, pending, result, error, now).await?;
     }
@@ -334,7 +326,7 @@ async fn after_attempt(app: &App, tx: &mut Tx, a: &Attempt, pending: bool, resul
     if result == "dnd" {
         // Straight to the SMS fallback; without one a DND number is not verified.
         if !super::fallback::start(app, tx, &a.shop_id, &a.order_id, &settings, "the number is on the DND registry", now).await? {
-            resolve_without_answer(tx, a, "skipped", "DND number: calls not allowed and no fallback configured", &[], now).await?;
+            resolve_without_answer(tx, a, OrderStatus::Skipped, "DND number: calls not allowed and no fallback configured", &[], now).await?;
         }
         return Ok(());
     }
@@ -357,13 +349,13 @@ async fn after_attempt(app: &App, tx: &mut Tx, a: &Attempt, pending: bool, resul
                 // Still pending: the SMS fallback goes on; the IVR's system tag goes on the order now.
                 super::tag(tx, &a.order_id, &[RETRY_LIMIT_TAG]).await
             } else {
-                resolve_without_answer(tx, a, "no_response", &reason, &[RETRY_LIMIT_TAG], now).await
+                resolve_without_answer(tx, a, OrderStatus::NoResponse, &reason, &[RETRY_LIMIT_TAG], now).await
             }
         }
     }
 }
 
-async fn resolve_without_answer(tx: &mut Tx, a: &Attempt, status: &str, reason: &str, tags: &[&str], now: i64) -> anyhow::Result<()> {
+async fn resolve_without_answer(tx: &mut Tx, a: &Attempt, status: OrderStatus, reason: &str, tags: &[&str], now: i64) -> anyhow::Result<()> {
     super::resolve(tx, &a.shop_id, &a.order_id, status, reason, tags, false, now).await.map(|_| ())
 }
 
@@ -402,10 +394,10 @@ pub async fn press(app: &App, a: &Attempt, digits: &str, choice: Result<Choice, 
         Err(_) => ("invalid", Some(Pressed::Invalid)),
     };
     // A valid choice is never overwritten by a later invalid key.
-    on_tx!(&mut tx, c => sqlx::query(
+    on_tx!(&mut tx, exec c => sqlx::query(
         "UPDATE call_attempts SET digits = $1, choice = CASE WHEN choice IN ('confirm', 'cancel', 'callback') THEN choice ELSE $2 END, \
            updated_at = $3 WHERE id = $4")
-        .bind(digits).bind(recorded).bind(now).bind(&a.id).execute(c).await.map(|r| r.rows_affected()))?;
+        .bind(digits).bind(recorded).bind(now).bind(&a.id))?;
     let result = match choice {
         Err(input) => {
             let detail = format!("call {}: key {input:?} is not an offered choice", a.attempt_no);
@@ -502,7 +494,7 @@ pub async fn status_report(app: &App, a: &Attempt, fields: &HashMap<String, Stri
 /// called.
 pub async fn reconcile(app: &App, attempt_id: &str) -> anyhow::Result<()> {
     let Some(a) = load_attempt(app, attempt_id).await? else { return Ok(()) };
-    if a.finished_at.is_some() || !matches!(a.state.as_str(), "placed" | "unknown") {
+    if a.finished_at.is_some() || !matches!(AttemptState::parse(&a.state), Some(AttemptState::Placed | AttemptState::Unknown)) {
         return Ok(());
     }
     let now = app.clock.now_ms();
@@ -575,21 +567,13 @@ pub async fn recover_stale_dials(app: &App, older_than_wall: i64) -> anyhow::Res
         let now = app.clock.now_ms();
         let mut tx = app.db.begin().await?;
         let pending = super::order_still_pending(&mut tx, &shop_id, &order_id).await?;
-        let n = on_tx!(&mut tx, c => sqlx::query(
+        let n = on_tx!(&mut tx, exec c => sqlx::query(
             "UPDATE call_attempts SET state = 'unknown', error = 'the dialling process stopped mid-request', updated_at = $1 \
-             WHERE id = $2 AND state = 'dialing'").bind(now).bind(&id).execute(c).await.map(|r| r.rows_affected()))?;
+             WHERE id = $2 AND state = 'dialing'").bind(now).bind(&id))?;
         if n == 1 {
             schedule_reconcile(&mut tx, pending, &id, &shop_id, &order_id, now + RECONCILE_AFTER_MS, now).await?;
         }
         tx.commit().await?;
     }
     Ok(())
-}
-
-/// For the account check when settings are saved.
-pub fn describe_exotel_error(e: &ExotelError) -> String {
-    match e {
-        ExotelError::Unauthorized => "Exotel refused the API key or token".into(),
-        other => other.to_string(),
-    }
 }

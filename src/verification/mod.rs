@@ -5,13 +5,41 @@ pub mod dialer;
 pub mod fallback;
 pub mod intake;
 pub mod ivr;
+pub mod link;
+pub mod missed_call;
 pub mod otp;
 pub mod schedule;
+pub mod sms;
+
+use std::sync::atomic::AtomicBool;
+
+use futures::future::BoxFuture;
 
 use crate::db::Tx;
-use crate::settings::Settings;
+use crate::domain::OrderStatus;
+use crate::settings::{Method, Settings};
 use crate::shopify::admin::{self, AdminError};
-use crate::{App, on_db, on_tx};
+use crate::app::App;
+use crate::{on_db, on_tx};
+
+/// The channels the dialer sends through: calls by `ivr`, SMS by `sms`.
+pub struct Channels;
+
+impl dialer::Channels for Channels {
+    fn send<'a>(&'a self, app: &'a App, outbox: dialer::Outbox, id: &'a str, sent: &'a AtomicBool) -> BoxFuture<'a, anyhow::Result<()>> {
+        match outbox {
+            dialer::Outbox::Calls => Box::pin(ivr::dial(app, id, sent)),
+            dialer::Outbox::Sms => Box::pin(sms::send(app, id, sent)),
+        }
+    }
+
+    fn recover_stale<'a>(&'a self, app: &'a App, outbox: dialer::Outbox, claimed_before_wall: i64) -> BoxFuture<'a, anyhow::Result<()>> {
+        match outbox {
+            dialer::Outbox::Calls => Box::pin(ivr::recover_stale_dials(app, claimed_before_wall)),
+            dialer::Outbox::Sms => Box::pin(sms::recover_stale_sends(app, claimed_before_wall)),
+        }
+    }
+}
 
 /// Begins verifying a `pending` order with the shop's method, inside the transaction that took it.
 /// Safe to repeat: the event has a fixed id, and the first call only goes in once.
@@ -23,10 +51,10 @@ pub async fn begin(app: &App, tx: &mut Tx, shop_id: &str, order_id: &str, settin
         .bind(event_id).bind(shop_id).bind(order_id).bind(format!("verification by {}", settings.general.method))
         .bind(app.clock.now_ms()).execute(c).await.map(|r| r.rows_affected()))?;
     if started == 1 {
-        match settings.general.method.as_str() {
-            "ivr" => ivr::schedule_first_call(app, tx, shop_id, order_id, settings).await?,
-            "otp" => {
-                if let Some(o) = fallback::load_order_tx(app, tx, order_id).await? {
+        match Method::parse(&settings.general.method) {
+            Some(Method::Ivr) => ivr::schedule_first_call(app, tx, shop_id, order_id, settings).await?,
+            Some(Method::Otp) => {
+                if let Some(o) = sms::load_order_tx(app, tx, order_id).await? {
                     otp::issue(app, tx, &o, settings, None, app.clock.now_ms()).await?;
                 }
             }
@@ -43,7 +71,7 @@ pub async fn start(app: &App, order_id: &str) -> anyhow::Result<()> {
         "SELECT o.shop_id, o.status, s.settings FROM orders o JOIN shops s ON s.id = o.shop_id \
          WHERE o.id = $1 AND s.status = 'installed'").bind(order_id).fetch_optional(c).await)?;
     let Some((shop_id, status, settings)) = row else { return Ok(()) };
-    if status != "pending" {
+    if status != OrderStatus::Pending {
         return Ok(());
     }
     let mut tx = app.db.begin().await?;
@@ -57,8 +85,8 @@ pub async fn start(app: &App, order_id: &str) -> anyhow::Result<()> {
 /// lock; SQLite transactions are serial anyway), so a resolution committing at the same moment
 /// cannot miss what this transaction schedules for the order.
 pub(crate) async fn order_still_pending(tx: &mut Tx, shop_id: &str, order_id: &str) -> anyhow::Result<bool> {
-    let n = on_tx!(tx, c => sqlx::query("UPDATE orders SET updated_at = updated_at WHERE id = $1 AND shop_id = $2 AND status = 'pending'")
-        .bind(order_id).bind(shop_id).execute(c).await.map(|r| r.rows_affected()))?;
+    let n = on_tx!(tx, exec c => sqlx::query("UPDATE orders SET updated_at = updated_at WHERE id = $1 AND shop_id = $2 AND status = 'pending'")
+        .bind(order_id).bind(shop_id))?;
     Ok(n == 1)
 }
 
@@ -66,27 +94,27 @@ pub(crate) async fn order_still_pending(tx: &mut Tx, shop_id: &str, order_id: &s
 /// for a whole shop (uninstalled).
 pub async fn stop_pending(tx: &mut Tx, shop_id: &str, order_id: Option<&str>, now: i64) -> anyhow::Result<u64> {
     let timers = tx.cancel_timers(shop_id, order_id).await?;
-    let calls = on_tx!(tx, c => sqlx::query(
+    let calls = on_tx!(tx, exec c => sqlx::query(
         "UPDATE call_attempts SET state = 'cancelled', result = 'cancelled', finished_at = $1, updated_at = $1 \
          WHERE shop_id = $2 AND ($3 IS NULL OR order_id = $3) AND state = 'queued'")
-        .bind(now).bind(shop_id).bind(order_id).execute(c).await.map(|r| r.rows_affected()))?;
+        .bind(now).bind(shop_id).bind(order_id))?;
     // Confirmation SMS after a missed call still go: they answer the customer.
-    let sms = on_tx!(tx, c => sqlx::query(
+    let sms = on_tx!(tx, exec c => sqlx::query(
         "UPDATE sms_messages SET state = 'cancelled', updated_at = $1 \
          WHERE shop_id = $2 AND ($3 IS NULL OR order_id = $3) AND state = 'queued' AND kind <> 'confirmation'")
-        .bind(now).bind(shop_id).bind(order_id).execute(c).await.map(|r| r.rows_affected()))?;
+        .bind(now).bind(shop_id).bind(order_id))?;
     Ok(timers + calls + sms)
 }
 
 /// Resolves a `pending` order, once: the status and reason, the timeline event, what was still
 /// scheduled for it dropped, and the Shopify update queued (tags, and the cancellation if asked).
 /// Returns false, changing nothing, when the order was no longer pending.
-pub async fn resolve(tx: &mut Tx, shop_id: &str, order_id: &str, status: &str, reason: &str, tags: &[&str], cancel: bool, now: i64) -> anyhow::Result<bool> {
+pub async fn resolve(tx: &mut Tx, shop_id: &str, order_id: &str, status: OrderStatus, reason: &str, tags: &[&str], cancel: bool, now: i64) -> anyhow::Result<bool> {
     let tags: Vec<String> = tags.iter().filter(|t| !t.is_empty()).map(|t| t.to_string()).collect();
     let n = on_tx!(tx, c => sqlx::query(
         "UPDATE orders SET status = $1, status_reason = $2, resolved_at = $3, updated_at = $3, outcome_tags = $4 \
          WHERE id = $5 AND shop_id = $6 AND status = 'pending'")
-        .bind(status).bind(reason).bind(now).bind(tags.join(",")).bind(order_id).bind(shop_id)
+        .bind(status.as_str()).bind(reason).bind(now).bind(tags.join(",")).bind(order_id).bind(shop_id)
         .execute(c).await.map(|r| r.rows_affected()))?;
     if n == 0 {
         return Ok(false);
@@ -99,7 +127,7 @@ pub async fn resolve(tx: &mut Tx, shop_id: &str, order_id: &str, status: &str, r
 /// ended `no_response` (a late answer, SPEC §3/§8). A cancelled order (in Shopify, or by an
 /// answer) is not open; the app learns nothing of fulfilment (see README, "Late answers").
 pub fn takes_answer(status: &str) -> bool {
-    matches!(status, "pending" | "no_response")
+    matches!(OrderStatus::parse(status), Some(OrderStatus::Pending | OrderStatus::NoResponse))
 }
 
 /// Resolves an order with the shopper's answer (`confirmed`, `cancelled`, `callback_requested`),
@@ -108,7 +136,7 @@ pub fn takes_answer(status: &str) -> bool {
 /// answer's tags are added next to the no-response tag already on the order (tags are never
 /// removed). Returns false, changing nothing, when the order takes no answer any more.
 #[allow(clippy::too_many_arguments)]
-pub async fn answer(tx: &mut Tx, shop_id: &str, order_id: &str, status: &str, reason: &str, tags: &[&str], cancel: bool, now: i64) -> anyhow::Result<bool> {
+pub async fn answer(tx: &mut Tx, shop_id: &str, order_id: &str, status: OrderStatus, reason: &str, tags: &[&str], cancel: bool, now: i64) -> anyhow::Result<bool> {
     if resolve(tx, shop_id, order_id, status, reason, tags, cancel, now).await? {
         return Ok(true);
     }
@@ -118,7 +146,7 @@ pub async fn answer(tx: &mut Tx, shop_id: &str, order_id: &str, status: &str, re
         "UPDATE orders SET status = $1, status_reason = $2, resolved_at = $3, updated_at = $3, \
            outcome_tags = CASE WHEN COALESCE(outcome_tags, '') = '' THEN $4 ELSE outcome_tags || ',' || $4 END \
          WHERE id = $5 AND shop_id = $6 AND status = 'no_response'")
-        .bind(status).bind(&reason).bind(now).bind(tags.join(",")).bind(order_id).bind(shop_id)
+        .bind(status.as_str()).bind(&reason).bind(now).bind(tags.join(",")).bind(order_id).bind(shop_id)
         .execute(c).await.map(|r| r.rows_affected()))?;
     if n == 0 {
         return Ok(false);
@@ -130,11 +158,11 @@ pub async fn answer(tx: &mut Tx, shop_id: &str, order_id: &str, status: &str, re
 /// What follows a resolution in its transaction: what was still scheduled dropped, the timeline
 /// event, and the Shopify update queued.
 #[allow(clippy::too_many_arguments)]
-async fn resolved(tx: &mut Tx, shop_id: &str, order_id: &str, status: &str, reason: &str, tags: Vec<String>, cancel: bool, now: i64) -> anyhow::Result<()> {
+async fn resolved(tx: &mut Tx, shop_id: &str, order_id: &str, status: OrderStatus, reason: &str, tags: Vec<String>, cancel: bool, now: i64) -> anyhow::Result<()> {
     stop_pending(tx, shop_id, Some(order_id), now).await?;
-    intake::add_event(tx, shop_id, order_id, status, reason, now).await?;
+    crate::db::events::add_event(tx, shop_id, order_id, status.as_str(), reason, now).await?;
     if !tags.is_empty() || cancel {
-        tx.push_jobs(&[crate::jobs::Job::SyncOrder { order_id: order_id.to_string(), tags, cancel, failures: 0 }]).await?;
+        tx.push_jobs(&[crate::db::queue::Job::SyncOrder { order_id: order_id.to_string(), tags, cancel, failures: 0 }]).await?;
     }
     Ok(())
 }
@@ -142,7 +170,7 @@ async fn resolved(tx: &mut Tx, shop_id: &str, order_id: &str, status: &str, reas
 /// Queues tags for a still-pending order (system tags such as `ivr_retry_limit_reached`).
 pub async fn tag(tx: &mut Tx, order_id: &str, tags: &[&str]) -> anyhow::Result<()> {
     let tags = tags.iter().map(|t| t.to_string()).collect();
-    tx.push_jobs(&[crate::jobs::Job::SyncOrder { order_id: order_id.to_string(), tags, cancel: false, failures: 0 }]).await
+    tx.push_jobs(&[crate::db::queue::Job::SyncOrder { order_id: order_id.to_string(), tags, cancel: false, failures: 0 }]).await
 }
 
 /// The wait before a Shopify update that found Shopify unavailable is tried again, on the app
@@ -187,14 +215,14 @@ pub async fn sync_order(app: &App, order_id: &str, tags: &[String], cancel: bool
     let now = app.clock.now_ms();
     let mut tx = app.db.begin().await?;
     for (kind, detail) in &events {
-        intake::add_event(&mut tx, &shop_id, order_id, kind, detail, now).await?;
+        crate::db::events::add_event(&mut tx, &shop_id, order_id, kind, detail, now).await?;
     }
     if let Some(detail) = &failed {
-        intake::add_event(&mut tx, &shop_id, order_id, "shopify_update_failed", detail, now).await?;
+        crate::db::events::add_event(&mut tx, &shop_id, order_id, "shopify_update_failed", detail, now).await?;
         if result.as_ref().is_err_and(AdminError::is_transient) {
             // Not tied to the order's timers: those are dropped when its calls settle, this is not.
             let tagged = events.iter().any(|(kind, _)| *kind == "tags_added");
-            let rest = crate::jobs::Job::SyncOrder {
+            let rest = crate::db::queue::Job::SyncOrder {
                 order_id: order_id.to_string(),
                 tags: if tagged { Vec::new() } else { tags.to_vec() },
                 cancel,
@@ -203,8 +231,8 @@ pub async fn sync_order(app: &App, order_id: &str, tags: &[String], cancel: bool
             tx.schedule(&rest, &shop_id, None, now + retry_in_minutes * 60_000, now).await?;
         }
     } else {
-        on_tx!(&mut tx, c => sqlx::query("UPDATE orders SET shopify_synced_at = $1 WHERE id = $2 AND shop_id = $3")
-            .bind(now).bind(order_id).bind(&shop_id).execute(c).await.map(|r| r.rows_affected()))?;
+        on_tx!(&mut tx, exec c => sqlx::query("UPDATE orders SET shopify_synced_at = $1 WHERE id = $2 AND shop_id = $3")
+            .bind(now).bind(order_id).bind(&shop_id))?;
     }
     tx.commit().await?;
     Ok(())

@@ -8,12 +8,14 @@
 use rand::Rng;
 use serde::Serialize;
 
-use super::fallback::{self, NewSms, OrderInfo, is_gsm7};
-use super::intake::add_event;
+use super::sms::{self, NewSms, OrderInfo, is_gsm7};
 use crate::crypto::{ct_eq, hmac_sha256};
+use crate::db::events::add_event;
 use crate::db::Tx;
-use crate::settings::{Otp, Settings};
-use crate::{App, on_db, on_tx};
+use crate::domain::OrderStatus;
+use crate::settings::{Encoding, Otp, Settings};
+use crate::app::App;
+use crate::{on_db, on_tx};
 
 /// How long an OTP stays valid (the page says so).
 pub const TTL_MS: i64 = 15 * 60 * 1000;
@@ -54,23 +56,21 @@ pub async fn issue(app: &App, tx: &mut Tx, o: &OrderInfo, settings: &Settings, e
     let version = expected_version.map_or(1, |v| v + 1);
     let hash = code_hash(app, &o.id, version, &code);
     let n = match expected_version {
-        None => on_tx!(tx, c => sqlx::query(
+        None => on_tx!(tx, exec c => sqlx::query(
             "INSERT INTO otps (order_id, shop_id, code_hash, version, issued_at, expires_at, created_at, updated_at) \
              VALUES ($1, $2, $3, 1, $4, $5, $4, $4) ON CONFLICT (order_id) DO NOTHING")
-            .bind(&o.id).bind(&o.shop_id).bind(&hash).bind(now).bind(now + TTL_MS)
-            .execute(c).await.map(|r| r.rows_affected()))?,
-        Some(v) => on_tx!(tx, c => sqlx::query(
+            .bind(&o.id).bind(&o.shop_id).bind(&hash).bind(now).bind(now + TTL_MS))?,
+        Some(v) => on_tx!(tx, exec c => sqlx::query(
             "UPDATE otps SET code_hash = $1, version = $2, issued_at = $3, expires_at = $4, resends_used = resends_used + 1, updated_at = $3 \
              WHERE order_id = $5 AND version = $6 AND verified_at IS NULL AND locked_at IS NULL \
                AND resends_used < $7 AND issued_at <= $8")
             .bind(&hash).bind(version).bind(now).bind(now + TTL_MS).bind(&o.id).bind(v)
-            .bind(otp.resends).bind(now - otp.resend_after_seconds * 1000)
-            .execute(c).await.map(|r| r.rows_affected()))?,
+            .bind(otp.resends).bind(now - otp.resend_after_seconds * 1000))?,
     };
     if n == 0 {
         return Ok(false);
     }
-    let text = fallback::render(&otp.template, o, None, None);
+    let text = sms::render(&otp.template, o, None, None);
     let sms = NewSms {
         shop_id: &o.shop_id,
         order_id: Some(&o.id),
@@ -80,10 +80,10 @@ pub async fn issue(app: &App, tx: &mut Tx, o: &OrderInfo, settings: &Settings, e
         to: o.phone.as_deref(),
         body: &text.replace("%otp%", &"*".repeat(DIGITS)),
         secret_body: Some(app.cipher.encrypt(&text.replace("%otp%", &code))),
-        unicode: otp.encoding == "unicode" || !is_gsm7(&text),
+        unicode: otp.encoding == Encoding::Unicode || !is_gsm7(&text),
         dlt_template_id: &otp.dlt_template_id,
     };
-    fallback::queue_sms(app, tx, sms, now).await?;
+    sms::queue_sms(app, tx, sms, now).await?;
     let detail = if version == 1 { "OTP sent by SMS".to_string() } else { format!("OTP resent by SMS ({} of {})", version - 1, otp.resends) };
     add_event(tx, &o.shop_id, &o.id, "otp_sent", &detail, now).await?;
     Ok(true)
@@ -134,7 +134,7 @@ pub fn view(row: Option<&OtpRow>, order_status: &str, otp: &Otp, now: i64) -> Vi
         v.attempts_left = 0;
         v.resends_left = 0;
         v.message = "Too many incorrect OTPs: this OTP can no longer be used. Your order is still placed; the shop may call you to confirm it.".into();
-    } else if order_status != "pending" {
+    } else if order_status != OrderStatus::Pending {
         v.message = "This order needs no OTP any more.".into();
     } else {
         v.resend_in_seconds = if v.resends_left > 0 { secs(r.issued_at + otp.resend_after_seconds * 1000 - now) } else { 0 };
@@ -194,23 +194,23 @@ pub async fn verify(app: &App, o: &OrderInfo, typed: &str) -> anyhow::Result<Vie
     let right = ct_eq(code_hash(app, &o.id, r.version, &typed).as_bytes(), r.code_hash.as_bytes());
     let mut tx = app.db.begin().await?;
     let outcome = if right {
-        let n = on_tx!(&mut tx, c => sqlx::query(
+        let n = on_tx!(&mut tx, exec c => sqlx::query(
             "UPDATE otps SET verified_at = $1, updated_at = $1 WHERE order_id = $2 AND version = $3 \
              AND verified_at IS NULL AND locked_at IS NULL AND expires_at >= $1")
-            .bind(now).bind(&o.id).bind(r.version).execute(c).await.map(|r| r.rows_affected()))?;
+            .bind(now).bind(&o.id).bind(r.version))?;
         if n == 1 {
-            super::resolve(&mut tx, &o.shop_id, &o.id, "confirmed", "OTP verified", &[&settings.otp.tag], false, now).await?;
+            super::resolve(&mut tx, &o.shop_id, &o.id, OrderStatus::Confirmed, "OTP verified", &[&settings.otp.tag], false, now).await?;
             Some("verified")
         } else {
             None
         }
     } else {
         let limit = attempts_allowed(&settings.otp);
-        let n = on_tx!(&mut tx, c => sqlx::query(
+        let n = on_tx!(&mut tx, exec c => sqlx::query(
             "UPDATE otps SET wrong_count = wrong_count + 1, \
                locked_at = CASE WHEN wrong_count + 1 >= $1 THEN $2 ELSE NULL END, updated_at = $2 \
              WHERE order_id = $3 AND verified_at IS NULL AND locked_at IS NULL")
-            .bind(limit).bind(now).bind(&o.id).execute(c).await.map(|r| r.rows_affected()))?;
+            .bind(limit).bind(now).bind(&o.id))?;
         if n == 1 {
             let (wrong, locked): (i64, Option<i64>) = on_tx!(&mut tx, c => sqlx::query_as(
                 "SELECT wrong_count, locked_at FROM otps WHERE order_id = $1").bind(&o.id).fetch_one(c).await)?;
@@ -229,7 +229,7 @@ pub async fn verify(app: &App, o: &OrderInfo, typed: &str) -> anyhow::Result<Vie
         }
     };
     tx.commit().await?;
-    let after = status(app, &super::fallback::load_order(app, &o.id).await?.unwrap_or_else(|| o.clone())).await?;
+    let after = status(app, &sms::load_order(app, &o.id).await?.unwrap_or_else(|| o.clone())).await?;
     // A lost race ends in whatever the winner made of it.
     let result = outcome.unwrap_or(match after.state {
         "verified" => "verified",

@@ -4,7 +4,8 @@
 use chrono::{DateTime, Duration, LocalResult, NaiveDate, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
 
-use crate::settings::{Ivr, parse_hhmm};
+use crate::domain::OrderStatus;
+use crate::settings::{FirstCall, Ivr, parse_hhmm};
 
 /// The hours calls are allowed in, in the shop's time zone. Both ends are inclusive: a call due at
 /// exactly `end` is still placed; one a moment later waits for the next day's `start`.
@@ -65,7 +66,7 @@ impl Window {
 
 /// When the first call of a new order is due.
 pub fn first_call_at(ivr: &Ivr, received: DateTime<Utc>) -> DateTime<Utc> {
-    let delay = if ivr.first_call == "after" { ivr.first_call_delay_minutes.max(0) } else { 0 };
+    let delay = if ivr.first_call == FirstCall::After { ivr.first_call_delay_minutes.max(0) } else { 0 };
     Window::of(ivr).place(received + Duration::minutes(delay))
 }
 
@@ -105,11 +106,11 @@ impl Choice {
     }
 
     /// The order status this choice resolves to.
-    pub fn status(self) -> &'static str {
+    pub fn status(self) -> OrderStatus {
         match self {
-            Choice::Confirm => "confirmed",
-            Choice::Cancel => "cancelled",
-            Choice::Callback => "callback_requested",
+            Choice::Confirm => OrderStatus::Confirmed,
+            Choice::Cancel => OrderStatus::Cancelled,
+            Choice::Callback => OrderStatus::CallbackRequested,
         }
     }
 

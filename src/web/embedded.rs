@@ -18,8 +18,9 @@ use crate::exotel;
 use crate::settings::{self, Settings, mask_secret};
 use crate::shopify::ShopifyApp;
 use crate::shopify::oauth::OAuthError;
-use crate::shops::{self, Shop};
-use crate::{App, AppState, on_db};
+use crate::db::shops::{self, Shop};
+use crate::app::App;
+use crate::AppState;
 
 fn shopify(app: &App) -> AppResult<&ShopifyApp> {
     app.shopify
@@ -58,7 +59,7 @@ async fn shop_for_token(app: &App, token: &str) -> AppResult<Shop> {
             OAuthError::Refused(m) => AppError::unauthorized(format!("Shopify refused the token exchange: {m}")),
             other => AppError::Unavailable(other.to_string()),
         })?;
-    let shop = shops::install(app, &session.shop, &tokens).await?;
+    let shop = shops::install(&app.db, &app.cipher, &session.shop, &tokens, app.clock.now_ms()).await?;
     tracing::info!(shop = %session.shop, "installed through token exchange");
     Ok(shop)
 }
@@ -239,10 +240,10 @@ pub async fn put_settings(State(state): State<AppState>, ShopSession(shop): Shop
         Some(match token {
             None => "failed: no API token".to_string(),
             Some(token) => {
-                let account = exotel::Account::new(&g.exotel_subdomain, state.config.exotel_api_origin.as_deref(), &g.account_sid, &g.api_key, token);
+                let account = exotel::Account::of(g, state.config.exotel_api_origin.as_deref(), token);
                 match exotel::check_account(&state.http, &account).await {
                     Ok(()) => "connected".to_string(),
-                    Err(e) => format!("failed: {}", crate::verification::ivr::describe_exotel_error(&e)),
+                    Err(e) => format!("failed: {}", exotel::describe_error(&e)),
                 }
             }
         })
@@ -251,12 +252,7 @@ pub async fn put_settings(State(state): State<AppState>, ShopSession(shop): Shop
     };
     let token_enc = applied.new_api_token.as_deref().map(|t| state.cipher.encrypt(t));
     let stored = serde_json::to_string(&applied.settings).map_err(anyhow::Error::from)?;
-    on_db!(&state.db, c => sqlx::query(
-        "UPDATE shops SET settings = $1, settings_saved = (settings_saved OR $2), \
-           exotel_api_token_enc = COALESCE($3, exotel_api_token_enc), \
-           exotel_status = COALESCE($4, exotel_status), updated_at = $5 WHERE id = $6")
-        .bind(stored).bind(general_saved).bind(token_enc).bind(exotel_status).bind(state.clock.now_ms()).bind(&shop.id)
-        .execute(c).await.map(|r| r.rows_affected()))?;
+    shops::save_settings(&state.db, &shop.id, &stored, general_saved, token_enc, exotel_status.as_deref(), state.clock.now_ms()).await?;
     let shop = shops::find(&state.db, &shop.id).await?.ok_or(AppError::NotFound)?;
     Ok(api_response(&shop, settings_document(&state, &shop)))
 }
@@ -265,8 +261,7 @@ pub async fn put_settings(State(state): State<AppState>, ShopSession(shop): Shop
 /// working at once (404); the merchant pastes the new ones into the flow.
 pub async fn rotate_exotel_key(State(state): State<AppState>, ShopSession(shop): ShopSession) -> ApiResult<Response> {
     let key = crate::crypto::random_token(24);
-    on_db!(&state.db, c => sqlx::query("UPDATE shops SET exotel_key = $1, updated_at = $2 WHERE id = $3")
-        .bind(&key).bind(state.clock.now_ms()).bind(&shop.id).execute(c).await.map(|r| r.rows_affected()))?;
+    shops::set_exotel_key(&state.db, &shop.id, &key, state.clock.now_ms()).await?;
     let shop = shops::find(&state.db, &shop.id).await?.ok_or(AppError::NotFound)?;
     Ok(api_response(&shop, settings_document(&state, &shop)))
 }

@@ -9,10 +9,12 @@ use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
-use crate::verification::fallback::{self, Missed};
+use crate::verification::missed_call::{self, Missed};
+use crate::verification::sms;
 use crate::verification::ivr::{self, Pressed, Scope};
 use crate::verification::schedule::{self, Choice};
-use crate::{App, AppState, on_db};
+use crate::app::App;
+use crate::AppState;
 
 fn plain(status: StatusCode, body: impl Into<String>) -> Response {
     (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body.into()).into_response()
@@ -36,8 +38,7 @@ async fn shop_for_key(app: &App, key: &str) -> anyhow::Result<Option<String>> {
     if !plausible_key(key) {
         return Ok(None);
     }
-    Ok(on_db!(&app.db, c => sqlx::query_scalar("SELECT id FROM shops WHERE exotel_key = $1 AND status = 'installed'")
-        .bind(key).fetch_optional(c).await)?)
+    Ok(crate::db::shops::installed_by_exotel_key(&app.db, key).await?)
 }
 
 /// PostgreSQL text cannot hold NUL, and Exotel never sends one: such a callback is refused (400)
@@ -234,7 +235,7 @@ async fn missed_call_from(state: &App, shop_id: &str, q: &HashMap<String, String
     if from.is_empty() {
         return Ok(plain(StatusCode::BAD_REQUEST, "CallFrom is required"));
     }
-    Ok(match fallback::missed_call(state, shop_id, from, q.get("CallSid").map(String::as_str)).await? {
+    Ok(match missed_call::missed_call(state, shop_id, from, q.get("CallSid").map(String::as_str)).await? {
         Missed::Confirmed(_) | Missed::Repeat => plain(StatusCode::OK, "OK"),
         Missed::NothingPending => plain(StatusCode::UNPROCESSABLE_ENTITY, "no pending order for this number"),
         Missed::NotInUse => plain(StatusCode::UNPROCESSABLE_ENTITY, "missed-call confirmation is not in use"),
@@ -249,7 +250,7 @@ pub async fn sms_status(State(state): State<AppState>, Path(key): Path<String>, 
             Ok(found) => found,
             Err(answer) => return Ok(answer),
         };
-        Ok(if fallback::status_report(&state, &shop_id, &fields).await? {
+        Ok(if sms::status_report(&state, &shop_id, &fields).await? {
             plain(StatusCode::OK, "OK")
         } else {
             plain(StatusCode::OK, "unknown SMS; ignored")

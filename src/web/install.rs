@@ -13,7 +13,8 @@ use crate::crypto::{ct_eq, random_token, sha256_hex};
 use crate::domain::ShopDomain;
 use crate::shopify::ShopifyApp;
 use crate::shopify::oauth::verify_query_hmac;
-use crate::{AppState, shops};
+use crate::AppState;
+use crate::db::shops;
 
 const STATE_COOKIE: &str = "codverify_oauth_state";
 /// How long the merchant has to approve the install.
@@ -110,7 +111,7 @@ pub async fn callback(State(state): State<AppState>, headers: HeaderMap, RawQuer
             crate::shopify::oauth::OAuthError::Refused(m) => AppError::bad_request(format!("Shopify refused the install: {m}")),
             other => AppError::Unavailable(other.to_string()),
         })?;
-    shops::install(&state, &shop, &tokens).await?;
+    shops::install(&state.db, &state.cipher, &shop, &tokens, state.clock.now_ms()).await?;
     tracing::info!(shop = %shop, "installed through the authorization-code grant");
 
     let target = embedded_app_url(shopify, &shop, get("host"));

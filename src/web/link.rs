@@ -11,7 +11,9 @@ use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
 
 use crate::AppState;
-use crate::verification::fallback::{self, LinkState, OrderInfo};
+use crate::domain::OrderStatus;
+use crate::verification::link::{self, LinkState};
+use crate::verification::sms::OrderInfo;
 
 #[derive(Template)]
 #[template(path = "link.html")]
@@ -87,10 +89,10 @@ fn order_page(o: &OrderInfo, heading: &str, message: String, show_order: bool) -
 }
 
 fn outcome_words(status: &str) -> &'static str {
-    match status {
-        "confirmed" => "Your order is confirmed. Thank you!",
-        "cancelled" => "Your order is cancelled.",
-        "callback_requested" => "We will call you back about your order.",
+    match OrderStatus::parse(status) {
+        Some(OrderStatus::Confirmed) => "Your order is confirmed. Thank you!",
+        Some(OrderStatus::Cancelled) => "Your order is cancelled.",
+        Some(OrderStatus::CallbackRequested) => "We will call you back about your order.",
         _ => "This order needs no answer any more.",
     }
 }
@@ -115,7 +117,7 @@ fn render_state(state: LinkState, token: &str) -> Response {
             let heading = outcome_words(&order.status);
             page(StatusCode::OK, order_page(&order, heading, String::new(), true))
         }
-        LinkState::Resolved { order } if order.status == "cancelled" => page(
+        LinkState::Resolved { order } if order.status == OrderStatus::Cancelled => page(
             StatusCode::GONE,
             order_page(&order, "This order was cancelled", "It cannot be confirmed any more. Please contact the shop if this is a mistake.".into(), true),
         ),
@@ -127,7 +129,7 @@ fn render_state(state: LinkState, token: &str) -> Response {
 }
 
 pub async fn show(State(state): State<AppState>, Path(token): Path<String>) -> Response {
-    match fallback::link_state(&state, &token).await {
+    match link::link_state(&state, &token).await {
         Ok(s) => render_state(s, &token),
         Err(e) => {
             tracing::error!(error = %e, "link lookup failed");
@@ -143,7 +145,7 @@ pub struct ActionForm {
 }
 
 pub async fn act(State(state): State<AppState>, Path(token): Path<String>, Form(form): Form<ActionForm>) -> Response {
-    match fallback::link_action(&state, &token, &form.action).await {
+    match link::link_action(&state, &token, &form.action).await {
         Ok(Ok(s)) => render_state(s, &token),
         Ok(Err(_)) => page(
             StatusCode::BAD_REQUEST,

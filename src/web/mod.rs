@@ -10,6 +10,7 @@ pub mod otp_api;
 pub mod pages;
 pub mod privacy;
 pub mod reports;
+pub mod webhooks;
 pub mod ops;
 
 use axum::Router;
@@ -22,7 +23,6 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::AppState;
-use crate::shopify::webhooks;
 
 /// Default body limit for every route but webhooks.
 const BODY_LIMIT: usize = 64 * 1024;

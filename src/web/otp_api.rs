@@ -13,9 +13,10 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::limits::{KeyedLimit, client_key};
-use crate::verification::fallback::{self, OrderInfo};
+use crate::verification::sms::{self, OrderInfo};
 use crate::verification::otp;
-use crate::{App, AppState, on_db};
+use crate::app::App;
+use crate::AppState;
 
 /// Per order: enough for a shopper, too few to guess a 6-digit code (the attempt limit holds anyway).
 static PER_ORDER: LazyLock<KeyedLimit<String>> = LazyLock::new(|| KeyedLimit::per_minute(60));
@@ -57,12 +58,9 @@ async fn authorize(app: &App, headers: &HeaderMap, peer: SocketAddr, raw_order_i
     if PER_ORDER.check(&format!("{shop}/{id}")).is_err() {
         return Err(error(StatusCode::TOO_MANY_REQUESTS, "too many requests for this order; please wait a moment"));
     }
-    let order_id: Option<String> = on_db!(&app.db, c => sqlx::query_scalar(
-        "SELECT o.id FROM orders o JOIN shops s ON s.id = o.shop_id WHERE s.domain = $1 AND s.status = 'installed' AND o.shopify_order_id = $2")
-        .bind(shop.as_str()).bind(id).fetch_optional(c).await)
-    .map_err(|e| internal(e.into()))?;
+    let order_id = crate::db::orders::id_by_shopify_id(&app.db, shop.as_str(), id).await.map_err(|e| internal(e.into()))?;
     let order = match order_id {
-        Some(oid) => fallback::load_order(app, &oid).await.map_err(internal)?,
+        Some(oid) => sms::load_order(app, &oid).await.map_err(internal)?,
         None => None,
     };
     order.ok_or_else(|| error(StatusCode::NOT_FOUND, "no such order for this shop"))

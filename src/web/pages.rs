@@ -11,9 +11,10 @@ use axum::routing::get;
 
 use super::embedded::{PageShop, callback_urls, embedded_page};
 use super::error::AppResult;
-use crate::settings::{Contact, EXOTEL_SUBDOMAINS, Fallback, General, Ivr, Otp, Settings, mask_secret};
-use crate::shops::Shop;
-use crate::{App, AppState};
+use crate::settings::{Contact, EXOTEL_SUBDOMAINS, Fallback, FallbackMode, General, Ivr, Method, Otp, Settings, mask_secret};
+use crate::db::shops::Shop;
+use crate::app::App;
+use crate::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -86,7 +87,7 @@ fn steps(shop: &Shop, s: &Settings) -> Vec<Step> {
         },
         href: "/app/settings",
     }];
-    if s.general.method == "otp" {
+    if s.general.method == Method::Otp {
         steps.push(Step {
             done: s.otp.is_ready(),
             label: "Set up the OTP SMS",
@@ -101,7 +102,7 @@ fn steps(shop: &Shop, s: &Settings) -> Vec<Step> {
             href: "/app/settings/ivr",
         });
         steps.push(Step {
-            done: s.fallback.mode != "none",
+            done: s.fallback.mode != FallbackMode::Off,
             label: "Choose an IVR fallback (optional)",
             detail: "An SMS with a confirmation link, or one asking for a missed call, when calls go unanswered.".into(),
             href: "/app/settings/fallback",
@@ -188,7 +189,7 @@ fn masked_token(app: &App, shop: &Shop) -> String {
 pub async fn general(State(state): State<AppState>, p: PageShop, IdToken(id_token): IdToken) -> AppResult<Response> {
     let s = Settings::from_stored(&p.shop.settings).general;
     let b = base(&p, id_token);
-    let (next_href, next_label) = if s.method == "otp" { ("/app/settings/otp", "OTP SMS") } else { ("/app/settings/ivr", "IVR call") };
+    let (next_href, next_label) = if s.method == Method::Otp { ("/app/settings/otp", "OTP SMS") } else { ("/app/settings/ivr", "IVR call") };
     let page = GeneralPage {
         next_href,
         next_label,
@@ -224,7 +225,7 @@ pub async fn otp(p: PageShop, IdToken(id_token): IdToken) -> AppResult<Response>
         shop: b.shop,
         id_token: b.id_token,
         nav: "otp",
-        in_use: all.general.method == "otp",
+        in_use: all.general.method == Method::Otp,
         s: all.otp,
     };
     embedded_page(&p.domain, &page)
@@ -269,7 +270,7 @@ pub async fn ivr(State(state): State<AppState>, p: PageShop, IdToken(id_token): 
         shop: b.shop,
         id_token: b.id_token,
         nav: "ivr",
-        in_use: all.general.method == "ivr",
+        in_use: all.general.method == Method::Ivr,
         s: all.ivr,
         urls: url_rows(&state, &p.shop),
     };

@@ -1,9 +1,8 @@
 //! History reports (Call, SMS, Missed call, Order) with filters, pagination and CSV, each order's
-//! timeline (page and JSON), and click-to-call for orders whose customer asked for a callback
-//! (issue 7). Every query is scoped to the authenticated shop.
+//! timeline (page and JSON), and the endpoints of click-to-call (`crate::click_to_call`) for orders
+//! whose customer asked for a callback (issue 7). Every query is scoped to the authenticated shop.
 
-use std::collections::{BTreeMap, HashMap};
-use std::time::Duration;
+use std::collections::HashMap;
 
 use askama::Template;
 use axum::body::Bytes;
@@ -18,15 +17,13 @@ use serde_json::{Value, json};
 
 use super::embedded::{PageShop, ShopSession, embedded_page, with_csp};
 use super::error::{ApiResult, AppError, AppResult};
-use crate::db::new_id;
-use crate::domain::{Phone, ShopDomain, mask};
-use crate::exotel::{self, Account, ConnectCall};
+use crate::click_to_call::{self, Outcome, Refused};
+use crate::domain::{OrderStatus, ShopDomain};
+use crate::exotel;
 use crate::reports::{self as r, Filters, Report};
 use crate::settings::Settings;
-use crate::shops::Shop;
-use crate::verification::dialer::{emission_interval_ms, take_budget};
-use crate::verification::intake::add_event;
-use crate::{App, AppState, on_db, on_tx};
+use crate::db::shops::Shop;
+use crate::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -311,12 +308,12 @@ async fn history(
     let counts_view = counts.as_ref().map(|c| {
         vec![
             ("total", "Total orders", c.total),
-            ("confirmed", "Confirmed orders", c.confirmed),
-            ("cancelled", "Cancelled orders", c.cancelled),
-            ("callback_requested", "Callback requested orders", c.callback_requested),
-            ("pending", "Pending verification orders", c.pending),
-            ("no_response", "No response orders", c.no_response),
-            ("skipped", "Not verified orders", c.skipped),
+            (OrderStatus::Confirmed.as_str(), "Confirmed orders", c.confirmed),
+            (OrderStatus::Cancelled.as_str(), "Cancelled orders", c.cancelled),
+            (OrderStatus::CallbackRequested.as_str(), "Callback requested orders", c.callback_requested),
+            (OrderStatus::Pending.as_str(), "Pending verification orders", c.pending),
+            (OrderStatus::NoResponse.as_str(), "No response orders", c.no_response),
+            (OrderStatus::Skipped.as_str(), "Not verified orders", c.skipped),
         ]
     });
     let channels = overview
@@ -476,7 +473,7 @@ async fn timeline_page(
             .iter()
             .map(|e| EventView { at: zone(e.at), label: r::event_label(&e.kind), detail: e.detail.clone(), tone: r::tone(&e.kind) })
             .collect(),
-        can_call: o.status == "callback_requested",
+        can_call: o.status == OrderStatus::CallbackRequested,
         agent_phone: settings.contact.phone.clone(),
         back_url: format!("/app/history/orders?{}", auth_query(&q, &p.shop.domain)),
         timezone: tz.name().to_string(),
@@ -511,7 +508,7 @@ async fn order_json(State(state): State<AppState>, ShopSession(shop): ShopSessio
         "tags": o.tags(),
         "resolved_at": o.resolved_at.map(|t| r::local_rfc3339(tz, t)),
         "timezone": tz.name(),
-        "can_call": o.status == "callback_requested",
+        "can_call": o.status == OrderStatus::CallbackRequested,
         "timeline": events.iter().map(|e| json!({
             "at": r::local_rfc3339(tz, e.at),
             "kind": e.kind,
@@ -523,25 +520,7 @@ async fn order_json(State(state): State<AppState>, ShopSession(shop): ShopSessio
 }
 
 // ---------------------------------------------------------------------------------------------
-// Click-to-call
-
-/// How long a click-to-call waits for the account's calls budget before it is turned away.
-const BUDGET_WAIT: Duration = Duration::from_secs(3);
-const AGENT_CALL_TIME_LIMIT_SECS: u32 = 3600;
-const AGENT_RING_SECS: u32 = 45;
-
-fn wall_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
-}
-
-fn account(app: &App, shop: &Shop, settings: &Settings) -> Option<Account> {
-    let token = app.cipher.decrypt(shop.exotel_api_token_enc.as_deref()?).ok()?;
-    let g = &settings.general;
-    if g.account_sid.trim().is_empty() || g.api_key.trim().is_empty() {
-        return None;
-    }
-    Some(Account::new(&g.exotel_subdomain, app.config.exotel_api_origin.as_deref(), &g.account_sid, &g.api_key, token))
-}
+// Click-to-call (the workflow is `crate::click_to_call`)
 
 /// `POST /app/api/orders/{shopify_order_id}/call` `{"agent": "+91…"}` (default: Contact details
 /// phone): Exotel rings the agent, then connects the customer, showing the ExoPhone.
@@ -553,119 +532,31 @@ async fn click_to_call(State(state): State<AppState>, ShopSession(shop): ShopSes
         serde_json::from_slice(&body).map_err(|e| AppError::bad_request(format!("the body is not valid JSON: {e}")))?
     };
     let o = r::order_detail(&state.db, &state.cipher, &shop.id, id).await?.ok_or(AppError::NotFound)?;
-    if o.status != "callback_requested" {
-        return Ok(api_json(
-            &shop,
+    let agent = doc.get("agent").and_then(Value::as_str);
+    let (code, body) = match click_to_call::place(&state, &shop, &o, agent).await? {
+        Err(Refused::NotACallback(status)) => (
             StatusCode::CONFLICT,
-            json!({"error": format!("Only orders whose customer asked for a callback can be called from here; this one is {}.", r::status_label(&o.status).to_lowercase())}),
-        ));
-    }
-    let settings = Settings::from_stored(&shop.settings);
-    let country = if settings.general.default_country.is_empty() { "IN" } else { settings.general.default_country.as_str() };
-    let agent_raw = doc.get("agent").and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty()).unwrap_or(settings.contact.phone.trim());
-    let mut errors = BTreeMap::new();
-    let agent = if agent_raw.is_empty() {
-        errors.insert("agent".to_string(), "Enter the agent's phone number, or save one in Contact details.".to_string());
-        None
-    } else {
-        match Phone::parse(agent_raw, country) {
-            Ok(p) => Some(p),
-            Err(_) => {
-                errors.insert("agent".to_string(), "Enter the agent's phone number with its country code (e.g. +919812345678).".to_string());
-                None
-            }
-        }
-    };
-    let customer = o.phone.clone().filter(|p| !p.is_empty());
-    if customer.is_none() {
-        errors.insert("customer".to_string(), "The order has no customer phone number.".to_string());
-    }
-    if !errors.is_empty() {
-        return Err(AppError::Invalid(errors).into());
-    }
-    let (agent, customer) = (agent.expect("checked"), customer.expect("checked"));
-    let exophone = settings.ivr.exophone.trim().to_string();
-    let Some(acct) = account(&state, &shop, &settings).filter(|_| !exophone.is_empty()) else {
-        return Ok(api_json(
-            &shop,
+            json!({"error": format!("Only orders whose customer asked for a callback can be called from here; this one is {status}.")}),
+        ),
+        Err(Refused::Invalid(errors)) => return Err(AppError::Invalid(errors).into()),
+        Err(Refused::NotSetUp) => (
             StatusCode::CONFLICT,
             json!({"error": "Exotel is not set up: save the account SID, API key and token in Settings and the ExoPhone in IVR call settings."}),
-        ));
-    };
-
-    // The call takes one request of the account's calls budget, shared with the dialer.
-    let call_id = new_id();
-    let interval = emission_interval_ms(state.config.exotel_calls_per_minute);
-    let budget = format!("{}/calls", acct.sid);
-    let waited_since = std::time::Instant::now();
-    loop {
-        let now = state.clock.now_ms();
-        let mut tx = state.db.begin().await?;
-        match take_budget(&mut tx, &budget, interval, wall_ms()).await? {
-            Ok(()) => {
-                on_tx!(&mut tx, c => sqlx::query(
-                    "INSERT INTO agent_calls (id, shop_id, order_id, agent_phone_enc, agent_phone_hash, customer_phone_enc, customer_phone_hash, \
-                       caller_id, account_sid, state, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'dialing', $10, $10)")
-                    .bind(&call_id).bind(&shop.id).bind(&o.id)
-                    .bind(state.cipher.encrypt(agent.e164())).bind(state.cipher.phone_index(agent.e164()))
-                    .bind(state.cipher.encrypt(&customer)).bind(state.cipher.phone_index(&customer))
-                    .bind(&exophone).bind(&acct.sid).bind(now)
-                    .execute(c).await.map(|r| r.rows_affected()))?;
-                tx.commit().await?;
-                break;
-            }
-            Err(wait_ms) => {
-                drop(tx);
-                let wait = Duration::from_millis(wait_ms.max(1) as u64);
-                if waited_since.elapsed() + wait > BUDGET_WAIT {
-                    let secs = wait.as_secs().max(1);
-                    let mut resp = api_json(
-                        &shop,
-                        StatusCode::TOO_MANY_REQUESTS,
-                        json!({"error": format!("Exotel's call limit for this account is reached right now; try again in {secs} s."), "retry_after_seconds": secs}),
-                    );
-                    resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
-                    return Ok(resp);
-                }
-                tokio::time::sleep(wait).await;
-            }
+        ),
+        Err(Refused::Busy { secs }) => {
+            let mut resp = api_json(
+                &shop,
+                StatusCode::TOO_MANY_REQUESTS,
+                json!({"error": format!("Exotel's call limit for this account is reached right now; try again in {secs} s."), "retry_after_seconds": secs}),
+            );
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            return Ok(resp);
         }
-    }
-
-    let status_callback = format!("{}/exotel/{}/agent-call-status", state.config.app_url, shop.exotel_key);
-    let req = ConnectCall {
-        from: agent.e164(),
-        to: Some(&customer),
-        caller_id: &exophone,
-        url: "",
-        status_callback: &status_callback,
-        custom_field: &call_id,
-        time_limit_secs: Some(AGENT_CALL_TIME_LIMIT_SECS),
-        time_out_secs: Some(AGENT_RING_SECS),
-    };
-    let result = exotel::connect_call(&state.http, &acct, &req, state.config.exotel_timeout).await;
-    let now = state.clock.now_ms();
-    let mut tx = state.db.begin().await?;
-    let (code, body) = match &result {
-        Ok(placed) => {
-            on_tx!(&mut tx, c => sqlx::query(
-                "UPDATE agent_calls SET state = 'placed', call_sid = $1, exotel_status = COALESCE(exotel_status, $2), dialed_at = $3, updated_at = $3 WHERE id = $4")
-                .bind(&placed.sid).bind(&placed.status).bind(now).bind(&call_id).execute(c).await.map(|r| r.rows_affected()))?;
-            let detail = format!("agent {} called the customer {} (CallSid {})", agent.e164(), mask(&customer), placed.sid);
-            add_event(&mut tx, &shop.id, &o.id, "agent_call", &detail, now).await?;
-            (StatusCode::OK, json!({"call": {"id": call_id, "call_sid": placed.sid, "status": placed.status, "agent": agent.e164(), "customer": customer}}))
+        Ok(Outcome::Placed { id, call_sid, status, agent, customer }) => {
+            (StatusCode::OK, json!({"call": {"id": id, "call_sid": call_sid, "status": status, "agent": agent, "customer": customer}}))
         }
-        Err(e) => {
-            let why = crate::verification::ivr::describe_exotel_error(e);
-            // Unknown whether it rang: a timeout may have placed it. Shown as such, never redialled.
-            let (state_, dialed) = if matches!(e, exotel::ExotelError::Timeout) { ("placed", Some(now)) } else { ("failed", None) };
-            on_tx!(&mut tx, c => sqlx::query(
-                "UPDATE agent_calls SET state = $1, error = $2, dialed_at = $3, updated_at = $4 WHERE id = $5")
-                .bind(state_).bind(&why).bind(dialed).bind(now).bind(&call_id).execute(c).await.map(|r| r.rows_affected()))?;
-            let detail = format!("agent {} could not be connected to the customer: {why}", agent.e164());
-            add_event(&mut tx, &shop.id, &o.id, "agent_call_failed", &detail, now).await?;
-            let code = match e {
+        Ok(Outcome::Failed { error, why }) => {
+            let code = match error {
                 exotel::ExotelError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
                 exotel::ExotelError::Timeout => StatusCode::GATEWAY_TIMEOUT,
                 _ => StatusCode::BAD_GATEWAY,
@@ -673,7 +564,6 @@ async fn click_to_call(State(state): State<AppState>, ShopSession(shop): ShopSes
             (code, json!({"error": format!("Exotel did not place the call: {why}")}))
         }
     };
-    tx.commit().await?;
     Ok(api_json(&shop, code, body))
 }
 
@@ -686,30 +576,10 @@ async fn agent_call_status(State(state): State<AppState>, Path(key): Path<String
             Ok(found) => found,
             Err(answer) => return Ok(answer),
         };
-        let id = fields.get("CustomField").cloned().unwrap_or_default();
-        let sid = fields.get("CallSid").cloned().unwrap_or_default();
-        let row: Option<(String, String)> = on_db!(&state.db, c => sqlx::query_as(
-            "SELECT id, order_id FROM agent_calls WHERE shop_id = $1 AND (id = $2 OR (call_sid = $3 AND call_sid <> ''))")
-            .bind(&shop_id).bind(&id).bind(&sid).fetch_optional(c).await)?;
         // Not a click-to-call of this shop: 404 like every other Exotel callback, nothing changes.
-        let Some((id, order_id)) = row else { return Ok(plain(StatusCode::NOT_FOUND, "not found")) };
-        let status = fields.get("Status").cloned().unwrap_or_default();
-        let duration: Option<i64> = fields.get("ConversationDuration").or_else(|| fields.get("Duration")).and_then(|d| d.parse().ok());
-        let now = state.clock.now_ms();
-        let mut tx = state.db.begin().await?;
-        let n = on_tx!(&mut tx, c => sqlx::query(
-            "UPDATE agent_calls SET exotel_status = $1, duration_seconds = COALESCE($2, duration_seconds), call_sid = COALESCE(call_sid, $3), \
-               finished_at = $4, updated_at = $4 WHERE id = $5 AND finished_at IS NULL")
-            .bind(&status).bind(duration).bind((!sid.is_empty()).then_some(sid.clone())).bind(now).bind(&id)
-            .execute(c).await.map(|r| r.rows_affected()))?;
-        if n == 1 {
-            let detail = match duration {
-                Some(d) => format!("click-to-call {status} ({d} s)"),
-                None => format!("click-to-call {status}"),
-            };
-            add_event(&mut tx, &shop_id, &order_id, "agent_call_ended", &detail, now).await?;
+        if !click_to_call::ended(&state, &shop_id, &fields).await? {
+            return Ok(plain(StatusCode::NOT_FOUND, "not found"));
         }
-        tx.commit().await?;
         Ok(plain(StatusCode::OK, "OK"))
     }
     .await;

@@ -235,7 +235,7 @@ async fn uninstall_then_token_exchange_reinstalls(backend: Backend) {
 /// expired states (by the `expires_at` index), and a live state is never touched.
 async fn expired_install_states_are_removed_a_batch_at_a_time(backend: Backend) {
     let Some(app) = TestApp::spawn(backend).await else { return };
-    let batch = codverify::shops::OAUTH_STATE_PURGE_BATCH;
+    let batch = codverify::db::shops::OAUTH_STATE_PURGE_BATCH;
     let now = app.state.clock.now_ms();
     let expired = 2 * batch + 10;
     let rows: Vec<String> = (0..expired).map(|i| format!("('old-{i}', 'old.myshopify.com', {})", now - 1 - i)).collect();

@@ -88,7 +88,7 @@ async fn timers_follow_the_app_clock(backend: Backend) {
 
     let now = app.state.clock.now_ms();
     let mut tx = app.state.db.begin().await.unwrap();
-    let job = codverify::jobs::Job::StartVerification { order_id: order_id.clone() };
+    let job = codverify::db::queue::Job::StartVerification { order_id: order_id.clone() };
     tx.schedule(&job, &shop_id, Some(&order_id), now + 600_000, now).await.unwrap();
     tx.commit().await.unwrap();
 

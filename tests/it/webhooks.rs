@@ -125,7 +125,7 @@ async fn uninstall_is_idempotent_and_stops_work(backend: Backend) {
     let shop_id = app.text(&format!("SELECT id FROM shops WHERE domain = '{SHOP}'")).await.unwrap();
     let order_id = app.text("SELECT id FROM orders").await.unwrap();
     let mut tx = app.state.db.begin().await.unwrap();
-    let job = codverify::jobs::Job::StartVerification { order_id: order_id.clone() };
+    let job = codverify::db::queue::Job::StartVerification { order_id: order_id.clone() };
     tx.schedule(&job, &shop_id, Some(&order_id), app.state.clock.now_ms() + 3_600_000, app.state.clock.now_ms()).await.unwrap();
     tx.commit().await.unwrap();
     assert_eq!(app.jobs().await.scheduled, 1);

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use codverify::config::Config;
-use codverify::jobs::{self, JobCounts};
+use codverify::db::queue::{self as jobs, JobCounts};
 use codverify::{AppState, Application, on_db};
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};

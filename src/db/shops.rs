@@ -1,11 +1,20 @@
 //! The shop record: install status, encrypted tokens, settings.
 
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 
-use crate::db::{Db, new_id};
+use crate::crypto::Cipher;
+use crate::db::{Db, Tx, new_id};
 use crate::domain::ShopDomain;
-use crate::shopify::oauth::TokenSet;
-use crate::{App, on_db};
+use crate::{on_db, on_tx};
+
+/// A shop's offline token as Shopify issued it. Times are unix milliseconds.
+pub struct TokenSet {
+    pub access_token: SecretString,
+    pub expires_at: Option<i64>,
+    pub refresh_token: Option<SecretString>,
+    pub refresh_expires_at: Option<i64>,
+    pub scope: Option<String>,
+}
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Shop {
@@ -61,10 +70,9 @@ pub async fn others_than(db: &Db, domain: &str) -> Result<(i64, Option<String>),
 }
 
 /// Records a fresh install or a re-install: the new token replaces any old one.
-pub async fn install(app: &App, domain: &ShopDomain, tokens: &TokenSet) -> Result<Shop, sqlx::Error> {
-    let now = app.clock.now_ms();
-    let access = app.cipher.encrypt(tokens.access_token.expose_secret());
-    let refresh = tokens.refresh_token.as_ref().map(|r| app.cipher.encrypt(r.expose_secret()));
+pub async fn install(db: &Db, cipher: &Cipher, domain: &ShopDomain, tokens: &TokenSet, now: i64) -> Result<Shop, sqlx::Error> {
+    let access = cipher.encrypt(tokens.access_token.expose_secret());
+    let refresh = tokens.refresh_token.as_ref().map(|r| cipher.encrypt(r.expose_secret()));
     let exotel_key = crate::crypto::random_token(24);
     let sql = format!(
         "INSERT INTO shops (id, domain, status, scopes, access_token_enc, access_token_expires_at, refresh_token_enc, \
@@ -77,23 +85,23 @@ pub async fn install(app: &App, domain: &ShopDomain, tokens: &TokenSet) -> Resul
            updated_at = excluded.updated_at \
          RETURNING {COLUMNS}"
     );
-    on_db!(&app.db, c => sqlx::query_as::<_, Shop>(sqlx::AssertSqlSafe(sql))
+    on_db!(db, c => sqlx::query_as::<_, Shop>(sqlx::AssertSqlSafe(sql))
         .bind(new_id()).bind(domain.as_str()).bind(&tokens.scope).bind(access).bind(tokens.expires_at)
         .bind(refresh).bind(tokens.refresh_expires_at).bind(exotel_key).bind(now)
         .fetch_one(c).await)
 }
 
 /// Stores refreshed tokens and releases the refresh lease.
-pub async fn store_tokens(app: &App, shop_id: &str, tokens: &TokenSet) -> Result<(), sqlx::Error> {
-    let access = app.cipher.encrypt(tokens.access_token.expose_secret());
-    let refresh = tokens.refresh_token.as_ref().map(|r| app.cipher.encrypt(r.expose_secret()));
-    on_db!(&app.db, c => sqlx::query(
+pub async fn store_tokens(db: &Db, cipher: &Cipher, shop_id: &str, tokens: &TokenSet, now: i64) -> Result<(), sqlx::Error> {
+    let access = cipher.encrypt(tokens.access_token.expose_secret());
+    let refresh = tokens.refresh_token.as_ref().map(|r| cipher.encrypt(r.expose_secret()));
+    on_db!(db, c => sqlx::query(
         "UPDATE shops SET access_token_enc = $1, access_token_expires_at = $2, \
            refresh_token_enc = COALESCE($3, refresh_token_enc), \
            refresh_token_expires_at = CASE WHEN $3 IS NULL THEN refresh_token_expires_at ELSE $4 END, \
            token_refresh_lease_until = NULL, updated_at = $5 WHERE id = $6")
         .bind(access).bind(tokens.expires_at).bind(refresh).bind(tokens.refresh_expires_at)
-        .bind(app.clock.now_ms()).bind(shop_id)
+        .bind(now).bind(shop_id)
         .execute(c).await.map(|_| ()))
 }
 
@@ -114,7 +122,66 @@ pub async fn save_oauth_state(db: &Db, state_hash: &str, domain: &ShopDomain, ex
 
 /// Consumes a live install state of `domain`, once: true when it was there.
 pub async fn take_oauth_state(db: &Db, state_hash: &str, domain: &ShopDomain, now: i64) -> Result<bool, sqlx::Error> {
-    let n = on_db!(db, c => sqlx::query("DELETE FROM oauth_states WHERE state_hash = $1 AND shop_domain = $2 AND expires_at >= $3")
-        .bind(state_hash).bind(domain.as_str()).bind(now).execute(c).await.map(|r| r.rows_affected()))?;
+    let n = on_db!(db, exec c => sqlx::query("DELETE FROM oauth_states WHERE state_hash = $1 AND shop_domain = $2 AND expires_at >= $3")
+        .bind(state_hash).bind(domain.as_str()).bind(now))?;
     Ok(n == 1)
+}
+
+/// Stores a validated settings document: `saved` marks the settings saved (never unsaved again);
+/// a new sealed API token and an Exotel status replace the old ones when given.
+pub async fn save_settings(db: &Db, shop_id: &str, stored: &str, saved: bool, token_enc: Option<String>, exotel_status: Option<&str>, now: i64) -> Result<(), sqlx::Error> {
+    on_db!(db, c => sqlx::query(
+        "UPDATE shops SET settings = $1, settings_saved = (settings_saved OR $2), \
+           exotel_api_token_enc = COALESCE($3, exotel_api_token_enc), \
+           exotel_status = COALESCE($4, exotel_status), updated_at = $5 WHERE id = $6")
+        .bind(stored).bind(saved).bind(token_enc).bind(exotel_status).bind(now).bind(shop_id)
+        .execute(c).await.map(|_| ()))
+}
+
+/// Replaces the settings document of the shop at `domain` as it is (demo mode's method switch).
+pub async fn replace_settings(db: &Db, domain: &str, stored: &str) -> Result<(), sqlx::Error> {
+    on_db!(db, c => sqlx::query("UPDATE shops SET settings = $1 WHERE domain = $2").bind(stored).bind(domain)
+        .execute(c).await.map(|_| ()))
+}
+
+/// A new secret for the shop's Exotel URLs.
+pub async fn set_exotel_key(db: &Db, shop_id: &str, key: &str, now: i64) -> Result<(), sqlx::Error> {
+    on_db!(db, c => sqlx::query("UPDATE shops SET exotel_key = $1, updated_at = $2 WHERE id = $3")
+        .bind(key).bind(now).bind(shop_id).execute(c).await.map(|_| ()))
+}
+
+/// The installed shop whose Exotel URLs carry `key`.
+pub async fn installed_by_exotel_key(db: &Db, key: &str) -> Result<Option<String>, sqlx::Error> {
+    on_db!(db, c => sqlx::query_scalar("SELECT id FROM shops WHERE exotel_key = $1 AND status = 'installed'")
+        .bind(key).fetch_optional(c).await)
+}
+
+/// Takes the shop's token refresh lease until `until` (wall clock), if the stored token is still
+/// `access_token_enc` and no live lease is held: true when taken.
+pub async fn take_refresh_lease(db: &Db, shop_id: &str, access_token_enc: &str, wall: i64, until: i64) -> Result<bool, sqlx::Error> {
+    let n = on_db!(db, exec c => sqlx::query(
+        "UPDATE shops SET token_refresh_lease_until = $1 WHERE id = $2 AND access_token_enc = $3 \
+         AND (token_refresh_lease_until IS NULL OR token_refresh_lease_until < $4)")
+        .bind(until).bind(shop_id).bind(access_token_enc).bind(wall))?;
+    Ok(n == 1)
+}
+
+/// Gives the token refresh lease back (the refresh failed).
+pub async fn release_refresh_lease(db: &Db, shop_id: &str) -> Result<(), sqlx::Error> {
+    on_db!(db, c => sqlx::query("UPDATE shops SET token_refresh_lease_until = NULL WHERE id = $1")
+        .bind(shop_id).execute(c).await.map(|_| ()))
+}
+
+/// The id and install time of the shop at `domain`, inside a transaction.
+pub async fn id_and_installed_at(tx: &mut Tx, domain: &str) -> Result<Option<(String, Option<i64>)>, sqlx::Error> {
+    on_tx!(tx, c => sqlx::query_as("SELECT id, installed_at FROM shops WHERE domain = $1").bind(domain).fetch_optional(c).await)
+}
+
+/// Marks the shop uninstalled and forgets its tokens (the first uninstall time is kept).
+pub async fn mark_uninstalled(tx: &mut Tx, shop_id: &str, now: i64) -> Result<(), sqlx::Error> {
+    on_tx!(tx, c => sqlx::query(
+        "UPDATE shops SET status = 'uninstalled', access_token_enc = NULL, access_token_expires_at = NULL, \
+         refresh_token_enc = NULL, refresh_token_expires_at = NULL, token_refresh_lease_until = NULL, \
+         uninstalled_at = COALESCE(uninstalled_at, $1), updated_at = $1 WHERE id = $2")
+        .bind(now).bind(shop_id).execute(c).await.map(|_| ()))
 }
