@@ -4,12 +4,15 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::app::App;
 use crate::crypto::Cipher;
-use crate::db::{Tx, new_id};
+use crate::db::data_requests::{self, NewDataRequest};
+use crate::db::orders::{self, CustomerOrder};
+use crate::db::{Db, Tx, erasure, shops};
 use crate::domain::Phone;
 use crate::settings::Settings;
-use crate::app::App;
-use crate::{on_db, on_tx};
+
+pub use crate::db::data_requests::DataRequest;
 
 #[derive(Deserialize, Default)]
 struct Customer {
@@ -30,46 +33,20 @@ struct CustomerPayload {
     data_request: Option<Value>,
 }
 
-#[derive(sqlx::FromRow)]
-struct OrderRef {
-    id: String,
-    shopify_order_id: i64,
-    name: String,
-    phone: Option<String>,
-    customer_name: Option<String>,
-    customer_email: Option<String>,
-    status: String,
-    status_reason: Option<String>,
-    created_at: i64,
-}
-
-async fn shop_id(tx: &mut Tx, shop_domain: &str) -> anyhow::Result<Option<String>> {
-    Ok(on_tx!(tx, c => sqlx::query_scalar("SELECT id FROM shops WHERE domain = $1").bind(shop_domain).fetch_optional(c).await)?)
-}
-
 /// The orders of `shop_id` that belong to the customer: by customer id, by the order ids Shopify
 /// lists, or by the customer's phone number.
-async fn customer_orders(tx: &mut Tx, cipher: &Cipher, shop_id: &str, customer: &Customer, order_ids: &[i64]) -> anyhow::Result<Vec<OrderRef>> {
-    let cols = "id, shopify_order_id, name, phone_enc AS phone, customer_name, customer_email, status, status_reason, created_at";
+async fn customer_orders(tx: &mut Tx, cipher: &Cipher, shop_id: &str, customer: &Customer, order_ids: &[i64]) -> anyhow::Result<Vec<CustomerOrder>> {
     let phone = customer
         .phone
         .as_deref()
         .and_then(|p| Phone::parse(p, "IN").ok())
         .map(|p| cipher.phone_index(p.e164()));
-    let sql = format!(
-        "SELECT {cols} FROM orders WHERE shop_id = $1 AND ((customer_id IS NOT NULL AND customer_id = $2) \
-         OR (phone_hash IS NOT NULL AND phone_hash = $3) OR (customer_email IS NOT NULL AND customer_email = $4))"
-    );
-    let mut found: Vec<OrderRef> = on_tx!(tx, c => sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(shop_id).bind(customer.id).bind(phone).bind(&customer.email).fetch_all(c).await)?;
+    let mut found = orders::of_customer(tx, shop_id, customer.id, phone.as_deref(), customer.email.as_deref()).await?;
     for oid in order_ids {
         if found.iter().any(|o| o.shopify_order_id == *oid) {
             continue;
         }
-        let sql = format!("SELECT {cols} FROM orders WHERE shop_id = $1 AND shopify_order_id = $2");
-        let row: Option<OrderRef> =
-            on_tx!(tx, c => sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(shop_id).bind(oid).fetch_optional(c).await)?;
-        found.extend(row);
+        found.extend(orders::customer_order_by_shopify_id(tx, shop_id, *oid).await?);
     }
     for o in &mut found {
         o.phone = cipher.open_opt(o.phone.as_deref());
@@ -84,19 +61,15 @@ pub async fn data_request(tx: &mut Tx, cipher: &Cipher, shop_domain: &str, body:
         Ok(p) => p,
         Err(e) => return Ok(format!("ignored: not a customer payload ({e})")),
     };
-    let Some(shop_id) = shop_id(tx, shop_domain).await? else {
+    let Some(shop_id) = shops::id_by_domain(tx, shop_domain).await? else {
         return Ok("ignored: unknown shop".into());
     };
     let orders = customer_orders(tx, cipher, &shop_id, &p.customer, &p.orders_requested).await?;
     let mut listed = Vec::new();
     for o in &orders {
         // The calls and SMS made to the customer about the order, as the merchant's reports show them.
-        let calls: Vec<(i64, Option<String>, Option<i64>, Option<i64>)> = on_tx!(tx, c => sqlx::query_as(
-            "SELECT attempt_no, result, dialed_at, duration_seconds FROM call_attempts WHERE order_id = $1 AND shop_id = $2 ORDER BY attempt_no")
-            .bind(&o.id).bind(&shop_id).fetch_all(c).await)?;
-        let sms: Vec<(String, Option<String>, Option<i64>)> = on_tx!(tx, c => sqlx::query_as(
-            "SELECT kind, status, sent_at FROM sms_messages WHERE order_id = $1 AND shop_id = $2 ORDER BY created_at")
-            .bind(&o.id).bind(&shop_id).fetch_all(c).await)?;
+        let calls = orders::calls_of(tx, &shop_id, &o.id).await?;
+        let sms = orders::sms_of(tx, &shop_id, &o.id).await?;
         listed.push(json!({
             "shopify_order_id": o.shopify_order_id, "name": o.name, "phone": o.phone,
             "customer_name": o.customer_name, "customer_email": o.customer_email,
@@ -111,12 +84,16 @@ pub async fn data_request(tx: &mut Tx, cipher: &Cipher, shop_domain: &str, body:
     });
     let requested = p.orders_requested.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
     let request_id = p.data_request.as_ref().and_then(|d| d.get("id")).and_then(Value::as_i64);
-    on_tx!(tx, exec c => sqlx::query(
-        "INSERT INTO data_requests (id, shop_id, shopify_request_id, customer_id, customer_email, customer_phone_enc, report_enc, received_at, \
-           orders_requested) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
-        .bind(new_id()).bind(&shop_id).bind(request_id).bind(p.customer.id).bind(&p.customer.email)
-        .bind(p.customer.phone.as_deref().map(|phone| cipher.encrypt(phone))).bind(cipher.encrypt(&report.to_string())).bind(now)
-        .bind(requested))?;
+    let request = NewDataRequest {
+        shop_id: &shop_id,
+        shopify_request_id: request_id,
+        customer_id: p.customer.id,
+        customer_email: p.customer.email.as_deref(),
+        customer_phone_enc: p.customer.phone.as_deref().map(|phone| cipher.encrypt(phone)),
+        report_enc: cipher.encrypt(&report.to_string()),
+        orders_requested: requested,
+    };
+    data_requests::insert(tx, request, now).await?;
     Ok(format!("data request recorded ({} orders)", orders.len()))
 }
 
@@ -128,23 +105,21 @@ pub async fn customer_redact(tx: &mut Tx, cipher: &Cipher, shop_domain: &str, bo
         Ok(p) => p,
         Err(e) => return Ok(format!("ignored: not a customer payload ({e})")),
     };
-    let Some(shop_id) = shop_id(tx, shop_domain).await? else {
+    let Some(shop_id) = shops::id_by_domain(tx, shop_domain).await? else {
         return Ok("ignored: unknown shop".into());
     };
     let orders = customer_orders(tx, cipher, &shop_id, &p.customer, &p.orders_to_redact).await?;
     let ids: Vec<String> = orders.iter().map(|o| o.id.clone()).collect();
     // Chunks keep each statement's parameters well under the databases' limits.
     for chunk in ids.chunks(RETENTION_BATCH as usize) {
-        erase_orders(tx, &shop_id, chunk, now).await?;
+        erasure::erase_orders(tx, &shop_id, chunk, now).await?;
     }
     let mut phones: Vec<String> = orders.iter().filter_map(|o| o.phone.clone()).collect();
     phones.extend(customer_phone(&p.customer));
     phones.sort();
     phones.dedup();
     for phone in &phones {
-        on_tx!(tx, exec c => sqlx::query(sqlx::AssertSqlSafe(format!(
-            "UPDATE missed_calls SET {MISSED_CALL_ERASED} WHERE phone_hash = $1 AND shop_id = $2")))
-            .bind(cipher.phone_index(phone)).bind(&shop_id))?;
+        erasure::erase_missed_calls_of_phone(tx, &shop_id, &cipher.phone_index(phone)).await?;
     }
     let requests = delete_data_requests(tx, cipher, &shop_id, &p.customer, &phones).await?;
     Ok(format!("redacted {} orders, {requests} data requests", orders.len()))
@@ -157,8 +132,7 @@ fn customer_phone(customer: &Customer) -> Option<String> {
 
 /// Deletes the shop's data requests about the customer: same customer id, e-mail or phone number.
 async fn delete_data_requests(tx: &mut Tx, cipher: &Cipher, shop_id: &str, customer: &Customer, phones: &[String]) -> anyhow::Result<usize> {
-    let sql = format!("SELECT {DATA_REQUEST_COLUMNS} FROM data_requests WHERE shop_id = $1");
-    let rows: Vec<DataRequest> = on_tx!(tx, c => sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(shop_id).fetch_all(c).await)?;
+    let rows = data_requests::all_of_shop(tx, shop_id).await?;
     let email = customer.email.as_deref().map(str::trim).filter(|e| !e.is_empty());
     let mut deleted = 0;
     for DataRequest { id, customer_id, customer_email: stored_email, customer_phone: stored_phone, .. } in rows {
@@ -172,55 +146,11 @@ async fn delete_data_requests(tx: &mut Tx, cipher: &Cipher, shop_id: &str, custo
         };
         let same = (customer.id.is_some() && customer_id == customer.id) || same_email || phone.is_some_and(|p| phones.contains(&p));
         if same {
-            on_tx!(tx, exec c => sqlx::query("DELETE FROM data_requests WHERE id = $1 AND shop_id = $2")
-                .bind(&id).bind(shop_id))?;
+            data_requests::delete(tx, shop_id, &id).await?;
             deleted += 1;
         }
     }
     Ok(deleted)
-}
-
-/// What an erased missed call keeps: when, its outcome and the orders it confirmed.
-const MISSED_CALL_ERASED: &str = "phone_enc = NULL, phone_hash = NULL, call_from = ''";
-/// What an erased SMS keeps: kind, status and times.
-const SMS_ERASED: &str = "to_phone_enc = NULL, to_phone_hash = NULL, body = '', body_enc = NULL";
-
-/// Erases the customer's details from orders of one shop — name, e-mail, phone, customer id, line
-/// items — and from what hangs off them: call recordings, the SMS sent (number and text), the
-/// click-to-call's customer number, and the timeline's details. Statuses, reasons, amounts, times
-/// and counts stay, so the reports still add up. The one erase of both `customers/redact` and the
-/// retention period.
-pub async fn erase_orders(tx: &mut Tx, shop_id: &str, order_ids: &[String], now: i64) -> anyhow::Result<()> {
-    if order_ids.is_empty() {
-        return Ok(());
-    }
-    // $1 = the shop, then the order ids.
-    let ids = |first: usize| (0..order_ids.len()).map(|i| format!("${}", i + first)).collect::<Vec<_>>().join(", ");
-    let statements = [
-        format!(
-            "UPDATE orders SET erased_at = $2, phone_enc = NULL, phone_hash = NULL, phone_source = NULL, customer_id = NULL, \
-             customer_name = NULL, customer_email = NULL, items = NULL WHERE shop_id = $1 AND id IN ({})",
-            ids(3)
-        ),
-        format!("UPDATE order_events SET detail = '' WHERE shop_id = $1 AND order_id IN ({})", ids(2)),
-        // Recordings hold the customer's voice.
-        format!("UPDATE call_attempts SET recording_url = NULL WHERE shop_id = $1 AND order_id IN ({})", ids(2)),
-        format!("UPDATE sms_messages SET {SMS_ERASED} WHERE shop_id = $1 AND order_id IN ({})", ids(2)),
-        format!("UPDATE agent_calls SET customer_phone_enc = '', customer_phone_hash = NULL WHERE shop_id = $1 AND order_id IN ({})", ids(2)),
-    ];
-    for (i, sql) in statements.into_iter().enumerate() {
-        on_tx!(tx, c => {
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(shop_id);
-            if i == 0 {
-                q = q.bind(now);
-            }
-            for id in order_ids {
-                q = q.bind(id);
-            }
-            q.execute(c).await.map(|r| r.rows_affected())
-        })?;
-    }
-    Ok(())
 }
 
 /// Rows erased by one retention run.
@@ -241,16 +171,13 @@ const RETENTION_BATCH: i64 = 200;
 /// are deleted — in batches, each its own transaction. Running it twice erases nothing twice.
 pub async fn erase_expired(app: &App) -> anyhow::Result<Erased> {
     let now = app.clock.now_ms();
-    let shops: Vec<(String, String)> = on_db!(&app.db, c => sqlx::query_as("SELECT id, settings FROM shops ORDER BY id").fetch_all(c).await)?;
     let mut total = Erased::default();
-    for (shop_id, settings) in shops {
+    for (shop_id, settings) in shops::all_settings(&app.db).await? {
         let cutoff = Settings::from_stored(&settings).privacy.cutoff_ms(now);
         loop {
             let mut tx = app.db.begin().await?;
-            let ids: Vec<String> = on_tx!(&mut tx, c => sqlx::query_scalar(
-                "SELECT id FROM orders WHERE shop_id = $1 AND created_at < $2 AND erased_at IS NULL ORDER BY created_at LIMIT $3")
-                .bind(&shop_id).bind(cutoff).bind(RETENTION_BATCH).fetch_all(c).await)?;
-            erase_orders(&mut tx, &shop_id, &ids, now).await?;
+            let ids = orders::unerased_older_than(&mut tx, &shop_id, cutoff, RETENTION_BATCH).await?;
+            erasure::erase_orders(&mut tx, &shop_id, &ids, now).await?;
             tx.commit().await?;
             total.orders += ids.len() as u64;
             if (ids.len() as i64) < RETENTION_BATCH {
@@ -258,29 +185,10 @@ pub async fn erase_expired(app: &App) -> anyhow::Result<Erased> {
             }
         }
         // Missed calls and SMS by their own age (an SMS may belong to no order), data requests by
-        // theirs. A missed call or SMS is recorded with a non-empty `call_from` / `body` and erased
-        // to an empty one: the partial indexes `*_unerased` hold just the rows left to erase.
-        let batched = [
-            format!("UPDATE missed_calls SET {MISSED_CALL_ERASED} WHERE id IN (SELECT id FROM missed_calls \
-                     WHERE shop_id = $1 AND at < $2 AND call_from <> '' LIMIT $3)"),
-            format!("UPDATE sms_messages SET {SMS_ERASED} WHERE id IN (SELECT id FROM sms_messages \
-                     WHERE shop_id = $1 AND created_at < $2 AND body <> '' LIMIT $3)"),
-            "DELETE FROM data_requests WHERE id IN (SELECT id FROM data_requests WHERE shop_id = $1 AND received_at < $2 LIMIT $3)".to_string(),
-        ];
-        for (i, sql) in batched.iter().enumerate() {
-            loop {
-                let n = on_db!(&app.db, exec c => sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
-                    .bind(&shop_id).bind(cutoff).bind(RETENTION_BATCH))?;
-                match i {
-                    0 => total.missed_calls += n,
-                    1 => total.sms += n,
-                    _ => total.data_requests += n,
-                }
-                if (n as i64) < RETENTION_BATCH {
-                    break;
-                }
-            }
-        }
+        // theirs.
+        total.missed_calls += in_batches(&app.db, &shop_id, cutoff, erasure::erase_missed_calls_older_than).await?;
+        total.sms += in_batches(&app.db, &shop_id, cutoff, erasure::erase_sms_older_than).await?;
+        total.data_requests += in_batches(&app.db, &shop_id, cutoff, data_requests::delete_older_than).await?;
     }
     if total != Erased::default() {
         tracing::info!(?total, "customer details past the retention period erased");
@@ -288,43 +196,40 @@ pub async fn erase_expired(app: &App) -> anyhow::Result<Erased> {
     Ok(total)
 }
 
+/// Runs one batched erase of the shop's rows older than `cutoff` until a batch comes back short;
+/// the rows it erased.
+async fn in_batches<F, E>(db: &Db, shop_id: &str, cutoff: i64, erase: F) -> anyhow::Result<u64>
+where
+    F: AsyncFn(&Db, &str, i64, i64) -> Result<u64, E>,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    let mut total = 0;
+    loop {
+        let n = erase(db, shop_id, cutoff, RETENTION_BATCH).await?;
+        total += n;
+        if (n as i64) < RETENTION_BATCH {
+            return Ok(total);
+        }
+    }
+}
+
 /// Erases everything held about a shop (sent 48 hours after uninstall). A shop that has installed
 /// the app again since is left alone.
 pub async fn shop_redact(tx: &mut Tx, shop_domain: &str) -> anyhow::Result<String> {
-    let shop: Option<(String, String)> =
-        on_tx!(tx, c => sqlx::query_as("SELECT id, status FROM shops WHERE domain = $1").bind(shop_domain).fetch_optional(c).await)?;
-    if let Some((id, status)) = shop {
+    if let Some((id, status)) = shops::id_and_status(tx, shop_domain).await? {
         if status == "installed" {
             return Ok("ignored: the shop is installed again".into());
         }
-        on_tx!(tx, exec c => sqlx::query("DELETE FROM timers WHERE shop_id = $1").bind(&id))?;
-        on_tx!(tx, exec c => sqlx::query("DELETE FROM shops WHERE id = $1").bind(&id))?;
+        erasure::erase_shop(tx, &id).await?;
     }
-    on_tx!(tx, exec c => sqlx::query("DELETE FROM webhooks WHERE shop_domain = $1").bind(shop_domain))?;
+    erasure::erase_deliveries(tx, shop_domain).await?;
     Ok("shop data erased".into())
 }
 
-/// A data request as the merchant's list shows it (customer identifiers still to be masked).
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct DataRequest {
-    pub id: String,
-    pub shopify_request_id: Option<i64>,
-    pub customer_id: Option<i64>,
-    pub customer_email: Option<String>,
-    pub customer_phone: Option<String>,
-    pub orders_requested: String,
-    pub received_at: i64,
-    pub opened_at: Option<i64>,
-}
-
-const DATA_REQUEST_COLUMNS: &str =
-    "id, shopify_request_id, customer_id, customer_email, customer_phone_enc AS customer_phone, orders_requested, received_at, opened_at";
-
 /// The shop's data requests, newest first (at most 500: requests are rare, and older ones are
-/// deleted with the retention period).
-pub async fn data_requests(db: &crate::db::Db, cipher: &Cipher, shop_id: &str) -> Result<Vec<DataRequest>, sqlx::Error> {
-    let sql = format!("SELECT {DATA_REQUEST_COLUMNS} FROM data_requests WHERE shop_id = $1 ORDER BY received_at DESC, id LIMIT 500");
-    let rows: Vec<DataRequest> = on_db!(db, c => sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(shop_id).fetch_all(c).await)?;
+/// deleted with the retention period), their phones opened.
+pub async fn data_requests(db: &Db, cipher: &Cipher, shop_id: &str) -> anyhow::Result<Vec<DataRequest>> {
+    let rows = data_requests::list(db, shop_id, 500).await?;
     Ok(rows
         .into_iter()
         .map(|mut r| {
@@ -334,23 +239,10 @@ pub async fn data_requests(db: &crate::db::Db, cipher: &Cipher, shop_id: &str) -
         .collect())
 }
 
-#[derive(sqlx::FromRow)]
-struct WithReport {
-    #[sqlx(flatten)]
-    request: DataRequest,
-    report_enc: String,
-}
-
 /// One of the shop's data requests with its report, opened for the merchant: the first opening is
 /// recorded (`opened_at`), later ones leave it as it was.
-pub async fn open_data_request(db: &crate::db::Db, cipher: &Cipher, shop_id: &str, id: &str, now: i64) -> anyhow::Result<Option<(DataRequest, Value)>> {
-    let mut tx = db.begin().await?;
-    on_tx!(&mut tx, exec c => sqlx::query("UPDATE data_requests SET opened_at = $1 WHERE id = $2 AND shop_id = $3 AND opened_at IS NULL")
-        .bind(now).bind(id).bind(shop_id))?;
-    let sql = format!("SELECT {DATA_REQUEST_COLUMNS}, report_enc FROM data_requests WHERE id = $1 AND shop_id = $2");
-    let found: Option<WithReport> = on_tx!(&mut tx, c => sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).bind(shop_id).fetch_optional(c).await)?;
-    tx.commit().await?;
-    let Some(WithReport { mut request, report_enc }) = found else { return Ok(None) };
+pub async fn open_data_request(db: &Db, cipher: &Cipher, shop_id: &str, id: &str, now: i64) -> anyhow::Result<Option<(DataRequest, Value)>> {
+    let Some((mut request, report_enc)) = data_requests::open(db, shop_id, id, now).await? else { return Ok(None) };
     request.customer_phone = cipher.open_opt(request.customer_phone.as_deref());
     let report = cipher.open(&report_enc).ok_or_else(|| anyhow::anyhow!("a data request's report does not decrypt"))?;
     Ok(Some((request, serde_json::from_str(&report)?)))

@@ -25,6 +25,8 @@ const MODULES: &[(&str, usize)] = &[
     // Storage: the pool, transactions, the job queue's mechanics and the tables.
     ("db", STORAGE),
     ("db::agent_calls", STORAGE),
+    ("db::data_requests", STORAGE),
+    ("db::erasure", STORAGE),
     ("db::events", STORAGE),
     ("db::inbox", STORAGE),
     ("db::links", STORAGE),

@@ -6,6 +6,8 @@
 //! BOOLEAN), so one set of migrations serves both databases.
 
 pub mod agent_calls;
+pub mod data_requests;
+pub mod erasure;
 pub mod events;
 pub mod inbox;
 pub mod links;

@@ -32,3 +32,57 @@ pub async fn answerable_by_phone(tx: &mut Tx, shop_id: &str, phone_hash: &str, s
          ORDER BY created_at DESC, shopify_order_id DESC LIMIT $4")
         .bind(shop_id).bind(phone_hash).bind(since).bind(limit).fetch_all(c).await)
 }
+
+/// An order as a customer's data request or redaction sees it (the phone as stored, sealed).
+#[derive(sqlx::FromRow)]
+pub struct CustomerOrder {
+    pub id: String,
+    pub shopify_order_id: i64,
+    pub name: String,
+    pub phone: Option<String>,
+    pub customer_name: Option<String>,
+    pub customer_email: Option<String>,
+    pub status: String,
+    pub status_reason: Option<String>,
+    pub created_at: i64,
+}
+
+const CUSTOMER_ORDER_COLUMNS: &str =
+    "id, shopify_order_id, name, phone_enc AS phone, customer_name, customer_email, status, status_reason, created_at";
+
+/// The shop's orders of a customer: same customer id, same phone (by its index) or same e-mail.
+pub async fn of_customer(tx: &mut Tx, shop_id: &str, customer_id: Option<i64>, phone_hash: Option<&str>, email: Option<&str>) -> Result<Vec<CustomerOrder>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {CUSTOMER_ORDER_COLUMNS} FROM orders WHERE shop_id = $1 AND ((customer_id IS NOT NULL AND customer_id = $2) \
+         OR (phone_hash IS NOT NULL AND phone_hash = $3) OR (customer_email IS NOT NULL AND customer_email = $4))"
+    );
+    on_tx!(tx, c => sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(shop_id).bind(customer_id).bind(phone_hash).bind(email).fetch_all(c).await)
+}
+
+/// The shop's order with this Shopify id, as [`of_customer`] sees it.
+pub async fn customer_order_by_shopify_id(tx: &mut Tx, shop_id: &str, shopify_order_id: i64) -> Result<Option<CustomerOrder>, sqlx::Error> {
+    let sql = format!("SELECT {CUSTOMER_ORDER_COLUMNS} FROM orders WHERE shop_id = $1 AND shopify_order_id = $2");
+    on_tx!(tx, c => sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(shop_id).bind(shopify_order_id).fetch_optional(c).await)
+}
+
+/// The ids of at most `limit` of the shop's orders created before `cutoff` and not erased yet, oldest first.
+pub async fn unerased_older_than(tx: &mut Tx, shop_id: &str, cutoff: i64, limit: i64) -> Result<Vec<String>, sqlx::Error> {
+    on_tx!(tx, c => sqlx::query_scalar(
+        "SELECT id FROM orders WHERE shop_id = $1 AND created_at < $2 AND erased_at IS NULL ORDER BY created_at LIMIT $3")
+        .bind(shop_id).bind(cutoff).bind(limit).fetch_all(c).await)
+}
+
+/// The order's calls as the merchant's reports show them: (attempt, result, dialed at, seconds).
+pub async fn calls_of(tx: &mut Tx, shop_id: &str, order_id: &str) -> Result<Vec<(i64, Option<String>, Option<i64>, Option<i64>)>, sqlx::Error> {
+    on_tx!(tx, c => sqlx::query_as(
+        "SELECT attempt_no, result, dialed_at, duration_seconds FROM call_attempts WHERE order_id = $1 AND shop_id = $2 ORDER BY attempt_no")
+        .bind(order_id).bind(shop_id).fetch_all(c).await)
+}
+
+/// The order's SMS as the merchant's reports show them: (kind, status, sent at).
+pub async fn sms_of(tx: &mut Tx, shop_id: &str, order_id: &str) -> Result<Vec<(String, Option<String>, Option<i64>)>, sqlx::Error> {
+    on_tx!(tx, c => sqlx::query_as(
+        "SELECT kind, status, sent_at FROM sms_messages WHERE order_id = $1 AND shop_id = $2 ORDER BY created_at")
+        .bind(order_id).bind(shop_id).fetch_all(c).await)
+}

@@ -185,3 +185,18 @@ pub async fn mark_uninstalled(tx: &mut Tx, shop_id: &str, now: i64) -> Result<()
          uninstalled_at = COALESCE(uninstalled_at, $1), updated_at = $1 WHERE id = $2")
         .bind(now).bind(shop_id).execute(c).await.map(|_| ()))
 }
+
+/// The id of the shop at `domain`, inside a transaction.
+pub async fn id_by_domain(tx: &mut Tx, domain: &str) -> Result<Option<String>, sqlx::Error> {
+    on_tx!(tx, c => sqlx::query_scalar("SELECT id FROM shops WHERE domain = $1").bind(domain).fetch_optional(c).await)
+}
+
+/// The id and install status (`installed` / `uninstalled`) of the shop at `domain`, inside a transaction.
+pub async fn id_and_status(tx: &mut Tx, domain: &str) -> Result<Option<(String, String)>, sqlx::Error> {
+    on_tx!(tx, c => sqlx::query_as("SELECT id, status FROM shops WHERE domain = $1").bind(domain).fetch_optional(c).await)
+}
+
+/// Every shop's id and stored settings document, by id.
+pub async fn all_settings(db: &Db) -> Result<Vec<(String, String)>, sqlx::Error> {
+    on_db!(db, c => sqlx::query_as("SELECT id, settings FROM shops ORDER BY id").fetch_all(c).await)
+}
