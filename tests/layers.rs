@@ -22,6 +22,7 @@ const MODULES: &[(&str, usize)] = &[
     ("crypto", BASICS),
     ("domain", BASICS),
     ("settings", BASICS),
+    ("reports", BASICS),
     // Storage: the pool, transactions, the job queue's mechanics and the tables.
     ("db", STORAGE),
     ("db::agent_calls", STORAGE),
@@ -35,6 +36,8 @@ const MODULES: &[(&str, usize)] = &[
     ("db::outbox", STORAGE),
     ("db::queue", STORAGE),
     ("db::rates", STORAGE),
+    ("db::reports", STORAGE),
+    ("db::reports::activity", STORAGE),
     ("db::shops", STORAGE),
     ("db::pii", STORAGE),
     // Platform clients, and the context that bundles them with the pool for the layers above.
@@ -60,7 +63,6 @@ const MODULES: &[(&str, usize)] = &[
     ("inbox", WORKFLOWS),
     ("compliance", WORKFLOWS),
     ("click_to_call", WORKFLOWS),
-    ("reports", WORKFLOWS),
     // Edges: HTTP, the worker registry, the demo, start-up.
     ("web", EDGES),
     ("web::embedded", EDGES),
@@ -74,6 +76,10 @@ const MODULES: &[(&str, usize)] = &[
     ("web::pages", EDGES),
     ("web::privacy", EDGES),
     ("web::reports", EDGES),
+    ("web::reports::csv", EDGES),
+    ("web::reports::labels", EDGES),
+    ("web::reports::orders", EDGES),
+    ("web::reports::svg", EDGES),
     ("web::webhooks", EDGES),
     ("worker", EDGES),
     ("demo", EDGES),

@@ -17,6 +17,7 @@ pub mod outbox;
 pub mod pii;
 pub mod queue;
 pub mod rates;
+pub mod reports;
 pub mod shops;
 
 use std::str::FromStr;

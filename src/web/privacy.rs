@@ -19,6 +19,7 @@ use super::pages::IdToken;
 use crate::AppState;
 use crate::compliance::{self, DataRequest};
 use crate::domain::mask;
+use super::reports::{csv, labels};
 use crate::reports as r;
 use crate::settings::{Privacy, Settings};
 
@@ -81,11 +82,11 @@ async fn page(State(state): State<AppState>, p: PageShop, IdToken(id_token): IdT
         .iter()
         .map(|d| RequestView {
             id: d.id.clone(),
-            received_at: r::local(tz, d.received_at),
+            received_at: labels::local(tz, d.received_at),
             shopify_request_id: d.shopify_request_id.map(|n| n.to_string()).unwrap_or_else(|| "–".into()),
             customer: customer_label(d),
             orders_requested: if d.orders_requested.is_empty() { "–".into() } else { d.orders_requested.replace(',', ", ") },
-            opened_at: d.opened_at.map(|t| r::local(tz, t)),
+            opened_at: d.opened_at.map(|t| labels::local(tz, t)),
         })
         .collect();
     let page = DataRequestsPage {
@@ -121,7 +122,7 @@ async fn report(
     let (request, report) = compliance::open_data_request(&state.db, &state.cipher, &p.shop.id, &id, state.clock.now_ms())
         .await?
         .ok_or(AppError::NotFound)?;
-    let day = r::local(tz, request.received_at).chars().take(10).collect::<String>();
+    let day = labels::local(tz, request.received_at).chars().take(10).collect::<String>();
     let (body, kind, ext) = if csv {
         (report_csv(&report, tz), "text/csv; charset=utf-8", "csv")
     } else {
@@ -160,15 +161,15 @@ fn report_csv(report: &Value, tz: Tz) -> String {
         Value::String(s) => s.clone(),
         other => other.to_string(),
     };
-    let time = |v: &Value| v.as_i64().map(|t| r::local(tz, t)).unwrap_or_default();
+    let time = |v: &Value| v.as_i64().map(|t| labels::local(tz, t)).unwrap_or_default();
     let customer = &report["customer"];
     let who = [text(&customer["id"]), text(&customer["email"]), text(&customer["phone"])];
-    let mut out = r::csv_line(&CSV_HEADERS.map(String::from));
+    let mut out = csv::csv_line(&CSV_HEADERS.map(String::from));
     let orders = report["orders"].as_array().cloned().unwrap_or_default();
     if orders.is_empty() {
         let mut row = who.to_vec();
         row.resize(CSV_HEADERS.len(), String::new());
-        out.push_str(&r::csv_line(&row));
+        out.push_str(&csv::csv_line(&row));
     }
     for o in &orders {
         let calls = o["calls"]
@@ -203,7 +204,7 @@ fn report_csv(report: &Value, tz: Tz) -> String {
             calls,
             sms,
         ]);
-        out.push_str(&r::csv_line(&row));
+        out.push_str(&csv::csv_line(&row));
     }
     out
 }

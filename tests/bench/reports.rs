@@ -35,7 +35,8 @@ use chrono::NaiveDate;
 use codverify::crypto::Cipher;
 use codverify::db::Db;
 use codverify::on_db;
-use codverify::reports::{self, Filters, Report};
+use codverify::db::reports;
+use codverify::reports::{Filters, Report};
 
 mod common;
 use common::*;

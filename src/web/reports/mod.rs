@@ -1,37 +1,38 @@
-//! History reports (Call, SMS, Missed call, Order) with filters, pagination and CSV, each order's
-//! timeline (page and JSON), and the endpoints of click-to-call (`crate::click_to_call`) for orders
-//! whose customer asked for a callback (issue 7). Every query is scoped to the authenticated shop.
+//! History reports (Call, SMS, Missed call, Order) with filters, pagination and CSV; each order's
+//! timeline and click-to-call are `orders`. Every query is scoped to the authenticated shop. The
+//! queries are `db::reports`, the report rules `crate::reports`; this module only presents.
+
+pub mod csv;
+pub mod labels;
+mod orders;
+mod svg;
 
 use std::collections::HashMap;
 
 use askama::Template;
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Router;
 use chrono::{DateTime, NaiveDate};
 use chrono_tz::Tz;
-use serde_json::{Value, json};
 
-use super::embedded::{PageShop, ShopSession, embedded_page, with_csp};
-use super::error::{ApiResult, AppError, AppResult};
-use crate::click_to_call::{self, Outcome, Refused};
-use crate::domain::{OrderStatus, ShopDomain};
-use crate::exotel;
+use crate::web::embedded::{PageShop, embedded_page, with_csp};
+use crate::web::error::{AppError, AppResult};
+use crate::db::reports as rdb;
+use crate::domain::OrderStatus;
 use crate::reports::{self as r, Filters, Report};
 use crate::settings::Settings;
-use crate::db::shops::Shop;
 use crate::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/app/history/{report}", get(history))
-        .route("/app/orders/{order_id}", get(timeline_page))
-        .route("/app/api/orders/{order_id}", get(order_json))
-        .route("/app/api/orders/{order_id}/call", post(click_to_call))
-        .route("/exotel/{key}/agent-call-status", post(agent_call_status))
+        .route("/app/orders/{order_id}", get(orders::timeline_page))
+        .route("/app/api/orders/{order_id}", get(orders::order_json))
+        .route("/app/api/orders/{order_id}/call", post(orders::click_to_call))
+        .route("/exotel/{key}/agent-call-status", post(orders::agent_call_status))
 }
 
 fn today(tz: Tz, now_ms: i64) -> NaiveDate {
@@ -174,10 +175,10 @@ async fn history(
         let db = &state.db;
         match report {
             Report::Orders => {
-                let counts = r::order_counts(db, shop_id, &f).await?;
-                let rows = r::orders(db, &state.cipher, shop_id, &f, limit).await?;
+                let counts = rdb::order_counts(db, shop_id, &f).await?;
+                let rows = rdb::orders(db, &state.cipher, shop_id, &f, limit).await?;
                 let total = counts.of(&f.status);
-                let overview = if csv { None } else { Some(r::overview(db, shop_id, &f, tz).await?) };
+                let overview = if csv { None } else { Some(rdb::overview(db, shop_id, &f, tz).await?) };
                 let cells = rows
                     .iter()
                     .enumerate()
@@ -187,11 +188,11 @@ async fn history(
                             Cell { text: o.name.clone(), href: order_link(o.shopify_order_id), tone: None },
                             cell(o.phone.clone().unwrap_or_default()),
                             cell(o.customer_name.clone().unwrap_or_default()),
-                            cell(r::local(tz, o.created_at)),
+                            cell(labels::local(tz, o.created_at)),
                             cell(o.total_price.clone()),
                             cell(o.currency.clone()),
                             cell(o.payment_type()),
-                            Cell { text: r::status_label(&o.status).into(), href: None, tone: Some(r::tone(&o.status)) },
+                            Cell { text: r::status_label(&o.status).into(), href: None, tone: Some(labels::tone(&o.status)) },
                             cell(o.status_reason.clone().unwrap_or_default()),
                             cell(o.outcome_tags.clone().unwrap_or_default()),
                         ]
@@ -200,8 +201,8 @@ async fn history(
                 (headers_of(report), cells, total, Some(counts), overview)
             }
             Report::Calls => {
-                let total = if csv { 0 } else { r::calls_count(db, shop_id, &f).await? };
-                let rows = r::calls(db, &state.cipher, shop_id, &f, limit).await?;
+                let total = if csv { 0 } else { rdb::calls_count(db, shop_id, &f).await? };
+                let rows = rdb::calls(db, &state.cipher, shop_id, &f, limit).await?;
                 let cells = rows
                     .iter()
                     .enumerate()
@@ -209,10 +210,10 @@ async fn history(
                         vec![
                             cell((f.offset() + i as i64 + 1).to_string()),
                             Cell { text: c.name.clone(), href: order_link(c.shopify_order_id), tone: None },
-                            cell(r::local(tz, c.at)),
+                            cell(labels::local(tz, c.at)),
                             cell(c.direction()),
                             cell(c.ivr_input()),
-                            Cell { text: c.status.clone(), href: None, tone: Some(call_tone(&c.status)) },
+                            Cell { text: c.status.clone(), href: None, tone: Some(labels::call_tone(&c.status)) },
                             cell(c.customer.clone().unwrap_or_default()),
                             cell(c.agent.clone().unwrap_or_else(|| "–".into())),
                             cell(c.answered_by.clone().unwrap_or_else(|| "–".into())),
@@ -225,8 +226,8 @@ async fn history(
                 (headers_of(report), cells, total, None, None)
             }
             Report::Sms => {
-                let total = if csv { 0 } else { r::sms_count(db, shop_id, &f).await? };
-                let rows = r::sms(db, &state.cipher, shop_id, &f, limit).await?;
+                let total = if csv { 0 } else { rdb::sms_count(db, shop_id, &f).await? };
+                let rows = rdb::sms(db, &state.cipher, shop_id, &f, limit).await?;
                 let cells = rows
                     .iter()
                     .enumerate()
@@ -239,8 +240,8 @@ async fn history(
                                 tone: None,
                             },
                             cell(m.to_phone.clone().unwrap_or_default()),
-                            cell(r::local(tz, m.at)),
-                            Cell { text: m.status.clone(), href: None, tone: Some(sms_tone(&m.status)) },
+                            cell(labels::local(tz, m.at)),
+                            Cell { text: m.status.clone(), href: None, tone: Some(labels::sms_tone(&m.status)) },
                             cell(m.detailed_status.clone().unwrap_or_default()),
                             cell(m.kind_label()),
                             cell(m.body.clone()),
@@ -251,8 +252,8 @@ async fn history(
                 (headers_of(report), cells, total, None, None)
             }
             Report::Missed => {
-                let total = if csv { 0 } else { r::missed_count(db, shop_id, &f).await? };
-                let rows = r::missed(db, &state.cipher, shop_id, &f, limit).await?;
+                let total = if csv { 0 } else { rdb::missed_count(db, shop_id, &f).await? };
+                let rows = rdb::missed(db, &state.cipher, shop_id, &f, limit).await?;
                 let exophone = settings.fallback.missed_call_exophone.clone();
                 let cells = rows
                     .iter()
@@ -263,7 +264,7 @@ async fn history(
                             cell(if m.orders.is_empty() { "–".to_string() } else { m.orders.clone() }),
                             cell(m.phone.clone().unwrap_or_else(|| m.call_from.clone())),
                             cell(exophone.clone()),
-                            cell(r::local(tz, m.at)),
+                            cell(labels::local(tz, m.at)),
                             cell(m.call_sid.clone().unwrap_or_default()),
                             Cell { text: m.outcome_label().into(), href: None, tone: Some(if m.outcome == "counted" { "success" } else { "info" }) },
                         ]
@@ -279,9 +280,9 @@ async fn history(
             let resp = (StatusCode::UNPROCESSABLE_ENTITY, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], f.message()).into_response();
             return Ok(with_csp(Some(&p.domain), resp));
         }
-        let mut body = r::csv_line(&headers.iter().map(|h| h.to_string()).collect::<Vec<_>>());
+        let mut body = csv::csv_line(&headers.iter().map(|h| h.to_string()).collect::<Vec<_>>());
         for row in &rows {
-            body.push_str(&r::csv_line(&row.iter().map(|c| c.text.clone()).collect::<Vec<_>>()));
+            body.push_str(&csv::csv_line(&row.iter().map(|c| c.text.clone()).collect::<Vec<_>>()));
         }
         let file = format!("{}-history-{}-to-{}.csv", report.slug(), f.from, f.to);
         let mut resp = ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], body).into_response();
@@ -325,7 +326,7 @@ async fn history(
                 // A channel that reached nobody has no rate, not 0%.
                 .map(|(i, c)| {
                     let rate = if c.reached == 0 { "–".to_string() } else { format!("{:.0}%", c.rate_pct()) };
-                    (c.label, r::CHANNEL_COLOURS[i], rate, c.confirmed, c.reached)
+                    (c.label, svg::CHANNEL_COLOURS[i], rate, c.confirmed, c.reached)
                 })
                 .collect()
         })
@@ -355,7 +356,7 @@ async fn history(
         per_page_options: r::PAGE_SIZES.iter().map(|n| (*n, *n == f.per_page)).collect(),
         counts: counts_view,
         channels,
-        chart_svg: overview.as_ref().map(r::overview_svg).unwrap_or_default(),
+        chart_svg: overview.as_ref().map(svg::overview_svg).unwrap_or_default(),
         timezone: tz.name().to_string(),
     };
     let mut resp = embedded_page(&p.domain, &page)?;
@@ -380,211 +381,4 @@ fn headers_of(report: Report) -> Vec<&'static str> {
         ],
         Report::Missed => vec!["Sr.No.", "Orders Number", "Customer Number", "Exophone", "Call Date Time", "Call SID", "Outcome"],
     }
-}
-
-fn call_tone(status: &str) -> &'static str {
-    match status {
-        "completed" => "success",
-        "busy" | "no-answer" | "canceled" => "warning",
-        "failed" => "critical",
-        _ => "info",
-    }
-}
-
-fn sms_tone(status: &str) -> &'static str {
-    match status {
-        "sent" => "success",
-        "failed" | "failed-dnd" => "critical",
-        _ => "info",
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Timeline
-
-pub struct EventView {
-    pub at: String,
-    pub label: String,
-    pub detail: String,
-    pub tone: &'static str,
-}
-
-#[derive(Template)]
-#[template(path = "order_timeline.html")]
-struct TimelinePage {
-    api_key: String,
-    shop: String,
-    id_token: String,
-    nav: &'static str,
-    name: String,
-    shopify_order_id: i64,
-    customer: String,
-    phone: String,
-    amount: String,
-    payment: String,
-    created: String,
-    status_label: &'static str,
-    status_tone: &'static str,
-    reason: String,
-    tags: Vec<String>,
-    events: Vec<EventView>,
-    can_call: bool,
-    agent_phone: String,
-    back_url: String,
-    timezone: String,
-}
-
-fn parse_order_id(raw: &str) -> Result<i64, AppError> {
-    raw.trim().parse::<i64>().map_err(|_| AppError::NotFound)
-}
-
-/// `GET /app/orders/{shopify_order_id}`: the order's timeline page.
-async fn timeline_page(
-    State(state): State<AppState>,
-    p: PageShop,
-    Path(raw): Path<String>,
-    Query(q): Query<HashMap<String, String>>,
-) -> AppResult<Response> {
-    let id = parse_order_id(&raw)?;
-    let o = r::order_detail(&state.db, &state.cipher, &p.shop.id, id).await?.ok_or(AppError::NotFound)?;
-    let events = r::timeline(&state.db, &p.shop.id, &o.id).await?;
-    let settings = Settings::from_stored(&p.shop.settings);
-    let tz = r::shop_tz(&settings);
-    let zone = |ms: i64| {
-        DateTime::from_timestamp_millis(ms).map(|t| t.with_timezone(&tz).format("%Y-%m-%d %H:%M:%S %Z").to_string()).unwrap_or_default()
-    };
-    let page = TimelinePage {
-        api_key: p.api_key.clone(),
-        shop: p.shop.domain.clone(),
-        id_token: q.get("id_token").cloned().unwrap_or_default(),
-        nav: "orders",
-        name: o.name.clone(),
-        shopify_order_id: o.shopify_order_id,
-        customer: o.customer_name.clone().unwrap_or_default(),
-        phone: o.phone.clone().unwrap_or_default(),
-        amount: format!("{} {}", o.currency, o.total_price),
-        payment: serde_json::from_str::<Vec<String>>(&o.gateways).map(|g| g.join(", ")).unwrap_or_default(),
-        created: zone(o.created_at),
-        status_label: r::status_label(&o.status),
-        status_tone: r::tone(&o.status),
-        reason: o.status_reason.clone().unwrap_or_default(),
-        tags: o.tags(),
-        events: events
-            .iter()
-            .map(|e| EventView { at: zone(e.at), label: r::event_label(&e.kind), detail: e.detail.clone(), tone: r::tone(&e.kind) })
-            .collect(),
-        can_call: o.status == OrderStatus::CallbackRequested,
-        agent_phone: settings.contact.phone.clone(),
-        back_url: format!("/app/history/orders?{}", auth_query(&q, &p.shop.domain)),
-        timezone: tz.name().to_string(),
-    };
-    embedded_page(&p.domain, &page)
-}
-
-fn api_json(shop: &Shop, status: StatusCode, body: Value) -> Response {
-    let domain = ShopDomain::parse(&shop.domain).ok();
-    with_csp(domain.as_ref(), (status, Json(body)).into_response())
-}
-
-/// `GET /app/api/orders/{shopify_order_id}`: status, reason, tags and the timeline.
-async fn order_json(State(state): State<AppState>, ShopSession(shop): ShopSession, Path(raw): Path<String>) -> ApiResult<Response> {
-    let id = parse_order_id(&raw)?;
-    let o = r::order_detail(&state.db, &state.cipher, &shop.id, id).await?.ok_or(AppError::NotFound)?;
-    let events = r::timeline(&state.db, &shop.id, &o.id).await?;
-    let tz = r::shop_tz(&Settings::from_stored(&shop.settings));
-    let body = json!({
-        "order": {
-            "shopify_order_id": o.shopify_order_id,
-            "name": o.name,
-            "phone": o.phone,
-            "customer_name": o.customer_name,
-            "total_price": o.total_price,
-            "currency": o.currency,
-            "created_at": r::local_rfc3339(tz, o.created_at),
-        },
-        "status": o.status,
-        "reason": o.status_reason,
-        "channel": o.status_reason.as_deref().and_then(r::channel_of),
-        "tags": o.tags(),
-        "resolved_at": o.resolved_at.map(|t| r::local_rfc3339(tz, t)),
-        "timezone": tz.name(),
-        "can_call": o.status == OrderStatus::CallbackRequested,
-        "timeline": events.iter().map(|e| json!({
-            "at": r::local_rfc3339(tz, e.at),
-            "kind": e.kind,
-            "label": r::event_label(&e.kind),
-            "detail": e.detail,
-        })).collect::<Vec<_>>(),
-    });
-    Ok(api_json(&shop, StatusCode::OK, body))
-}
-
-// ---------------------------------------------------------------------------------------------
-// Click-to-call (the workflow is `crate::click_to_call`)
-
-/// `POST /app/api/orders/{shopify_order_id}/call` `{"agent": "+91…"}` (default: Contact details
-/// phone): Exotel rings the agent, then connects the customer, showing the ExoPhone.
-async fn click_to_call(State(state): State<AppState>, ShopSession(shop): ShopSession, Path(raw): Path<String>, body: Bytes) -> ApiResult<Response> {
-    let id = parse_order_id(&raw)?;
-    let doc: Value = if body.iter().all(u8::is_ascii_whitespace) {
-        json!({})
-    } else {
-        serde_json::from_slice(&body).map_err(|e| AppError::bad_request(format!("the body is not valid JSON: {e}")))?
-    };
-    let o = r::order_detail(&state.db, &state.cipher, &shop.id, id).await?.ok_or(AppError::NotFound)?;
-    let agent = doc.get("agent").and_then(Value::as_str);
-    let (code, body) = match click_to_call::place(&state, &shop, &o, agent).await? {
-        Err(Refused::NotACallback(status)) => (
-            StatusCode::CONFLICT,
-            json!({"error": format!("Only orders whose customer asked for a callback can be called from here; this one is {status}.")}),
-        ),
-        Err(Refused::Invalid(errors)) => return Err(AppError::Invalid(errors).into()),
-        Err(Refused::NotSetUp) => (
-            StatusCode::CONFLICT,
-            json!({"error": "Exotel is not set up: save the account SID, API key and token in Settings and the ExoPhone in IVR call settings."}),
-        ),
-        Err(Refused::Busy { secs }) => {
-            let mut resp = api_json(
-                &shop,
-                StatusCode::TOO_MANY_REQUESTS,
-                json!({"error": format!("Exotel's call limit for this account is reached right now; try again in {secs} s."), "retry_after_seconds": secs}),
-            );
-            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
-            return Ok(resp);
-        }
-        Ok(Outcome::Placed { id, call_sid, status, agent, customer }) => {
-            (StatusCode::OK, json!({"call": {"id": id, "call_sid": call_sid, "status": status, "agent": agent, "customer": customer}}))
-        }
-        Ok(Outcome::Failed { error, why }) => {
-            let code = match error {
-                exotel::ExotelError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-                exotel::ExotelError::Timeout => StatusCode::GATEWAY_TIMEOUT,
-                _ => StatusCode::BAD_GATEWAY,
-            };
-            (code, json!({"error": format!("Exotel did not place the call: {why}")}))
-        }
-    };
-    Ok(api_json(&shop, code, body))
-}
-
-/// `POST /exotel/{key}/agent-call-status`: Exotel's terminal report of a click-to-call.
-async fn agent_call_status(State(state): State<AppState>, Path(key): Path<String>, req: axum::extract::Request) -> Response {
-    let plain = |code: StatusCode, msg: &'static str| (code, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], msg).into_response();
-    let result: anyhow::Result<Response> = async {
-        // Same key check and report forms (multipart, form, JSON) as Exotel's other callbacks.
-        let (shop_id, fields) = match super::exotel::shop_report(&state, &key, req).await? {
-            Ok(found) => found,
-            Err(answer) => return Ok(answer),
-        };
-        // Not a click-to-call of this shop: 404 like every other Exotel callback, nothing changes.
-        if !click_to_call::ended(&state, &shop_id, &fields).await? {
-            return Ok(plain(StatusCode::NOT_FOUND, "not found"));
-        }
-        Ok(plain(StatusCode::OK, "OK"))
-    }
-    .await;
-    result.unwrap_or_else(|e| {
-        tracing::error!(error = %e, "agent call status report failed");
-        plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
-    })
 }

@@ -1,0 +1,71 @@
+//! The Order history overview as a chart: plain SVG, no script.
+
+use crate::db::reports::{CHANNELS, Overview};
+
+/// Colours of the channels in the chart (Polaris data-visualisation palette), and "other".
+pub const CHANNEL_COLOURS: [&str; 5] = ["#2c6ecb", "#47c1bf", "#9c6ade", "#f49342", "#8c9196"];
+
+/// The per-day chart: one bar per day whose height is the day's confirmation rate, stacked by the
+/// channel that confirmed. Plain SVG, no script.
+pub fn overview_svg(o: &Overview) -> String {
+    let (w, h, left, bottom, top) = (640.0f64, 220.0f64, 40.0f64, 28.0f64, 10.0f64);
+    let plot_h = h - bottom - top;
+    let n = o.days.len().max(1) as f64;
+    let slot = (w - left - 10.0) / n;
+    let bar = (slot * 0.6).min(48.0);
+    let mut s = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {w} {h}\" width=\"100%\" role=\"img\" aria-labelledby=\"chart-title chart-desc\" class=\"chart\">\
+         <title id=\"chart-title\">Confirmation rate per day</title><desc id=\"chart-desc\">"
+    );
+    let desc: Vec<String> = o.days.iter().map(|d| format!("{}: {:.0}% of {} orders confirmed", d.date, d.rate_pct(), d.total)).collect();
+    s.push_str(&html_escape(&desc.join("; ")));
+    s.push_str("</desc>");
+    for pct in [0, 25, 50, 75, 100] {
+        let y = top + plot_h * (1.0 - pct as f64 / 100.0);
+        s.push_str(&format!(
+            "<line x1=\"{left}\" x2=\"{}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#e3e3e3\" stroke-width=\"1\"/>\
+             <text x=\"{}\" y=\"{:.1}\" font-size=\"10\" text-anchor=\"end\" fill=\"#616161\">{pct}%</text>",
+            w - 10.0,
+            left - 4.0,
+            y + 3.0
+        ));
+    }
+    for (i, d) in o.days.iter().enumerate() {
+        let x = left + slot * i as f64 + (slot - bar) / 2.0;
+        let mut y = top + plot_h;
+        let other = d.confirmed - d.by_channel.iter().sum::<i64>();
+        let parts = d.by_channel.iter().copied().chain([other.max(0)]).enumerate();
+        for (c, count) in parts {
+            if count <= 0 || d.total == 0 {
+                continue;
+            }
+            let hgt = plot_h * count as f64 / d.total as f64;
+            y -= hgt;
+            let label = CHANNELS.get(c).map(|c| c.1).unwrap_or("Other");
+            s.push_str(&format!(
+                "<rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{bar:.1}\" height=\"{hgt:.1}\" fill=\"{}\"><title>{} {}: {count} confirmed</title></rect>",
+                CHANNEL_COLOURS[c],
+                d.date,
+                label
+            ));
+        }
+        let short = d.date.get(5..).unwrap_or(&d.date);
+        // A day without orders has no rate: "–", not a 0% that reads like a real one.
+        let rate = if d.total == 0 { "–".to_string() } else { format!("{:.0}%", d.rate_pct()) };
+        s.push_str(&format!(
+            "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"10\" text-anchor=\"middle\" fill=\"#616161\">{short}</text>\
+             <text x=\"{:.1}\" y=\"{:.1}\" font-size=\"9\" text-anchor=\"middle\" fill=\"#303030\">{}</text>",
+            x + bar / 2.0,
+            h - bottom + 14.0,
+            x + bar / 2.0,
+            (y - 3.0).max(top + 8.0),
+            rate
+        ));
+    }
+    s.push_str("</svg>");
+    s
+}
+
+pub fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
+}
