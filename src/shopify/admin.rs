@@ -29,12 +29,14 @@ pub enum AdminError {
 }
 
 impl AdminError {
-    /// Whether trying again later could succeed.
+    /// Whether trying again later could succeed: Shopify unreachable or throttling, or our own
+    /// database failing while the shop or its token was read (an outage, not Shopify's answer).
     pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            AdminError::Unavailable(_) | AdminError::Token(TokenError::OAuth(super::oauth::OAuthError::Unreachable(_)))
-        )
+        match self {
+            AdminError::Unavailable(_) | AdminError::Token(TokenError::OAuth(super::oauth::OAuthError::Unreachable(_))) => true,
+            AdminError::Token(TokenError::Other(e)) => e.chain().any(|c| c.downcast_ref::<sqlx::Error>().is_some()),
+            _ => false,
+        }
     }
 }
 
@@ -183,6 +185,17 @@ pub async fn order_cancel(app: &App, shop_id: &str, order_gid: &str, staff_note:
 
 #[cfg(test)]
 mod tests {
+    /// A database error while reading the shop or its token (an outage) is no answer from Shopify:
+    /// the update is tried again later, never recorded as failed for good (its tag would be lost).
+    #[test]
+    fn a_database_error_is_transient() {
+        let db = AdminError::Token(TokenError::from(sqlx::Error::PoolTimedOut));
+        assert!(db.is_transient(), "{db}");
+        let other = AdminError::Token(TokenError::Other(anyhow::anyhow!("not a database error")));
+        assert!(!other.is_transient());
+        assert!(!AdminError::Refused("no".into()).is_transient());
+    }
+
     use super::*;
 
     #[test]
