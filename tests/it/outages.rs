@@ -761,12 +761,12 @@ async fn database_goes_away(backend: Backend) {
     // gone (5 missed 3 s heartbeats), which can be after the queue looked settled; one whose own
     // database reads failed in the outage is retried on the app clock a minute later. Wait for both
     // orders' tags, not for two requests: a re-sent tagsAdd of one order is not the other's.
-    let started = Instant::now();
+    let waiting = Instant::now();
     let mut clock_moves = 0;
-    while tagged_in_shopify().len() < 2 && started.elapsed() < Duration::from_secs(90) {
+    while tagged_in_shopify().len() < 2 && waiting.elapsed() < Duration::from_secs(90) {
         tokio::time::sleep(Duration::from_millis(500)).await;
         app.settle().await;
-        if tagged_in_shopify().len() < 2 && clock_moves < 2 && started.elapsed() > Duration::from_secs(30 * (clock_moves + 1)) {
+        if tagged_in_shopify().len() < 2 && clock_moves < 2 && waiting.elapsed() > Duration::from_secs(30 * (clock_moves + 1)) {
             app.advance(60).await;
             clock_moves += 1;
         }

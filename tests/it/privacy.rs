@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use crate::both_dbs;
 use crate::common::{Backend, TestApp, order_payload};
+use crate::reports::press;
 
 const SHOP: &str = "acme.myshopify.com";
 const OTHER: &str = "other.myshopify.com";
@@ -296,23 +297,6 @@ fn count_in(html: &str, key: &str) -> i64 {
     v[..v.find('<').unwrap()].parse().unwrap()
 }
 
-/// The customer presses a key on the order's first call.
-async fn press(app: &TestApp, id: i64, key: &str) {
-    let attempt = app
-        .text(&format!("SELECT a.id FROM call_attempts a JOIN orders o ON o.id = a.order_id WHERE o.shopify_order_id = {id} ORDER BY a.attempt_no LIMIT 1"))
-        .await
-        .unwrap();
-    let k = app.exotel_key(SHOP).await;
-    let r = app
-        .client
-        .get(app.url(&format!("/exotel/{k}/ivr/input")))
-        .query(&[("CustomField", attempt.as_str()), ("digits", &format!("\"{key}\""))])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-}
-
 /// Order history: a box per status, and they add up to the total; a COD-only shop's prepaid
 /// orders are neither listed nor counted.
 async fn order_history_adds_up(backend: Backend) {
@@ -326,9 +310,9 @@ async fn order_history_adds_up(backend: Backend) {
     post_order(&app, SHOP, 6, COD, None, |_| {}).await;
     post_order(&app, SHOP, 7, PREPAID, Some("9876543207"), |_| {}).await;
     app.settle().await;
-    press(&app, 1, "1").await;
-    press(&app, 2, "2").await;
-    press(&app, 3, "3").await;
+    press(&app, SHOP, 1, "1").await;
+    press(&app, SHOP, 2, "2").await;
+    press(&app, SHOP, 3, "3").await;
     app.settle().await;
     // Order 5's call goes unanswered: with no retries and no fallback, no response.
     let call = app.exotel.calls().into_iter().find(|c| c.field("To").is_some_and(|t| t.ends_with("05")) || c.field("From").is_some_and(|f| f.ends_with("05"))).unwrap();

@@ -29,7 +29,7 @@ async fn attempt_of(app: &TestApp, shop: &str, id: i64) -> String {
 }
 
 /// The customer presses a key on the order's first call.
-async fn press(app: &TestApp, shop: &str, id: i64, key: &str) {
+pub(crate) async fn press(app: &TestApp, shop: &str, id: i64, key: &str) {
     let attempt = attempt_of(app, shop, id).await;
     let k = app.exotel_key(shop).await;
     let r = app
