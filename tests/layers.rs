@@ -26,6 +26,7 @@ const MODULES: &[(&str, usize)] = &[
     // Storage: the pool, transactions, the job queue's mechanics and the tables.
     ("db", STORAGE),
     ("db::agent_calls", STORAGE),
+    ("db::attempts", STORAGE),
     ("db::data_requests", STORAGE),
     ("db::erasure", STORAGE),
     ("db::events", STORAGE),

@@ -6,6 +6,7 @@
 //! BOOLEAN), so one set of migrations serves both databases.
 
 pub mod agent_calls;
+pub mod attempts;
 pub mod data_requests;
 pub mod erasure;
 pub mod events;

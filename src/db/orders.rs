@@ -2,6 +2,7 @@
 //! it moves here piece by piece.)
 
 use crate::db::{Db, Tx};
+use crate::domain::OrderStatus;
 use crate::{on_db, on_tx};
 
 /// The app's id of Shopify order `shopify_order_id` at the installed shop `shop_domain`.
@@ -86,3 +87,138 @@ pub async fn sms_of(tx: &mut Tx, shop_id: &str, order_id: &str) -> Result<Vec<(S
         "SELECT kind, status, sent_at FROM sms_messages WHERE order_id = $1 AND shop_id = $2 ORDER BY created_at")
         .bind(order_id).bind(shop_id).fetch_all(c).await)
 }
+
+/// A new order as intake stores it: the phone already sealed and indexed, the customer's details
+/// left out by the caller when they are none of the app's business.
+pub struct NewOrder<'a> {
+    pub id: &'a str,
+    pub shop_id: &'a str,
+    pub shopify_order_id: i64,
+    pub admin_graphql_id: String,
+    pub name: String,
+    pub order_number: Option<i64>,
+    pub total_price: String,
+    pub currency: String,
+    /// The payment gateways, as a JSON array.
+    pub gateways: String,
+    pub is_cod: bool,
+    pub customer_id: Option<i64>,
+    pub customer_name: Option<String>,
+    pub customer_email: Option<String>,
+    pub phone_enc: Option<String>,
+    pub phone_hash: Option<String>,
+    pub phone_source: Option<&'a str>,
+    pub status: OrderStatus,
+    pub status_reason: Option<&'a str>,
+    /// Shopify's creation time, as Shopify wrote it.
+    pub order_created_at: Option<&'a str>,
+    pub resolved_at: Option<i64>,
+    /// The line items, as JSON.
+    pub items: Option<String>,
+}
+
+/// Stores a new order, once per Shopify order and shop: true when this stored it (false: a
+/// delivery of the same order got there first).
+pub async fn insert_new(tx: &mut Tx, o: NewOrder<'_>, now: i64) -> Result<bool, sqlx::Error> {
+    let n = on_tx!(tx, exec c => sqlx::query(
+        "INSERT INTO orders (id, shop_id, shopify_order_id, admin_graphql_id, name, order_number, total_price, currency, \
+           gateways, is_cod, customer_id, customer_name, customer_email, phone_enc, phone_hash, phone_source, status, \
+           status_reason, order_created_at, created_at, updated_at, resolved_at, items) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $20, $21, $22) \
+         ON CONFLICT (shop_id, shopify_order_id) DO NOTHING")
+        .bind(o.id).bind(o.shop_id).bind(o.shopify_order_id).bind(o.admin_graphql_id).bind(o.name).bind(o.order_number)
+        .bind(o.total_price).bind(o.currency)
+        .bind(o.gateways).bind(o.is_cod)
+        .bind(o.customer_id).bind(o.customer_name).bind(o.customer_email)
+        .bind(o.phone_enc)
+        .bind(o.phone_hash).bind(o.phone_source)
+        .bind(o.status.as_str()).bind(o.status_reason).bind(o.order_created_at).bind(now)
+        .bind(o.resolved_at).bind(o.items))?;
+    Ok(n == 1)
+}
+
+/// The shop's order with this Shopify id: (id, status).
+pub async fn id_and_status_by_shopify_id(tx: &mut Tx, shop_id: &str, shopify_order_id: i64) -> Result<Option<(String, String)>, sqlx::Error> {
+    on_tx!(tx, c => sqlx::query_as("SELECT id, status FROM orders WHERE shop_id = $1 AND shopify_order_id = $2")
+        .bind(shop_id).bind(shopify_order_id).fetch_optional(c).await)
+}
+
+/// The order's shop, its status and the shop's stored settings, when the shop is installed: what
+/// starting its verification needs.
+pub async fn status_and_settings_if_installed(db: &Db, order_id: &str) -> Result<Option<(String, String, String)>, sqlx::Error> {
+    on_db!(db, c => sqlx::query_as(
+        "SELECT o.shop_id, o.status, s.settings FROM orders o JOIN shops s ON s.id = o.shop_id \
+         WHERE o.id = $1 AND s.status = 'installed'").bind(order_id).fetch_optional(c).await)
+}
+
+/// Whether the order is still pending, holding its row until the transaction ends (PostgreSQL row
+/// lock; SQLite transactions are serial anyway).
+pub async fn hold_row_if_pending(tx: &mut Tx, shop_id: &str, order_id: &str) -> Result<bool, sqlx::Error> {
+    let n = on_tx!(tx, exec c => sqlx::query("UPDATE orders SET updated_at = updated_at WHERE id = $1 AND shop_id = $2 AND status = 'pending'")
+        .bind(order_id).bind(shop_id))?;
+    Ok(n == 1)
+}
+
+/// Resolves a pending order with `status`, `reason` and its outcome tags (comma-separated): true
+/// when this resolved it, false when it was no longer pending.
+pub async fn resolve_pending(tx: &mut Tx, shop_id: &str, order_id: &str, status: OrderStatus, reason: &str, tags: &str, now: i64) -> Result<bool, sqlx::Error> {
+    let n = on_tx!(tx, exec c => sqlx::query(
+        "UPDATE orders SET status = $1, status_reason = $2, resolved_at = $3, updated_at = $3, outcome_tags = $4 \
+         WHERE id = $5 AND shop_id = $6 AND status = 'pending'")
+        .bind(status.as_str()).bind(reason).bind(now).bind(tags).bind(order_id).bind(shop_id))?;
+    Ok(n == 1)
+}
+
+/// Gives an order that ended `no_response` the shopper's late answer: its status and reason
+/// replaced, its tags (comma-separated) added to those it has. True when this answered it.
+pub async fn answer_late(tx: &mut Tx, shop_id: &str, order_id: &str, status: OrderStatus, reason: &str, tags: &str, now: i64) -> Result<bool, sqlx::Error> {
+    let n = on_tx!(tx, exec c => sqlx::query(
+        "UPDATE orders SET status = $1, status_reason = $2, resolved_at = $3, updated_at = $3, \
+           outcome_tags = CASE WHEN COALESCE(outcome_tags, '') = '' THEN $4 ELSE outcome_tags || ',' || $4 END \
+         WHERE id = $5 AND shop_id = $6 AND status = 'no_response'")
+        .bind(status.as_str()).bind(reason).bind(now).bind(tags).bind(order_id).bind(shop_id))?;
+    Ok(n == 1)
+}
+
+/// Cancels an order that still takes an answer (pending, or ended `no_response`) with `reason`:
+/// true when this cancelled it.
+pub async fn cancel_open(tx: &mut Tx, shop_id: &str, order_id: &str, reason: &str, now: i64) -> Result<bool, sqlx::Error> {
+    let n = on_tx!(tx, exec c => sqlx::query(
+        "UPDATE orders SET status = 'cancelled', status_reason = $1, resolved_at = $2, updated_at = $2 \
+         WHERE id = $3 AND shop_id = $4 AND status IN ('pending', 'no_response')")
+        .bind(reason).bind(now).bind(order_id).bind(shop_id))?;
+    Ok(n == 1)
+}
+
+/// Marks the start of a pending order's SMS fallback, once: true when this started it.
+pub async fn start_fallback(tx: &mut Tx, shop_id: &str, order_id: &str, now: i64) -> Result<bool, sqlx::Error> {
+    let n = on_tx!(tx, exec c => sqlx::query(
+        "UPDATE orders SET fallback_started_at = $1, updated_at = $1 WHERE id = $2 AND shop_id = $3 AND status = 'pending' \
+         AND fallback_started_at IS NULL")
+        .bind(now).bind(order_id).bind(shop_id))?;
+    Ok(n == 1)
+}
+
+/// Records the DND registry state of the order's number (`yes`, `no`, `unavailable`).
+pub async fn set_dnd(db: &Db, shop_id: &str, order_id: &str, dnd: &str) -> Result<(), sqlx::Error> {
+    on_db!(db, exec c => sqlx::query("UPDATE orders SET dnd = $1 WHERE id = $2 AND shop_id = $3")
+        .bind(dnd).bind(order_id).bind(shop_id))?;
+    Ok(())
+}
+
+/// Where an outcome goes in Shopify: the order's shop, its Admin GraphQL id and the shop's
+/// install status.
+pub async fn shopify_target(db: &Db, order_id: &str) -> Result<Option<(String, String, String)>, sqlx::Error> {
+    on_db!(db, c => sqlx::query_as(
+        "SELECT o.shop_id, o.admin_graphql_id, s.status FROM orders o JOIN shops s ON s.id = o.shop_id WHERE o.id = $1")
+        .bind(order_id).fetch_optional(c).await)
+}
+
+/// Records that the order's outcome reached Shopify at `now`.
+pub async fn mark_synced(tx: &mut Tx, shop_id: &str, order_id: &str, now: i64) -> Result<(), sqlx::Error> {
+    on_tx!(tx, exec c => sqlx::query("UPDATE orders SET shopify_synced_at = $1 WHERE id = $2 AND shop_id = $3")
+        .bind(now).bind(order_id).bind(shop_id))?;
+    Ok(())
+}
+
+// --- sqla end ---

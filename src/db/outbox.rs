@@ -96,3 +96,12 @@ pub async fn shop_served(tx: &mut Tx, outbox: Outbox, id: &str, wall: i64) -> Re
     let sql = format!("UPDATE shops SET last_call_claimed_wall = $1 WHERE id = (SELECT shop_id FROM {} WHERE id = $2)", outbox.table());
     on_tx!(tx, exec c => sqlx::query(sqlx::AssertSqlSafe(sql)).bind(wall).bind(id)).map(|_| ())
 }
+
+/// Cancels the queued SMS of an order (or, with no order, of the whole shop), but not the
+/// confirmations after a missed call: those answer the customer. Returns the rows changed.
+pub async fn cancel_queued_sms(tx: &mut Tx, shop_id: &str, order_id: Option<&str>, now: i64) -> Result<u64, sqlx::Error> {
+    on_tx!(tx, exec c => sqlx::query(
+        "UPDATE sms_messages SET state = 'cancelled', updated_at = $1 \
+         WHERE shop_id = $2 AND ($3 IS NULL OR order_id = $3) AND state = 'queued' AND kind <> 'confirmation'")
+        .bind(now).bind(shop_id).bind(order_id))
+}

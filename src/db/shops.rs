@@ -200,3 +200,24 @@ pub async fn id_and_status(tx: &mut Tx, domain: &str) -> Result<Option<(String, 
 pub async fn all_settings(db: &Db) -> Result<Vec<(String, String)>, sqlx::Error> {
     on_db!(db, c => sqlx::query_as("SELECT id, settings FROM shops ORDER BY id").fetch_all(c).await)
 }
+
+/// The shop an order webhook is for, as intake needs it.
+#[derive(sqlx::FromRow)]
+pub struct OrderIntakeShop {
+    pub id: String,
+    pub status: String,
+    pub settings_saved: bool,
+    pub settings: String,
+}
+
+/// The shop at `domain` for an order webhook. PostgreSQL: its row is share-locked until the
+/// transaction ends, so an uninstall committing meanwhile either waits for the order or is seen
+/// here, while orders of one shop do not wait for each other. (SQLite transactions are serial.)
+pub async fn for_order_intake(tx: &mut Tx, domain: &str) -> Result<Option<OrderIntakeShop>, sqlx::Error> {
+    let sql = if tx.is_postgres() {
+        "SELECT id, status, settings_saved, settings FROM shops WHERE domain = $1 FOR SHARE"
+    } else {
+        "SELECT id, status, settings_saved, settings FROM shops WHERE domain = $1"
+    };
+    on_tx!(tx, c => sqlx::query_as(sql).bind(domain).fetch_optional(c).await)
+}

@@ -7,12 +7,11 @@
 use super::dialer;
 use crate::crypto::{random_token, sha256_hex};
 use crate::db::events::add_event;
-use crate::db::{Tx, links};
+use crate::db::{Tx, links, orders};
 use crate::domain::OrderStatus;
 use crate::db::queue::Job;
 use crate::settings::{Encoding, Fallback, FallbackMode, Settings};
 use crate::app::App;
-use crate::on_tx;
 use super::sms::{NewSms, OrderInfo, is_gsm7, load_order, load_order_tx, queue_sms, render};
 
 /// The tag of an order whose SMS fallback went unanswered.
@@ -24,11 +23,7 @@ pub async fn start(app: &App, tx: &mut Tx, shop_id: &str, order_id: &str, settin
     if settings.fallback.mode == FallbackMode::Off {
         return Ok(false);
     }
-    let n = on_tx!(tx, exec c => sqlx::query(
-        "UPDATE orders SET fallback_started_at = $1, updated_at = $1 WHERE id = $2 AND shop_id = $3 AND status = 'pending' \
-         AND fallback_started_at IS NULL")
-        .bind(now).bind(order_id).bind(shop_id))?;
-    if n == 1 {
+    if orders::start_fallback(tx, shop_id, order_id, now).await? {
         let detail = format!("SMS fallback ({}) started: {why}", settings.fallback.mode.replace('_', " "));
         add_event(tx, shop_id, order_id, "fallback_started", &detail, now).await?;
         step_in(app, tx, shop_id, order_id, settings, 1, now).await?;

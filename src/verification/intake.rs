@@ -5,12 +5,13 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::db::events::add_event;
+use crate::db::orders::{self, NewOrder};
+use crate::db::shops::{self, OrderIntakeShop};
 use crate::db::{Tx, new_id};
 use crate::domain::{OrderStatus, Phone};
 use crate::settings::{Method, Settings, Verify};
 use crate::crypto::Cipher;
 use crate::app::App;
-use crate::on_tx;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct Address {
@@ -174,29 +175,15 @@ fn display_gateways(g: &[String]) -> String {
     if g.is_empty() { "no gateway".into() } else { g.join(", ") }
 }
 
-#[derive(sqlx::FromRow)]
-struct ShopRow {
-    id: String,
-    status: String,
-    settings_saved: bool,
-    settings: String,
-}
-
 /// The order in a webhook body and the shop it belongs to, or why the delivery is ignored.
-async fn order_and_shop(tx: &mut Tx, shop_domain: &str, body: &Value) -> anyhow::Result<Result<(OrderPayload, ShopRow), String>> {
+async fn order_and_shop(tx: &mut Tx, shop_domain: &str, body: &Value) -> anyhow::Result<Result<(OrderPayload, OrderIntakeShop), String>> {
     let order: OrderPayload = match serde_json::from_value(body.clone()) {
         Ok(o) => o,
         Err(e) => return Ok(Err(format!("ignored: not an order payload ({e})"))),
     };
-    // PostgreSQL: the shop row is share-locked until this transaction ends, so an `app/uninstalled`
-    // committing meanwhile either waits for this order (and then drops its first call) or is seen
-    // here. Orders of one shop do not wait for each other. (SQLite transactions are serial.)
-    let sql = if tx.is_postgres() {
-        "SELECT id, status, settings_saved, settings FROM shops WHERE domain = $1 FOR SHARE"
-    } else {
-        "SELECT id, status, settings_saved, settings FROM shops WHERE domain = $1"
-    };
-    let shop: Option<ShopRow> = on_tx!(tx, c => sqlx::query_as(sql).bind(shop_domain).fetch_optional(c).await)?;
+    // The shop row is held (PostgreSQL), so an `app/uninstalled` committing meanwhile either waits
+    // for this order (and then drops its first call) or is seen here.
+    let shop = shops::for_order_intake(tx, shop_domain).await?;
     Ok(shop.map(|s| (order, s)).ok_or_else(|| "ignored: unknown shop".to_string()))
 }
 
@@ -206,7 +193,7 @@ pub async fn take_order(app: &App, tx: &mut Tx, shop_domain: &str, body: &Value)
         Ok(found) => found,
         Err(ignored) => return Ok(ignored),
     };
-    let ShopRow { id: shop_id, status, settings_saved: saved, settings } = shop;
+    let OrderIntakeShop { id: shop_id, status, settings_saved: saved, settings } = shop;
     if status != "installed" {
         return Ok("ignored: the shop has uninstalled the app".into());
     }
@@ -247,22 +234,31 @@ async fn insert_order(cipher: &Cipher, tx: &mut Tx, id: &str, shop_id: &str, o: 
     let email = o.email.clone().or_else(|| o.customer.as_ref().and_then(|c| c.email.clone())).filter(|_| keep);
     let phone = d.phone.as_ref().filter(|_| keep);
     let items = if keep { Some(serde_json::to_string(&o.line_items)?) } else { None };
-    let n = on_tx!(tx, c => sqlx::query(
-        "INSERT INTO orders (id, shop_id, shopify_order_id, admin_graphql_id, name, order_number, total_price, currency, \
-           gateways, is_cod, customer_id, customer_name, customer_email, phone_enc, phone_hash, phone_source, status, \
-           status_reason, order_created_at, created_at, updated_at, resolved_at, items) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $20, $21, $22) \
-         ON CONFLICT (shop_id, shopify_order_id) DO NOTHING")
-        .bind(id).bind(shop_id).bind(o.id).bind(gid).bind(name).bind(o.order_number)
-        .bind(o.total_price.clone().unwrap_or_else(|| "0.00".into())).bind(o.currency.clone().unwrap_or_else(|| "INR".into()))
-        .bind(serde_json::to_string(&o.payment_gateway_names)?).bind(d.is_cod)
-        .bind(o.customer.as_ref().and_then(|c| c.id).filter(|_| keep)).bind(o.customer_name().filter(|_| keep)).bind(email)
-        .bind(phone.map(|(p, _)| cipher.encrypt(p.e164())))
-        .bind(phone.map(|(p, _)| cipher.phone_index(p.e164()))).bind(phone.map(|(_, s)| *s))
-        .bind(d.status.as_str()).bind(&d.reason).bind(&o.created_at).bind(now)
-        .bind((d.status != OrderStatus::Pending).then_some(now)).bind(items)
-        .execute(c).await.map(|r| r.rows_affected()))?;
-    Ok(n == 1)
+    let new = NewOrder {
+        id,
+        shop_id,
+        shopify_order_id: o.id,
+        admin_graphql_id: gid,
+        name,
+        order_number: o.order_number,
+        total_price: o.total_price.clone().unwrap_or_else(|| "0.00".into()),
+        currency: o.currency.clone().unwrap_or_else(|| "INR".into()),
+        gateways: serde_json::to_string(&o.payment_gateway_names)?,
+        is_cod: d.is_cod,
+        customer_id: o.customer.as_ref().and_then(|c| c.id).filter(|_| keep),
+        customer_name: o.customer_name().filter(|_| keep),
+        customer_email: email,
+        phone_enc: phone.map(|(p, _)| cipher.encrypt(p.e164())),
+        phone_hash: phone.map(|(p, _)| cipher.phone_index(p.e164())),
+        phone_source: phone.map(|(_, s)| *s),
+        status: d.status,
+        status_reason: d.reason.as_deref(),
+        order_created_at: o.created_at.as_deref(),
+        // An order that is not verified is settled as it comes in.
+        resolved_at: (d.status != OrderStatus::Pending).then_some(now),
+        items,
+    };
+    Ok(orders::insert_new(tx, new, now).await?)
 }
 
 /// `orders/cancelled`: a cancelled order is never called or messaged again. If the cancellation
@@ -274,21 +270,15 @@ pub async fn order_cancelled(cipher: &Cipher, tx: &mut Tx, shop_domain: &str, bo
         Ok(found) => found,
         Err(ignored) => return Ok(ignored),
     };
-    let ShopRow { id: shop_id, settings_saved: saved, settings, .. } = shop;
+    let OrderIntakeShop { id: shop_id, settings_saved: saved, settings, .. } = shop;
     let reason = "cancelled in Shopify";
     // Twice at most: an `orders/create` committing meanwhile makes the placeholder insert a no-op,
     // and then the order it took is there to cancel.
     for _ in 0..2 {
-        let existing: Option<(String, String)> = on_tx!(tx, c => sqlx::query_as(
-            "SELECT id, status FROM orders WHERE shop_id = $1 AND shopify_order_id = $2").bind(&shop_id).bind(order.id).fetch_optional(c).await)?;
-        match existing {
+        match orders::id_and_status_by_shopify_id(tx, &shop_id, order.id).await? {
             // A pending order stops; one that ended `no_response` takes no late answer any more.
             Some((order_id, status)) if super::takes_answer(&status) => {
-                let n = on_tx!(tx, exec c => sqlx::query(
-                    "UPDATE orders SET status = 'cancelled', status_reason = $1, resolved_at = $2, updated_at = $2 \
-                     WHERE id = $3 AND shop_id = $4 AND status IN ('pending', 'no_response')")
-                    .bind(reason).bind(now).bind(&order_id).bind(&shop_id))?;
-                if n == 0 {
+                if !orders::cancel_open(tx, &shop_id, &order_id, reason, now).await? {
                     // Resolved by a key press committing meanwhile: note the cancellation below.
                     continue;
                 }

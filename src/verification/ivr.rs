@@ -11,14 +11,16 @@ use chrono::{DateTime, Utc};
 
 use super::dialer::Outbox;
 use super::schedule::{self, Choice, Window};
+use crate::db::attempts::{self, CallReport};
 use crate::db::events::add_event;
-use crate::db::{Tx, new_id};
+use crate::db::{Tx, orders};
 use crate::domain::{AttemptState, OrderStatus, mask};
 use crate::exotel::{self, Account, ConnectCall, Dnd, ExotelError};
 use crate::db::queue::Job;
 use crate::settings::Settings;
 use crate::app::App;
-use crate::{on_db, on_tx};
+
+pub use crate::db::attempts::{Attempt, Scope};
 
 /// The tag every order gets when its calls went unanswered.
 pub const RETRY_LIMIT_TAG: &str = "ivr_retry_limit_reached";
@@ -47,7 +49,7 @@ fn ms(t: DateTime<Utc>) -> i64 {
 pub async fn schedule_first_call(app: &App, tx: &mut Tx, shop_id: &str, order_id: &str, settings: &Settings) -> anyhow::Result<()> {
     let now = app.clock.now();
     let due = ms(schedule::first_call_at(&settings.ivr, now));
-    insert_attempt(tx, shop_id, order_id, 1, &settings.general.account_sid, due, ms(now)).await?;
+    attempts::queue_call(tx, shop_id, order_id, 1, &settings.general.account_sid, due, ms(now)).await?;
     let detail = if due == ms(now) {
         "first call queued now".to_string()
     } else {
@@ -56,76 +58,22 @@ pub async fn schedule_first_call(app: &App, tx: &mut Tx, shop_id: &str, order_id
     add_event(tx, shop_id, order_id, "call_scheduled", &detail, ms(now)).await
 }
 
-async fn insert_attempt(tx: &mut Tx, shop_id: &str, order_id: &str, n: i64, account: &str, due: i64, now: i64) -> anyhow::Result<()> {
-    on_tx!(tx, exec c => sqlx::query(
-        "INSERT INTO call_attempts (id, shop_id, order_id, attempt_no, account_sid, state, due_at, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $7) ON CONFLICT (order_id, attempt_no) DO NOTHING")
-        .bind(new_id()).bind(shop_id).bind(order_id).bind(n).bind(account).bind(due).bind(now))?;
-    Ok(())
-}
-
-/// An attempt with what dialling and settling it need.
-#[derive(Debug, sqlx::FromRow)]
-pub struct Attempt {
-    pub id: String,
-    pub shop_id: String,
-    pub order_id: String,
-    pub attempt_no: i64,
-    pub state: String,
-    pub call_sid: Option<String>,
-    pub digits: Option<String>,
-    pub choice: Option<String>,
-    pub finished_at: Option<i64>,
-    pub transient_failures: i64,
-    pub dialed_at: Option<i64>,
-    pub order_status: String,
-    pub order_name: String,
-    pub order_number: Option<i64>,
-    pub total_price: String,
-    pub currency: String,
-    pub phone_enc: Option<String>,
-    pub dnd: Option<String>,
-    pub shop_status: String,
-    pub shop_domain: String,
-    pub exotel_key: String,
-    pub settings: String,
-    pub exotel_api_token_enc: Option<String>,
-}
-
-const ATTEMPT_SELECT: &str = "SELECT a.id, a.shop_id, a.order_id, a.attempt_no, a.state, a.call_sid, a.digits, a.choice, a.finished_at, \
-    a.transient_failures, a.dialed_at, o.status AS order_status, o.name AS order_name, o.order_number, o.total_price, o.currency, o.phone_enc, \
-    o.dnd, s.status AS shop_status, s.domain AS shop_domain, s.exotel_key, s.settings, s.exotel_api_token_enc \
-    FROM call_attempts a JOIN orders o ON o.id = a.order_id JOIN shops s ON s.id = a.shop_id";
-
 pub async fn load_attempt(app: &App, id: &str) -> anyhow::Result<Option<Attempt>> {
-    let sql = format!("{ATTEMPT_SELECT} WHERE a.id = $1");
-    Ok(on_db!(&app.db, c => sqlx::query_as::<_, Attempt>(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(c).await)?)
-}
-
-/// Whose attempts a callback may see: a shop by id, or an installed shop by its callback key (one
-/// query for the latency-sensitive greeting and passthrus).
-#[derive(Clone, Copy)]
-pub enum Scope<'a> {
-    Shop(&'a str),
-    Key(&'a str),
+    Ok(attempts::find(&app.db, id).await?)
 }
 
 /// The attempt an Exotel callback is about, within one shop: by our id in `CustomField`, else by
 /// `CallSid` (a flow reached some other way, or a callback that lost the field).
 pub async fn find_attempt(app: &App, scope: Scope<'_>, custom_field: Option<&str>, call_sid: Option<&str>) -> anyhow::Result<Option<Attempt>> {
-    let (shop_clause, shop) = match scope {
-        Scope::Shop(id) => ("a.shop_id = $2", id),
-        Scope::Key(key) => ("s.exotel_key = $2 AND s.status = 'installed'", key),
-    };
-    for (column, value) in [("a.id", custom_field), ("a.call_sid", call_sid)] {
-        let Some(value) = value.filter(|v| !v.is_empty()) else { continue };
-        let sql = format!("{ATTEMPT_SELECT} WHERE {column} = $1 AND {shop_clause}");
-        let found = on_db!(&app.db, c => sqlx::query_as::<_, Attempt>(sqlx::AssertSqlSafe(sql)).bind(value).bind(shop).fetch_optional(c).await)?;
-        if found.is_some() {
-            return Ok(found);
-        }
+    if let Some(id) = custom_field.filter(|v| !v.is_empty())
+        && let Some(found) = attempts::find_within(&app.db, scope, id).await?
+    {
+        return Ok(Some(found));
     }
-    Ok(None)
+    match call_sid.filter(|v| !v.is_empty()) {
+        Some(sid) => Ok(attempts::find_by_call_sid_within(&app.db, scope, sid).await?),
+        None => Ok(None),
+    }
 }
 
 impl Attempt {
@@ -147,12 +95,6 @@ impl Attempt {
     }
 }
 
-async fn set_state(app: &App, id: &str, from: AttemptState, to: AttemptState, extra_sql: &str, now: i64) -> anyhow::Result<bool> {
-    let sql = format!("UPDATE call_attempts SET state = $1, updated_at = $2{extra_sql} WHERE id = $3 AND state = $4");
-    let n = on_db!(&app.db, exec c => sqlx::query(sqlx::AssertSqlSafe(sql)).bind(to.as_str()).bind(now).bind(id).bind(from.as_str()))?;
-    Ok(n == 1)
-}
-
 /// Dials an attempt this process has claimed (state `dialing`). Exactly one Calls/connect request
 /// is ever sent per attempt: after a timeout the outcome is reconciled, never redialled. `sent` is
 /// set just before the request goes: an error while it is unset means nothing reached Exotel.
@@ -164,7 +106,7 @@ pub async fn dial(app: &App, attempt_id: &str, sent: &AtomicBool) -> anyhow::Res
     let settings = a.settings();
     let now = app.clock.now();
     if a.order_status != OrderStatus::Pending || a.shop_status != "installed" {
-        set_state(app, &a.id, AttemptState::Dialing, AttemptState::Cancelled, ", result = 'cancelled'", ms(now)).await?;
+        attempts::cancel_claimed(&app.db, &a.id, ms(now)).await?;
         return Ok(());
     }
     // The schedule put it inside the window, but a backoff may have carried it past the end.
@@ -172,8 +114,7 @@ pub async fn dial(app: &App, attempt_id: &str, sent: &AtomicBool) -> anyhow::Res
     let placed_at = window.place(now);
     if placed_at != now {
         let due = ms(placed_at);
-        let sql = format!(", due_at = {due}, retry_after_wall = NULL");
-        if set_state(app, &a.id, AttemptState::Dialing, AttemptState::Queued, &sql, ms(now)).await? {
+        if attempts::requeue_claimed_at(&app.db, &a.id, due, ms(now)).await? {
             let mut tx = app.db.begin().await?;
             let detail = format!("outside calling hours; call {} moved to {}", a.attempt_no, local_time(&settings, due));
             add_event(&mut tx, &a.shop_id, &a.order_id, "call_scheduled", &detail, ms(now)).await?;
@@ -196,8 +137,7 @@ pub async fn dial(app: &App, attempt_id: &str, sent: &AtomicBool) -> anyhow::Res
                     Dnd::No => "no",
                     Dnd::Unavailable => "unavailable",
                 };
-                on_db!(&app.db, exec c => sqlx::query("UPDATE orders SET dnd = $1 WHERE id = $2 AND shop_id = $3")
-                    .bind(dnd).bind(&a.order_id).bind(&a.shop_id))?;
+                orders::set_dnd(&app.db, &a.shop_id, &a.order_id, dnd).await?;
                 if info.dnd == Dnd::Yes && !settings.ivr.dnd_calling_enabled {
                     return settle(app, &a, "dnd", Some("the number is on the DND registry and DND calling is not enabled")).await;
                 }
@@ -244,12 +184,7 @@ async fn record_dial(app: &App, a: &Attempt, phone: &str, result: &Result<exotel
             let mut tx = app.db.begin().await?;
             // The order's row first, then the attempt's: the order in which every writer locks them.
             let pending = super::order_still_pending(&mut tx, &a.shop_id, &a.order_id).await?;
-            let n = on_tx!(&mut tx, exec c => sqlx::query(
-                "UPDATE call_attempts SET state = 'placed', call_sid = COALESCE(call_sid, $1), \
-                   exotel_status = COALESCE(exotel_status, $2), dialed_at = $3, error = NULL, updated_at = $3 \
-                 WHERE id = $4 AND state = 'dialing'")
-                .bind(&placed.sid).bind(&placed.status).bind(now).bind(&a.id))?;
-            if n == 1 {
+            if attempts::mark_placed(&mut tx, &a.id, &placed.sid, &placed.status, now).await? {
                 let detail = format!("call {} placed to {} (CallSid {})", a.attempt_no, mask(phone), placed.sid);
                 add_event(&mut tx, &a.shop_id, &a.order_id, "call_placed", &detail, now).await?;
                 schedule_reconcile(&mut tx, pending, &a.id, &a.shop_id, &a.order_id, now + RECONCILE_AFTER_MS, now).await?;
@@ -262,10 +197,7 @@ async fn record_dial(app: &App, a: &Attempt, phone: &str, result: &Result<exotel
             // The call may well be ringing: wait for Exotel's status callback, never redial.
             let mut tx = app.db.begin().await?;
             let pending = super::order_still_pending(&mut tx, &a.shop_id, &a.order_id).await?;
-            let n = on_tx!(&mut tx, exec c => sqlx::query(
-                "UPDATE call_attempts SET state = 'unknown', dialed_at = $1, error = $2, updated_at = $1 WHERE id = $3 AND state = 'dialing'")
-                .bind(now).bind(e.to_string()).bind(&a.id))?;
-            if n == 1 {
+            if attempts::mark_unconfirmed(&mut tx, &a.id, &e.to_string(), now).await? {
                 let detail = format!("call {}: no answer from Exotel ({e}); waiting for its status report", a.attempt_no);
                 add_event(&mut tx, &a.shop_id, &a.order_id, "call_unconfirmed", &detail, now).await?;
                 schedule_reconcile(&mut tx, pending, &a.id, &a.shop_id, &a.order_id, now + RECONCILE_AFTER_MS, now).await?;
@@ -295,11 +227,7 @@ pub async fn settle(app: &App, a: &Attempt, result: &str, error: Option<&str>) -
     let now = app.clock.now_ms();
     let mut tx = app.db.begin().await?;
     let pending = super::order_still_pending(&mut tx, &a.shop_id, &a.order_id).await?;
-    let n = on_tx!(&mut tx, exec c => sqlx::query(
-        "UPDATE call_attempts SET state = 'ended', result = $1, error = COALESCE($2, error), finished_at = $3, updated_at = $3 \
-         WHERE id = $4 AND finished_at IS NULL AND state NOT IN ('ended', 'cancelled')")
-        .bind(result).bind(error).bind(now).bind(&a.id))?;
-    if n == 1 {
+    if attempts::finish(&mut tx, &a.id, result, error, now).await? {
         after_attempt(app, &mut tx, a, pending, result, error, now).await?;
     }
     tx.commit().await?;
@@ -333,7 +261,7 @@ async fn after_attempt(app: &App, tx: &mut Tx, a: &Attempt, pending: bool, resul
     let ended_at = DateTime::from_timestamp_millis(now).expect("time in range");
     match schedule::next_call_at(&settings.ivr, a.attempt_no, ended_at) {
         Some(next) => {
-            insert_attempt(tx, &a.shop_id, &a.order_id, a.attempt_no + 1, &settings.general.account_sid, ms(next), now).await?;
+            attempts::queue_call(tx, &a.shop_id, &a.order_id, a.attempt_no + 1, &settings.general.account_sid, ms(next), now).await?;
             let detail = format!(
                 "retry {} of {} scheduled for {} ({result})",
                 a.attempt_no,
@@ -394,10 +322,7 @@ pub async fn press(app: &App, a: &Attempt, digits: &str, choice: Result<Choice, 
         Err(_) => ("invalid", Some(Pressed::Invalid)),
     };
     // A valid choice is never overwritten by a later invalid key.
-    on_tx!(&mut tx, exec c => sqlx::query(
-        "UPDATE call_attempts SET digits = $1, choice = CASE WHEN choice IN ('confirm', 'cancel', 'callback') THEN choice ELSE $2 END, \
-           updated_at = $3 WHERE id = $4")
-        .bind(digits).bind(recorded).bind(now).bind(&a.id))?;
+    attempts::record_key(&mut tx, &a.id, digits, recorded, now).await?;
     let result = match choice {
         Err(input) => {
             let detail = format!("call {}: key {input:?} is not an offered choice", a.attempt_no);
@@ -455,17 +380,18 @@ pub async fn status_report(app: &App, a: &Attempt, fields: &HashMap<String, Stri
         .or_else(|| get("Duration"))
         .and_then(|d| d.trim().parse::<f64>().ok())
         .map(|d| d.round() as i64);
-    on_db!(&app.db, c => sqlx::query(
-        "UPDATE call_attempts SET call_sid = COALESCE(call_sid, $1), \
-           exotel_status = CASE WHEN finished_at IS NULL THEN $2 ELSE exotel_status END, \
-           answered_by = COALESCE($3, answered_by), amd_cause = COALESCE($4, amd_cause), \
-           duration_seconds = COALESCE($5, duration_seconds), price = COALESCE($6, price), \
-           recording_url = COALESCE($7, recording_url), started_at = COALESCE($8, started_at), \
-           ended_at = COALESCE($9, ended_at), updated_at = $10 WHERE id = $11")
-        .bind(get("CallSid")).bind(&status).bind(answered_by).bind(amd_cause).bind(duration)
-        .bind(get("Price")).bind(get("RecordingUrl"))
-        .bind(get("StartTime")).bind(get("EndTime")).bind(now).bind(&a.id)
-        .execute(c).await.map(|r| r.rows_affected()))?;
+    let report = CallReport {
+        call_sid: get("CallSid"),
+        exotel_status: status.clone(),
+        answered_by,
+        amd_cause,
+        duration_seconds: duration,
+        price: get("Price"),
+        recording_url: get("RecordingUrl"),
+        started_at: get("StartTime"),
+        ended_at: get("EndTime"),
+    };
+    attempts::record_report(&app.db, &a.id, report, now).await?;
     if !schedule::is_terminal(&status) {
         return Ok(());
     }
@@ -478,8 +404,7 @@ pub async fn status_report(app: &App, a: &Attempt, fields: &HashMap<String, Stri
             press(app, a, &shown, schedule::read_digits(&a.settings().ivr, &digits)).await?;
         }
     }
-    let choice: Option<String> = on_db!(&app.db, c => sqlx::query_scalar("SELECT choice FROM call_attempts WHERE id = $1")
-        .bind(&a.id).fetch_one(c).await)?;
+    let choice = attempts::choice(&app.db, &a.id).await?;
     let valid = choice.as_deref().and_then(Choice::parse);
     let invalid = choice.as_deref() == Some("invalid");
     let result = match schedule::retry_cause(&status, valid, invalid, machine) {
@@ -560,17 +485,12 @@ fn currency_words(code: &str) -> &str {
 /// Dials stuck in `dialing` (their process died mid-request) cannot be known not to have rung:
 /// they are treated like a timeout and reconciled.
 pub async fn recover_stale_dials(app: &App, older_than_wall: i64) -> anyhow::Result<()> {
-    let stale: Vec<(String, String, String)> = on_db!(&app.db, c => sqlx::query_as(
-        "SELECT id, shop_id, order_id FROM call_attempts WHERE state = 'dialing' AND claimed_at_wall < $1")
-        .bind(older_than_wall).fetch_all(c).await)?;
+    let stale = attempts::stale_dials(&app.db, older_than_wall).await?;
     for (id, shop_id, order_id) in stale {
         let now = app.clock.now_ms();
         let mut tx = app.db.begin().await?;
         let pending = super::order_still_pending(&mut tx, &shop_id, &order_id).await?;
-        let n = on_tx!(&mut tx, exec c => sqlx::query(
-            "UPDATE call_attempts SET state = 'unknown', error = 'the dialling process stopped mid-request', updated_at = $1 \
-             WHERE id = $2 AND state = 'dialing'").bind(now).bind(&id))?;
-        if n == 1 {
+        if attempts::mark_dial_interrupted(&mut tx, &id, now).await? {
             schedule_reconcile(&mut tx, pending, &id, &shop_id, &order_id, now + RECONCILE_AFTER_MS, now).await?;
         }
         tx.commit().await?;

@@ -15,12 +15,12 @@ use std::sync::atomic::AtomicBool;
 
 use futures::future::BoxFuture;
 
-use crate::db::Tx;
+use crate::db::events::{add_event, add_event_once};
+use crate::db::{Tx, attempts, orders, outbox};
 use crate::domain::OrderStatus;
 use crate::settings::{Method, Settings};
 use crate::shopify::admin::{self, AdminError};
 use crate::app::App;
-use crate::{on_db, on_tx};
 
 /// The channels the dialer sends through: calls by `ivr`, SMS by `sms`.
 pub struct Channels;
@@ -45,12 +45,8 @@ impl dialer::Channels for Channels {
 /// Safe to repeat: the event has a fixed id, and the first call only goes in once.
 pub async fn begin(app: &App, tx: &mut Tx, shop_id: &str, order_id: &str, settings: &Settings) -> anyhow::Result<()> {
     let event_id = format!("{order_id}-verification-started");
-    let started = on_tx!(tx, c => sqlx::query(
-        "INSERT INTO order_events (id, shop_id, order_id, kind, detail, at) VALUES ($1, $2, $3, 'verification_started', $4, $5) \
-         ON CONFLICT (id) DO NOTHING")
-        .bind(event_id).bind(shop_id).bind(order_id).bind(format!("verification by {}", settings.general.method))
-        .bind(app.clock.now_ms()).execute(c).await.map(|r| r.rows_affected()))?;
-    if started == 1 {
+    let detail = format!("verification by {}", settings.general.method);
+    if add_event_once(tx, &event_id, shop_id, order_id, "verification_started", &detail, app.clock.now_ms()).await? {
         match Method::parse(&settings.general.method) {
             Some(Method::Ivr) => ivr::schedule_first_call(app, tx, shop_id, order_id, settings).await?,
             Some(Method::Otp) => {
@@ -67,10 +63,7 @@ pub async fn begin(app: &App, tx: &mut Tx, shop_id: &str, order_id: &str, settin
 /// Job (`StartVerification`): begins a pending order's verification in a transaction of its own.
 /// Intake begins it directly; the job stays for work queued by earlier versions and for timers.
 pub async fn start(app: &App, order_id: &str) -> anyhow::Result<()> {
-    let row: Option<(String, String, String)> = on_db!(&app.db, c => sqlx::query_as(
-        "SELECT o.shop_id, o.status, s.settings FROM orders o JOIN shops s ON s.id = o.shop_id \
-         WHERE o.id = $1 AND s.status = 'installed'").bind(order_id).fetch_optional(c).await)?;
-    let Some((shop_id, status, settings)) = row else { return Ok(()) };
+    let Some((shop_id, status, settings)) = orders::status_and_settings_if_installed(&app.db, order_id).await? else { return Ok(()) };
     if status != OrderStatus::Pending {
         return Ok(());
     }
@@ -85,38 +78,26 @@ pub async fn start(app: &App, order_id: &str) -> anyhow::Result<()> {
 /// lock; SQLite transactions are serial anyway), so a resolution committing at the same moment
 /// cannot miss what this transaction schedules for the order.
 pub(crate) async fn order_still_pending(tx: &mut Tx, shop_id: &str, order_id: &str) -> anyhow::Result<bool> {
-    let n = on_tx!(tx, exec c => sqlx::query("UPDATE orders SET updated_at = updated_at WHERE id = $1 AND shop_id = $2 AND status = 'pending'")
-        .bind(order_id).bind(shop_id))?;
-    Ok(n == 1)
+    Ok(orders::hold_row_if_pending(tx, shop_id, order_id).await?)
 }
 
 /// Stops every call and timer still waiting for an order (resolved or cancelled elsewhere), or
 /// for a whole shop (uninstalled).
 pub async fn stop_pending(tx: &mut Tx, shop_id: &str, order_id: Option<&str>, now: i64) -> anyhow::Result<u64> {
     let timers = tx.cancel_timers(shop_id, order_id).await?;
-    let calls = on_tx!(tx, exec c => sqlx::query(
-        "UPDATE call_attempts SET state = 'cancelled', result = 'cancelled', finished_at = $1, updated_at = $1 \
-         WHERE shop_id = $2 AND ($3 IS NULL OR order_id = $3) AND state = 'queued'")
-        .bind(now).bind(shop_id).bind(order_id))?;
+    let calls = attempts::cancel_queued(tx, shop_id, order_id, now).await?;
     // Confirmation SMS after a missed call still go: they answer the customer.
-    let sms = on_tx!(tx, exec c => sqlx::query(
-        "UPDATE sms_messages SET state = 'cancelled', updated_at = $1 \
-         WHERE shop_id = $2 AND ($3 IS NULL OR order_id = $3) AND state = 'queued' AND kind <> 'confirmation'")
-        .bind(now).bind(shop_id).bind(order_id))?;
+    let sms = outbox::cancel_queued_sms(tx, shop_id, order_id, now).await?;
     Ok(timers + calls + sms)
 }
 
 /// Resolves a `pending` order, once: the status and reason, the timeline event, what was still
 /// scheduled for it dropped, and the Shopify update queued (tags, and the cancellation if asked).
 /// Returns false, changing nothing, when the order was no longer pending.
+#[allow(clippy::too_many_arguments)]
 pub async fn resolve(tx: &mut Tx, shop_id: &str, order_id: &str, status: OrderStatus, reason: &str, tags: &[&str], cancel: bool, now: i64) -> anyhow::Result<bool> {
     let tags: Vec<String> = tags.iter().filter(|t| !t.is_empty()).map(|t| t.to_string()).collect();
-    let n = on_tx!(tx, c => sqlx::query(
-        "UPDATE orders SET status = $1, status_reason = $2, resolved_at = $3, updated_at = $3, outcome_tags = $4 \
-         WHERE id = $5 AND shop_id = $6 AND status = 'pending'")
-        .bind(status.as_str()).bind(reason).bind(now).bind(tags.join(",")).bind(order_id).bind(shop_id)
-        .execute(c).await.map(|r| r.rows_affected()))?;
-    if n == 0 {
+    if !orders::resolve_pending(tx, shop_id, order_id, status, reason, &tags.join(","), now).await? {
         return Ok(false);
     }
     resolved(tx, shop_id, order_id, status, reason, tags, cancel, now).await?;
@@ -142,13 +123,7 @@ pub async fn answer(tx: &mut Tx, shop_id: &str, order_id: &str, status: OrderSta
     }
     let tags: Vec<String> = tags.iter().filter(|t| !t.is_empty()).map(|t| t.to_string()).collect();
     let reason = format!("{reason} (a late answer: the order had ended without a response)");
-    let n = on_tx!(tx, c => sqlx::query(
-        "UPDATE orders SET status = $1, status_reason = $2, resolved_at = $3, updated_at = $3, \
-           outcome_tags = CASE WHEN COALESCE(outcome_tags, '') = '' THEN $4 ELSE outcome_tags || ',' || $4 END \
-         WHERE id = $5 AND shop_id = $6 AND status = 'no_response'")
-        .bind(status.as_str()).bind(&reason).bind(now).bind(tags.join(",")).bind(order_id).bind(shop_id)
-        .execute(c).await.map(|r| r.rows_affected()))?;
-    if n == 0 {
+    if !orders::answer_late(tx, shop_id, order_id, status, &reason, &tags.join(","), now).await? {
         return Ok(false);
     }
     resolved(tx, shop_id, order_id, status, &reason, tags, cancel, now).await?;
@@ -160,7 +135,7 @@ pub async fn answer(tx: &mut Tx, shop_id: &str, order_id: &str, status: OrderSta
 #[allow(clippy::too_many_arguments)]
 async fn resolved(tx: &mut Tx, shop_id: &str, order_id: &str, status: OrderStatus, reason: &str, tags: Vec<String>, cancel: bool, now: i64) -> anyhow::Result<()> {
     stop_pending(tx, shop_id, Some(order_id), now).await?;
-    crate::db::events::add_event(tx, shop_id, order_id, status.as_str(), reason, now).await?;
+    add_event(tx, shop_id, order_id, status.as_str(), reason, now).await?;
     if !tags.is_empty() || cancel {
         tx.push_jobs(&[crate::db::queue::Job::SyncOrder { order_id: order_id.to_string(), tags, cancel, failures: 0 }]).await?;
     }
@@ -182,10 +157,7 @@ const SYNC_RETRY_MAX_MINUTES: i64 = 30;
 /// unreachable, after the client's own retries), what has not landed yet is scheduled again on the
 /// app clock (a tag that landed is not sent again), however long the outage lasts.
 pub async fn sync_order(app: &App, order_id: &str, tags: &[String], cancel: bool, failures: u32) -> anyhow::Result<()> {
-    let row: Option<(String, String, String)> = on_db!(&app.db, c => sqlx::query_as(
-        "SELECT o.shop_id, o.admin_graphql_id, s.status FROM orders o JOIN shops s ON s.id = o.shop_id WHERE o.id = $1")
-        .bind(order_id).fetch_optional(c).await)?;
-    let Some((shop_id, gid, shop_status)) = row else { return Ok(()) };
+    let Some((shop_id, gid, shop_status)) = orders::shopify_target(&app.db, order_id).await? else { return Ok(()) };
     if shop_status != "installed" {
         return Ok(());
     }
@@ -215,10 +187,10 @@ pub async fn sync_order(app: &App, order_id: &str, tags: &[String], cancel: bool
     let now = app.clock.now_ms();
     let mut tx = app.db.begin().await?;
     for (kind, detail) in &events {
-        crate::db::events::add_event(&mut tx, &shop_id, order_id, kind, detail, now).await?;
+        add_event(&mut tx, &shop_id, order_id, kind, detail, now).await?;
     }
     if let Some(detail) = &failed {
-        crate::db::events::add_event(&mut tx, &shop_id, order_id, "shopify_update_failed", detail, now).await?;
+        add_event(&mut tx, &shop_id, order_id, "shopify_update_failed", detail, now).await?;
         if result.as_ref().is_err_and(AdminError::is_transient) {
             // Not tied to the order's timers: those are dropped when its calls settle, this is not.
             let tagged = events.iter().any(|(kind, _)| *kind == "tags_added");
@@ -231,8 +203,7 @@ pub async fn sync_order(app: &App, order_id: &str, tags: &[String], cancel: bool
             tx.schedule(&rest, &shop_id, None, now + retry_in_minutes * 60_000, now).await?;
         }
     } else {
-        on_tx!(&mut tx, exec c => sqlx::query("UPDATE orders SET shopify_synced_at = $1 WHERE id = $2 AND shop_id = $3")
-            .bind(now).bind(order_id).bind(&shop_id))?;
+        orders::mark_synced(&mut tx, &shop_id, order_id, now).await?;
     }
     tx.commit().await?;
     Ok(())
