@@ -60,6 +60,7 @@ const MODULES: &[(&str, usize)] = &[
     ("verification::missed_call", WORKFLOWS),
     ("verification::sms", WORKFLOWS),
     ("verification::otp", WORKFLOWS),
+    ("verification::plan", WORKFLOWS),
     ("verification::schedule", WORKFLOWS),
     ("inbox", WORKFLOWS),
     ("compliance", WORKFLOWS),

@@ -8,6 +8,7 @@ pub mod ivr;
 pub mod link;
 pub mod missed_call;
 pub mod otp;
+pub mod plan;
 pub mod schedule;
 pub mod sms;
 
