@@ -205,6 +205,19 @@ stored_enum! {
     }
 }
 
+stored_enum! {
+    /// What an SMS is for (`sms_messages.kind`): it picks the sender ID and DLT entity it goes with.
+    SmsKind {
+        /// The fallback's verification link.
+        Link = "link",
+        /// The fallback's ask for a missed call.
+        MissedCall = "missed_call",
+        /// The thanks after a missed call confirmed an order (sent whatever the order's state).
+        Confirmation = "confirmation",
+        Otp = "otp",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -220,6 +233,7 @@ mod tests {
         assert_eq!(OrderStatus::NAMES, ["pending", "confirmed", "cancelled", "callback_requested", "no_response", "skipped"]);
         assert_eq!(AttemptState::NAMES, ["queued", "dialing", "placed", "unknown", "ended", "cancelled"]);
         assert_eq!(SmsState::NAMES, ["queued", "sending", "sent", "unknown", "failed", "cancelled"]);
+        assert_eq!(SmsKind::NAMES, ["link", "missed_call", "confirmation", "otp"]);
         assert_eq!(OrderStatus::parse("Pending"), None);
     }
 

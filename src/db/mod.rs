@@ -14,12 +14,14 @@ pub mod inbox;
 pub mod links;
 pub mod missed_calls;
 pub mod orders;
+pub mod otps;
 pub mod outbox;
 pub mod pii;
 pub mod queue;
 pub mod rates;
 pub mod reports;
 pub mod shops;
+pub mod sms;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -1,5 +1,4 @@
-//! Orders as stored (`orders`). (Most order SQL still lives with the workflows that own each step;
-//! it moves here piece by piece.)
+//! Orders as stored (`orders`): intake, resolution, the reads the workflows and reports need.
 
 use crate::db::{Db, Tx};
 use crate::domain::OrderStatus;
@@ -221,4 +220,38 @@ pub async fn mark_synced(tx: &mut Tx, shop_id: &str, order_id: &str, now: i64) -
     Ok(())
 }
 
-// --- sqla end ---
+/// What the templates, the link page and the senders need of an order and its shop (the phone as
+/// stored, sealed).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OrderInfo {
+    pub id: String,
+    pub shop_id: String,
+    pub name: String,
+    pub order_number: Option<i64>,
+    pub total_price: String,
+    pub currency: String,
+    pub phone: Option<String>,
+    pub status: String,
+    pub status_reason: Option<String>,
+    pub items: Option<String>,
+    pub is_cod: bool,
+    pub shop_domain: String,
+    pub shop_status: String,
+    pub settings: String,
+    pub exotel_key: String,
+    pub exotel_api_token_enc: Option<String>,
+}
+
+const ORDER_INFO_SELECT: &str = "SELECT o.id, o.shop_id, o.name, o.order_number, o.total_price, o.currency, o.phone_enc AS phone, o.status, \
+    o.status_reason, o.items, o.is_cod, s.domain AS shop_domain, s.status AS shop_status, s.settings, s.exotel_key, s.exotel_api_token_enc \
+    FROM orders o JOIN shops s ON s.id = o.shop_id WHERE o.id = $1";
+
+/// The order and what its shop sets, as [`OrderInfo`].
+pub async fn info(db: &Db, order_id: &str) -> Result<Option<OrderInfo>, sqlx::Error> {
+    on_db!(db, c => sqlx::query_as::<_, OrderInfo>(ORDER_INFO_SELECT).bind(order_id).fetch_optional(c).await)
+}
+
+/// [`info`], inside a transaction.
+pub async fn info_tx(tx: &mut Tx, order_id: &str) -> Result<Option<OrderInfo>, sqlx::Error> {
+    on_tx!(tx, c => sqlx::query_as::<_, OrderInfo>(ORDER_INFO_SELECT).bind(order_id).fetch_optional(c).await)
+}

@@ -4,7 +4,7 @@
 use super::dialer;
 use crate::db::missed_calls::{self, NewMissedCall};
 use crate::db::orders;
-use crate::domain::{OrderStatus, Phone, mask};
+use crate::domain::{OrderStatus, Phone, SmsKind, mask};
 use crate::settings::{Encoding, FallbackMode, Settings};
 use crate::app::App;
 use super::sms::{NewSms, is_gsm7, load_order_tx, queue_sms, render};
@@ -57,7 +57,7 @@ pub async fn missed_call(app: &App, shop_id: &str, call_from: &str, call_sid: Op
                     let sms = NewSms {
                         shop_id,
                         order_id: Some(latest),
-                        kind: "confirmation",
+                        kind: SmsKind::Confirmation.as_str(),
                         seq: 1,
                         account: &settings.general.account_sid,
                         to: Some(p.e164()),

@@ -11,11 +11,10 @@ use serde::Serialize;
 use super::sms::{self, NewSms, OrderInfo, is_gsm7};
 use crate::crypto::{ct_eq, hmac_sha256};
 use crate::db::events::add_event;
-use crate::db::Tx;
-use crate::domain::OrderStatus;
+use crate::db::{Tx, otps};
+use crate::domain::{OrderStatus, SmsKind};
 use crate::settings::{Encoding, Otp, Settings};
 use crate::app::App;
-use crate::{on_db, on_tx};
 
 /// How long an OTP stays valid (the page says so).
 pub const TTL_MS: i64 = 15 * 60 * 1000;
@@ -23,19 +22,7 @@ pub const INCORRECT_TAG: &str = "incorrect_otp_limit_reached";
 pub const RESEND_TAG: &str = "resend_otp_limit_reached";
 const DIGITS: usize = 6;
 
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct OtpRow {
-    pub order_id: String,
-    pub shop_id: String,
-    pub code_hash: String,
-    pub version: i64,
-    pub issued_at: i64,
-    pub expires_at: i64,
-    pub wrong_count: i64,
-    pub resends_used: i64,
-    pub verified_at: Option<i64>,
-    pub locked_at: Option<i64>,
-}
+pub use crate::db::otps::OtpRow;
 
 fn code_hash(app: &App, order_id: &str, version: i64, code: &str) -> String {
     // A key of its own, derived from the app's encryption key.
@@ -56,16 +43,11 @@ pub async fn issue(app: &App, tx: &mut Tx, o: &OrderInfo, settings: &Settings, e
     let version = expected_version.map_or(1, |v| v + 1);
     let hash = code_hash(app, &o.id, version, &code);
     let n = match expected_version {
-        None => on_tx!(tx, exec c => sqlx::query(
-            "INSERT INTO otps (order_id, shop_id, code_hash, version, issued_at, expires_at, created_at, updated_at) \
-             VALUES ($1, $2, $3, 1, $4, $5, $4, $4) ON CONFLICT (order_id) DO NOTHING")
-            .bind(&o.id).bind(&o.shop_id).bind(&hash).bind(now).bind(now + TTL_MS))?,
-        Some(v) => on_tx!(tx, exec c => sqlx::query(
-            "UPDATE otps SET code_hash = $1, version = $2, issued_at = $3, expires_at = $4, resends_used = resends_used + 1, updated_at = $3 \
-             WHERE order_id = $5 AND version = $6 AND verified_at IS NULL AND locked_at IS NULL \
-               AND resends_used < $7 AND issued_at <= $8")
-            .bind(&hash).bind(version).bind(now).bind(now + TTL_MS).bind(&o.id).bind(v)
-            .bind(otp.resends).bind(now - otp.resend_after_seconds * 1000))?,
+        None => otps::insert_first(tx, &o.id, &o.shop_id, &hash, now, now + TTL_MS).await?,
+        Some(v) => {
+            let issued_by = now - otp.resend_after_seconds * 1000;
+            otps::replace_code(tx, &o.id, v, &hash, version, now, now + TTL_MS, otp.resends, issued_by).await?
+        }
     };
     if n == 0 {
         return Ok(false);
@@ -74,7 +56,7 @@ pub async fn issue(app: &App, tx: &mut Tx, o: &OrderInfo, settings: &Settings, e
     let sms = NewSms {
         shop_id: &o.shop_id,
         order_id: Some(&o.id),
-        kind: "otp",
+        kind: SmsKind::Otp.as_str(),
         seq: version,
         account: &settings.general.account_sid,
         to: o.phone.as_deref(),
@@ -158,9 +140,7 @@ pub fn view(row: Option<&OtpRow>, order_status: &str, otp: &Otp, now: i64) -> Vi
 }
 
 async fn load(app: &App, order_id: &str) -> anyhow::Result<Option<OtpRow>> {
-    Ok(on_db!(&app.db, c => sqlx::query_as::<_, OtpRow>(
-        "SELECT order_id, shop_id, code_hash, version, issued_at, expires_at, wrong_count, resends_used, verified_at, locked_at \
-         FROM otps WHERE order_id = $1").bind(order_id).fetch_optional(c).await)?)
+    Ok(otps::of_order(&app.db, order_id).await?)
 }
 
 /// The OTP view of an order (already known to belong to the caller's shop).
@@ -194,10 +174,7 @@ pub async fn verify(app: &App, o: &OrderInfo, typed: &str) -> anyhow::Result<Vie
     let right = ct_eq(code_hash(app, &o.id, r.version, &typed).as_bytes(), r.code_hash.as_bytes());
     let mut tx = app.db.begin().await?;
     let outcome = if right {
-        let n = on_tx!(&mut tx, exec c => sqlx::query(
-            "UPDATE otps SET verified_at = $1, updated_at = $1 WHERE order_id = $2 AND version = $3 \
-             AND verified_at IS NULL AND locked_at IS NULL AND expires_at >= $1")
-            .bind(now).bind(&o.id).bind(r.version))?;
+        let n = otps::mark_verified(&mut tx, &o.id, r.version, now).await?;
         if n == 1 {
             super::resolve(&mut tx, &o.shop_id, &o.id, OrderStatus::Confirmed, "OTP verified", &[&settings.otp.tag], false, now).await?;
             Some("verified")
@@ -206,14 +183,9 @@ pub async fn verify(app: &App, o: &OrderInfo, typed: &str) -> anyhow::Result<Vie
         }
     } else {
         let limit = attempts_allowed(&settings.otp);
-        let n = on_tx!(&mut tx, exec c => sqlx::query(
-            "UPDATE otps SET wrong_count = wrong_count + 1, \
-               locked_at = CASE WHEN wrong_count + 1 >= $1 THEN $2 ELSE NULL END, updated_at = $2 \
-             WHERE order_id = $3 AND verified_at IS NULL AND locked_at IS NULL")
-            .bind(limit).bind(now).bind(&o.id))?;
+        let n = otps::record_wrong_entry(&mut tx, &o.id, limit, now).await?;
         if n == 1 {
-            let (wrong, locked): (i64, Option<i64>) = on_tx!(&mut tx, c => sqlx::query_as(
-                "SELECT wrong_count, locked_at FROM otps WHERE order_id = $1").bind(&o.id).fetch_one(c).await)?;
+            let (wrong, locked) = otps::wrong_entries(&mut tx, &o.id).await?;
             add_event(&mut tx, &o.shop_id, &o.id, "otp_incorrect", &format!("incorrect OTP entered ({wrong} of {limit})"), now).await?;
             if locked.is_some() {
                 // Any checkout token of the shop can name this order, so the lock ends OTP entry

@@ -7,47 +7,23 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::dialer::{self, Outbox};
 use crate::db::events::add_event;
-use crate::db::{Tx, new_id};
-use crate::domain::{OrderStatus, SmsState, mask};
+use crate::db::sms::{self as stored, ToSend};
+use crate::db::{Tx, orders};
+use crate::domain::{OrderStatus, SmsKind, SmsState, mask};
 use crate::exotel::{self, Account, ExotelError, SendSms};
 use crate::db::queue::Job;
 use crate::settings::Settings;
 use crate::app::App;
-use crate::{on_db, on_tx};
 
 /// What the templates, the link page and the senders need of an order and its shop.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct OrderInfo {
-    pub id: String,
-    pub shop_id: String,
-    pub name: String,
-    pub order_number: Option<i64>,
-    pub total_price: String,
-    pub currency: String,
-    pub phone: Option<String>,
-    pub status: String,
-    pub status_reason: Option<String>,
-    pub items: Option<String>,
-    pub is_cod: bool,
-    pub shop_domain: String,
-    pub shop_status: String,
-    pub settings: String,
-    pub exotel_key: String,
-    pub exotel_api_token_enc: Option<String>,
-}
-
-const ORDER_SELECT: &str = "SELECT o.id, o.shop_id, o.name, o.order_number, o.total_price, o.currency, o.phone_enc AS phone, o.status, \
-    o.status_reason, o.items, o.is_cod, s.domain AS shop_domain, s.status AS shop_status, s.settings, s.exotel_key, s.exotel_api_token_enc \
-    FROM orders o JOIN shops s ON s.id = o.shop_id WHERE o.id = $1";
+pub use crate::db::orders::OrderInfo;
 
 pub async fn load_order(app: &App, order_id: &str) -> anyhow::Result<Option<OrderInfo>> {
-    let found = on_db!(&app.db, c => sqlx::query_as::<_, OrderInfo>(ORDER_SELECT).bind(order_id).fetch_optional(c).await)?;
-    Ok(found.map(|o| o.opened(app)))
+    Ok(orders::info(&app.db, order_id).await?.map(|o| o.opened(app)))
 }
 
 pub(crate) async fn load_order_tx(app: &App, tx: &mut Tx, order_id: &str) -> anyhow::Result<Option<OrderInfo>> {
-    let found = on_tx!(tx, c => sqlx::query_as::<_, OrderInfo>(ORDER_SELECT).bind(order_id).fetch_optional(c).await)?;
-    Ok(found.map(|o| o.opened(app)))
+    Ok(orders::info_tx(tx, order_id).await?.map(|o| o.opened(app)))
 }
 
 impl OrderInfo {
@@ -139,62 +115,45 @@ pub(crate) struct NewSms<'a> {
 }
 
 pub(crate) async fn queue_sms(app: &App, tx: &mut Tx, m: NewSms<'_>, now: i64) -> anyhow::Result<()> {
-    on_tx!(tx, exec c => sqlx::query(
-        "INSERT INTO sms_messages (id, shop_id, order_id, kind, seq, account_sid, to_phone_enc, to_phone_hash, body, body_enc, unicode, \
-           dlt_template_id, state, due_at, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'queued', $13, $13, $13)")
-        .bind(new_id()).bind(m.shop_id).bind(m.order_id).bind(m.kind).bind(m.seq).bind(m.account)
-        .bind(m.to.map(|to| app.cipher.encrypt(to))).bind(m.to.map(|to| app.cipher.phone_index(to))).bind(m.body)
-        .bind(&m.secret_body).bind(m.unicode).bind((!m.dlt_template_id.is_empty()).then_some(m.dlt_template_id)).bind(now))?;
+    let kind = SmsKind::parse(m.kind).ok_or_else(|| anyhow::anyhow!("unknown SMS kind {:?}", m.kind))?;
+    let row = stored::Queued {
+        shop_id: m.shop_id,
+        order_id: m.order_id,
+        kind,
+        seq: m.seq,
+        account: m.account,
+        to_phone_enc: m.to.map(|to| app.cipher.encrypt(to)),
+        to_phone_hash: m.to.map(|to| app.cipher.phone_index(to)),
+        body: m.body,
+        body_enc: m.secret_body.as_deref(),
+        unicode: m.unicode,
+        dlt_template_id: (!m.dlt_template_id.is_empty()).then_some(m.dlt_template_id),
+    };
+    stored::insert_queued(tx, &row, now).await?;
     Ok(())
-}
-
-#[derive(Debug, sqlx::FromRow)]
-struct SmsRow {
-    id: String,
-    shop_id: String,
-    order_id: Option<String>,
-    kind: String,
-    seq: i64,
-    to_phone_enc: Option<String>,
-    body: String,
-    body_enc: Option<String>,
-    unicode: bool,
-    dlt_template_id: Option<String>,
-    state: String,
-    transient_failures: i64,
-    order_status: Option<String>,
-    shop_status: String,
-    settings: String,
-    exotel_key: String,
-    exotel_api_token_enc: Option<String>,
 }
 
 /// Sends an SMS the dialer has claimed (state `sending`). Sent at most once: after a timeout it is
 /// not sent again (Exotel's status report may still tell what became of it). `sent` is set just
 /// before the request goes: an error while it is unset means nothing reached Exotel.
 pub async fn send(app: &App, sms_id: &str, sent: &AtomicBool) -> anyhow::Result<()> {
-    let row: Option<SmsRow> = on_db!(&app.db, c => sqlx::query_as(
-        "SELECT m.id, m.shop_id, m.order_id, m.kind, m.seq, m.to_phone_enc, m.body, m.body_enc, m.unicode, m.dlt_template_id, m.state, \
-           m.transient_failures, o.status AS order_status, s.status AS shop_status, s.settings, s.exotel_key, s.exotel_api_token_enc \
-         FROM sms_messages m JOIN shops s ON s.id = m.shop_id LEFT JOIN orders o ON o.id = m.order_id WHERE m.id = $1")
-        .bind(sms_id).fetch_optional(c).await)?;
-    let Some(m) = row else { return Ok(()) };
+    let Some(m) = stored::to_send(&app.db, sms_id).await? else { return Ok(()) };
     if m.state != SmsState::Sending {
         return Ok(());
     }
     let now = app.clock.now_ms();
     let settings = Settings::from_stored(&m.settings);
-    let stale = m.kind != "confirmation" && m.order_status.as_deref().is_none_or(|s| s != OrderStatus::Pending);
+    let stale = m.kind != SmsKind::Confirmation && m.order_status.as_deref().is_none_or(|s| s != OrderStatus::Pending);
     let (Some(to), Some(account), false, "installed") =
         (app.cipher.open_opt(m.to_phone_enc.as_deref()), account(app, &settings, m.exotel_api_token_enc.as_deref()), stale, m.shop_status.as_str())
     else {
         return finish(app, &m, SmsState::Cancelled, None, None, None, "SMS not sent: no longer needed or no phone/credentials", now).await;
     };
     // OTP SMS come from the OTP settings; the others from the fallback's.
-    let (sender, entity) = match m.kind.as_str() {
-        "otp" => (&settings.otp.sender_id, &settings.otp.dlt_entity_id),
-        _ => (&settings.fallback.sender_id, &settings.fallback.dlt_entity_id),
+    let (sender, entity) = if m.kind == SmsKind::Otp {
+        (&settings.otp.sender_id, &settings.otp.dlt_entity_id)
+    } else {
+        (&settings.fallback.sender_id, &settings.fallback.dlt_entity_id)
     };
     let body = match &m.body_enc {
         Some(enc) => secrecy::ExposeSecret::expose_secret(&app.cipher.decrypt(enc).map_err(|_| anyhow::anyhow!("undecryptable SMS text"))?).to_string(),
@@ -229,7 +188,7 @@ pub async fn send(app: &App, sms_id: &str, sent: &AtomicBool) -> anyhow::Result<
     }
 }
 
-async fn record_send(app: &App, m: &SmsRow, to: &str, label: &str, result: &Result<exotel::SmsSent, ExotelError>, now: i64) -> anyhow::Result<()> {
+async fn record_send(app: &App, m: &ToSend, to: &str, label: &str, result: &Result<exotel::SmsSent, ExotelError>, now: i64) -> anyhow::Result<()> {
     match result {
         Ok(sent) => {
             let detail = format!("{label} sent to {}", mask(to));
@@ -247,13 +206,10 @@ async fn record_send(app: &App, m: &SmsRow, to: &str, label: &str, result: &Resu
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn finish(app: &App, m: &SmsRow, state: SmsState, sid: Option<&str>, status: Option<&str>, detailed: Option<&str>, detail: &str, now: i64) -> anyhow::Result<()> {
+async fn finish(app: &App, m: &ToSend, state: SmsState, sid: Option<&str>, status: Option<&str>, detailed: Option<&str>, detail: &str, now: i64) -> anyhow::Result<()> {
     let mut tx = app.db.begin().await?;
-    let n = on_tx!(&mut tx, exec c => sqlx::query(
-        "UPDATE sms_messages SET state = $1, sms_sid = COALESCE(sms_sid, $2), status = COALESCE(status, $3), \
-           detailed_status = COALESCE(detailed_status, $4), sent_at = $5, error = $6, updated_at = $5, body_enc = NULL \
-         WHERE id = $7 AND state = 'sending'")
-        .bind(state.as_str()).bind(sid).bind(status).bind(detailed).bind(now).bind((state != SmsState::Sent).then_some(detail)).bind(&m.id))?;
+    let error = (state != SmsState::Sent).then_some(detail);
+    let n = stored::record_send(&mut tx, &m.id, state, sid, status, detailed, error, now).await?;
     if n == 1 {
         if let Some(order_id) = &m.order_id {
             add_event(&mut tx, &m.shop_id, order_id, "sms", detail, now).await?;
@@ -279,11 +235,7 @@ fn is_final(status: &str) -> bool {
 /// to 2 hours after sending — the timers and times of the calls' lookup (`ivr::reconcile`). What
 /// Exotel says is recorded as its status report would have been.
 pub async fn reconcile_sms(app: &App, sms_id: &str) -> anyhow::Result<()> {
-    type Row = (String, Option<String>, Option<String>, Option<i64>, String, String, Option<String>);
-    let row: Option<Row> = on_db!(&app.db, c => sqlx::query_as(
-        "SELECT m.shop_id, m.sms_sid, m.status, m.sent_at, s.status, s.settings, s.exotel_api_token_enc \
-         FROM sms_messages m JOIN shops s ON s.id = m.shop_id WHERE m.id = $1")
-        .bind(sms_id).fetch_optional(c).await)?;
+    let row = stored::for_details_lookup(&app.db, sms_id).await?;
     let Some((shop_id, sid, status, sent_at, shop_status, settings, token)) = row else { return Ok(()) };
     if shop_status != "installed" || status.as_deref().is_some_and(is_final) {
         return Ok(());
@@ -320,10 +272,7 @@ pub async fn reconcile_sms(app: &App, sms_id: &str) -> anyhow::Result<()> {
 
 /// Sends stuck in `sending` (their process died mid-request) may have gone out: not sent again.
 pub async fn recover_stale_sends(app: &App, older_than_wall: i64) -> anyhow::Result<()> {
-    on_db!(&app.db, exec c => sqlx::query(
-        "UPDATE sms_messages SET state = 'unknown', error = 'the sending process stopped mid-request', updated_at = $1 \
-         WHERE state = 'sending' AND claimed_at_wall < $2")
-        .bind(app.clock.now_ms()).bind(older_than_wall))?;
+    stored::mark_stale_sends_unknown(&app.db, older_than_wall, app.clock.now_ms()).await?;
     Ok(())
 }
 
@@ -331,11 +280,9 @@ pub async fn recover_stale_sends(app: &App, older_than_wall: i64) -> anyhow::Res
 /// Returns false when the SMS is not known here. Repeats change nothing.
 pub async fn status_report(app: &App, shop_id: &str, fields: &HashMap<String, String>) -> anyhow::Result<bool> {
     let get = |k: &str| fields.get(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
-    let found: Option<(String, Option<String>, i64)> = match (get("CustomField"), get("SmsSid")) {
-        (Some(id), _) => on_db!(&app.db, c => sqlx::query_as("SELECT id, order_id, seq FROM sms_messages WHERE id = $1 AND shop_id = $2")
-            .bind(id).bind(shop_id).fetch_optional(c).await)?,
-        (None, Some(sid)) => on_db!(&app.db, c => sqlx::query_as("SELECT id, order_id, seq FROM sms_messages WHERE sms_sid = $1 AND shop_id = $2")
-            .bind(sid).bind(shop_id).fetch_optional(c).await)?,
+    let found = match (get("CustomField"), get("SmsSid")) {
+        (Some(id), _) => stored::of_shop_by_id(&app.db, shop_id, &id).await?,
+        (None, Some(sid)) => stored::of_shop_by_sid(&app.db, shop_id, &sid).await?,
         _ => None,
     };
     let Some((id, order_id, seq)) = found else { return Ok(false) };
@@ -343,17 +290,13 @@ pub async fn status_report(app: &App, shop_id: &str, fields: &HashMap<String, St
     let detailed = get("DetailedStatus");
     let now = app.clock.now_ms();
     let mut tx = app.db.begin().await?;
-    let changed = on_tx!(&mut tx, c => sqlx::query(
-        "UPDATE sms_messages SET status = $1, detailed_status = COALESCE($2, detailed_status), \
-           detailed_status_code = COALESCE($3, detailed_status_code), units = COALESCE($4, units), \
-           sms_sid = COALESCE(sms_sid, $5), updated_at = $6 WHERE id = $7 AND COALESCE(status, '') <> $1")
-        .bind(&status).bind(&detailed).bind(get("DetailedStatusCode")).bind(get("SmsUnits")).bind(get("SmsSid")).bind(now).bind(&id)
-        .execute(c).await.map(|r| r.rows_affected()))?;
-    if changed == 1 {
-        if let Some(order_id) = order_id {
-            let detail = format!("SMS {seq}: {status}{}", detailed.map(|d| format!(" ({d})")).unwrap_or_default());
-            add_event(&mut tx, shop_id, &order_id, "sms_status", &detail, now).await?;
-        }
+    let (code, units, sid) = (get("DetailedStatusCode"), get("SmsUnits"), get("SmsSid"));
+    let changed = stored::record_status(&mut tx, &id, &status, detailed.as_deref(), code.as_deref(), units.as_deref(), sid.as_deref(), now).await?;
+    if changed == 1
+        && let Some(order_id) = order_id
+    {
+        let detail = format!("SMS {seq}: {status}{}", detailed.map(|d| format!(" ({d})")).unwrap_or_default());
+        add_event(&mut tx, shop_id, &order_id, "sms_status", &detail, now).await?;
     }
     tx.commit().await?;
     Ok(true)
