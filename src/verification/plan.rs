@@ -290,7 +290,8 @@ mod tests {
             let w = window();
             let (contacts, end) = run(&p, dnd, DAY0 + start_min * MIN, lag, &ends);
             // It ends by giving up on the last step.
-            prop_assert!(matches!(end, Next::GiveUp { last, .. } if last == p.steps.len() - 1));
+            let gave_up_on_the_last = matches!(end, Next::GiveUp { last, .. } if last == p.steps.len() - 1);
+            prop_assert!(gave_up_on_the_last, "ended with {:?}", end);
             // Steps in order, never going back; never more contacts than configured.
             for pair in contacts.windows(2) {
                 prop_assert!(pair[0].step <= pair[1].step);
