@@ -42,7 +42,10 @@ const MODULES: &[(&str, usize)] = &[
     ("db::pii", STORAGE),
     // Platform clients, and the context that bundles them with the pool for the layers above.
     ("exotel", CLIENTS),
+    ("exotel::answer", CLIENTS),
     ("exotel::client", CLIENTS),
+    ("exotel::sms", CLIENTS),
+    ("exotel::voice", CLIENTS),
     ("shopify", CLIENTS),
     ("shopify::admin", CLIENTS),
     ("shopify::oauth", CLIENTS),

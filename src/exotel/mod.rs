@@ -1,6 +1,11 @@
-//! Everything that talks to Exotel. The client lives in `client`; its API is re-exported here so
-//! callers write `exotel::connect_call(…)`.
+//! Everything that talks to Exotel: the shared plumbing and errors in `client`, calls in `voice`,
+//! SMS in `sms`, all re-exported here so callers write `exotel::connect_call(…)`.
 
+mod answer;
 pub mod client;
+pub mod sms;
+pub mod voice;
 
 pub use client::*;
+pub use sms::*;
+pub use voice::*;
