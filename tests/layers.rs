@@ -46,6 +46,8 @@ const MODULES: &[(&str, usize)] = &[
     ("exotel::client", CLIENTS),
     ("exotel::sms", CLIENTS),
     ("exotel::voice", CLIENTS),
+    ("exotel::whatsapp", CLIENTS),
+    ("exotel::whatsapp::callbacks", CLIENTS),
     ("shopify", CLIENTS),
     ("shopify::admin", CLIENTS),
     ("shopify::oauth", CLIENTS),
