@@ -11,8 +11,8 @@ use serde_json::{Value, json};
 use super::client::{Account, DEFAULT_TIMEOUT, ExotelError, classify, encode_segment, scrub, send, snippet};
 use crate::domain::{Choice, mask};
 
-/// One confirmation template message to one customer.
-#[derive(Debug, Clone)]
+/// One confirmation template message to one customer (no Debug: it holds the customer's number).
+#[derive(Clone)]
 pub struct TemplateMessage<'a> {
     /// The merchant's WhatsApp business number.
     pub from: &'a str,
