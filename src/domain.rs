@@ -5,6 +5,8 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
+use crate::settings::Ivr;
+
 /// A validated `{name}.myshopify.com` (or another Shopify shop host) domain, lower-case.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ShopDomain(String);
@@ -215,6 +217,37 @@ stored_enum! {
         /// The thanks after a missed call confirmed an order (sent whatever the order's state).
         Confirmation = "confirmation",
         Otp = "otp",
+    }
+}
+
+stored_enum! {
+    /// A customer's answer, whichever channel it came by (a key pressed in the IVR, a WhatsApp
+    /// button or a typed reply); stored in `call_attempts.choice`.
+    Choice {
+        Confirm = "confirm",
+        Cancel = "cancel",
+        Callback = "callback",
+    }
+}
+
+impl Choice {
+    /// The order status this choice resolves to.
+    pub fn status(self) -> OrderStatus {
+        match self {
+            Choice::Confirm => OrderStatus::Confirmed,
+            Choice::Cancel => OrderStatus::Cancelled,
+            Choice::Callback => OrderStatus::CallbackRequested,
+        }
+    }
+
+    /// The tag this choice adds; `None` when the merchant does not offer the option (blank tag).
+    pub fn tag(self, ivr: &Ivr) -> Option<&str> {
+        let t = match self {
+            Choice::Confirm => &ivr.confirm_tag,
+            Choice::Cancel => &ivr.cancel_tag,
+            Choice::Callback => &ivr.callback_tag,
+        };
+        (!t.is_empty()).then_some(t.as_str())
     }
 }
 

@@ -45,7 +45,12 @@ const MODULES: &[(&str, usize)] = &[
     ("db::pii", STORAGE),
     // Platform clients, and the context that bundles them with the pool for the layers above.
     ("exotel", CLIENTS),
+    ("exotel::answer", CLIENTS),
     ("exotel::client", CLIENTS),
+    ("exotel::sms", CLIENTS),
+    ("exotel::voice", CLIENTS),
+    ("exotel::whatsapp", CLIENTS),
+    ("exotel::whatsapp::callbacks", CLIENTS),
     ("shopify", CLIENTS),
     ("shopify::admin", CLIENTS),
     ("shopify::oauth", CLIENTS),

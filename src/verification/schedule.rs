@@ -4,7 +4,7 @@
 use chrono::{DateTime, Duration, LocalResult, NaiveDate, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
 
-use crate::domain::OrderStatus;
+pub use crate::domain::Choice;
 use crate::settings::{FirstCall, Ivr, parse_hhmm};
 
 /// The hours calls are allowed in, in the shop's time zone. Both ends are inclusive: a call due at
@@ -77,52 +77,6 @@ pub fn next_call_at(ivr: &Ivr, attempts_made: i64, ended: DateTime<Utc>) -> Opti
         return None;
     }
     Some(Window::of(ivr).place(ended + Duration::minutes(ivr.retry_interval_minutes.max(0))))
-}
-
-/// A key the caller pressed, as the flow reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Choice {
-    Confirm,
-    Cancel,
-    Callback,
-}
-
-impl Choice {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Choice::Confirm => "confirm",
-            Choice::Cancel => "cancel",
-            Choice::Callback => "callback",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Choice> {
-        match s {
-            "confirm" => Some(Choice::Confirm),
-            "cancel" => Some(Choice::Cancel),
-            "callback" => Some(Choice::Callback),
-            _ => None,
-        }
-    }
-
-    /// The order status this choice resolves to.
-    pub fn status(self) -> OrderStatus {
-        match self {
-            Choice::Confirm => OrderStatus::Confirmed,
-            Choice::Cancel => OrderStatus::Cancelled,
-            Choice::Callback => OrderStatus::CallbackRequested,
-        }
-    }
-
-    /// The tag this choice adds; `None` when the merchant does not offer the option (blank tag).
-    pub fn tag(self, ivr: &Ivr) -> Option<&str> {
-        let t = match self {
-            Choice::Confirm => &ivr.confirm_tag,
-            Choice::Cancel => &ivr.cancel_tag,
-            Choice::Callback => &ivr.callback_tag,
-        };
-        (!t.is_empty()).then_some(t.as_str())
-    }
 }
 
 /// What the caller's keys mean: `digits` as Exotel sends them (`"1"`, quotes included).

@@ -23,6 +23,8 @@
 
 #[path = "../it/common/fake_exotel.rs"]
 mod fake_exotel;
+#[path = "../it/common/fake_whatsapp.rs"]
+mod fake_whatsapp;
 #[path = "../it/common/pg.rs"]
 mod pg;
 

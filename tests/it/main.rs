@@ -27,3 +27,4 @@ mod session;
 mod startup;
 mod settings_api;
 mod webhooks;
+mod whatsapp_client;

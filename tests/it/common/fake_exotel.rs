@@ -1,5 +1,6 @@
 //! A fake Exotel over real HTTP: Calls/connect, Sms/send, Call and SMS details, Numbers (DND) and Balance, each with or
-//! without the `.json` suffix (JSON answers with it, XML without, as Exotel does). It records every
+//! without the `.json` suffix (JSON answers with it, XML without, as Exotel does), and WhatsApp messages (v2, in
+//! `fake_whatsapp`). It records every
 //! request so tests can assert what the app sent, and can be scripted to fail, stall or rate limit.
 //!
 //! Credentials: until `add_account` is called any Basic credentials are accepted (a request without
@@ -96,10 +97,11 @@ pub struct ExotelState {
     pub sms_status: HashMap<String, (String, String)>,
     /// Every SMS details lookup: the SmsSid asked for.
     pub sms_lookups: Vec<String>,
+    pub whatsapp: super::fake_whatsapp::WaState,
     issued: usize,
 }
 
-type Shared = Arc<Mutex<ExotelState>>;
+pub(crate) type Shared = Arc<Mutex<ExotelState>>;
 
 #[derive(Clone)]
 pub struct FakeExotel {
@@ -120,6 +122,7 @@ impl FakeExotel {
             .route("/v1/Accounts/{sid}/SMS/Messages/{sms}", get(sms_details))
             .route("/v1/Accounts/{sid}/Balance", get(balance))
             .route("/v1/Accounts/{sid}/Balance.json", get(balance))
+            .route("/v2/accounts/{sid}/messages", post(super::fake_whatsapp::messages))
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let origin = format!("http://{}", listener.local_addr().unwrap());
@@ -237,13 +240,13 @@ impl FakeExotel {
 }
 
 impl ExotelState {
-    fn authorized(&self, sid: &str, headers: &HeaderMap) -> bool {
+    pub(crate) fn authorized(&self, sid: &str, headers: &HeaderMap) -> bool {
         let Some((key, token)) = basic_auth(headers) else { return false };
         self.accounts.is_empty() || self.accounts.get(sid).is_some_and(|(k, t)| *k == key && *t == token)
     }
 
     /// A CallSid-like id: 32 chars whose last one is not always hex, as Exotel's.
-    fn next_sid(&mut self) -> String {
+    pub(crate) fn next_sid(&mut self) -> String {
         const TAIL: &[u8] = b"gkpz0a";
         self.issued += 1;
         let tail = TAIL[self.issued % TAIL.len()] as char;
@@ -259,12 +262,12 @@ fn basic_auth(headers: &HeaderMap) -> Option<(String, String)> {
     Some((k.to_string(), t.to_string()))
 }
 
-fn last10(number: &str) -> String {
+pub(crate) fn last10(number: &str) -> String {
     let digits: Vec<char> = number.chars().filter(char::is_ascii_digit).collect();
     digits[digits.len().saturating_sub(10)..].iter().collect()
 }
 
-fn wall_ms() -> i64 {
+pub(crate) fn wall_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 

@@ -3,6 +3,7 @@
 
 pub mod fake_exotel;
 pub mod fake_shopify;
+pub mod fake_whatsapp;
 pub mod pg;
 pub mod snapshot;
 
