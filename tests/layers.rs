@@ -22,6 +22,13 @@ const MODULES: &[(&str, usize)] = &[
     ("crypto", BASICS),
     ("domain", BASICS),
     ("settings", BASICS),
+    ("settings::contact_privacy", BASICS),
+    ("settings::fallback", BASICS),
+    ("settings::fields", BASICS),
+    ("settings::general", BASICS),
+    ("settings::ivr", BASICS),
+    ("settings::otp", BASICS),
+    ("settings::sms", BASICS),
     ("reports", BASICS),
     // Storage: the pool, transactions, the job queue's mechanics and the tables.
     ("db", STORAGE),

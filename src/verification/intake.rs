@@ -336,7 +336,7 @@ mod tests {
 
     fn settings(verify: &str) -> Settings {
         let mut s = Settings::default();
-        s.general.verify = verify.into();
+        s.general.verify = Verify::parse(verify).unwrap();
         s.ivr.exophone = "08047112345".into();
         s.ivr.flow_id = "123456".into();
         s

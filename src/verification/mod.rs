@@ -51,14 +51,13 @@ pub async fn begin(app: &App, tx: &mut Tx, shop_id: &str, order_id: &str, settin
         .bind(event_id).bind(shop_id).bind(order_id).bind(format!("verification by {}", settings.general.method))
         .bind(app.clock.now_ms()).execute(c).await.map(|r| r.rows_affected()))?;
     if started == 1 {
-        match Method::parse(&settings.general.method) {
-            Some(Method::Ivr) => ivr::schedule_first_call(app, tx, shop_id, order_id, settings).await?,
-            Some(Method::Otp) => {
+        match settings.general.method {
+            Method::Ivr => ivr::schedule_first_call(app, tx, shop_id, order_id, settings).await?,
+            Method::Otp => {
                 if let Some(o) = sms::load_order_tx(app, tx, order_id).await? {
                     otp::issue(app, tx, &o, settings, None, app.clock.now_ms()).await?;
                 }
             }
-            _ => {}
         }
     }
     Ok(())
