@@ -28,7 +28,9 @@ const MODULES: &[(&str, usize)] = &[
     ("settings::general", BASICS),
     ("settings::ivr", BASICS),
     ("settings::otp", BASICS),
+    ("settings::plan", BASICS),
     ("settings::sms", BASICS),
+    ("settings::whatsapp", BASICS),
     ("reports", BASICS),
     // Storage: the pool, transactions, the job queue's mechanics and the tables.
     ("db", STORAGE),

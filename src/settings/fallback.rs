@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::Errors;
+use super::{Errors, Step};
 use super::fields::{Fields, choices, lenient, valid_exophone};
 use super::sms::{Encoding, ORDER_PLACEHOLDERS};
 use crate::domain::stored_enum;
@@ -88,14 +88,21 @@ impl SmsInUse {
             missed_call: mode == FallbackMode::SmsMissedCall,
         }
     }
+    /// The SMS steps of an explicit plan.
+    pub fn of_steps(steps: &[Step]) -> Self {
+        SmsInUse {
+            link: steps.contains(&Step::SmsLink),
+            missed_call: steps.contains(&Step::SmsMissedCall),
+        }
+    }
     fn any(self) -> bool {
         self.link || self.missed_call
     }
 }
 
 /// Reads the section's fields over `v`; `in_use` says which SMS kinds it must be ready for,
-/// from the mode as sent.
-pub(super) fn read_fallback(v: &mut Fallback, f: &mut Fields<'_>, in_use: impl FnOnce(FallbackMode) -> SmsInUse) -> SmsInUse {
+/// from the mode as sent (or from the plan's steps).
+fn read_fallback(v: &mut Fallback, f: &mut Fields<'_>, in_use: impl FnOnce(FallbackMode) -> SmsInUse) -> SmsInUse {
     f.unknown(&[
         "mode",
         "sender_id",
@@ -181,9 +188,15 @@ pub(super) fn check_fallback(v: &mut Fallback, f: &mut Fields<'_>, india: bool, 
     }
 }
 
-pub(super) fn apply_fallback(v: &mut Fallback, india: bool, map: &Map<String, Value>, errors: &mut Errors) {
+pub(super) fn apply_fallback(
+    v: &mut Fallback,
+    india: bool,
+    in_use: impl FnOnce(FallbackMode) -> SmsInUse,
+    map: &Map<String, Value>,
+    errors: &mut Errors,
+) {
     let mut f = Fields::new("fallback", map, errors);
-    let in_use = read_fallback(v, &mut f, SmsInUse::of_mode);
+    let in_use = read_fallback(v, &mut f, in_use);
     check_fallback(v, &mut f, india, in_use);
 }
 

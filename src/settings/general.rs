@@ -13,9 +13,9 @@ stored_enum! {
     Verify { #[default] Cod = "cod", All = "all" }
 }
 stored_enum! {
-    /// How they are verified (`general.method`).
+    /// How they are verified (`general.method`): the plan's first step, or the checkout OTP.
     #[derive(Default)]
-    Method { #[default] Ivr = "ivr", Otp = "otp" }
+    Method { #[default] Ivr = "ivr", Otp = "otp", Whatsapp = "whatsapp" }
 }
 choices!(Verify, Method);
 
@@ -157,7 +157,7 @@ mod tests {
             assert!(e.contains_key(k), "missing {k}: {e:?}");
         }
         assert_eq!(e["general.verify"], "must be one of: cod, all");
-        assert_eq!(e["general.method"], "must be one of: ivr, otp");
+        assert_eq!(e["general.method"], "must be one of: ivr, otp, whatsapp");
     }
 
     #[test]

@@ -18,23 +18,30 @@ mod fields;
 mod general;
 mod ivr;
 mod otp;
+mod plan;
 mod sms;
+mod whatsapp;
 
 pub use contact_privacy::{Contact, Privacy, RETENTION_DAYS};
 pub use fallback::{Fallback, FallbackMode, MissedCallScope};
 pub use general::{DEFAULT_COD_GATEWAY, EXOTEL_SUBDOMAINS, General, Method, Verify, mask_secret};
 pub use ivr::{FirstCall, Ivr, parse_hhmm};
 pub use otp::Otp;
+pub use plan::{CANCEL_AFTER_HOURS, NoResponseAction, Plan, Step};
 pub use sms::{Encoding, ORDER_PLACEHOLDERS};
+pub use whatsapp::Whatsapp;
 
 /// What is stored in `shops.settings` (the Exotel API token is stored apart, encrypted).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct Settings {
     pub general: General,
+    /// Stored as set: its steps are empty while the plan is derived (see [`Settings::plan`]).
+    pub plan: Plan,
     pub ivr: Ivr,
     pub fallback: Fallback,
     pub otp: Otp,
+    pub whatsapp: Whatsapp,
     pub contact: Contact,
     pub privacy: Privacy,
 }
@@ -42,6 +49,21 @@ pub struct Settings {
 impl Settings {
     pub fn from_stored(json: &str) -> Settings {
         serde_json::from_str(json).unwrap_or_default()
+    }
+
+    /// The sections as `GET /app/api/settings` shows them (the plan with its effective steps),
+    /// without the API token and the read-only parts.
+    pub fn to_document(&self) -> Value {
+        serde_json::json!({
+            "general": self.general,
+            "plan": self.shown_plan(),
+            "ivr": self.ivr,
+            "fallback": self.fallback,
+            "otp": self.otp,
+            "whatsapp": self.whatsapp,
+            "contact": self.contact,
+            "privacy": self.privacy,
+        })
     }
 
     /// Whether a gateway list names the order's payment as cash on delivery.
@@ -87,21 +109,39 @@ pub fn apply(current: &Settings, has_token: bool, doc: &Value) -> Result<Applied
             "contact" => contact_privacy::apply_contact(&mut next.contact, fields, &mut errors),
             "privacy" => contact_privacy::apply_privacy(&mut next.privacy, fields, &mut errors),
             // Applied below: the rules of some depend on `general`, which may be in this PUT.
-            "ivr" | "fallback" | "otp" => {}
+            "plan" | "ivr" | "fallback" | "otp" | "whatsapp" => {}
             other => {
                 errors.insert(other.to_string(), "unknown section".into());
             }
         }
     }
     let (india, method) = (next.general.default_country == "IN", next.general.method);
+    let mut steps_set = false;
+    if let Some(fields) = changed_section(doc, "plan", &current.shown_plan()) {
+        steps_set = plan::apply_plan(&mut next, &current.plan(), fields, &mut errors);
+    }
+    // An explicit plan names the SMS steps in use; a derived one has the fallback's mode.
+    let sms_steps = (!next.plan.steps.is_empty()).then(|| fallback::SmsInUse::of_steps(&next.plan.steps));
     if let Some(fields) = changed_section(doc, "ivr", &current.ivr) {
         ivr::apply_ivr(&mut next.ivr, fields, &mut errors);
     }
     if let Some(fields) = changed_section(doc, "fallback", &current.fallback) {
-        fallback::apply_fallback(&mut next.fallback, india, fields, &mut errors);
+        let in_use = |mode| sms_steps.unwrap_or(fallback::SmsInUse::of_mode(mode));
+        fallback::apply_fallback(&mut next.fallback, india, in_use, fields, &mut errors);
     }
     if let Some(fields) = changed_section(doc, "otp", &current.otp) {
         otp::apply_otp(&mut next.otp, india, method == Method::Otp, fields, &mut errors);
+    }
+    if let Some(fields) = changed_section(doc, "whatsapp", &current.whatsapp) {
+        let in_use = next.plan_has(Step::Whatsapp);
+        whatsapp::apply_whatsapp(&mut next.whatsapp, in_use, fields, &mut errors);
+    }
+    if steps_set {
+        // New steps: each one's section must be ready, whether or not this PUT sent it.
+        check_steps(&mut next, india, &mut errors);
+    }
+    if doc.contains_key("general") || doc.contains_key("plan") {
+        plan::check_method(&next, &mut errors);
     }
     if errors.is_empty() {
         Ok(Applied {
@@ -111,6 +151,20 @@ pub fn apply(current: &Settings, has_token: bool, doc: &Value) -> Result<Applied
     } else {
         Err(errors)
     }
+}
+
+/// Checks the sections of the plan's steps as in use (errors keyed by their own fields).
+fn check_steps(next: &mut Settings, india: bool, errors: &mut Errors) {
+    let none = Map::new();
+    let steps = next.plan();
+    if steps.contains(&Step::Ivr) {
+        ivr::apply_ivr(&mut next.ivr, &none, errors);
+    }
+    if steps.contains(&Step::Whatsapp) {
+        whatsapp::check_whatsapp(&mut next.whatsapp, &mut fields::Fields::new("whatsapp", &none, errors));
+    }
+    let sms = fallback::SmsInUse::of_steps(&steps);
+    fallback::check_fallback(&mut next.fallback, &mut fields::Fields::new("fallback", &none, errors), india, sms);
 }
 
 /// The fields of a section the PUT sent, unless it is exactly what is stored: a section sent back
@@ -129,7 +183,7 @@ mod tests {
     #[test]
     fn choices_name_the_stored_values() {
         assert_eq!(Verify::NAMES, ["cod", "all"]);
-        assert_eq!(Method::NAMES, ["ivr", "otp"]);
+        assert_eq!(Method::NAMES, ["ivr", "otp", "whatsapp"]);
         assert_eq!(FirstCall::NAMES, ["immediate", "after"]);
         assert_eq!(FallbackMode::NAMES, ["none", "sms_link", "sms_missed_call"]);
         assert_eq!(Encoding::NAMES, ["plain", "unicode"]);
@@ -164,8 +218,92 @@ mod tests {
         assert_eq!(apply(&Settings::default(), true, &json!([1])).unwrap_err()["document"], "must be a JSON object");
         assert_eq!(apply(&Settings::default(), true, &json!({"ivr": 1})).unwrap_err()["ivr"], "must be an object");
         let s = Settings::default();
-        let mut get = serde_json::to_value(&s).unwrap();
+        let mut get = s.to_document();
         get.as_object_mut().unwrap().remove("general");
         assert_eq!(apply(&s, true, &get).unwrap().settings, s, "sections sent back as stored are left as they are");
+    }
+
+    mod round_trip {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn pick<T: Copy + std::fmt::Debug + 'static>(all: &'static [T]) -> impl Strategy<Value = T> {
+            proptest::sample::select(all)
+        }
+
+        /// Any text, blank, or a plausible value: sections not in use may hold anything.
+        fn text() -> impl Strategy<Value = String> {
+            prop_oneof![Just(String::new()), "[ -~]{0,12}", Just("08047112345".to_string()), Just("cod_confirmed".to_string())]
+        }
+
+        prop_compose! {
+            /// Stored settings a shop can have: a saved general section, any plan consistent with
+            /// its method (or derived), and the other sections filled in or not, in bounds or not.
+            fn settings()(
+                verify in pick(Verify::ALL), method in pick(Method::ALL), india in any::<bool>(),
+                steps in proptest::sample::subsequence(Step::ALL.to_vec(), 0..=4).prop_shuffle(),
+                action in pick(NoResponseAction::ALL), hours in -5i64..200,
+                mode in pick(FallbackMode::ALL), fb_encoding in pick(Encoding::ALL), scope in pick(MissedCallScope::ALL),
+                otp_encoding in pick(Encoding::ALL), first_call in pick(FirstCall::ALL),
+                texts in proptest::collection::vec(text(), 8), ints in proptest::collection::vec(-10i64..2000, 8),
+                flags in proptest::collection::vec(any::<bool>(), 4), retention in 30i64..=730,
+            ) -> Settings {
+                let mut s = Settings {
+                    general: General { verify, method, account_sid: "acme1".into(), api_key: "key".into(), ..General::default() },
+                    ..Settings::default()
+                };
+                if !india {
+                    s.general.default_country = "SG".into();
+                }
+                let mut steps = steps;
+                let first = match method { Method::Ivr => Some(Step::Ivr), Method::Whatsapp => Some(Step::Whatsapp), Method::Otp => None };
+                if let (Some(first), false) = (first, steps.is_empty()) {
+                    steps.retain(|s| *s != first);
+                    steps.insert(0, first);
+                }
+                s.plan = Plan { steps, no_response_action: action, cancel_after_hours: hours };
+                s.ivr.first_call = first_call;
+                s.ivr.exophone = texts[0].clone();
+                s.ivr.retries = ints[0];
+                s.ivr.cancel_order = flags[0];
+                s.fallback.mode = mode;
+                s.fallback.encoding = fb_encoding;
+                s.fallback.missed_call_scope = scope;
+                s.fallback.sender_id = texts[1].clone();
+                s.fallback.link_template = texts[2].clone();
+                s.fallback.retry_interval_minutes = ints[1];
+                s.otp.encoding = otp_encoding;
+                s.otp.template = texts[3].clone();
+                s.otp.escalate_after_minutes = ints[2];
+                s.whatsapp.sender = texts[4].clone();
+                s.whatsapp.template_name = texts[5].clone();
+                s.whatsapp.confirm_tag = texts[6].clone();
+                s.whatsapp.retries = ints[3];
+                s.whatsapp.wait_minutes = ints[4];
+                s.whatsapp.cancel_order = flags[1];
+                s.contact.name = texts[7].trim().to_string();
+                s.privacy.retention_days = retention;
+                s
+            }
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { failure_persistence: None, ..ProptestConfig::default() })]
+
+            #[test]
+            fn the_get_document_put_back_is_the_same_settings(s in settings(), token in any::<bool>()) {
+                let mut doc = s.to_document();
+                doc["general"]["api_token"] = json!(if token { mask_secret("exotoken-1234") } else { String::new() });
+                doc["callback_urls"] = json!({"whatsapp": "https://example.test/exotel/k/whatsapp"});
+                doc["status"] = json!({"install": "installed"});
+                let applied = apply(&s, true, &doc).map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
+                prop_assert_eq!(&applied.settings, &s);
+                prop_assert_eq!(applied.new_api_token, None);
+                // And through storage: the stored text reads back as the same settings and plan.
+                let stored = Settings::from_stored(&serde_json::to_string(&applied.settings).unwrap());
+                prop_assert_eq!(stored.plan(), s.plan());
+                prop_assert_eq!(stored.to_document(), s.to_document());
+            }
+        }
     }
 }

@@ -20,6 +20,9 @@ pub struct Otp {
     pub resend_after_seconds: i64,
     pub incorrect_attempts: i64,
     pub tag: String,
+    /// Minutes after the code was sent that an order whose code was not entered goes to the
+    /// plan's steps; 0: never.
+    pub escalate_after_minutes: i64,
 }
 
 impl Default for Otp {
@@ -34,6 +37,7 @@ impl Default for Otp {
             resend_after_seconds: 30,
             incorrect_attempts: 3,
             tag: "otp_verified".into(),
+            escalate_after_minutes: 0,
         }
     }
 }
@@ -56,6 +60,7 @@ pub(super) fn apply_otp(v: &mut Otp, india: bool, in_use: bool, map: &Map<String
         "resend_after_seconds",
         "incorrect_attempts",
         "tag",
+        "escalate_after_minutes",
     ]);
     f.string("sender_id", &mut v.sender_id);
     f.string("dlt_entity_id", &mut v.dlt_entity_id);
@@ -66,6 +71,7 @@ pub(super) fn apply_otp(v: &mut Otp, india: bool, in_use: bool, map: &Map<String
     f.int("resend_after_seconds", &mut v.resend_after_seconds);
     f.int("incorrect_attempts", &mut v.incorrect_attempts);
     f.string("tag", &mut v.tag);
+    f.int("escalate_after_minutes", &mut v.escalate_after_minutes);
     if !in_use {
         // Fields of a method that is not in use may stay as they are.
         return;
@@ -82,6 +88,7 @@ pub(super) fn apply_otp(v: &mut Otp, india: bool, in_use: bool, map: &Map<String
     f.range("resend_after_seconds", v.resend_after_seconds, 10, 600);
     f.range("incorrect_attempts", v.incorrect_attempts, 0, 5);
     f.tag("tag", &mut v.tag, true);
+    f.range("escalate_after_minutes", v.escalate_after_minutes, 0, 1440);
 }
 
 #[cfg(test)]
@@ -123,6 +130,14 @@ mod tests {
         assert!(bad(json!({"incorrect_attempts": 6})).contains_key("otp.incorrect_attempts"));
         assert!(bad(json!({"tag": ""})).contains_key("otp.tag"));
         assert!(bad(json!({"pin": 1})).contains_key("otp.pin"));
+        for (minutes, ok) in [(-1, false), (0, true), (1440, true), (1441, false)] {
+            let mut doc = otp_ok();
+            doc["otp"]["escalate_after_minutes"] = json!(minutes);
+            let r = apply(&otp_settings(), true, &doc);
+            assert_eq!(r.is_ok(), ok, "{minutes}: {r:?}");
+        }
+        assert_eq!(bad(json!({"escalate_after_minutes": 1441}))["otp.escalate_after_minutes"], "must be between 0 and 1440");
+        assert_eq!(Otp::default().escalate_after_minutes, 0, "never, for documents written before it");
     }
 
     #[test]

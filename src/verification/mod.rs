@@ -58,6 +58,8 @@ pub async fn begin(app: &App, tx: &mut Tx, shop_id: &str, order_id: &str, settin
                     otp::issue(app, tx, &o, settings, None, app.clock.now_ms()).await?;
                 }
             }
+            // WhatsApp steps come with the plans workflow (SPEC §8); settings accept it already.
+            Method::Whatsapp => {}
         }
     }
     Ok(())
