@@ -12,7 +12,7 @@ use serde_json::json;
 
 use super::sim::{self, Answer};
 use super::{API_KEY, API_SECRET, SHOP};
-use crate::settings::Settings;
+use crate::settings::{Method, Settings};
 use crate::web::error::{AppError, AppResult};
 use crate::app::App;
 use crate::AppState;
@@ -63,7 +63,7 @@ struct OrderRow {
     reason: String,
     tags: String,
     cancelled: bool,
-    method: String,
+    method: Method,
 }
 
 struct CallRow {
@@ -84,7 +84,7 @@ struct SmsRow {
 #[template(path = "demo.html")]
 struct ConsolePage {
     now: String,
-    method: String,
+    method: Method,
     orders: Vec<OrderRow>,
     calls: Vec<CallRow>,
     sms: Vec<SmsRow>,
@@ -131,14 +131,14 @@ async fn console(State(state): State<AppState>, Query(q): Query<Note>) -> AppRes
                 reason: reason.unwrap_or_default(),
                 tags: o.tags.join(", "),
                 cancelled: o.cancelled,
-                method: settings.general.method.clone(),
+                method: settings.general.method,
             }
         }).collect::<Vec<_>>();
         (calls, sms, orders)
     };
     let page = ConsolePage {
         now: state.clock.now().with_timezone(&tz).format("%a %d %b %Y, %H:%M:%S %Z").to_string(),
-        method: settings.general.method.clone(),
+        method: settings.general.method,
         orders,
         calls,
         sms,

@@ -24,7 +24,7 @@ pub async fn start(app: &App, tx: &mut Tx, shop_id: &str, order_id: &str, settin
         return Ok(false);
     }
     if orders::start_fallback(tx, shop_id, order_id, now).await? {
-        let detail = format!("SMS fallback ({}) started: {why}", settings.fallback.mode.replace('_', " "));
+        let detail = format!("SMS fallback ({}) started: {why}", settings.fallback.mode.as_str().replace('_', " "));
         add_event(tx, shop_id, order_id, "fallback_started", &detail, now).await?;
         step_in(app, tx, shop_id, order_id, settings, 1, now).await?;
     }

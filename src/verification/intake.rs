@@ -140,6 +140,8 @@ pub fn decide(settings: &Settings, settings_saved: bool, order: &OrderPayload) -
         Some("the IVR call settings are not saved yet (ExoPhone and flow id)".to_string())
     } else if settings.general.method == Method::Otp && !settings.otp.is_ready() {
         Some("the OTP SMS settings are not saved yet (sender id and template)".to_string())
+    } else if settings.general.method == Method::Whatsapp && !settings.whatsapp.is_ready() {
+        Some("the WhatsApp settings are not saved yet (sender and template)".to_string())
     } else if order.cancelled_at.is_some() {
         Some("the order was already cancelled".to_string())
     } else if not_verified_prepaid(settings, is_cod) {
@@ -326,7 +328,7 @@ mod tests {
 
     fn settings(verify: &str) -> Settings {
         let mut s = Settings::default();
-        s.general.verify = verify.into();
+        s.general.verify = Verify::parse(verify).unwrap();
         s.ivr.exophone = "08047112345".into();
         s.ivr.flow_id = "123456".into();
         s

@@ -5,7 +5,7 @@ use super::dialer;
 use crate::db::missed_calls::{self, NewMissedCall};
 use crate::db::orders;
 use crate::domain::{OrderStatus, Phone, SmsKind, mask};
-use crate::settings::{Encoding, FallbackMode, Settings};
+use crate::settings::{Encoding, FallbackMode, MissedCallScope, Settings};
 use crate::app::App;
 use super::sms::{NewSms, is_gsm7, load_order_tx, queue_sms, render};
 
@@ -41,7 +41,7 @@ pub async fn missed_call(app: &App, shop_id: &str, call_from: &str, call_sid: Op
             if recent > 0 {
                 Missed::Repeat
             } else {
-                let latest_3 = fb.missed_call_scope == "latest_3_in_30_days";
+                let latest_3 = fb.missed_call_scope == MissedCallScope::Latest3In30Days;
                 let (limit, since) = if latest_3 { (3i64, now - 30 * DAY_MS) } else { (1, i64::MIN) };
                 let pending = orders::answerable_by_phone(&mut tx, shop_id, &app.cipher.phone_index(p.e164()), since, limit).await?;
                 let reason = format!("confirmed by a missed call from {}", p.masked());

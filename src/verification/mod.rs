@@ -48,14 +48,15 @@ pub async fn begin(app: &App, tx: &mut Tx, shop_id: &str, order_id: &str, settin
     let event_id = format!("{order_id}-verification-started");
     let detail = format!("verification by {}", settings.general.method);
     if add_event_once(tx, &event_id, shop_id, order_id, "verification_started", &detail, app.clock.now_ms()).await? {
-        match Method::parse(&settings.general.method) {
-            Some(Method::Ivr) => ivr::schedule_first_call(app, tx, shop_id, order_id, settings).await?,
-            Some(Method::Otp) => {
+        match settings.general.method {
+            Method::Ivr => ivr::schedule_first_call(app, tx, shop_id, order_id, settings).await?,
+            Method::Otp => {
                 if let Some(o) = sms::load_order_tx(app, tx, order_id).await? {
                     otp::issue(app, tx, &o, settings, None, app.clock.now_ms()).await?;
                 }
             }
-            _ => {}
+            // WhatsApp steps come with the plans workflow (SPEC §8); settings accept it already.
+            Method::Whatsapp => {}
         }
     }
     Ok(())

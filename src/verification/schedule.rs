@@ -162,7 +162,7 @@ mod tests {
         let mut s = ivr("Asia/Kolkata");
         let noon = at("2026-11-23T06:30:00Z");
         assert_eq!(first_call_at(&s, noon), noon);
-        s.first_call = "after".into();
+        s.first_call = FirstCall::After;
         s.first_call_delay_minutes = 90;
         assert_eq!(first_call_at(&s, noon), at("2026-11-23T08:00:00Z"));
         // A delay that lands after 21:00 moves to the next morning.

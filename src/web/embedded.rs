@@ -190,28 +190,22 @@ pub fn callback_urls(app_url: &str, exotel_key: &str) -> Value {
         "call_status": format!("{base}/call-status"),
         "missed_call": format!("{base}/missed-call"),
         "sms_status": format!("{base}/sms-status"),
+        "whatsapp": format!("{base}/whatsapp"),
     })
 }
 
 fn settings_document(app: &App, shop: &Shop) -> Value {
     let s = Settings::from_stored(&shop.settings);
     let token = shop.exotel_api_token_enc.as_deref().and_then(|enc| app.cipher.decrypt(enc).ok());
-    let mut general = serde_json::to_value(&s.general).unwrap_or_default();
-    general["api_token"] = json!(
+    let mut doc = s.to_document();
+    doc["general"]["api_token"] = json!(
         token
             .map(|t| mask_secret(secrecy::ExposeSecret::expose_secret(&t)))
             .unwrap_or_default()
     );
-    json!({
-        "general": general,
-        "ivr": s.ivr,
-        "fallback": s.fallback,
-        "otp": s.otp,
-        "contact": s.contact,
-        "privacy": s.privacy,
-        "callback_urls": callback_urls(&app.config.app_url, &shop.exotel_key),
-        "status": { "install": shop.install_status(), "exotel": shop.exotel_status },
-    })
+    doc["callback_urls"] = callback_urls(&app.config.app_url, &shop.exotel_key);
+    doc["status"] = json!({ "install": shop.install_status(), "exotel": shop.exotel_status });
+    doc
 }
 
 fn api_response(shop: &Shop, body: Value) -> Response {

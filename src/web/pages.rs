@@ -11,7 +11,7 @@ use axum::routing::get;
 
 use super::embedded::{PageShop, callback_urls, embedded_page};
 use super::error::AppResult;
-use crate::settings::{Contact, EXOTEL_SUBDOMAINS, Fallback, FallbackMode, General, Ivr, Method, Otp, Settings, mask_secret};
+use crate::settings::{Contact, EXOTEL_SUBDOMAINS, Fallback, FallbackMode, General, Ivr, Method, Otp, Settings, Verify, mask_secret};
 use crate::db::shops::Shop;
 use crate::app::App;
 use crate::AppState;
@@ -68,9 +68,9 @@ struct InfoPage {
     nav: &'static str,
     install_status: &'static str,
     exotel_status: String,
-    method: String,
-    verify: String,
-    fallback_mode: String,
+    method: Method,
+    verify: Verify,
+    fallback_mode: FallbackMode,
     steps: Vec<Step>,
     remaining: usize,
 }
@@ -129,9 +129,9 @@ pub async fn info(State(_state): State<AppState>, p: PageShop, IdToken(id_token)
         nav: "info",
         install_status: p.shop.install_status(),
         exotel_status: p.shop.exotel_status.clone(),
-        method: s.general.method.clone(),
-        verify: s.general.verify.clone(),
-        fallback_mode: s.fallback.mode.clone(),
+        method: s.general.method,
+        verify: s.general.verify,
+        fallback_mode: s.fallback.mode,
         remaining: steps.iter().filter(|s| !s.done && !s.label.ends_with("(optional)")).count(),
         steps,
     };

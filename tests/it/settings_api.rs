@@ -18,7 +18,7 @@ async fn settings_document(backend: Backend) {
     assert_eq!(doc["general"]["api_token"], "");
     assert_eq!(doc["status"]["install"], "partially_installed");
     let urls = doc["callback_urls"].as_object().unwrap();
-    for k in ["greeting", "ivr_confirm", "ivr_cancel", "ivr_callback", "ivr_input", "call_status", "missed_call", "sms_status"] {
+    for k in ["greeting", "ivr_confirm", "ivr_cancel", "ivr_callback", "ivr_input", "call_status", "missed_call", "sms_status", "whatsapp"] {
         assert!(urls[k].as_str().unwrap().starts_with("https://codverify.test/exotel/"), "{k}");
     }
 
@@ -70,4 +70,45 @@ async fn settings_document(backend: Backend) {
     app.stop().await;
 }
 
-both_dbs!(settings_document);
+/// Round 2's plan over HTTP: a document without steps shows the derived plan and, PUT back, keeps
+/// following the method; steps that are set stay as set, and their GET document PUT back too.
+async fn settings_plan_round_trip(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else { return };
+    app.install_configured(SHOP, "cod").await;
+    let token = app.session_token(SHOP);
+    let get = || async { app.get_api("/app/api/settings", &token).await.json::<Value>().await.unwrap() };
+    let doc = get().await;
+    assert_eq!(doc["plan"], json!({"steps": ["ivr"], "no_response_action": "tag", "cancel_after_hours": 24}));
+    assert_eq!(doc["otp"]["escalate_after_minutes"], 0);
+    assert_eq!(doc["whatsapp"]["template_language"], "en");
+    assert!(doc["callback_urls"]["whatsapp"].as_str().unwrap().ends_with("/whatsapp"));
+    let r = app.put_settings(SHOP, doc.clone()).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap(), doc, "the GET document PUT back changes nothing");
+    // Derived: a new fallback is the plan's second step.
+    let r = app.put_settings(SHOP, json!({"fallback": {"mode": "sms_link", "sender_id": "ACMEST", "dlt_entity_id": "1101",
+        "dlt_template_id": "1107"}})).await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    assert_eq!(get().await["plan"]["steps"], json!(["ivr", "sms_link"]));
+
+    // Steps whose sections are not ready: named, nothing saved.
+    let r = app.put_settings(SHOP, json!({"general": {"method": "whatsapp"}, "plan": {"steps": ["whatsapp", "sms_link", "ivr"]}})).await;
+    assert_eq!(r.status(), 422);
+    let e: Value = r.json().await.unwrap();
+    assert!(e["errors"]["whatsapp.sender"].is_string() && e["errors"]["whatsapp.template_name"].is_string(), "{e}");
+    let r = app.put_settings(SHOP, json!({"general": {"method": "whatsapp"}, "plan": {"steps": ["whatsapp", "sms_link", "ivr"]},
+        "whatsapp": {"sender": "+91 98765 43210", "template_name": "cod_confirm"}})).await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let set = get().await;
+    assert_eq!(set["plan"]["steps"], json!(["whatsapp", "sms_link", "ivr"]));
+    assert_eq!(set["whatsapp"]["sender"], "+919876543210");
+    let r = app.put_settings(SHOP, set.clone()).await;
+    assert_eq!(r.json::<Value>().await.unwrap(), set, "the GET document with steps PUT back changes nothing");
+    // Set steps do not follow the fallback.
+    let r = app.put_settings(SHOP, json!({"fallback": {"mode": "none"}})).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(get().await["plan"]["steps"], json!(["whatsapp", "sms_link", "ivr"]));
+    app.stop().await;
+}
+
+both_dbs!(settings_document, settings_plan_round_trip);
