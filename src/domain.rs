@@ -177,6 +177,18 @@ stored_enum! {
 }
 
 stored_enum! {
+    /// One step of a verification plan (`plan.steps`): the channel it contacts the shopper through.
+    Step {
+        Whatsapp = "whatsapp",
+        Ivr = "ivr",
+        /// An SMS with the confirmation link.
+        SmsLink = "sms_link",
+        /// An SMS asking for a missed call.
+        SmsMissedCall = "sms_missed_call",
+    }
+}
+
+stored_enum! {
     /// Where one IVR call attempt stands (`call_attempts.state`).
     AttemptState {
         Queued = "queued",
