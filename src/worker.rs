@@ -20,7 +20,7 @@ async fn handle(job: Job, state: Data<AppState>) -> Result<(), BoxDynError> {
         Job::StartVerification { order_id } => crate::verification::start(&state, order_id).await,
         Job::ReconcileCall { attempt_id } => crate::verification::ivr::reconcile(&state, attempt_id).await,
         Job::ReconcileSms { sms_id } => crate::verification::sms::reconcile_sms(&state, sms_id).await,
-        Job::FallbackStep { order_id, step } => crate::verification::fallback::step(&state, order_id, *step).await,
+        Job::FallbackStep { order_id, .. } | Job::AdvancePlan { order_id } => crate::verification::runner::advance_job(&state, order_id).await,
         Job::SyncOrder { order_id, tags, cancel, failures } => crate::verification::sync_order(&state, order_id, tags, *cancel, *failures).await,
         Job::PrivacyRetention => crate::compliance::erase_expired(&state).await.map(|_| ()),
     };

@@ -7,6 +7,7 @@
 
 pub mod agent_calls;
 pub mod attempts;
+pub mod contacts;
 pub mod data_requests;
 pub mod erasure;
 pub mod events;

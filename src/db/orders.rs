@@ -235,6 +235,8 @@ pub struct OrderInfo {
     pub status_reason: Option<String>,
     pub items: Option<String>,
     pub is_cod: bool,
+    /// Shopify's `customer_locale` (`en`, `hi-IN`, …): the language the shopper is written to in.
+    pub customer_locale: Option<String>,
     pub shop_domain: String,
     pub shop_status: String,
     pub settings: String,
@@ -243,7 +245,7 @@ pub struct OrderInfo {
 }
 
 const ORDER_INFO_SELECT: &str = "SELECT o.id, o.shop_id, o.name, o.order_number, o.total_price, o.currency, o.phone_enc AS phone, o.status, \
-    o.status_reason, o.items, o.is_cod, s.domain AS shop_domain, s.status AS shop_status, s.settings, s.exotel_key, s.exotel_api_token_enc \
+    o.status_reason, o.items, o.is_cod, o.customer_locale, s.domain AS shop_domain, s.status AS shop_status, s.settings, s.exotel_key, s.exotel_api_token_enc \
     FROM orders o JOIN shops s ON s.id = o.shop_id WHERE o.id = $1";
 
 /// The order and what its shop sets, as [`OrderInfo`].

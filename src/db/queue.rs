@@ -26,8 +26,11 @@ pub enum Job {
     ReconcileCall { attempt_id: String },
     /// Look up an SMS whose status report never came (SMS details API), like `ReconcileCall`.
     ReconcileSms { sms_id: String },
-    /// The n-th step of an order's SMS fallback: send SMS n, or (past the last) give up.
+    /// The n-th step of an order's SMS fallback, as earlier versions queued it: now it runs the
+    /// order's plan (`AdvancePlan`), whatever `step` says.
     FallbackStep { order_id: String, step: i64 },
+    /// A wait of an order's verification plan is over: decide and make its next move.
+    AdvancePlan { order_id: String },
     /// Write an outcome to the Shopify order: add tags, and cancel it when asked. `failures`: how
     /// many times Shopify was unavailable for it so far (its retries wait longer each time).
     SyncOrder {
@@ -49,7 +52,8 @@ impl Job {
     pub fn queue(&self) -> &'static str {
         match self {
             Job::Webhooks { .. } => QUEUES[0],
-            Job::StartVerification { .. } | Job::ReconcileCall { .. } | Job::ReconcileSms { .. } | Job::FallbackStep { .. } => QUEUES[1],
+            Job::StartVerification { .. } | Job::ReconcileCall { .. } | Job::ReconcileSms { .. } | Job::FallbackStep { .. }
+            | Job::AdvancePlan { .. } => QUEUES[1],
             // Housekeeping shares the Shopify queue: it must never hold up a call.
             Job::SyncOrder { .. } | Job::PrivacyRetention => QUEUES[2],
         }
@@ -93,6 +97,15 @@ impl Tx {
             .bind(new_id()).bind(shop_id).bind(order_id).bind(payload).bind(due_at_ms).bind(now_ms)
             .execute(c).await.map(|_| ()))?;
         Ok(())
+    }
+
+    /// Schedules `job` for an order at `due_at_ms`, in place of the same job already scheduled for it
+    /// (a plan's wait is re-decided after every event; only the latest decision stands).
+    pub async fn reschedule(&mut self, job: &Job, shop_id: &str, order_id: &str, due_at_ms: i64, now_ms: i64) -> anyhow::Result<()> {
+        let payload = serde_json::to_string(job)?;
+        on_tx!(self, exec c => sqlx::query("DELETE FROM timers WHERE shop_id = $1 AND order_id = $2 AND job = $3")
+            .bind(shop_id).bind(order_id).bind(&payload))?;
+        self.schedule(job, shop_id, Some(order_id), due_at_ms, now_ms).await
     }
 
     /// Drops every scheduled job of an order (cancelled elsewhere) or of a whole shop (uninstalled).

@@ -45,19 +45,6 @@ fn ms(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
 }
 
-/// Queues attempt 1 of a new order, due per the first-call rule and the allowed hours.
-pub async fn schedule_first_call(app: &App, tx: &mut Tx, shop_id: &str, order_id: &str, settings: &Settings) -> anyhow::Result<()> {
-    let now = app.clock.now();
-    let due = ms(schedule::first_call_at(&settings.ivr, now));
-    attempts::queue_call(tx, shop_id, order_id, 1, &settings.general.account_sid, due, ms(now)).await?;
-    let detail = if due == ms(now) {
-        "first call queued now".to_string()
-    } else {
-        format!("first call scheduled for {}", local_time(settings, due))
-    };
-    add_event(tx, shop_id, order_id, "call_scheduled", &detail, ms(now)).await
-}
-
 pub async fn load_attempt(app: &App, id: &str) -> anyhow::Result<Option<Attempt>> {
     Ok(attempts::find(&app.db, id).await?)
 }
@@ -250,41 +237,8 @@ async fn after_attempt(app: &App, tx: &mut Tx, a: &Attempt, pending: bool, resul
     if !pending {
         return Ok(());
     }
-    let settings = a.settings();
-    if result == "dnd" {
-        // Straight to the SMS fallback; without one a DND number is not verified.
-        if !super::fallback::start(app, tx, &a.shop_id, &a.order_id, &settings, "the number is on the DND registry", now).await? {
-            resolve_without_answer(tx, a, OrderStatus::Skipped, "DND number: calls not allowed and no fallback configured", &[], now).await?;
-        }
-        return Ok(());
-    }
-    let ended_at = DateTime::from_timestamp_millis(now).expect("time in range");
-    match schedule::next_call_at(&settings.ivr, a.attempt_no, ended_at) {
-        Some(next) => {
-            attempts::queue_call(tx, &a.shop_id, &a.order_id, a.attempt_no + 1, &settings.general.account_sid, ms(next), now).await?;
-            let detail = format!(
-                "retry {} of {} scheduled for {} ({result})",
-                a.attempt_no,
-                settings.ivr.retries,
-                local_time(&settings, ms(next))
-            );
-            add_event(tx, &a.shop_id, &a.order_id, "call_scheduled", &detail, now).await
-        }
-        None => {
-            let reason = format!("no answer after {} call(s)", a.attempt_no);
-            add_event(tx, &a.shop_id, &a.order_id, "ivr_retry_limit_reached", &reason, now).await?;
-            if super::fallback::start(app, tx, &a.shop_id, &a.order_id, &settings, &reason, now).await? {
-                // Still pending: the SMS fallback goes on; the IVR's system tag goes on the order now.
-                super::tag(tx, &a.order_id, &[RETRY_LIMIT_TAG]).await
-            } else {
-                resolve_without_answer(tx, a, OrderStatus::NoResponse, &reason, &[RETRY_LIMIT_TAG], now).await
-            }
-        }
-    }
-}
-
-async fn resolve_without_answer(tx: &mut Tx, a: &Attempt, status: OrderStatus, reason: &str, tags: &[&str], now: i64) -> anyhow::Result<()> {
-    super::resolve(tx, &a.shop_id, &a.order_id, status, reason, tags, false, now).await.map(|_| ())
+    // What follows an unanswered call (the next call, the plan's next step, or giving up) is the plan's.
+    super::runner::advance(app, tx, &a.shop_id, &a.order_id, &a.settings(), now).await
 }
 
 /// What a key press did.

@@ -9,6 +9,7 @@ pub mod link;
 pub mod missed_call;
 pub mod otp;
 pub mod plan;
+pub mod runner;
 pub mod schedule;
 pub mod sms;
 
@@ -49,7 +50,7 @@ pub async fn begin(app: &App, tx: &mut Tx, shop_id: &str, order_id: &str, settin
     let detail = format!("verification by {}", settings.general.method);
     if add_event_once(tx, &event_id, shop_id, order_id, "verification_started", &detail, app.clock.now_ms()).await? {
         match settings.general.method {
-            Method::Ivr => ivr::schedule_first_call(app, tx, shop_id, order_id, settings).await?,
+            Method::Ivr => runner::advance(app, tx, shop_id, order_id, settings, app.clock.now_ms()).await?,
             Method::Otp => {
                 if let Some(o) = sms::load_order_tx(app, tx, order_id).await? {
                     otp::issue(app, tx, &o, settings, None, app.clock.now_ms()).await?;

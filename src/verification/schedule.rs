@@ -5,7 +5,7 @@ use chrono::{DateTime, Duration, LocalResult, NaiveDate, NaiveTime, TimeZone, Ut
 use chrono_tz::Tz;
 
 pub use crate::domain::Choice;
-use crate::settings::{FirstCall, Ivr, parse_hhmm};
+use crate::settings::{Ivr, parse_hhmm};
 
 /// The hours calls are allowed in, in the shop's time zone. Both ends are inclusive: a call due at
 /// exactly `end` is still placed; one a moment later waits for the next day's `start`.
@@ -62,21 +62,6 @@ impl Window {
     pub fn contains(&self, t: DateTime<Utc>) -> bool {
         self.place(t) == t
     }
-}
-
-/// When the first call of a new order is due.
-pub fn first_call_at(ivr: &Ivr, received: DateTime<Utc>) -> DateTime<Utc> {
-    let delay = if ivr.first_call == FirstCall::After { ivr.first_call_delay_minutes.max(0) } else { 0 };
-    Window::of(ivr).place(received + Duration::minutes(delay))
-}
-
-/// When the next call is due after attempt number `attempts_made` (1-based) ended at `ended`;
-/// `None` when every retry is spent.
-pub fn next_call_at(ivr: &Ivr, attempts_made: i64, ended: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    if attempts_made > ivr.retries.max(0) {
-        return None;
-    }
-    Some(Window::of(ivr).place(ended + Duration::minutes(ivr.retry_interval_minutes.max(0))))
 }
 
 /// What the caller's keys mean: `digits` as Exotel sends them (`"1"`, quotes included).
@@ -155,32 +140,6 @@ mod tests {
         early.window_start = "02:30".into();
         let w = Window::of(&early);
         assert_eq!(w.place(at("2026-03-08T06:00:00Z")), at("2026-03-08T07:00:00Z"));
-    }
-
-    #[test]
-    fn first_call_immediate_or_delayed() {
-        let mut s = ivr("Asia/Kolkata");
-        let noon = at("2026-11-23T06:30:00Z");
-        assert_eq!(first_call_at(&s, noon), noon);
-        s.first_call = FirstCall::After;
-        s.first_call_delay_minutes = 90;
-        assert_eq!(first_call_at(&s, noon), at("2026-11-23T08:00:00Z"));
-        // A delay that lands after 21:00 moves to the next morning.
-        assert_eq!(first_call_at(&s, at("2026-11-23T14:30:00Z")), at("2026-11-24T03:30:00Z"));
-    }
-
-    #[test]
-    fn retries_and_their_limit() {
-        let mut s = ivr("Asia/Kolkata");
-        s.retries = 2;
-        s.retry_interval_minutes = 30;
-        let ended = at("2026-11-23T06:30:00Z");
-        assert_eq!(next_call_at(&s, 1, ended), Some(at("2026-11-23T07:00:00Z")));
-        assert_eq!(next_call_at(&s, 2, ended), Some(at("2026-11-23T07:00:00Z")));
-        assert_eq!(next_call_at(&s, 3, ended), None);
-        s.retries = 0;
-        s.retry_interval_minutes = 0;
-        assert_eq!(next_call_at(&s, 1, ended), None);
     }
 
     #[test]

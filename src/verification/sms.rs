@@ -319,6 +319,7 @@ mod tests {
             status_reason: None,
             items: Some(r#"[{"title":"Kurta","quantity":2}]"#.into()),
             is_cod: true,
+            customer_locale: None,
             shop_domain: "acme-store.myshopify.com".into(),
             shop_status: "installed".into(),
             settings: "{}".into(),
