@@ -21,6 +21,8 @@ async fn handle(job: Job, state: Data<AppState>) -> Result<(), BoxDynError> {
         Job::ReconcileCall { attempt_id } => crate::verification::ivr::reconcile(&state, attempt_id).await,
         Job::ReconcileSms { sms_id } => crate::verification::sms::reconcile_sms(&state, sms_id).await,
         Job::FallbackStep { order_id, .. } | Job::AdvancePlan { order_id } => crate::verification::runner::advance_job(&state, order_id).await,
+        Job::CancelUnanswered { order_id } => crate::verification::runner::cancel_unanswered(&state, order_id).await,
+        Job::EscalateOtp { order_id } => crate::verification::runner::escalate_otp(&state, order_id).await,
         Job::SyncOrder { order_id, tags, cancel, failures } => crate::verification::sync_order(&state, order_id, tags, *cancel, *failures).await,
         Job::PrivacyRetention => crate::compliance::erase_expired(&state).await.map(|_| ()),
     };

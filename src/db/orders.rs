@@ -168,6 +168,16 @@ pub async fn resolve_pending(tx: &mut Tx, shop_id: &str, order_id: &str, status:
     Ok(n == 1)
 }
 
+/// Cancels an order that ended `no_response` and is still unanswered (the merchant's
+/// `no_response_action` "cancel"): true when this cancelled it.
+pub async fn cancel_unanswered(tx: &mut Tx, shop_id: &str, order_id: &str, reason: &str, now: i64) -> Result<bool, sqlx::Error> {
+    let n = on_tx!(tx, exec c => sqlx::query(
+        "UPDATE orders SET status = $1, status_reason = $2, updated_at = $3 WHERE id = $4 AND shop_id = $5 AND status = $6")
+        .bind(OrderStatus::Cancelled.as_str()).bind(reason).bind(now).bind(order_id).bind(shop_id)
+        .bind(OrderStatus::NoResponse.as_str()))?;
+    Ok(n == 1)
+}
+
 /// Gives an order that ended `no_response` the shopper's late answer: its status and reason
 /// replaced, its tags (comma-separated) added to those it has. True when this answered it.
 pub async fn answer_late(tx: &mut Tx, shop_id: &str, order_id: &str, status: OrderStatus, reason: &str, tags: &str, now: i64) -> Result<bool, sqlx::Error> {

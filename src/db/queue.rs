@@ -31,6 +31,12 @@ pub enum Job {
     FallbackStep { order_id: String, step: i64 },
     /// A wait of an order's verification plan is over: decide and make its next move.
     AdvancePlan { order_id: String },
+    /// An order that ended `no_response` is cancelled in Shopify unless an answer came since
+    /// (`plan.no_response_action` "cancel").
+    CancelUnanswered { order_id: String },
+    /// The checkout code of an OTP order was not entered in time: the plan's steps begin
+    /// (`otp.escalate_after_minutes`).
+    EscalateOtp { order_id: String },
     /// Write an outcome to the Shopify order: add tags, and cancel it when asked. `failures`: how
     /// many times Shopify was unavailable for it so far (its retries wait longer each time).
     SyncOrder {
@@ -53,7 +59,9 @@ impl Job {
         match self {
             Job::Webhooks { .. } => QUEUES[0],
             Job::StartVerification { .. } | Job::ReconcileCall { .. } | Job::ReconcileSms { .. } | Job::FallbackStep { .. }
-            | Job::AdvancePlan { .. } => QUEUES[1],
+            | Job::AdvancePlan { .. }
+            | Job::CancelUnanswered { .. }
+            | Job::EscalateOtp { .. } => QUEUES[1],
             // Housekeeping shares the Shopify queue: it must never hold up a call.
             Job::SyncOrder { .. } | Job::PrivacyRetention => QUEUES[2],
         }

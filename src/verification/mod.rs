@@ -18,6 +18,7 @@ use std::sync::atomic::AtomicBool;
 use futures::future::BoxFuture;
 
 use crate::db::events::{add_event, add_event_once};
+use crate::db::queue::Job;
 use crate::db::{Tx, attempts, orders, outbox};
 use crate::domain::OrderStatus;
 use crate::settings::{Method, Settings};
@@ -52,8 +53,14 @@ pub async fn begin(app: &App, tx: &mut Tx, shop_id: &str, order_id: &str, settin
         match settings.general.method {
             Method::Ivr => runner::advance(app, tx, shop_id, order_id, settings, app.clock.now_ms()).await?,
             Method::Otp => {
+                let now = app.clock.now_ms();
                 if let Some(o) = sms::load_order_tx(app, tx, order_id).await? {
-                    otp::issue(app, tx, &o, settings, None, app.clock.now_ms()).await?;
+                    otp::issue(app, tx, &o, settings, None, now).await?;
+                }
+                // A code not entered in time hands the order to the plan's steps.
+                if settings.otp.escalate_after_minutes > 0 {
+                    let at = now + settings.otp.escalate_after_minutes * 60_000;
+                    tx.schedule(&Job::EscalateOtp { order_id: order_id.to_string() }, shop_id, Some(order_id), at, now).await?;
                 }
             }
             // WhatsApp steps come with the plans workflow (SPEC §8); settings accept it already.
@@ -140,7 +147,7 @@ async fn resolved(tx: &mut Tx, shop_id: &str, order_id: &str, status: OrderStatu
     stop_pending(tx, shop_id, Some(order_id), now).await?;
     add_event(tx, shop_id, order_id, status.as_str(), reason, now).await?;
     if !tags.is_empty() || cancel {
-        tx.push_jobs(&[crate::db::queue::Job::SyncOrder { order_id: order_id.to_string(), tags, cancel, failures: 0 }]).await?;
+        tx.push_jobs(&[Job::SyncOrder { order_id: order_id.to_string(), tags, cancel, failures: 0 }]).await?;
     }
     Ok(())
 }
@@ -148,7 +155,7 @@ async fn resolved(tx: &mut Tx, shop_id: &str, order_id: &str, status: OrderStatu
 /// Queues tags for a still-pending order (system tags such as `ivr_retry_limit_reached`).
 pub async fn tag(tx: &mut Tx, order_id: &str, tags: &[&str]) -> anyhow::Result<()> {
     let tags = tags.iter().map(|t| t.to_string()).collect();
-    tx.push_jobs(&[crate::db::queue::Job::SyncOrder { order_id: order_id.to_string(), tags, cancel: false, failures: 0 }]).await
+    tx.push_jobs(&[Job::SyncOrder { order_id: order_id.to_string(), tags, cancel: false, failures: 0 }]).await
 }
 
 /// The wait before a Shopify update that found Shopify unavailable is tried again, on the app
@@ -197,7 +204,7 @@ pub async fn sync_order(app: &App, order_id: &str, tags: &[String], cancel: bool
         if result.as_ref().is_err_and(AdminError::is_transient) {
             // Not tied to the order's timers: those are dropped when its calls settle, this is not.
             let tagged = events.iter().any(|(kind, _)| *kind == "tags_added");
-            let rest = crate::db::queue::Job::SyncOrder {
+            let rest = Job::SyncOrder {
                 order_id: order_id.to_string(),
                 tags: if tagged { Vec::new() } else { tags.to_vec() },
                 cancel,

@@ -12,11 +12,11 @@ use super::schedule::Window;
 use super::{dialer, fallback, ivr, sms};
 use crate::app::App;
 use crate::db::contacts::{self, ContactRow};
-use crate::db::events::add_event;
+use crate::db::events::{add_event, add_event_once};
 use crate::db::queue::Job;
-use crate::db::{Tx, attempts};
+use crate::db::{Tx, attempts, orders};
 use crate::domain::{AttemptState, OrderStatus, SmsState};
-use crate::settings::{FirstCall, Settings, Step};
+use crate::settings::{CANCEL_AFTER_HOURS, FirstCall, NoResponseAction, Settings, Step};
 
 const MINUTE_MS: i64 = 60_000;
 
@@ -210,7 +210,7 @@ pub async fn advance(app: &App, tx: &mut Tx, shop_id: &str, order_id: &str, sett
                 if at > now {
                     return wait_until(tx, shop_id, order_id, at, now).await;
                 }
-                return give_up(tx, shop_id, order_id, &steps, &seen, now).await;
+                return give_up(tx, shop_id, order_id, settings, &steps, &seen, now).await;
             }
         }
     }
@@ -235,8 +235,9 @@ async fn step_over(tx: &mut Tx, shop_id: &str, order_id: &str, step: Step, seen:
 }
 
 /// Every step is spent: the order ends `no_response` with the limit tag of the last step that
-/// reached the shopper — or `skipped` when the only step was calling a DND number.
-async fn give_up(tx: &mut Tx, shop_id: &str, order_id: &str, steps: &[Step], seen: &Seen, now: i64) -> anyhow::Result<()> {
+/// reached the shopper — or `skipped` when the only step was calling a DND number. With the
+/// `cancel` no-response action, its cancellation is scheduled.
+async fn give_up(tx: &mut Tx, shop_id: &str, order_id: &str, settings: &Settings, steps: &[Step], seen: &Seen, now: i64) -> anyhow::Result<()> {
     let reached = (0..steps.len()).rev().find(|&i| seen.made[i] > 0 && !seen.ended_by_dnd[i]);
     let Some(last) = reached else {
         let reason = "DND number: calls not allowed and no fallback configured";
@@ -244,7 +245,55 @@ async fn give_up(tx: &mut Tx, shop_id: &str, order_id: &str, steps: &[Step], see
     };
     let (kind, reason, tag) = limit_of(steps[last], seen.made[last]);
     add_event(tx, shop_id, order_id, kind, &reason, now).await?;
-    super::resolve(tx, shop_id, order_id, OrderStatus::NoResponse, &reason, &[tag], false, now).await.map(|_| ())
+    let ended = super::resolve(tx, shop_id, order_id, OrderStatus::NoResponse, &reason, &[tag], false, now).await?;
+    if ended && settings.plan.no_response_action == NoResponseAction::Cancel {
+        // After the resolution, which drops the order's timers.
+        let hours = settings.plan.cancel_after_hours.clamp(*CANCEL_AFTER_HOURS.start(), *CANCEL_AFTER_HOURS.end());
+        let at = now + hours * 3_600_000;
+        tx.schedule(&Job::CancelUnanswered { order_id: order_id.to_string() }, shop_id, Some(order_id), at, now).await?;
+        let detail = format!("no answer: the order will be cancelled in Shopify at {} unless the customer answers first", ivr::local_time(settings, at));
+        add_event(tx, shop_id, order_id, "cancel_scheduled", &detail, now).await?;
+    }
+    Ok(())
+}
+
+/// Job (`CancelUnanswered`): an order still `no_response` when its time is up is cancelled, in
+/// the app and in Shopify — unless the merchant has since switched the action back to `tag`. A
+/// late answer before this dropped the job with the order's other timers.
+pub async fn cancel_unanswered(app: &App, order_id: &str) -> anyhow::Result<()> {
+    let Some(o) = sms::load_order(app, order_id).await? else { return Ok(()) };
+    let settings = o.settings();
+    if o.status != OrderStatus::NoResponse || o.shop_status != "installed" || settings.plan.no_response_action != NoResponseAction::Cancel {
+        return Ok(());
+    }
+    let now = app.clock.now_ms();
+    let reason = "no answer: cancelled as the shop's settings ask";
+    let mut tx = app.db.begin().await?;
+    if orders::cancel_unanswered(&mut tx, &o.shop_id, order_id, reason, now).await? {
+        add_event(&mut tx, &o.shop_id, order_id, OrderStatus::Cancelled.as_str(), reason, now).await?;
+        tx.push_jobs(&[Job::SyncOrder { order_id: order_id.to_string(), tags: Vec::new(), cancel: true, failures: 0 }]).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Job (`EscalateOtp`): an OTP order whose code was not entered in time goes to the plan's steps.
+pub async fn escalate_otp(app: &App, order_id: &str) -> anyhow::Result<()> {
+    let Some(o) = sms::load_order(app, order_id).await? else { return Ok(()) };
+    if o.status != OrderStatus::Pending || o.shop_status != "installed" {
+        return Ok(());
+    }
+    let settings = o.settings();
+    let now = app.clock.now_ms();
+    let mut tx = app.db.begin().await?;
+    let detail = format!("the checkout code was not entered within {} minutes: the plan's steps begin", settings.otp.escalate_after_minutes);
+    let event_id = format!("{order_id}-otp-escalated");
+    if add_event_once(&mut tx, &event_id, &o.shop_id, order_id, "otp_escalated", &detail, now).await? {
+        advance(app, &mut tx, &o.shop_id, order_id, &settings, now).await?;
+    }
+    tx.commit().await?;
+    dialer::wake();
+    Ok(())
 }
 
 /// Writes contact `n` of step `kind`, due at `at`, to its channel's outbox.

@@ -21,6 +21,7 @@ mod reports;
 mod secrets;
 mod reports_browser;
 mod pages;
+mod plans;
 mod pages_browser;
 mod privacy;
 mod session;
