@@ -9,7 +9,7 @@ use crate::crypto::Cipher;
 use crate::db::data_requests::{self, NewDataRequest};
 use crate::db::orders::{self, CustomerOrder};
 use crate::db::{Db, Tx, erasure, shops};
-use crate::domain::Phone;
+use crate::domain::{Phone, ShopStatus};
 use crate::settings::Settings;
 
 pub use crate::db::data_requests::DataRequest;
@@ -217,7 +217,7 @@ where
 /// the app again since is left alone.
 pub async fn shop_redact(tx: &mut Tx, shop_domain: &str) -> anyhow::Result<String> {
     if let Some((id, status)) = shops::id_and_status(tx, shop_domain).await? {
-        if status == "installed" {
+        if status == ShopStatus::Installed {
             return Ok("ignored: the shop is installed again".into());
         }
         erasure::erase_shop(tx, &id).await?;

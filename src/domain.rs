@@ -166,6 +166,11 @@ macro_rules! stored_enum {
 pub(crate) use stored_enum;
 
 stored_enum! {
+    /// Whether the app is installed on a shop (`shops.status`).
+    ShopStatus { Installed = "installed", Uninstalled = "uninstalled" }
+}
+
+stored_enum! {
     /// Where an order's verification stands (`orders.status`).
     OrderStatus {
         Pending = "pending",

@@ -4,7 +4,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::crypto::Cipher;
 use crate::db::{Db, Tx, new_id};
-use crate::domain::ShopDomain;
+use crate::domain::{ShopDomain, ShopStatus};
 use crate::{on_db, on_tx};
 
 /// A shop's offline token as Shopify issued it. Times are unix milliseconds.
@@ -41,7 +41,7 @@ const COLUMNS: &str = "id, domain, status, settings_saved, scopes, access_token_
 
 impl Shop {
     pub fn is_installed(&self) -> bool {
-        self.status == "installed" && self.access_token_enc.is_some()
+        self.status == ShopStatus::Installed && self.access_token_enc.is_some()
     }
 
     /// What the merchant sees: installed, partially installed (settings never saved), uninstalled.

@@ -9,7 +9,7 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::oauth::OAuthError;
-use crate::domain::ShopDomain;
+use crate::domain::{ShopDomain, ShopStatus};
 use crate::app::App;
 use crate::db::shops;
 
@@ -58,7 +58,7 @@ pub async fn access_token(app: &App, shop_id: &str, rejected: Option<&SecretStri
     let deadline = tokio::time::Instant::now() + Duration::from_millis(LEASE_MS as u64 + 5_000);
     loop {
         let shop = shops::find(&app.db, shop_id).await?.ok_or(TokenError::NotInstalled)?;
-        let (Some(enc), true) = (shop.access_token_enc.clone(), shop.status == "installed") else {
+        let (Some(enc), true) = (shop.access_token_enc.clone(), shop.status == ShopStatus::Installed) else {
             return Err(TokenError::NotInstalled);
         };
         let token = app.cipher.decrypt(&enc).map_err(anyhow::Error::from)?;

@@ -8,7 +8,7 @@ use crate::db::events::add_event;
 use crate::db::orders::{self, NewOrder};
 use crate::db::shops::{self, OrderIntakeShop};
 use crate::db::{Tx, new_id};
-use crate::domain::{OrderStatus, Phone};
+use crate::domain::{OrderStatus, Phone, ShopStatus};
 use crate::settings::{Method, Settings, Verify};
 use crate::crypto::Cipher;
 use crate::app::App;
@@ -196,7 +196,7 @@ pub async fn take_order(app: &App, tx: &mut Tx, shop_domain: &str, body: &Value)
         Err(ignored) => return Ok(ignored),
     };
     let OrderIntakeShop { id: shop_id, status, settings_saved: saved, settings } = shop;
-    if status != "installed" {
+    if status != ShopStatus::Installed {
         return Ok("ignored: the shop has uninstalled the app".into());
     }
     let settings = Settings::from_stored(&settings);

@@ -14,7 +14,7 @@ use super::schedule::{self, Choice, Window};
 use crate::db::attempts::{self, CallReport};
 use crate::db::events::add_event;
 use crate::db::{Tx, orders};
-use crate::domain::{AttemptState, OrderStatus, mask};
+use crate::domain::{AttemptState, OrderStatus, ShopStatus, mask};
 use crate::exotel::{self, Account, ConnectCall, Dnd, ExotelError};
 use crate::db::queue::Job;
 use crate::settings::Settings;
@@ -92,7 +92,7 @@ pub async fn dial(app: &App, attempt_id: &str, sent: &AtomicBool) -> anyhow::Res
     }
     let settings = a.settings();
     let now = app.clock.now();
-    if a.order_status != OrderStatus::Pending || a.shop_status != "installed" {
+    if a.order_status != OrderStatus::Pending || a.shop_status != ShopStatus::Installed {
         attempts::cancel_claimed(&app.db, &a.id, ms(now)).await?;
         return Ok(());
     }

@@ -1,7 +1,7 @@
 //! What a confirmation link token stands for, and the shopper's answer through it.
 
 use crate::crypto::sha256_hex;
-use crate::domain::OrderStatus;
+use crate::domain::{OrderStatus, ShopStatus};
 use crate::app::App;
 use crate::db::links;
 use super::sms::{OrderInfo, load_order};
@@ -28,7 +28,7 @@ pub async fn link_state(app: &App, token: &str) -> anyhow::Result<LinkState> {
     }
     let Some((order_id, expires_at, used_at, action)) = links::find(&app.db, &sha256_hex(token.as_bytes())).await? else { return Ok(LinkState::Unknown) };
     let Some(order) = load_order(app, &order_id).await? else { return Ok(LinkState::Unknown) };
-    if order.shop_status != "installed" {
+    if order.shop_status != ShopStatus::Installed {
         return Ok(LinkState::Unknown);
     }
     let order = Box::new(order);

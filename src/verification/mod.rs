@@ -20,7 +20,7 @@ use futures::future::BoxFuture;
 use crate::db::events::{add_event, add_event_once};
 use crate::db::queue::Job;
 use crate::db::{Tx, attempts, orders, outbox};
-use crate::domain::OrderStatus;
+use crate::domain::{OrderStatus, ShopStatus};
 use crate::settings::{Method, Settings};
 use crate::shopify::admin::{self, AdminError};
 use crate::app::App;
@@ -168,7 +168,7 @@ const SYNC_RETRY_MAX_MINUTES: i64 = 30;
 /// app clock (a tag that landed is not sent again), however long the outage lasts.
 pub async fn sync_order(app: &App, order_id: &str, tags: &[String], cancel: bool, failures: u32) -> anyhow::Result<()> {
     let Some((shop_id, gid, shop_status)) = orders::shopify_target(&app.db, order_id).await? else { return Ok(()) };
-    if shop_status != "installed" {
+    if shop_status != ShopStatus::Installed {
         return Ok(());
     }
     let mut events: Vec<(&str, String)> = Vec::new();

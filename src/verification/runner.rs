@@ -15,7 +15,7 @@ use crate::db::contacts::{self, ContactRow};
 use crate::db::events::{add_event, add_event_once};
 use crate::db::queue::Job;
 use crate::db::{Tx, attempts, orders};
-use crate::domain::{AttemptState, OrderStatus, SmsState};
+use crate::domain::{AttemptState, OrderStatus, ShopStatus, SmsState};
 use crate::settings::{CANCEL_AFTER_HOURS, FirstCall, NoResponseAction, Settings, Step};
 
 const MINUTE_MS: i64 = 60_000;
@@ -160,7 +160,7 @@ fn limit_of(step: Step, made: u32) -> (&'static str, String, &'static str) {
 /// Job (`AdvancePlan`, and `FallbackStep` queued by earlier versions): a wait is over.
 pub async fn advance_job(app: &App, order_id: &str) -> anyhow::Result<()> {
     let Some(o) = sms::load_order(app, order_id).await? else { return Ok(()) };
-    if o.status != OrderStatus::Pending || o.shop_status != "installed" {
+    if o.status != OrderStatus::Pending || o.shop_status != ShopStatus::Installed {
         return Ok(());
     }
     let mut tx = app.db.begin().await?;
@@ -263,7 +263,7 @@ async fn give_up(tx: &mut Tx, shop_id: &str, order_id: &str, settings: &Settings
 pub async fn cancel_unanswered(app: &App, order_id: &str) -> anyhow::Result<()> {
     let Some(o) = sms::load_order(app, order_id).await? else { return Ok(()) };
     let settings = o.settings();
-    if o.status != OrderStatus::NoResponse || o.shop_status != "installed" || settings.plan.no_response_action != NoResponseAction::Cancel {
+    if o.status != OrderStatus::NoResponse || o.shop_status != ShopStatus::Installed || settings.plan.no_response_action != NoResponseAction::Cancel {
         return Ok(());
     }
     let now = app.clock.now_ms();
@@ -280,7 +280,7 @@ pub async fn cancel_unanswered(app: &App, order_id: &str) -> anyhow::Result<()> 
 /// Job (`EscalateOtp`): an OTP order whose code was not entered in time goes to the plan's steps.
 pub async fn escalate_otp(app: &App, order_id: &str) -> anyhow::Result<()> {
     let Some(o) = sms::load_order(app, order_id).await? else { return Ok(()) };
-    if o.status != OrderStatus::Pending || o.shop_status != "installed" {
+    if o.status != OrderStatus::Pending || o.shop_status != ShopStatus::Installed {
         return Ok(());
     }
     let settings = o.settings();

@@ -9,7 +9,7 @@ use super::dialer::{self, Outbox};
 use crate::db::events::add_event;
 use crate::db::sms::{self as stored, ToSend};
 use crate::db::{Tx, orders};
-use crate::domain::{OrderStatus, SmsKind, SmsState, mask};
+use crate::domain::{OrderStatus, ShopStatus, SmsKind, SmsState, mask};
 use crate::exotel::{self, Account, ExotelError, SendSms};
 use crate::db::queue::Job;
 use crate::settings::Settings;
@@ -144,8 +144,8 @@ pub async fn send(app: &App, sms_id: &str, sent: &AtomicBool) -> anyhow::Result<
     let now = app.clock.now_ms();
     let settings = Settings::from_stored(&m.settings);
     let stale = m.kind != SmsKind::Confirmation && m.order_status.as_deref().is_none_or(|s| s != OrderStatus::Pending);
-    let (Some(to), Some(account), false, "installed") =
-        (app.cipher.open_opt(m.to_phone_enc.as_deref()), account(app, &settings, m.exotel_api_token_enc.as_deref()), stale, m.shop_status.as_str())
+    let (Some(to), Some(account), false, true) =
+        (app.cipher.open_opt(m.to_phone_enc.as_deref()), account(app, &settings, m.exotel_api_token_enc.as_deref()), stale, m.shop_status == ShopStatus::Installed)
     else {
         return finish(app, &m, SmsState::Cancelled, None, None, None, "SMS not sent: no longer needed or no phone/credentials", now).await;
     };
@@ -237,7 +237,7 @@ fn is_final(status: &str) -> bool {
 pub async fn reconcile_sms(app: &App, sms_id: &str) -> anyhow::Result<()> {
     let row = stored::for_details_lookup(&app.db, sms_id).await?;
     let Some((shop_id, sid, status, sent_at, shop_status, settings, token)) = row else { return Ok(()) };
-    if shop_status != "installed" || status.as_deref().is_some_and(is_final) {
+    if shop_status != ShopStatus::Installed || status.as_deref().is_some_and(is_final) {
         return Ok(());
     }
     let settings = Settings::from_stored(&settings);
