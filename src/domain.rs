@@ -110,6 +110,43 @@ impl Tag {
     }
 }
 
+/// Shopify's `customer_locale` of an order (`en`, `hi-IN`, `pt_BR`, `zh-Hant-TW`), kept only when it
+/// looks like a language tag: a 2–3 letter language, then `-`/`_` parts of 2–8 letters or digits
+/// (script, region), 16 characters at most. Anything else is not worth keeping.
+pub fn customer_locale(raw: &str) -> Option<String> {
+    let s = raw.trim();
+    let mut parts = s.split(['-', '_']);
+    let lang = parts.next()?;
+    let ok = s.len() <= 16
+        && (2..=3).contains(&lang.len())
+        && lang.chars().all(|c| c.is_ascii_alphabetic())
+        && parts.all(|p| (2..=8).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphanumeric()));
+    ok.then(|| s.to_string())
+}
+
+/// The languages the shopper is written to in; any other locale gets English.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Language {
+    English,
+    Hindi,
+}
+
+impl Language {
+    /// The language of an order's customer locale: Hindi for `hi`, `hi-IN`, `hi_IN` …, else English.
+    pub fn of_locale(locale: Option<&str>) -> Language {
+        let lang = locale.and_then(|l| l.trim().split(['-', '_']).next()).unwrap_or("");
+        if lang.eq_ignore_ascii_case("hi") { Language::Hindi } else { Language::English }
+    }
+
+    /// The ISO 639-1 code (`<html lang>`).
+    pub fn code(self) -> &'static str {
+        match self {
+            Language::English => "en",
+            Language::Hindi => "hi",
+        }
+    }
+}
+
 /// A stored choice or state: an enum whose variants keep the text stored in the database (the
 /// serde name, [`as_str`](OrderStatus::as_str) for SQL, `parse` for a row read as text), and that
 /// compares with that text (`row.status == OrderStatus::Pending`).
@@ -317,6 +354,23 @@ mod tests {
     fn masking_keeps_last_four() {
         assert_eq!(mask("+919876543210"), "********3210");
         assert_eq!(Phone::parse("9876543210", "IN").unwrap().masked(), "********3210");
+    }
+
+    #[test]
+    fn customer_locales() {
+        for ok in ["en", "hi-IN", "hi_IN", "EN-us", "fil", "zh-Hant-TW", " pt-BR ", "es-419"] {
+            assert_eq!(customer_locale(ok).as_deref(), Some(ok.trim()), "{ok}");
+        }
+        for bad in ["", "e", "english", "hi-", "-IN", "hi--IN", "hi-I", "hi IN", "hi-IN-x-verylongsubtag", "हि", "en;DROP", "h1", "x-klingon-extra"] {
+            assert_eq!(customer_locale(bad), None, "{bad}");
+        }
+        for hindi in ["hi", "hi-IN", "hi_IN", "HI", " hi-in "] {
+            assert_eq!(Language::of_locale(Some(hindi)), Language::Hindi, "{hindi}");
+        }
+        for english in [None, Some(""), Some("en"), Some("en-IN"), Some("hil"), Some("ta-IN"), Some("hin")] {
+            assert_eq!(Language::of_locale(english), Language::English, "{english:?}");
+        }
+        assert_eq!((Language::Hindi.code(), Language::English.code()), ("hi", "en"));
     }
 
     #[test]

@@ -100,6 +100,7 @@ const MODULES: &[(&str, usize)] = &[
     ("web::reports::labels", EDGES),
     ("web::reports::orders", EDGES),
     ("web::reports::svg", EDGES),
+    ("web::texts", EDGES),
     ("web::webhooks", EDGES),
     ("worker", EDGES),
     ("demo", EDGES),

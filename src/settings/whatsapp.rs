@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::Errors;
+use crate::domain::Language;
 use super::contact_privacy::international_phone;
 use super::fields::Fields;
 
@@ -55,8 +56,7 @@ impl Whatsapp {
 
     /// The template for an order's customer locale (`hi`, `hi-IN`, …), and its language.
     pub fn template_for(&self, locale: &str) -> (&str, &str) {
-        let hindi = locale.split(['-', '_']).next().is_some_and(|l| l.eq_ignore_ascii_case("hi"));
-        if hindi && !self.template_name_hi.is_empty() {
+        if Language::of_locale(Some(locale)) == Language::Hindi && !self.template_name_hi.is_empty() {
             (&self.template_name_hi, "hi")
         } else {
             (&self.template_name, &self.template_language)

@@ -8,7 +8,7 @@ use crate::db::events::add_event;
 use crate::db::orders::{self, NewOrder};
 use crate::db::shops::{self, OrderIntakeShop};
 use crate::db::{Tx, new_id};
-use crate::domain::{OrderStatus, Phone, ShopStatus};
+use crate::domain::{self, OrderStatus, Phone, ShopStatus};
 use crate::settings::{Method, Settings, Verify};
 use crate::crypto::Cipher;
 use crate::app::App;
@@ -69,6 +69,9 @@ pub struct OrderPayload {
     pub cancelled_at: Option<String>,
     #[serde(default)]
     pub line_items: Vec<LineItem>,
+    /// Shopify's `customer_locale` (`en`, `hi-IN`); any JSON, so an odd value never loses the order.
+    #[serde(default)]
+    pub customer_locale: Option<Value>,
 }
 
 impl OrderPayload {
@@ -83,6 +86,11 @@ impl OrderPayload {
         .into_iter()
         .filter_map(|(src, p)| p.map(str::trim).filter(|p| !p.is_empty()).map(|p| (src, p)))
         .collect()
+    }
+
+    /// The shopper's locale, when it looks like a language tag.
+    pub fn customer_locale(&self) -> Option<String> {
+        self.customer_locale.as_ref().and_then(Value::as_str).and_then(domain::customer_locale)
     }
 
     pub fn customer_name(&self) -> Option<String> {
@@ -259,6 +267,7 @@ async fn insert_order(cipher: &Cipher, tx: &mut Tx, id: &str, shop_id: &str, o: 
         // An order that is not verified is settled as it comes in.
         resolved_at: (d.status != OrderStatus::Pending).then_some(now),
         items,
+        customer_locale: o.customer_locale().filter(|_| keep),
     };
     Ok(orders::insert_new(tx, new, now).await?)
 }
@@ -381,5 +390,15 @@ mod tests {
         assert_eq!(bad.status, OrderStatus::Skipped);
         assert!(bad.reason.unwrap().contains("no usable phone"));
         assert_eq!(decide(&s, false, &order(json!({"phone": "9876543210"}))).status, OrderStatus::Skipped);
+    }
+
+    #[test]
+    fn the_customer_locale_is_read_when_it_is_a_language_tag() {
+        assert_eq!(order(json!({"customer_locale": "hi-IN"})).customer_locale().as_deref(), Some("hi-IN"));
+        assert_eq!(order(json!({"customer_locale": "en"})).customer_locale().as_deref(), Some("en"));
+        for odd in [json!(null), json!(""), json!(42), json!({"lang": "hi"}), json!("<script>"), json!("x".repeat(40))] {
+            assert_eq!(order(json!({"customer_locale": odd})).customer_locale(), None, "{odd}");
+        }
+        assert_eq!(order(json!({})).customer_locale(), None);
     }
 }

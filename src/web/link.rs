@@ -11,33 +11,28 @@ use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
 
 use crate::AppState;
-use crate::domain::OrderStatus;
+use crate::domain::{Choice, OrderStatus};
 use crate::verification::link::{self, LinkState};
 use crate::verification::sms::OrderInfo;
+use super::texts::Texts;
 
 #[derive(Template)]
 #[template(path = "link.html")]
 struct LinkPage {
+    t: &'static Texts,
     shop: String,
-    heading: String,
-    message: String,
+    heading: &'static str,
+    message: &'static str,
     show_order: bool,
     order_name: String,
     amount: String,
     items: Vec<(String, i64)>,
+    /// (value, button text).
     choices: Vec<(&'static str, &'static str)>,
     token: String,
     /// Only a cash-on-delivery order is paid on arrival; a prepaid one (a shop verifying every
     /// order) must not be told so.
     cod: bool,
-}
-
-fn label(choice: &str) -> &'static str {
-    match choice {
-        "confirm" => "Confirm my order",
-        "cancel" => "Cancel my order",
-        _ => "Call me back",
-    }
 }
 
 fn page(status: StatusCode, p: LinkPage) -> Response {
@@ -58,11 +53,12 @@ fn page(status: StatusCode, p: LinkPage) -> Response {
     }
 }
 
-fn plain_page(heading: &str, message: &str) -> LinkPage {
+fn plain_page(t: &'static Texts, heading: &'static str, message: &'static str) -> LinkPage {
     LinkPage {
+        t,
         shop: String::new(),
-        heading: heading.into(),
-        message: message.into(),
+        heading,
+        message,
         show_order: false,
         order_name: String::new(),
         amount: String::new(),
@@ -73,58 +69,47 @@ fn plain_page(heading: &str, message: &str) -> LinkPage {
     }
 }
 
-fn order_page(o: &OrderInfo, heading: &str, message: String, show_order: bool) -> LinkPage {
+fn order_page(o: &OrderInfo, t: &'static Texts, heading: &'static str, message: &'static str) -> LinkPage {
     LinkPage {
         shop: o.shop_name(),
-        heading: heading.into(),
-        message,
-        show_order,
+        show_order: true,
         order_name: o.name.clone(),
         amount: o.amount(),
         items: o.line_items(),
-        choices: Vec::new(),
-        token: String::new(),
         cod: o.is_cod,
+        ..plain_page(t, heading, message)
     }
 }
 
-fn outcome_words(status: &str) -> &'static str {
-    match OrderStatus::parse(status) {
-        Some(OrderStatus::Confirmed) => "Your order is confirmed. Thank you!",
-        Some(OrderStatus::Cancelled) => "Your order is cancelled.",
-        Some(OrderStatus::CallbackRequested) => "We will call you back about your order.",
-        _ => "This order needs no answer any more.",
-    }
+/// The texts in the order's language; English when the link names no order.
+fn texts_of(state: &LinkState) -> &'static Texts {
+    let order = match state {
+        LinkState::Unknown => None,
+        LinkState::Open { order, .. } | LinkState::Expired { order } | LinkState::Used { order, .. } | LinkState::Resolved { order } => Some(order),
+    };
+    Texts::for_locale(order.and_then(|o| o.customer_locale.as_deref()))
 }
 
 fn render_state(state: LinkState, token: &str) -> Response {
+    let t = texts_of(&state);
     match state {
-        LinkState::Unknown => page(
-            StatusCode::NOT_FOUND,
-            plain_page("This link does not work", "Please check that you opened the whole link from the SMS."),
-        ),
+        LinkState::Unknown => page(StatusCode::NOT_FOUND, plain_page(t, t.unknown_link, t.unknown_link_note)),
         LinkState::Open { order, choices } => {
-            let mut p = order_page(&order, "Please confirm your order", String::new(), true);
-            p.choices = choices.into_iter().map(|c| (c, label(c))).collect();
+            let mut p = order_page(&order, t, t.please_confirm, "");
+            p.choices = choices
+                .into_iter()
+                .filter_map(|c| Choice::parse(c).map(|choice| (c, t.button(choice))))
+                .collect();
             p.token = token.to_string();
             page(StatusCode::OK, p)
         }
-        LinkState::Expired { order } => page(
-            StatusCode::GONE,
-            order_page(&order, "This link has expired", "If you still want the order, please contact the shop.".into(), true),
-        ),
-        LinkState::Used { order, .. } => {
-            let heading = outcome_words(&order.status);
-            page(StatusCode::OK, order_page(&order, heading, String::new(), true))
-        }
+        LinkState::Expired { order } => page(StatusCode::GONE, order_page(&order, t, t.expired, t.expired_note)),
+        LinkState::Used { order, .. } => page(StatusCode::OK, order_page(&order, t, t.outcome(&order.status), "")),
         LinkState::Resolved { order } if order.status == OrderStatus::Cancelled => page(
             StatusCode::GONE,
-            order_page(&order, "This order was cancelled", "It cannot be confirmed any more. Please contact the shop if this is a mistake.".into(), true),
+            order_page(&order, t, t.cancelled_elsewhere, t.cancelled_elsewhere_note),
         ),
-        LinkState::Resolved { order } => {
-            let heading = outcome_words(&order.status);
-            page(StatusCode::OK, order_page(&order, heading, "Nothing more to do.".into(), true))
-        }
+        LinkState::Resolved { order } => page(StatusCode::OK, order_page(&order, t, t.outcome(&order.status), t.nothing_more)),
     }
 }
 
@@ -147,10 +132,11 @@ pub struct ActionForm {
 pub async fn act(State(state): State<AppState>, Path(token): Path<String>, Form(form): Form<ActionForm>) -> Response {
     match link::link_action(&state, &token, &form.action).await {
         Ok(Ok(s)) => render_state(s, &token),
-        Ok(Err(_)) => page(
-            StatusCode::BAD_REQUEST,
-            plain_page("That button is not on this page", "Please open the link from the SMS again and tap one of its buttons."),
-        ),
+        Ok(Err(_)) => {
+            // Said in the order's language: the link is valid, only the button is not offered.
+            let t = link::link_state(&state, &token).await.map_or(Texts::for_locale(None), |s| texts_of(&s));
+            page(StatusCode::BAD_REQUEST, plain_page(t, t.wrong_button, t.wrong_button_note))
+        }
         Err(e) => {
             tracing::error!(error = %e, "link action failed");
             (StatusCode::SERVICE_UNAVAILABLE, "Please try again in a moment.").into_response()

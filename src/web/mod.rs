@@ -10,6 +10,7 @@ pub mod otp_api;
 pub mod pages;
 pub mod privacy;
 pub mod reports;
+pub mod texts;
 pub mod webhooks;
 pub mod ops;
 

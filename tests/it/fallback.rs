@@ -167,6 +167,84 @@ async fn link_expiry_unknown_and_cancelled_elsewhere(backend: Backend) {
     app.stop().await;
 }
 
+/// An order of a shop's customer with this `customer_locale` (`None`: the field left out).
+async fn order_in(app: &TestApp, shop: &str, id: i64, locale: Option<Value>) {
+    let mut body = order_payload(id, COD, Some(PHONE));
+    if let Some(l) = locale {
+        body["customer_locale"] = l;
+    }
+    let r = app.post_webhook("orders/create", shop, &format!("w-{shop}-{id}"), &body).await;
+    assert_eq!(r.status(), 200);
+    app.settle().await;
+}
+
+async fn locale(app: &TestApp, id: i64) -> Option<String> {
+    app.text(&format!("SELECT customer_locale FROM orders WHERE shopify_order_id = {id}")).await
+}
+
+async fn link_page_follows_the_customer_locale(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else { return };
+    setup(&app, SHOP, json!({})).await;
+
+    // Hindi: the page, its buttons and the answer's page.
+    order_in(&app, SHOP, 11, Some(json!("hi-IN"))).await;
+    assert_eq!(locale(&app, 11).await.as_deref(), Some("hi-IN"));
+    app.last_call_unanswered(SHOP).await;
+    let path = link_path(&app, app.exotel.sms().len() - 1);
+    let (code, html) = page(&app, &path).await;
+    assert_eq!(code, 200);
+    for text in ["<html lang=\"hi\">", "कृपया अपना ऑर्डर कन्फ़र्म करें", "ऑर्डर कन्फ़र्म करें", "ऑर्डर रद्द करें", "मुझे वापस कॉल करें",
+        "कैश ऑन डिलीवरी", "<dt>राशि</dt>", "#1011", "INR 499.00", "Kurta × 1"] {
+        assert!(html.contains(text), "{text} missing from the Hindi page");
+    }
+    for english in ["Confirm my order", "Cancel my order", "Call me back", "Cash on delivery", "<dt>Amount</dt>"] {
+        assert!(!html.contains(english), "{english} on the Hindi page");
+    }
+    // A button the page does not offer is refused in Hindi too.
+    let (code, html) = tap(&app, &path, "delete").await;
+    assert_eq!(code, 400);
+    assert!(html.contains("यह बटन इस पेज पर नहीं है"));
+    let (code, html) = tap(&app, &path, "confirm").await;
+    assert_eq!(code, 200);
+    assert!(html.contains("<html lang=\"hi\">") && html.contains("आपका ऑर्डर कन्फ़र्म हो गया है। धन्यवाद!"), "{html}");
+    assert!(!html.contains("Your order is confirmed"));
+    app.settle().await;
+    assert_eq!(status(&app, 11).await, "confirmed");
+
+    // `hi_IN`, then the cancel button.
+    order_in(&app, SHOP, 12, Some(json!("hi_IN"))).await;
+    app.last_call_unanswered(SHOP).await;
+    let path = link_path(&app, app.exotel.sms().len() - 1);
+    let (code, html) = tap(&app, &path, "cancel").await;
+    assert_eq!(code, 200);
+    assert!(html.contains("आपका ऑर्डर रद्द कर दिया गया है।"));
+
+    // English, no locale, a locale of another language and one that is not a language tag: English.
+    for (id, l, stored) in [
+        (13, Some(json!("en")), Some("en")),
+        (14, None, None),
+        (15, Some(json!(null)), None),
+        (16, Some(json!("ta-IN")), Some("ta-IN")),
+        (17, Some(json!("hi-IN<script>")), None),
+        (18, Some(json!(7)), None),
+    ] {
+        order_in(&app, SHOP, id, l).await;
+        assert_eq!(locale(&app, id).await.as_deref(), stored, "order {id}");
+        assert_eq!(status(&app, id).await, "pending", "order {id} was taken");
+        app.last_call_unanswered(SHOP).await;
+        let path = link_path(&app, app.exotel.sms().len() - 1);
+        let (code, html) = page(&app, &path).await;
+        assert_eq!(code, 200);
+        assert!(html.contains("<html lang=\"en\">") && html.contains("Confirm my order"), "order {id}");
+        assert!(!html.contains("ऑर्डर"), "order {id}: Hindi on the English page");
+        if id == 13 {
+            let (_, html) = tap(&app, &path, "callback").await;
+            assert!(html.contains("We will call you back"));
+        }
+    }
+    app.stop().await;
+}
+
 async fn sms_retries_then_the_limit_tag(backend: Backend) {
     let Some(app) = TestApp::spawn(backend).await else { return };
     setup(&app, SHOP, json!({"retries": 2, "retry_interval_minutes": 10})).await;
@@ -353,6 +431,7 @@ both_dbs!(
     link_confirms_after_the_calls,
     link_buttons_follow_the_tags,
     link_expiry_unknown_and_cancelled_elsewhere,
+    link_page_follows_the_customer_locale,
     sms_retries_then_the_limit_tag,
     dnd_number_goes_to_missed_call,
     missed_call_latest_three,
