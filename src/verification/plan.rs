@@ -88,9 +88,10 @@ pub fn next(plan: &Plan, history: &History, now: i64, window: &Window) -> Next {
     if history.contacts.iter().any(|c| c.outcome == Outcome::InFlight) {
         return Next::Wait;
     }
-    // The step the order is in: that of its latest contact (a contact of a step that is no longer
-    // in the plan — the merchant changed it — does not count).
-    let last = history.contacts.iter().rev().find(|c| c.step < plan.steps.len());
+    // The step the order is in: the furthest one it has had a contact in (steps only move forward,
+    // so a late report about an earlier step's message changes nothing); its latest contact. A
+    // contact of a step that is no longer in the plan — the merchant changed it — does not count.
+    let last = history.contacts.iter().filter(|c| c.step < plan.steps.len()).max_by_key(|c| (c.step, c.at));
     let Some(last) = last else {
         let at = (history.started_at + plan.first_delay_ms.max(0)).max(now);
         return start_step(plan, history, 0, at, window);
@@ -231,6 +232,18 @@ mod tests {
         let delayed = Plan { steps: vec![rule(1, 0, 60)], first_delay_ms: 30 * MIN };
         let h = History { started_at: ist10(650), ..history(vec![]) };
         assert_eq!(next(&delayed, &h, ist10(650), &w), Next::Contact { step: 0, n: 1, at: ist10(23 * 60) });
+    }
+
+    #[test]
+    fn a_late_report_on_an_earlier_step_changes_nothing() {
+        let (p, w) = (plan(), window());
+        // The IVR step is under way when WhatsApp reports its message failed.
+        let h = history(vec![
+            contact(0, ist10(0), Outcome::Unanswered),
+            contact(1, ist10(180), Outcome::Unanswered),
+            contact(0, ist10(200), Outcome::EndsStep),
+        ]);
+        assert_eq!(next(&p, &h, ist10(200), &w), Next::Contact { step: 1, n: 2, at: ist10(210) });
     }
 
     #[test]

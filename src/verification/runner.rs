@@ -133,9 +133,9 @@ impl Seen {
         seen
     }
 
-    /// The step of the latest contact.
+    /// The furthest step the order has had a contact in.
     fn current_step(&self) -> Option<usize> {
-        self.history.contacts.last().map(|c| c.step)
+        self.history.contacts.iter().map(|c| c.step).max()
     }
 }
 
