@@ -5,7 +5,6 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use crate::settings::Ivr;
 
 /// A validated `{name}.myshopify.com` (or another Shopify shop host) domain, lower-case.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -280,16 +279,6 @@ impl Choice {
             Choice::Cancel => OrderStatus::Cancelled,
             Choice::Callback => OrderStatus::CallbackRequested,
         }
-    }
-
-    /// The tag this choice adds; `None` when the merchant does not offer the option (blank tag).
-    pub fn tag(self, ivr: &Ivr) -> Option<&str> {
-        let t = match self {
-            Choice::Confirm => &ivr.confirm_tag,
-            Choice::Cancel => &ivr.cancel_tag,
-            Choice::Callback => &ivr.callback_tag,
-        };
-        (!t.is_empty()).then_some(t.as_str())
     }
 }
 

@@ -32,7 +32,7 @@ use crate::crypto::Cipher;
 use crate::db::Db;
 use crate::db::inbox::Intake;
 use crate::shopify::ShopifyApp;
-use crate::shopify::tokens::TokenLocks;
+use crate::app::TokenLocks;
 
 /// What a request handler holds: the shared [`App`], and demo mode's simulators (`None` when
 /// serving real shops), which only the edges (web routes, `main`) ever look at.

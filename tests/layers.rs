@@ -57,6 +57,7 @@ const MODULES: &[(&str, usize)] = &[
     ("exotel", CLIENTS),
     ("exotel::answer", CLIENTS),
     ("exotel::client", CLIENTS),
+    ("exotel::error", CLIENTS),
     ("exotel::sms", CLIENTS),
     ("exotel::voice", CLIENTS),
     ("exotel::whatsapp", CLIENTS),

@@ -5,7 +5,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::client::{ExotelError, classify, scrub, snippet};
+use super::error::{ExotelError, classify, scrub, snippet};
 
 /// Which element of the answer a request expects.
 #[derive(Clone, Copy, Debug)]

@@ -4,6 +4,7 @@
 
 mod answer;
 pub mod client;
+mod error;
 pub mod sms;
 pub mod voice;
 pub mod whatsapp;

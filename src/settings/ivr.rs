@@ -5,7 +5,7 @@ use serde_json::{Map, Value};
 
 use super::Errors;
 use super::fields::{Fields, choices, lenient, valid_exophone};
-use crate::domain::stored_enum;
+use crate::domain::{Choice, stored_enum};
 
 stored_enum! {
     /// When the first IVR call goes (`ivr.first_call`).
@@ -57,6 +57,16 @@ impl Default for Ivr {
 }
 
 impl Ivr {
+    /// The tag a key's choice adds; `None` when the merchant does not offer it (blank tag).
+    pub fn tag(&self, choice: Choice) -> Option<&str> {
+        let t = match choice {
+            Choice::Confirm => &self.confirm_tag,
+            Choice::Cancel => &self.cancel_tag,
+            Choice::Callback => &self.callback_tag,
+        };
+        (!t.is_empty()).then_some(t.as_str())
+    }
+
     /// Whether the merchant filled in what a call needs.
     pub fn is_ready(&self) -> bool {
         !self.exophone.is_empty() && !self.flow_id.is_empty()

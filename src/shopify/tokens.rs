@@ -2,8 +2,6 @@
 //! tasks ask at the same moment: one in-process lock per shop, plus a lease row in the database so
 //! that several processes don't refresh the same token either.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
@@ -17,20 +15,6 @@ use crate::db::shops;
 const REFRESH_MARGIN_MS: i64 = 60_000;
 /// How long a refreshing process may hold the lease (real time).
 const LEASE_MS: i64 = 30_000;
-
-#[derive(Default)]
-pub struct TokenLocks(Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>);
-
-impl TokenLocks {
-    fn for_shop(&self, shop_id: &str) -> Arc<tokio::sync::Mutex<()>> {
-        self.0
-            .lock()
-            .expect("lock poisoned")
-            .entry(shop_id.to_string())
-            .or_default()
-            .clone()
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {

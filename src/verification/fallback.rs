@@ -9,9 +9,6 @@ use crate::db::{Tx, links};
 use crate::settings::{Encoding, Fallback, Step};
 use super::sms::{NewSms, OrderInfo, is_gsm7, queue_sms, render};
 
-/// The tag of an order whose SMS step went unanswered.
-pub const LIMIT_TAG: &str = "fallback_retry_limit_reached";
-
 /// Queues SMS `n` of an SMS step for the order, going now.
 #[allow(clippy::too_many_arguments)]
 pub async fn queue_plan_sms(app: &App, tx: &mut Tx, o: &OrderInfo, fb: &Fallback, step: Step, account: &str, n: i64, now: i64) -> anyhow::Result<()> {

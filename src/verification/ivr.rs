@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use chrono::{DateTime, Utc};
 
 use super::dialer::Outbox;
-use super::schedule::{self, Choice, Window};
+use super::schedule::{self, Choice, GIVE_UP_AFTER_MS, RECHECK_AFTER_MS, RECONCILE_AFTER_MS, Window, local_time};
 use crate::db::attempts::{self, CallReport};
 use crate::db::events::add_event;
 use crate::db::{Tx, orders};
@@ -22,24 +22,9 @@ use crate::app::App;
 
 pub use crate::db::attempts::{Attempt, Scope};
 
-/// The tag every order gets when its calls went unanswered.
-pub const RETRY_LIMIT_TAG: &str = "ivr_retry_limit_reached";
-/// A call still unreported this long after it was dialled is looked up by `reconcile`, again
-/// every `RECHECK_AFTER_MS` while Exotel says it is live, and settled as unknown after `GIVE_UP_AFTER_MS`.
-pub(crate) const RECONCILE_AFTER_MS: i64 = 30 * 60 * 1000;
-pub(crate) const RECHECK_AFTER_MS: i64 = 10 * 60 * 1000;
-pub(crate) const GIVE_UP_AFTER_MS: i64 = 2 * 3600 * 1000;
 /// Hard limit on one call's length (Exotel `TimeLimit`), and how long it rings (`TimeOut`).
 const CALL_TIME_LIMIT_SECS: u32 = 600;
 const RING_SECS: u32 = 40;
-
-/// A time for the timeline, in the shop's zone.
-pub fn local_time(settings: &Settings, ms: i64) -> String {
-    let tz = Window::of(&settings.ivr).tz;
-    DateTime::from_timestamp_millis(ms)
-        .map(|t| t.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z").to_string())
-        .unwrap_or_default()
-}
 
 fn ms(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
@@ -103,7 +88,7 @@ pub async fn dial(app: &App, attempt_id: &str, sent: &AtomicBool) -> anyhow::Res
         let due = ms(placed_at);
         if attempts::requeue_claimed_at(&app.db, &a.id, due, ms(now)).await? {
             let mut tx = app.db.begin().await?;
-            let detail = format!("outside calling hours; call {} moved to {}", a.attempt_no, local_time(&settings, due));
+            let detail = format!("outside calling hours; call {} moved to {}", a.attempt_no, local_time(&settings.ivr, due));
             add_event(&mut tx, &a.shop_id, &a.order_id, "call_scheduled", &detail, ms(now)).await?;
             tx.commit().await?;
         }
@@ -284,7 +269,7 @@ pub async fn press(app: &App, a: &Attempt, digits: &str, choice: Result<Choice, 
             outcome.unwrap_or(Pressed::Invalid)
         }
         Ok(c) => {
-            let tag = c.tag(&settings.ivr).unwrap_or_default();
+            let tag = settings.ivr.tag(c).unwrap_or_default();
             let reason = format!("pressed {} on call {} ({})", key_of(c), a.attempt_no, c.as_str());
             let cancel = c == Choice::Cancel && settings.ivr.cancel_order;
             if super::answer(&mut tx, &a.shop_id, &a.order_id, c.status(), &reason, &[tag], cancel, now).await? {

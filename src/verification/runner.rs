@@ -8,8 +8,8 @@
 //! changes nothing.
 
 use super::plan::{self, Contact, History, Next, Outcome, Plan, StepRule};
-use super::schedule::Window;
-use super::{dialer, fallback, ivr, sms};
+use super::schedule::{Window, local_time};
+use super::{dialer, fallback, sms};
 use crate::app::App;
 use crate::db::contacts::{self, ContactRow};
 use crate::db::events::{add_event, add_event_once};
@@ -148,12 +148,13 @@ fn step_of_channel(channel: &str) -> Option<Step> {
     }
 }
 
-/// The timeline kind, the reason and the order tag of a step whose contacts all went unanswered.
-fn limit_of(step: Step, made: u32) -> (&'static str, String, &'static str) {
+/// The timeline kind and the order tag (the same word) and the reason of a step whose contacts
+/// all went unanswered.
+fn limit_of(step: Step, made: u32) -> (&'static str, String) {
     match step {
-        Step::Ivr => ("ivr_retry_limit_reached", format!("no answer after {made} call(s)"), ivr::RETRY_LIMIT_TAG),
-        Step::SmsLink | Step::SmsMissedCall => ("fallback_retry_limit_reached", format!("no answer to {made} SMS"), fallback::LIMIT_TAG),
-        Step::Whatsapp => ("whatsapp_retry_limit_reached", format!("no reply to {made} WhatsApp message(s)"), "whatsapp_retry_limit_reached"),
+        Step::Ivr => ("ivr_retry_limit_reached", format!("no answer after {made} call(s)")),
+        Step::SmsLink | Step::SmsMissedCall => ("fallback_retry_limit_reached", format!("no answer to {made} SMS")),
+        Step::Whatsapp => ("whatsapp_retry_limit_reached", format!("no reply to {made} WhatsApp message(s)")),
     }
 }
 
@@ -228,8 +229,8 @@ async fn step_over(tx: &mut Tx, shop_id: &str, order_id: &str, step: Step, seen:
     if seen.ended_by_dnd[index] {
         return Ok("the number is on the DND registry".into());
     }
-    let (kind, reason, tag) = limit_of(step, seen.made[index]);
-    add_event(tx, shop_id, order_id, kind, &reason, now).await?;
+    let (tag, reason) = limit_of(step, seen.made[index]);
+    add_event(tx, shop_id, order_id, tag, &reason, now).await?;
     super::tag(tx, order_id, &[tag]).await?;
     Ok(reason)
 }
@@ -243,15 +244,15 @@ async fn give_up(tx: &mut Tx, shop_id: &str, order_id: &str, settings: &Settings
         let reason = "DND number: calls not allowed and no fallback configured";
         return super::resolve(tx, shop_id, order_id, OrderStatus::Skipped, reason, &[], false, now).await.map(|_| ());
     };
-    let (kind, reason, tag) = limit_of(steps[last], seen.made[last]);
-    add_event(tx, shop_id, order_id, kind, &reason, now).await?;
+    let (tag, reason) = limit_of(steps[last], seen.made[last]);
+    add_event(tx, shop_id, order_id, tag, &reason, now).await?;
     let ended = super::resolve(tx, shop_id, order_id, OrderStatus::NoResponse, &reason, &[tag], false, now).await?;
     if ended && settings.plan.no_response_action == NoResponseAction::Cancel {
         // After the resolution, which drops the order's timers.
         let hours = settings.plan.cancel_after_hours.clamp(*CANCEL_AFTER_HOURS.start(), *CANCEL_AFTER_HOURS.end());
         let at = now + hours * 3_600_000;
         tx.schedule(&Job::CancelUnanswered { order_id: order_id.to_string() }, shop_id, Some(order_id), at, now).await?;
-        let detail = format!("no answer: the order will be cancelled in Shopify at {} unless the customer answers first", ivr::local_time(settings, at));
+        let detail = format!("no answer: the order will be cancelled in Shopify at {} unless the customer answers first", local_time(&settings.ivr, at));
         add_event(tx, shop_id, order_id, "cancel_scheduled", &detail, now).await?;
     }
     Ok(())
@@ -303,7 +304,7 @@ async fn contact(app: &App, tx: &mut Tx, shop_id: &str, order_id: &str, settings
     match kind {
         Step::Ivr => {
             attempts::queue_call(tx, shop_id, order_id, i64::from(n), account, at, now).await?;
-            let when = ivr::local_time(settings, at);
+            let when = local_time(&settings.ivr, at);
             let detail = match (n, seen.last_call_result.as_deref()) {
                 (1, _) if at == now => "first call queued now".to_string(),
                 (1, _) => format!("first call scheduled for {when}"),

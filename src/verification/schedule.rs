@@ -64,6 +64,21 @@ impl Window {
     }
 }
 
+/// A call still unreported this long after it was dialled (an SMS after it was sent) is looked up
+/// with Exotel, again every `RECHECK_AFTER_MS` while Exotel says it is live, and settled as unknown
+/// after `GIVE_UP_AFTER_MS`.
+pub(crate) const RECONCILE_AFTER_MS: i64 = 30 * 60 * 1000;
+pub(crate) const RECHECK_AFTER_MS: i64 = 10 * 60 * 1000;
+pub(crate) const GIVE_UP_AFTER_MS: i64 = 2 * 3600 * 1000;
+
+/// A time for the timeline, in the shop's zone.
+pub fn local_time(ivr: &Ivr, ms: i64) -> String {
+    let tz = Window::of(ivr).tz;
+    DateTime::from_timestamp_millis(ms)
+        .map(|t| t.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z").to_string())
+        .unwrap_or_default()
+}
+
 /// What the caller's keys mean: `digits` as Exotel sends them (`"1"`, quotes included).
 /// `Err` carries the cleaned input for the report when it is no offered choice.
 pub fn read_digits(ivr: &Ivr, digits: &str) -> Result<Choice, String> {
@@ -75,7 +90,7 @@ pub fn read_digits(ivr: &Ivr, digits: &str) -> Result<Choice, String> {
         _ => None,
     };
     match choice {
-        Some(c) if c.tag(ivr).is_some() => Ok(c),
+        Some(c) if ivr.tag(c).is_some() => Ok(c),
         _ => Err(d.to_string()),
     }
 }

@@ -218,7 +218,7 @@ async fn finish(app: &App, m: &ToSend, state: SmsState, sid: Option<&str>, statu
         // the timer is the shop's, not the order's, and outlives the order's resolution).
         if state == SmsState::Sent && sid.is_some() && !status.is_some_and(is_final) {
             let job = Job::ReconcileSms { sms_id: m.id.clone() };
-            tx.schedule(&job, &m.shop_id, None, now + super::ivr::RECONCILE_AFTER_MS, now).await?;
+            tx.schedule(&job, &m.shop_id, None, now + super::schedule::RECONCILE_AFTER_MS, now).await?;
         }
     }
     tx.commit().await?;
@@ -243,7 +243,7 @@ pub async fn reconcile_sms(app: &App, sms_id: &str) -> anyhow::Result<()> {
     let settings = Settings::from_stored(&settings);
     let (Some(sid), Some(account)) = (sid, account(app, &settings, token.as_deref())) else { return Ok(()) };
     let now = app.clock.now_ms();
-    let gave_up = sent_at.is_none_or(|t| now - t > super::ivr::GIVE_UP_AFTER_MS);
+    let gave_up = sent_at.is_none_or(|t| now - t > super::schedule::GIVE_UP_AFTER_MS);
     match exotel::sms_details(&app.http, &account, &sid).await {
         // A final state, or at the end the last state Exotel knows.
         Ok(d) if is_final(&d.status) || (gave_up && !d.status.is_empty()) => {
@@ -258,7 +258,7 @@ pub async fn reconcile_sms(app: &App, sms_id: &str) -> anyhow::Result<()> {
         Ok(_) | Err(_) if !gave_up => {
             let mut tx = app.db.begin().await?;
             let job = Job::ReconcileSms { sms_id: sms_id.to_string() };
-            tx.schedule(&job, &shop_id, None, now + super::ivr::RECHECK_AFTER_MS, now).await?;
+            tx.schedule(&job, &shop_id, None, now + super::schedule::RECHECK_AFTER_MS, now).await?;
             tx.commit().await?;
             Ok(())
         }

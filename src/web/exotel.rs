@@ -101,7 +101,7 @@ pub async fn passthru(State(state): State<AppState>, Path((key, which)): Path<(S
         let digits = q.get("digits").cloned().unwrap_or_default();
         let choice = match Choice::parse(&which) {
             // A per-choice URL: the flow already knows the key; an option the merchant does not offer is refused.
-            Some(c) => c.tag(&settings.ivr).map(|_| c).ok_or_else(|| format!("{} (not offered)", c.as_str())),
+            Some(c) => settings.ivr.tag(c).map(|_| c).ok_or_else(|| format!("{} (not offered)", c.as_str())),
             None => schedule::read_digits(&settings.ivr, &digits),
         };
         let shown = digits.trim().trim_matches('"').to_string();

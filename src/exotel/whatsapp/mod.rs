@@ -8,7 +8,8 @@ pub use callbacks::*;
 
 use serde_json::{Value, json};
 
-use super::client::{Account, DEFAULT_TIMEOUT, ExotelError, classify, encode_segment, scrub, send, snippet};
+use super::client::{Account, DEFAULT_TIMEOUT, ExotelError, encode_segment, send};
+use super::error::{classify, scrub, snippet};
 use crate::domain::{Choice, mask};
 
 /// One confirmation template message to one customer (no Debug: it holds the customer's number).
