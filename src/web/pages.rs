@@ -301,6 +301,7 @@ fn url_rows(app: &App, shop: &Shop) -> Vec<(&'static str, &'static str, String)>
         ("call_status", "Call status callback (set by the app on every call)"),
         ("missed_call", "Passthru of the missed-call ExoPhone's flow"),
         ("sms_status", "SMS status callback (set by the app on every SMS)"),
+        ("whatsapp", "WhatsApp delivery reports and replies (set by the app on every message)"),
     ]
     .into_iter()
     .map(|(k, what)| (k, what, urls[k].as_str().unwrap_or_default().to_string()))
@@ -431,10 +432,10 @@ fn step_view(s: &Settings, step: PlanStep) -> PlanStepView {
             PlanStep::SmsMissedCall => {
                 let f = &s.fallback;
                 format!(
-                    "From {}: {} asking for a missed call to {}.",
+                    "Asks for a missed call to {}. From {}: {}.",
+                    f.missed_call_exophone,
                     f.sender_id,
-                    attempts(f.retries, "SMS", "SMS", f.retry_interval_minutes),
-                    f.missed_call_exophone
+                    attempts(f.retries, "SMS", "SMS", f.retry_interval_minutes)
                 )
             }
         }

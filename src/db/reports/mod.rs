@@ -238,6 +238,11 @@ pub struct Overview {
     pub days: Vec<DayRate>,
 }
 
+/// Reached and confirmed for each of `CHANNELS`, in turn.
+type ReachRow = (i64, i64, i64, i64, i64, i64, i64, i64, i64, i64);
+/// Day index, orders, confirmed, and confirmed through each of `CHANNELS`.
+type DayRow = (i64, i64, i64, i64, i64, i64, i64, i64);
+
 /// Confirmation rate per channel and per day over the range (customer/order filters apply; the
 /// status filter does not).
 pub async fn overview(db: &Db, shop_id: &str, f: &Filters, tz: Tz) -> Result<Overview, sqlx::Error> {
@@ -251,7 +256,7 @@ pub async fn overview(db: &Db, shop_id: &str, f: &Filters, tz: Tz) -> Result<Ove
     }
     let mut sql = orders_where(shop_id, f, false);
     sql.text = format!("SELECT {}{}", cols.join(", "), sql.text);
-    let row: Vec<(i64, i64, i64, i64, i64, i64, i64, i64, i64, i64)> = fetch_all(db, &sql).await?;
+    let row: Vec<ReachRow> = fetch_all(db, &sql).await?;
     let r = row.first().copied().unwrap_or_default();
     let pairs = [(r.0, r.1), (r.2, r.3), (r.4, r.5), (r.6, r.7), (r.8, r.9)];
     let channels = CHANNELS
@@ -274,7 +279,7 @@ pub async fn overview(db: &Db, shop_id: &str, f: &Filters, tz: Tz) -> Result<Ove
     }
     let mut sql = orders_where(shop_id, f, false);
     sql.text = format!("SELECT {}{} GROUP BY 1", cols.join(", "), sql.text);
-    let rows: Vec<(i64, i64, i64, i64, i64, i64, i64, i64)> = fetch_all(db, &sql).await?;
+    let rows: Vec<DayRow> = fetch_all(db, &sql).await?;
     let mut days: Vec<DayRate> = (0..n_days)
         .map(|i| DayRate { date: (from + Days::new(i as u64)).to_string(), total: 0, confirmed: 0, by_channel: [0; 5] })
         .collect();
