@@ -38,6 +38,7 @@ pub enum Report {
     Sms,
     Missed,
     Orders,
+    Whatsapp,
 }
 
 impl Report {
@@ -47,6 +48,7 @@ impl Report {
             "sms" => Report::Sms,
             "missed-calls" => Report::Missed,
             "orders" => Report::Orders,
+            "whatsapp" => Report::Whatsapp,
             _ => return None,
         })
     }
@@ -56,6 +58,7 @@ impl Report {
             Report::Sms => "sms",
             Report::Missed => "missed-calls",
             Report::Orders => "orders",
+            Report::Whatsapp => "whatsapp",
         }
     }
 }
@@ -73,6 +76,11 @@ pub const CALL_DIRECTIONS: [(&str, &str); 2] = [("outbound", "Outbound (IVR)"), 
 pub const IVR_INPUTS: [(&str, &str); 5] =
     [("confirm", "Confirm"), ("cancel", "Cancel"), ("callback", "Callback"), ("invalid", "Invalid key"), ("none", "No input")];
 pub const SMS_STATUSES: [&str; 7] = ["queued", "sending", "submitted", "sent", "failed", "failed-dnd", "unknown"];
+/// A WhatsApp message's status: Exotel's latest delivery report, else the row's state.
+pub const WHATSAPP_STATUSES: [&str; 9] = ["queued", "sending", "sent", "delivered", "read", "failed", "refused", "unknown", "cancelled"];
+/// The customer's answer to a WhatsApp message (`none`: no answer).
+pub const WHATSAPP_REPLIES: [(&str, &str); 5] =
+    [("confirm", "Confirm"), ("cancel", "Cancel"), ("callback", "Call me"), ("other", "Other text"), ("none", "No reply")];
 
 /// A report's filters as asked (query string), checked.
 #[derive(Clone, Debug, Default)]
@@ -83,6 +91,8 @@ pub struct Filters {
     pub status: String,
     pub direction: String,
     pub input: String,
+    /// WhatsApp history: the reply (`WHATSAPP_REPLIES`).
+    pub reply: String,
     pub from: String,
     pub to: String,
     pub page: i64,
@@ -127,6 +137,7 @@ impl Filters {
             status: get("status"),
             direction: get("direction"),
             input: get("input"),
+            reply: get("reply"),
             from: get("from"),
             to: get("to"),
             ..Filters::default()
@@ -154,6 +165,7 @@ impl Filters {
             Report::Orders => ORDER_STATUSES.iter().map(|s| s.0).collect(),
             Report::Calls => CALL_STATUSES.to_vec(),
             Report::Sms => SMS_STATUSES.to_vec(),
+            Report::Whatsapp => WHATSAPP_STATUSES.to_vec(),
             Report::Missed => vec![],
         };
         if !f.status.is_empty() && !allowed.contains(&f.status.as_str()) {
@@ -164,6 +176,9 @@ impl Filters {
         }
         if !f.input.is_empty() && !IVR_INPUTS.iter().any(|d| d.0 == f.input) {
             f.errors.insert("input", format!("Unknown IVR input {:?}.", f.input));
+        }
+        if !f.reply.is_empty() && !WHATSAPP_REPLIES.iter().any(|r| r.0 == f.reply) {
+            f.errors.insert("reply", format!("Unknown reply {:?}.", f.reply));
         }
         if f.order.len() > 64 {
             f.errors.insert("order", "An order number is at most 64 characters.".into());
@@ -236,6 +251,8 @@ pub fn channel_of(reason: &str) -> Option<&'static str> {
         Some("missed_call")
     } else if reason.starts_with("OTP ") {
         Some("otp")
+    } else if reason.contains("WhatsApp") {
+        Some("whatsapp")
     } else {
         None
     }
@@ -275,6 +292,7 @@ mod tests {
         assert_eq!(channel_of("confirmed on the confirmation link"), Some("sms_link"));
         assert_eq!(channel_of("confirmed by a missed call from ******3210"), Some("missed_call"));
         assert_eq!(channel_of("OTP verified"), Some("otp"));
+        assert_eq!(channel_of("confirmed on WhatsApp (message 1)"), Some("whatsapp"));
         assert_eq!(channel_of("cancelled in Shopify"), None);
     }
 }

@@ -8,7 +8,8 @@
 //   the form, its Discard resets it to the values last saved), a save also shows a toast, and the
 //   page's own side navigation is hidden (the admin shows the ui-nav-menu). Without App Bridge
 //   (outside the admin, or its script not loaded) the inline status and side navigation remain.
-// - Copy buttons ([data-copy]), the fallback mode switch and the Exotel key rotation.
+// - Copy buttons ([data-copy]), the fallback mode switch, the Exotel key rotation, and the
+//   verification plan's step list ([data-plan]).
 (function () {
   'use strict';
 
@@ -193,6 +194,7 @@
       api('PUT', '/app/api/settings', doc).then(function (r) {
         if (r.status === 200) {
           fill(form, r.data && r.data[section]);
+          form.dispatchEvent(new CustomEvent('settings-filled'));
           updateExotelStatus(r.data);
           var note = 'Saved';
           if (section === 'general' && r.data && r.data.status && r.data.status.exotel && r.data.status.exotel !== 'connected') {
@@ -238,6 +240,91 @@
     var form = radios[0].form;
     if (form) form.addEventListener('reset', function () { setTimeout(apply, 0); });
     apply();
+  }
+
+  // The plan's steps: the hidden textarea plan.steps (one step a line) is what the form saves and
+  // what a reset (Discard) restores; the two lists show it, and their buttons reorder, remove and
+  // add steps (no repeats, at least one). A change is announced as input, for the save bar.
+  function setupPlan() {
+    var form = document.querySelector('form[data-plan]');
+    if (!form) return;
+    var field = form.querySelector('textarea[name="plan.steps"]');
+    var list = form.querySelector('[data-plan-steps]');
+    var unused = form.querySelector('[data-plan-unused]');
+    var none = form.querySelector('[data-plan-none]');
+    if (!field || !list || !unused) return;
+    var order = [];
+    var items = {};
+    form.querySelectorAll('[data-step]').forEach(function (li) { order.push(li.dataset.step); items[li.dataset.step] = li; });
+
+    function current() {
+      var seen = [];
+      field.value.split('\n').forEach(function (s) {
+        s = s.trim();
+        if (items[s] && seen.indexOf(s) < 0) seen.push(s);
+      });
+      return seen;
+    }
+
+    function button(li, sel) { return li.querySelector(sel); }
+
+    function render() {
+      var steps = current();
+      steps.forEach(function (k) { list.appendChild(items[k]); });
+      order.forEach(function (k) { if (steps.indexOf(k) < 0) unused.appendChild(items[k]); });
+      order.forEach(function (k) {
+        var li = items[k];
+        var i = steps.indexOf(k);
+        var inPlan = i >= 0;
+        var up = button(li, '[data-plan-move="up"]');
+        var down = button(li, '[data-plan-move="down"]');
+        var remove = button(li, '[data-plan-remove]');
+        up.hidden = down.hidden = remove.hidden = !inPlan;
+        button(li, '[data-plan-add]').hidden = inPlan;
+        up.disabled = i === 0;
+        down.disabled = i === steps.length - 1;
+        remove.disabled = inPlan && steps.length === 1;
+      });
+      if (none) none.hidden = steps.length < order.length;
+    }
+
+    function change(steps, li, prefer) {
+      field.value = steps.join('\n');
+      render();
+      field.dispatchEvent(new Event('input', { bubbles: true }));
+      field.dispatchEvent(new Event('change', { bubbles: true }));
+      // Keep the focus on the step that moved, on a button that is still usable.
+      var targets = prefer.map(function (sel) { return button(li, sel); }).filter(function (b) { return b && !b.hidden && !b.disabled; });
+      if (targets.length) targets[0].focus();
+    }
+
+    form.addEventListener('click', function (e) {
+      var b = e.target.closest('button');
+      var li = b && b.closest('[data-step]');
+      if (!li || !form.contains(li)) return;
+      var k = li.dataset.step;
+      var steps = current();
+      var i = steps.indexOf(k);
+      if (b.dataset.planMove === 'up' && i > 0) {
+        steps.splice(i, 1);
+        steps.splice(i - 1, 0, k);
+        change(steps, li, ['[data-plan-move="up"]', '[data-plan-move="down"]']);
+      } else if (b.dataset.planMove === 'down' && i >= 0 && i < steps.length - 1) {
+        steps.splice(i, 1);
+        steps.splice(i + 1, 0, k);
+        change(steps, li, ['[data-plan-move="down"]', '[data-plan-move="up"]']);
+      } else if (b.hasAttribute('data-plan-remove') && i >= 0 && steps.length > 1) {
+        steps.splice(i, 1);
+        change(steps, li, ['[data-plan-add]']);
+      } else if (b.hasAttribute('data-plan-add') && i < 0) {
+        steps.push(k);
+        change(steps, li, ['[data-plan-remove]', '[data-plan-move="up"]']);
+      }
+    });
+    // A reset (Discard) restores the textarea after the event; a save fills in the stored steps.
+    form.addEventListener('reset', function () { setTimeout(render, 0); });
+    form.addEventListener('settings-filled', render);
+    render();
   }
 
   function copyText(text) {
@@ -314,6 +401,7 @@
     carryQuery();
     document.querySelectorAll('form[data-section]').forEach(setupForm);
     setupModeSwitch();
+    setupPlan();
     setupCopy();
     setupRotate();
     document.documentElement.setAttribute('data-ready', '1');

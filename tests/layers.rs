@@ -50,6 +50,7 @@ const MODULES: &[(&str, usize)] = &[
     ("db::rates", STORAGE),
     ("db::reports", STORAGE),
     ("db::reports::activity", STORAGE),
+    ("db::reports::whatsapp", STORAGE),
     ("db::shops", STORAGE),
     ("db::sms", STORAGE),
     ("db::pii", STORAGE),

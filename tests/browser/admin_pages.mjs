@@ -3,7 +3,9 @@
 // pages must work on their own (session token from the URL). Each page: loads with its token, shows
 // its heading, passes axe-core (no serious or critical violation), leaves a screenshot. On the IVR
 // page an invalid value (retries 9) is shown inline and not saved; a valid one is saved. On the
-// fallback page the mode switch shows the missed-call fields. Every settings form carries
+// fallback page the mode switch shows the missed-call fields. On the Verification plan page the
+// buttons add, move and remove steps, a refusal is shown, a save stores the steps in the order
+// shown, and a reset (the save bar's Discard) brings the saved order back. Every settings form carries
 // data-save-bar (App Bridge's save bar); with a stub `shopify.toast` (the real App Bridge comes
 // from Shopify's CDN) a save shows a toast; framed by a stand-in admin page the side navigation
 // is hidden (the admin shows ui-nav-menu), while outside the admin it is shown. On the Data
@@ -32,6 +34,8 @@ const PAGES = [
   { path: '/app/settings/otp', heading: 'OTP SMS settings', nav: 'OTP SMS', shot: 'otp' },
   { path: '/app/settings/ivr', heading: 'IVR call settings', nav: 'IVR call', shot: 'ivr' },
   { path: '/app/settings/fallback', heading: 'IVR fallback settings', nav: 'IVR fallback', shot: 'fallback' },
+  { path: '/app/settings/plan', heading: 'Verification plan', nav: 'Verification plan', shot: 'plan' },
+  { path: '/app/settings/whatsapp', heading: 'WhatsApp settings', nav: 'WhatsApp', shot: 'whatsapp' },
   { path: '/app/data-requests', heading: 'Data requests', nav: 'Data requests', shot: 'data-requests' },
 ];
 
@@ -130,6 +134,53 @@ async function fallbackChecks(page) {
   await page.screenshot({ path: path.join(dir, 'fallback-missed-call.png'), fullPage: true });
 }
 
+async function planChecks(page) {
+  const form = page.locator('form[data-section="plan"]');
+  const steps = () => page.evaluate(() => [...document.querySelectorAll('[data-plan-steps] [data-step]')].map((li) => li.dataset.step));
+  const saved = () => page.evaluate(() => document.querySelector('textarea[name="plan.steps"]').value.split('\n'));
+  const button = (step, which) => page.locator(`[data-step="${step}"] [data-plan-${which}]`);
+  const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
+  if (!same(await steps(), ['ivr', 'sms_link'])) fail(`plan: shows ${await steps()}`);
+  if (!(await button('ivr', 'move="up"').isDisabled())) fail('plan: the first step can move up');
+
+  // Add the missed-call SMS, then move it up: ivr, sms_missed_call, sms_link.
+  await button('sms_missed_call', 'add').click();
+  await button('sms_missed_call', 'move="up"').click();
+  const want = ['ivr', 'sms_missed_call', 'sms_link'];
+  if (!same(await steps(), want) || !same(await saved(), want)) fail(`plan: after add and up: ${await steps()} / ${await saved()}`);
+  const focused = await page.evaluate(() => document.activeElement?.closest('[data-step]')?.dataset.step);
+  if (focused !== 'sms_missed_call') fail(`plan: focus left the moved step (${focused})`);
+  if (!(await button('sms_missed_call', 'add').isHidden())) fail('plan: a step in the plan offers Add');
+
+  // WhatsApp added without its settings: refused, said so, nothing saved.
+  await button('whatsapp', 'add').click();
+  await form.locator('button[type=submit]').click();
+  await page.waitForFunction(() => !document.querySelector('form[data-section="plan"] .form-errors').hidden);
+  const banner = (await form.locator('.form-errors').innerText()).trim();
+  if (!banner.includes('whatsapp.sender')) fail(`plan: the refusal says ${JSON.stringify(banner)}`);
+  if (!same((await settings()).plan.steps, ['ivr', 'sms_link'])) fail('plan: saved after a 422');
+
+  // An out-of-range hour next to its field; then a valid save.
+  await button('whatsapp', 'remove').click();
+  await page.getByLabel('Cancel the order in Shopify after a while').check();
+  await page.locator('input[name="plan.cancel_after_hours"]').fill('0');
+  await form.locator('button[type=submit]').click();
+  await page.waitForFunction(() => document.querySelector('[data-error-for="plan.cancel_after_hours"]').textContent.trim() !== '');
+  await accessibility(page, 'plan page with an error');
+  await page.locator('input[name="plan.cancel_after_hours"]').fill('12');
+  await form.locator('button[type=submit]').click();
+  await page.waitForFunction(() => document.querySelector('form[data-section="plan"] .save-status').textContent.trim() === 'Saved');
+  const plan = (await settings()).plan;
+  if (!same(plan.steps, want) || plan.no_response_action !== 'cancel' || plan.cancel_after_hours !== 12) fail(`plan: saved ${JSON.stringify(plan)}`);
+  if (!same(await steps(), want)) fail(`plan: shows ${await steps()} after saving`);
+  await page.screenshot({ path: path.join(dir, 'plan-saved.png'), fullPage: true });
+
+  // Discard: the saved order comes back.
+  await button('sms_link', 'move="up"').click();
+  await page.evaluate(() => document.querySelector('form[data-section="plan"]').reset());
+  await page.waitForFunction((w) => [...document.querySelectorAll('[data-plan-steps] [data-step]')].map((li) => li.dataset.step).join() === w, want.join());
+}
+
 /** A context like Shopify admin's: the App Bridge script stubbed empty, `init` run in every frame. */
 async function adminContext(browser, init) {
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
@@ -224,6 +275,7 @@ async function main() {
       await page.screenshot({ path: path.join(dir, `${p.shot}.png`), fullPage: true });
       if (p.path === '/app/settings/ivr') await ivrChecks(page);
       if (p.path === '/app/settings/fallback') await fallbackChecks(page);
+      if (p.path === '/app/settings/plan') await planChecks(page);
       if (p.path === '/app/data-requests') await dataRequestChecks(page);
     }
 

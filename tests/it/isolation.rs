@@ -17,6 +17,7 @@ use crate::both_dbs;
 use crate::common::snapshot::Snapshot;
 use crate::common::{API_KEY, API_SECRET, Backend, TestApp, order_payload};
 use crate::hostile::outside_requests;
+use crate::reports::{WaMessage, whatsapp_message};
 
 const A: &str = "acme.myshopify.com";
 const B: &str = "bravo.myshopify.com";
@@ -122,8 +123,11 @@ async fn shops_never_mix(backend: Backend) {
     let b_agent = app.exotel.calls().last().unwrap().clone();
     let (b_agent_id, b_agent_sid) = (b_agent.field("CustomField").unwrap().to_string(), b_agent.sid.clone());
     assert_eq!(order_status(&app, B, 2502).await, "pending");
+    // B's WhatsApp message for 2501, as the WhatsApp step stores it.
+    whatsapp_message(&app, B, WaMessage { order: 2501, phone: PHONE_B, state: "sent", status: Some("delivered"), error: None,
+        reply: Some("other"), reply_text: Some("Bina here"), sent_ago: Some(60), sid: "wamid-bravo" }).await;
     // What must never show in A's answers.
-    let b_marks = [B.to_string(), key_b.clone(), b_sid.clone(), b2_sid.clone(), b_sms_sid.clone(), b_agent_sid.clone(), "#1501".into(), "#1502".into(), "#1503".into(), "Bina".into()];
+    let b_marks = [B.to_string(), key_b.clone(), b_sid.clone(), b2_sid.clone(), b_sms_sid.clone(), b_agent_sid.clone(), "#1501".into(), "#1502".into(), "#1503".into(), "Bina".into(), "wamid-bravo".into()];
     let shows_b = |body: &str| b_marks.iter().find(|m| body.contains(m.as_str())).cloned();
 
     // Positive controls: B itself sees these marks, so their absence below means something.
@@ -133,6 +137,8 @@ async fn shops_never_mix(backend: Backend) {
     assert_eq!(csv.lines().count(), 4, "B's three orders by B's customer number:\n{csv}");
     let r = as_b(app.client.get(app.url("/app/api/orders/2501"))).send().await.unwrap();
     assert!(r.status() == 200 && r.text().await.unwrap().contains("Bina"));
+    let csv = app.client.get(format!("{}?{}&format=csv", app.url("/app/history/whatsapp"), page_query(&app, B, B))).send().await.unwrap().text().await.unwrap();
+    assert!(csv.contains("wamid-bravo") && csv.contains("#1501") && csv.contains("Bina here"), "B's WhatsApp history shows B's message:\n{csv}");
     // B has a data request, and opens it once (the opening is recorded: it must not move below).
     let req = json!({"shop_id": 2, "shop_domain": B, "orders_requested": [2501], "data_request": {"id": 77},
         "customer": {"id": 8001, "email": "bina@example.com", "phone": format!("+91{PHONE_B}")}});
@@ -145,8 +151,9 @@ async fn shops_never_mix(backend: Backend) {
     let mut g = Guard::new(&app).await;
 
     // Document loads: A's token with B as the shop is refused; A's own pages show nothing of B.
-    let pages = ["/app", "/app/contact", "/app/settings", "/app/settings/otp", "/app/settings/ivr", "/app/settings/fallback",
-        "/app/history/calls", "/app/history/sms", "/app/history/missed-calls", "/app/history/orders", "/app/data-requests"];
+    let pages = ["/app", "/app/contact", "/app/settings", "/app/settings/plan", "/app/settings/otp", "/app/settings/whatsapp",
+        "/app/settings/ivr", "/app/settings/fallback", "/app/history/calls", "/app/history/sms", "/app/history/missed-calls",
+        "/app/history/whatsapp", "/app/history/orders", "/app/data-requests"];
     for page in pages {
         let r = app.client.get(format!("{}?{}", app.url(page), page_query(&app, B, A))).send().await.unwrap();
         g.expect(&format!("{page} with A's token for shop B"), r, &[401], &[]).await;
@@ -155,7 +162,7 @@ async fn shops_never_mix(backend: Backend) {
         assert_eq!(shows_b(&body), None, "{page} as A shows B's data");
     }
     // History lists and their CSV, filtered by B's order, number or CallSid: no row.
-    for report in ["calls", "sms", "missed-calls", "orders"] {
+    for report in ["calls", "sms", "missed-calls", "whatsapp", "orders"] {
         for filter in ["order=%231501", &format!("customer={PHONE_B}"), ""] {
             let r = app.client.get(format!("{}?{}&{filter}&format=csv", app.url(&format!("/app/history/{report}")), page_query(&app, A, A))).send().await.unwrap();
             let csv = g.expect(&format!("{report} CSV as A ({filter})"), r, &[200], &[]).await;

@@ -2,14 +2,23 @@
 //! adds, rendered with the shop's current settings, the frame-ancestors CSP, the bounce without a
 //! token and the refusal of another shop's token.
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::both_dbs;
 use crate::common::{Backend, TestApp};
 
 const SHOP: &str = "acme.myshopify.com";
 const HOST: &str = "YWRtaW4uc2hvcGlmeS5jb20vc3RvcmUvYWNtZQ";
-const PAGES: [&str; 6] = ["/app", "/app/contact", "/app/settings", "/app/settings/otp", "/app/settings/ivr", "/app/settings/fallback"];
+const PAGES: [&str; 8] = [
+    "/app",
+    "/app/contact",
+    "/app/settings",
+    "/app/settings/plan",
+    "/app/settings/otp",
+    "/app/settings/whatsapp",
+    "/app/settings/ivr",
+    "/app/settings/fallback",
+];
 
 async fn page(app: &TestApp, path: &str) -> (reqwest::StatusCode, reqwest::header::HeaderMap, String) {
     let token = app.session_token(SHOP);
@@ -163,4 +172,118 @@ async fn pages_authenticate_each_load(backend: Backend) {
     app.stop().await;
 }
 
-both_dbs!(pages_show_current_values, fresh_install_shows_what_is_left, pages_authenticate_each_load);
+/// The plan page as the form sends it: `{"plan": {...}}` through the settings API.
+async fn put_plan(app: &TestApp, plan: Value) -> (u16, Value) {
+    let r = app.put_settings(SHOP, json!({ "plan": plan })).await;
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap())
+}
+
+/// The position of `needle` in `html`, which must hold it.
+fn at(html: &str, needle: &str) -> usize {
+    html.find(needle).unwrap_or_else(|| panic!("{needle} missing"))
+}
+
+/// Round 2's pages (SPEC §8): the Verification plan page shows the effective steps in order with
+/// their sections' summaries and saves through the API; the WhatsApp page with the template's
+/// rules and its callback URL; WhatsApp as a method; OTP escalation; App Info lists the plan.
+async fn plan_and_whatsapp_pages(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else { return };
+    app.install_with_fallback(SHOP, json!({})).await;
+    let key = app.exotel_key(SHOP).await;
+
+    // The derived plan [ivr, sms_link]: in order, with summaries and links; the others offered.
+    let (status, _, plan) = page(&app, "/app/settings/plan").await;
+    assert_eq!(status, 200, "{plan}");
+    assert!(plan.contains("<h1>Verification plan</h1>") && plan.contains(r#"data-section="plan""#) && plan.contains("data-save-bar"));
+    assert!(plan.contains(">ivr\nsms_link</textarea>"), "the steps the form saves");
+    let (list, unused) = (at(&plan, "data-plan-steps"), at(&plan, "data-plan-unused"));
+    let (ivr, link) = (at(&plan, r#"data-step="ivr""#), at(&plan, r#"data-step="sms_link""#));
+    let (wa, missed) = (at(&plan, r#"data-step="whatsapp""#), at(&plan, r#"data-step="sms_missed_call""#));
+    assert!(list < ivr && ivr < link && link < unused && unused < wa && wa < missed, "plan in order, then the others");
+    assert!(plan.contains("From 08047112345: 1 call, between 09:00 and 21:00."), "the IVR step's summary");
+    assert!(plan.contains("From ACMEST: 2 SMS, 10 minutes apart; the link works for 48 hours."), "the link step's summary");
+    assert!(plan.contains("Not set up yet: needs your WhatsApp Business number"));
+    assert!(plan.contains(&format!("/app/settings/whatsapp?shop={SHOP}&amp;embedded=1")) && plan.contains(r#"data-plan-move="up""#));
+    assert!(plan.contains(r#"name="plan.no_response_action" value="tag" checked"#));
+    assert!(plan.contains(r#"name="plan.cancel_after_hours" type="number" value="24""#));
+    assert!(plan.contains(r#"data-error-for="plan.steps""#) && plan.contains(r#"data-error-for="plan.cancel_after_hours""#));
+    assert!(plan.contains("Your verification method is the IVR call"));
+
+    // The WhatsApp page before WhatsApp is in use: the template's rules and the callback URL.
+    let (status, _, wa) = page(&app, "/app/settings/whatsapp").await;
+    assert_eq!(status, 200, "{wa}");
+    for want in ["WhatsApp settings", "<strong>Utility</strong>", "<code>{{1}}</code> the order name", "<code>{{2}}</code> the amount",
+        "<code>{{3}}</code> the items", "quick-reply", "<strong>Confirm</strong> · <strong>Cancel</strong> · <strong>Call me</strong>",
+        "a blank cancel or call-back tag hides that button", "WhatsApp is not a step of your verification plan",
+        r#"data-section="whatsapp""#, r#"name="whatsapp.template_language" type="text" value="en""#,
+        r#"name="whatsapp.wait_minutes" type="number" value="60""#, r#"name="whatsapp.cancel_order" type="checkbox""#] {
+        assert!(wa.contains(want), "whatsapp page: {want}");
+    }
+    assert!(wa.contains(&format!("https://codverify.test/exotel/{key}/whatsapp</code>")) && wa.contains(r#"data-copy="url-whatsapp""#));
+    let (_, _, general) = page(&app, "/app/settings").await;
+    assert!(general.contains(r#"name="general.method" value="whatsapp">"#) && general.contains(r#"name="general.method" value="ivr" checked"#));
+    let (_, _, otp) = page(&app, "/app/settings/otp").await;
+    assert!(otp.contains(r#"name="otp.escalate_after_minutes" type="number" value="0""#));
+    assert!(otp.contains("Your plan: an IVR call, then an SMS with a link"));
+    let (_, _, info) = page(&app, "/app").await;
+    assert!(info.contains("by an IVR call, then an SMS with a link"));
+    assert!(at(&info, r#"data-plan-step="ivr""#) < at(&info, r#"data-plan-step="sms_link""#));
+
+    // WhatsApp first: its section, the method, then the plan as the plan page saves it.
+    let r = app.put_settings(SHOP, json!({"whatsapp": {"sender": "+91 98765 43210", "template_name": "cod_confirm", "template_language": "en",
+        "template_name_hi": "", "retries": 1, "retry_interval_minutes": 30, "wait_minutes": 90, "confirm_tag": "wa_yes",
+        "cancel_tag": "wa_no", "callback_tag": "", "cancel_order": false}})).await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let r = app.put_settings(SHOP, json!({"general": {"method": "whatsapp"}})).await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    // Refusals come back keyed by the page's fields, and change nothing.
+    let (status, e) = put_plan(&app, json!({"steps": ["ivr", "whatsapp"], "no_response_action": "tag", "cancel_after_hours": 24})).await;
+    assert_eq!((status, e["errors"]["plan.steps"].as_str()), (422, Some("must start with whatsapp, the verification method (general.method)")));
+    let (status, e) = put_plan(&app, json!({"steps": [], "no_response_action": "tag", "cancel_after_hours": 24})).await;
+    assert_eq!((status, e["errors"]["plan.steps"].as_str()), (422, Some("must name at least one step")));
+    let (status, e) = put_plan(&app, json!({"steps": ["whatsapp", "ivr", "whatsapp"], "no_response_action": "tag", "cancel_after_hours": 24})).await;
+    assert_eq!((status, e["errors"]["plan.steps"].as_str()), (422, Some("must not repeat a step (whatsapp)")));
+    let (status, e) = put_plan(&app, json!({"steps": ["whatsapp", "ivr"], "no_response_action": "cancel", "cancel_after_hours": 0})).await;
+    assert_eq!((status, e["errors"]["plan.cancel_after_hours"].as_str()), (422, Some("must be between 1 and 168")));
+    let (status, doc) = put_plan(&app, json!({"steps": ["whatsapp", "ivr"], "no_response_action": "cancel", "cancel_after_hours": 12})).await;
+    assert_eq!(status, 200, "{doc}");
+    assert_eq!(doc["plan"], json!({"steps": ["whatsapp", "ivr"], "no_response_action": "cancel", "cancel_after_hours": 12}));
+    let got: Value = app.get_api("/app/api/settings", &app.session_token(SHOP)).await.json().await.unwrap();
+    assert_eq!(got["plan"], doc["plan"], "stored as sent");
+    let (status, again) = put_plan(&app, got["plan"].clone()).await;
+    assert_eq!((status, &again["plan"]), (200, &doc["plan"]), "sent back: the same plan");
+
+    // The pages show it.
+    let (_, _, plan) = page(&app, "/app/settings/plan").await;
+    assert!(plan.contains(">whatsapp\nivr</textarea>"));
+    let (list, unused) = (at(&plan, "data-plan-steps"), at(&plan, "data-plan-unused"));
+    let (wa, ivr, link) = (at(&plan, r#"data-step="whatsapp""#), at(&plan, r#"data-step="ivr""#), at(&plan, r#"data-step="sms_link""#));
+    assert!(list < wa && wa < ivr && ivr < unused && unused < link, "whatsapp, ivr; sms_link no longer in the plan");
+    assert!(plan.contains("Template cod_confirm (en) from +919876543210: 2 messages, 30 minutes apart; then waits 90 minutes for a reply."));
+    assert!(plan.contains(r#"name="plan.no_response_action" value="cancel" checked"#) && plan.contains(r#"type="number" value="12""#));
+    assert!(plan.contains("Your verification method is the WhatsApp message"));
+    let (_, _, wa) = page(&app, "/app/settings/whatsapp").await;
+    assert!(wa.contains(r#"value="cod_confirm""#) && wa.contains(r#"value="wa_yes""#) && wa.contains(r#"name="whatsapp.wait_minutes" type="number" value="90""#));
+    assert!(!wa.contains("WhatsApp is not a step"));
+    let (_, _, general) = page(&app, "/app/settings").await;
+    assert!(general.contains(r#"name="general.method" value="whatsapp" checked"#));
+    assert!(general.contains(&format!("/app/settings/whatsapp?shop={SHOP}&amp;embedded=1&amp;id_token=")) && general.contains("WhatsApp →"));
+    let (_, _, info) = page(&app, "/app").await;
+    assert!(info.contains("by a WhatsApp message, then an IVR call"), "App Info: the plan");
+    assert!(at(&info, r#"data-plan-step="whatsapp""#) < at(&info, r#"data-plan-step="ivr""#) && !info.contains(r#"data-plan-step="sms_link""#));
+    assert!(info.contains("Set up the WhatsApp message"));
+    // With OTP the method the plan is what unverified codes escalate to.
+    let r = app.put_settings(SHOP, json!({"general": {"method": "otp"}, "otp": {"sender_id": "ACMOTP", "dlt_entity_id": "1101",
+        "dlt_template_id": "1107", "escalate_after_minutes": 45}})).await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let (_, _, otp) = page(&app, "/app/settings/otp").await;
+    assert!(otp.contains(r#"name="otp.escalate_after_minutes" type="number" value="45""#));
+    let (_, _, info) = page(&app, "/app").await;
+    assert!(info.contains("by an OTP SMS at checkout; when the code is not entered within 45 minutes, a WhatsApp message, then an IVR call"), "{info}");
+    let (_, _, plan) = page(&app, "/app/settings/plan").await;
+    assert!(plan.contains("orders whose code is not entered within 45 minutes go through these steps"));
+    app.stop().await;
+}
+
+both_dbs!(pages_show_current_values, fresh_install_shows_what_is_left, pages_authenticate_each_load, plan_and_whatsapp_pages);

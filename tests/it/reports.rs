@@ -346,4 +346,109 @@ async fn click_to_call(backend: Backend) {
     app.stop().await;
 }
 
-both_dbs!(order_history, ivr_then_fallback_story, missed_call_history, click_to_call);
+/// A WhatsApp message as the WhatsApp step stores it (`whatsapp_messages`), written here directly:
+/// the report reads what is stored, whoever wrote it.
+pub(crate) struct WaMessage<'a> {
+    pub order: i64,
+    pub phone: &'a str,
+    pub state: &'a str,
+    pub status: Option<&'a str>,
+    pub error: Option<&'a str>,
+    pub reply: Option<&'a str>,
+    pub reply_text: Option<&'a str>,
+    /// Seconds before now it went out; `None`: it never did (written that long ago instead).
+    pub sent_ago: Option<i64>,
+    pub sid: &'a str,
+}
+
+pub(crate) async fn whatsapp_message(app: &TestApp, shop: &str, m: WaMessage<'_>) {
+    let ids = format!("FROM orders o JOIN shops s ON s.id = o.shop_id WHERE s.domain = '{shop}' AND o.shopify_order_id = {}", m.order);
+    let order_id = app.text(&format!("SELECT o.id {ids}")).await.expect("the order");
+    let shop_id = app.text(&format!("SELECT o.shop_id {ids}")).await.unwrap();
+    let seq = app.count(&format!("SELECT COUNT(*) FROM whatsapp_messages WHERE order_id = '{order_id}'")).await + 1;
+    let now = app.state.clock.now_ms();
+    let sent_at = m.sent_ago.map(|s| now - s * 1000);
+    let created = sent_at.unwrap_or(now - 30_000) - 1000;
+    let cipher = &app.state.cipher;
+    let e164 = format!("+91{}", m.phone);
+    let (phone_enc, phone_hash) = (cipher.encrypt(&e164), cipher.phone_index(&e164));
+    let reply_enc = m.reply_text.map(|t| cipher.encrypt(t));
+    let id = uuid::Uuid::new_v4().to_string();
+    let replied_at = m.reply.map(|_| now);
+    codverify::on_db!(&app.state.db, c => sqlx::query(
+        "INSERT INTO whatsapp_messages (id, shop_id, order_id, seq, account_sid, to_phone_enc, to_phone_hash, token_hash, template, language, \
+           state, due_at, message_sid, status, error, reply, reply_text_enc, replied_at, sent_at, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, 'acme1', $5, $6, $7, 'cod_confirm', 'en', $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)")
+        .bind(&id).bind(&shop_id).bind(&order_id).bind(seq).bind(&phone_enc).bind(&phone_hash).bind(format!("hash-{id}"))
+        .bind(m.state).bind(created).bind(m.sid).bind(m.status).bind(m.error).bind(m.reply).bind(reply_enc.as_deref())
+        .bind(replied_at).bind(sent_at).bind(created).bind(now)
+        .execute(c).await.map(|r| r.rows_affected()))
+    .unwrap();
+}
+
+/// WhatsApp history (SPEC §8): every message with its delivery status, the reply and the order's
+/// result, with the filters and CSV of the other histories; WhatsApp in Order history's overview.
+async fn whatsapp_history(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else { return };
+    app.install_configured(SHOP, "cod").await;
+    app.install_configured(OTHER, "cod").await;
+    for id in 1..=3 {
+        order_with(&app, SHOP, id, &format!("98765432{id:02}"), |_| {}).await;
+    }
+    order_with(&app, OTHER, 100, "9876543201", |_| {}).await;
+    app.settle().await;
+    press(&app, SHOP, 1, "1").await;
+    app.settle().await;
+    let msg = |order, phone, state, status, sid, sent_ago| WaMessage { order, phone, state, status, error: None, reply: None, reply_text: None, sent_ago, sid };
+    whatsapp_message(&app, SHOP, WaMessage { reply: Some("confirm"), ..msg(1, "9876543201", "sent", Some("read"), "wamid-1", Some(300)) }).await;
+    whatsapp_message(&app, SHOP, WaMessage { reply: Some("other"), reply_text: Some("kal aana"), ..msg(2, "9876543202", "sent", Some("delivered"), "wamid-2", Some(200)) }).await;
+    whatsapp_message(&app, SHOP, WaMessage { error: Some("not on WhatsApp"), ..msg(3, "9876543203", "refused", None, "", None) }).await;
+    whatsapp_message(&app, OTHER, msg(100, "9876543201", "sent", Some("delivered"), "wamid-other", Some(100))).await;
+
+    let (status, _, html) = page(&app, SHOP, "/app/history/whatsapp", &[]).await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("<h1>WhatsApp history</h1>") && html.contains("Asia/Kolkata") && html.contains("Showing 1–3 of 3"));
+    assert!(html.contains("Message status") && html.contains(r#"<option value="callback">Call me</option>"#), "the filters");
+    assert!(html.contains("/app/orders/1?shop=acme.myshopify.com") && !html.contains("wamid-other") && !html.contains("#1100"));
+    assert_eq!(html.matches(r#"aria-current="page""#).count(), 1);
+
+    let rows = csv(&app, SHOP, "whatsapp", &[]).await;
+    assert_eq!(rows[0], "Sr.No.,Message Date Time,Order Number,Customer Number,Message Status,Error,Reply,Result,Message ID");
+    assert_eq!(rows.len(), 4, "{rows:?}");
+    assert_eq!(rows.iter().filter(|r| r.starts_with("Sr.No.")).count(), 1, "one header row");
+    // Newest first: the refused message (never sent), then #1002, then #1001.
+    assert!(rows[1].contains("#1003") && rows[1].contains("'+919876543203") && rows[1].contains(",refused,not on WhatsApp,–,Pending verification,"), "{}", rows[1]);
+    assert!(rows[2].contains("#1002") && rows[2].contains(",delivered,,\"Other text: \"\"kal aana\"\"\",Pending verification,wamid-2"), "{}", rows[2]);
+    assert!(rows[3].contains("#1001") && rows[3].contains("'+919876543201") && rows[3].contains(",read,,Confirm,Confirmed,wamid-1"), "{}", rows[3]);
+
+    // Filters: status, reply, customer number (as dialled locally), order number, dates.
+    let only = |rows: Vec<String>, order: &str| rows.len() == 2 && rows[1].contains(order);
+    assert!(only(csv(&app, SHOP, "whatsapp", &[("status", "read")]).await, "#1001"));
+    assert!(only(csv(&app, SHOP, "whatsapp", &[("status", "refused")]).await, "#1003"));
+    assert!(only(csv(&app, SHOP, "whatsapp", &[("reply", "confirm")]).await, "#1001"));
+    assert!(only(csv(&app, SHOP, "whatsapp", &[("reply", "none")]).await, "#1003"));
+    assert!(only(csv(&app, SHOP, "whatsapp", &[("customer", "09876543202")]).await, "#1002"));
+    assert!(only(csv(&app, SHOP, "whatsapp", &[("order", "#1002")]).await, "#1002"));
+    assert_eq!(csv(&app, SHOP, "whatsapp", &[("order", "1100")]).await.len(), 1, "another shop's order: a header row only");
+    assert_eq!(csv(&app, SHOP, "whatsapp", &[("status", "delivered"), ("reply", "confirm")]).await.len(), 1);
+    assert_eq!(csv(&app, SHOP, "whatsapp", &[("from", "2020-01-01"), ("to", "2020-01-07")]).await.len(), 1);
+    let (status, _, html) = page(&app, SHOP, "/app/history/whatsapp", &[("status", "bogus")]).await;
+    assert_eq!((status, html.contains("Unknown status")), (422, true));
+    let (status, _, body) = page(&app, SHOP, "/app/history/whatsapp", &[("reply", "maybe"), ("format", "csv")]).await;
+    assert_eq!((status, body.contains("Unknown reply")), (422, true));
+    let (_, _, html) = page(&app, SHOP, "/app/history/whatsapp", &[("per_page", "10"), ("status", "read")]).await;
+    let link = html.split("href=\"").find(|s| s.contains("format=csv")).unwrap();
+    assert!(link.contains("status=read") && link.contains("id_token="), "{link}");
+    // The other shop: its own message only.
+    let rows = csv(&app, OTHER, "whatsapp", &[]).await;
+    assert_eq!(rows.len(), 2);
+    assert!(rows[1].contains("#1100") && rows[1].contains("wamid-other"));
+
+    // Order history's overview: WhatsApp reached two orders (the refused message reached nobody).
+    let (_, _, html) = page(&app, SHOP, "/app/history/orders", &[]).await;
+    assert!(html.contains(r#" WhatsApp</td><td class="num">2</td><td class="num">0</td><td class="num">0%</td>"#), "WhatsApp in the overview");
+    assert!(html.contains(r#" IVR call</td><td class="num">3</td><td class="num">1</td>"#));
+    app.stop().await;
+}
+
+both_dbs!(order_history, ivr_then_fallback_story, missed_call_history, click_to_call, whatsapp_history);

@@ -1,10 +1,12 @@
-//! The history reports' queries (Call, SMS, Missed call, Order) and an order's timeline, each
+//! The history reports' queries (Call, SMS, Missed call, WhatsApp, Order) and an order's timeline, each
 //! scoped to one shop and served by the indexes of `migrations/20261123000010_reports.sql`: the
 //! query builder, the rows they fill, and the Order history overview's counts.
 
 mod activity;
+mod whatsapp;
 
 pub use activity::{CallRow, MissedRow, SmsRow, calls, calls_count, missed, missed_count, sms, sms_count};
+pub use whatsapp::{WhatsappRow, whatsapp, whatsapp_count};
 
 use chrono::Days;
 use chrono_tz::Tz;
@@ -182,7 +184,8 @@ pub async fn order_counts(db: &Db, shop_id: &str, f: &Filters) -> Result<Counts,
 
 /// The channels an order can be confirmed through, told apart by the resolving reason the
 /// verification code writes (`status_reason`).
-pub const CHANNELS: [(&str, &str, &str); 4] = [
+pub const CHANNELS: [(&str, &str, &str); 5] = [
+    ("whatsapp", "WhatsApp", "o.status_reason LIKE '%WhatsApp%'"),
     ("ivr", "IVR call", "o.status_reason LIKE 'pressed %'"),
     ("sms_link", "SMS link", "o.status_reason LIKE '%on the confirmation link'"),
     ("missed_call", "Missed call", "o.status_reason LIKE 'confirmed by a missed call%'"),
@@ -190,7 +193,8 @@ pub const CHANNELS: [(&str, &str, &str); 4] = [
 ];
 
 /// What reached the customer for each channel (an order counts once per channel).
-const CHANNEL_REACH: [&str; 4] = [
+const CHANNEL_REACH: [&str; 5] = [
+    "EXISTS (SELECT 1 FROM whatsapp_messages w WHERE w.order_id = o.id AND w.sent_at IS NOT NULL)",
     "EXISTS (SELECT 1 FROM call_attempts a WHERE a.order_id = o.id AND a.dialed_at IS NOT NULL)",
     "EXISTS (SELECT 1 FROM sms_messages m WHERE m.order_id = o.id AND m.kind = 'link' AND m.sent_at IS NOT NULL)",
     "EXISTS (SELECT 1 FROM sms_messages m WHERE m.order_id = o.id AND m.kind = 'missed_call' AND m.sent_at IS NOT NULL)",
@@ -219,7 +223,7 @@ pub struct DayRate {
     pub total: i64,
     pub confirmed: i64,
     /// Confirmed per channel, in `CHANNELS` order (plus none: confirmed otherwise).
-    pub by_channel: [i64; 4],
+    pub by_channel: [i64; 5],
 }
 
 impl DayRate {
@@ -234,6 +238,11 @@ pub struct Overview {
     pub days: Vec<DayRate>,
 }
 
+/// Reached and confirmed for each of `CHANNELS`, in turn.
+type ReachRow = (i64, i64, i64, i64, i64, i64, i64, i64, i64, i64);
+/// Day index, orders, confirmed, and confirmed through each of `CHANNELS`.
+type DayRow = (i64, i64, i64, i64, i64, i64, i64, i64);
+
 /// Confirmation rate per channel and per day over the range (customer/order filters apply; the
 /// status filter does not).
 pub async fn overview(db: &Db, shop_id: &str, f: &Filters, tz: Tz) -> Result<Overview, sqlx::Error> {
@@ -247,9 +256,9 @@ pub async fn overview(db: &Db, shop_id: &str, f: &Filters, tz: Tz) -> Result<Ove
     }
     let mut sql = orders_where(shop_id, f, false);
     sql.text = format!("SELECT {}{}", cols.join(", "), sql.text);
-    let row: Vec<(i64, i64, i64, i64, i64, i64, i64, i64)> = fetch_all(db, &sql).await?;
+    let row: Vec<ReachRow> = fetch_all(db, &sql).await?;
     let r = row.first().copied().unwrap_or_default();
-    let pairs = [(r.0, r.1), (r.2, r.3), (r.4, r.5), (r.6, r.7)];
+    let pairs = [(r.0, r.1), (r.2, r.3), (r.4, r.5), (r.6, r.7), (r.8, r.9)];
     let channels = CHANNELS
         .iter()
         .zip(pairs)
@@ -270,15 +279,15 @@ pub async fn overview(db: &Db, shop_id: &str, f: &Filters, tz: Tz) -> Result<Ove
     }
     let mut sql = orders_where(shop_id, f, false);
     sql.text = format!("SELECT {}{} GROUP BY 1", cols.join(", "), sql.text);
-    let rows: Vec<(i64, i64, i64, i64, i64, i64, i64)> = fetch_all(db, &sql).await?;
+    let rows: Vec<DayRow> = fetch_all(db, &sql).await?;
     let mut days: Vec<DayRate> = (0..n_days)
-        .map(|i| DayRate { date: (from + Days::new(i as u64)).to_string(), total: 0, confirmed: 0, by_channel: [0; 4] })
+        .map(|i| DayRate { date: (from + Days::new(i as u64)).to_string(), total: 0, confirmed: 0, by_channel: [0; 5] })
         .collect();
-    for (d, total, confirmed, a, b, c, e) in rows {
+    for (d, total, confirmed, w, a, b, c, e) in rows {
         if let Some(day) = days.get_mut(d as usize) {
             day.total = total;
             day.confirmed = confirmed;
-            day.by_channel = [a, b, c, e];
+            day.by_channel = [w, a, b, c, e];
         }
     }
     Ok(Overview { channels, days })

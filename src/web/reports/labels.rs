@@ -4,7 +4,8 @@
 use chrono::DateTime;
 use chrono_tz::Tz;
 
-use crate::db::reports::{CallRow, MissedRow, SmsRow};
+use crate::db::reports::{CallRow, MissedRow, SmsRow, WhatsappRow};
+use crate::reports::WHATSAPP_REPLIES;
 
 /// `YYYY-MM-DD HH:MM:SS` in the shop's zone.
 pub fn local(tz: Tz, ms: i64) -> String {
@@ -99,6 +100,18 @@ impl SmsRow {
     }
 }
 
+impl WhatsappRow {
+    /// `Confirm`, `Other text: "kal aana"`, `–` without an answer.
+    pub fn reply_label(&self) -> String {
+        let Some(reply) = self.reply.as_deref() else { return "–".into() };
+        let label = WHATSAPP_REPLIES.iter().find(|r| r.0 == reply).map_or(reply, |r| r.1);
+        match self.reply_text.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+            Some(text) if reply == "other" => format!("{label}: \"{text}\""),
+            _ => label.to_string(),
+        }
+    }
+}
+
 impl MissedRow {
     pub fn outcome_label(&self) -> &'static str {
         match self.outcome.as_str() {
@@ -125,6 +138,15 @@ pub fn sms_tone(status: &str) -> &'static str {
     match status {
         "sent" => "success",
         "failed" | "failed-dnd" => "critical",
+        _ => "info",
+    }
+}
+
+pub fn whatsapp_tone(status: &str) -> &'static str {
+    match status {
+        "delivered" | "read" => "success",
+        "failed" | "refused" => "critical",
+        "unknown" => "warning",
         _ => "info",
     }
 }

@@ -1,4 +1,4 @@
-//! History reports (Call, SMS, Missed call, Order) with filters, pagination and CSV; each order's
+//! History reports (Call, SMS, Missed call, WhatsApp, Order) with filters, pagination and CSV; each order's
 //! timeline and click-to-call are `orders`. Every query is scoped to the authenticated shop. The
 //! queries are `db::reports`, the report rules `crate::reports`; this module only presents.
 
@@ -143,6 +143,11 @@ fn fields_for(report: Report, f: &Filters) -> Vec<FieldView> {
             v.push(select_field("status", "SMS status", &f.status, &st, f));
         }
         Report::Orders => v.push(select_field("status", "Verification status", &f.status, &r::ORDER_STATUSES, f)),
+        Report::Whatsapp => {
+            let st: Vec<(&str, &str)> = r::WHATSAPP_STATUSES.iter().map(|s| (*s, *s)).collect();
+            v.push(select_field("status", "Message status", &f.status, &st, f));
+            v.push(select_field("reply", "Reply", &f.reply, &r::WHATSAPP_REPLIES, f));
+        }
         Report::Missed => {}
     }
     v.push(text_field("from", "From date", "date", &f.from, f));
@@ -150,7 +155,7 @@ fn fields_for(report: Report, f: &Filters) -> Vec<FieldView> {
     v
 }
 
-/// `GET /app/history/{calls|sms|missed-calls|orders}[?…&format=csv]`
+/// `GET /app/history/{calls|sms|missed-calls|whatsapp|orders}[?…&format=csv]`
 async fn history(
     State(state): State<AppState>,
     p: PageShop,
@@ -251,6 +256,28 @@ async fn history(
                     .collect();
                 (headers_of(report), cells, total, None, None)
             }
+            Report::Whatsapp => {
+                let total = if csv { 0 } else { rdb::whatsapp_count(db, shop_id, &f).await? };
+                let rows = rdb::whatsapp(db, &state.cipher, shop_id, &f, limit).await?;
+                let cells = rows
+                    .iter()
+                    .enumerate()
+                    .map(|(i, m)| {
+                        vec![
+                            cell((f.offset() + i as i64 + 1).to_string()),
+                            cell(labels::local(tz, m.at)),
+                            Cell { text: m.name.clone(), href: order_link(m.shopify_order_id), tone: None },
+                            cell(m.to_phone.clone().unwrap_or_default()),
+                            Cell { text: m.status.clone(), href: None, tone: Some(labels::whatsapp_tone(&m.status)) },
+                            cell(m.error.clone().unwrap_or_default()),
+                            cell(m.reply_label()),
+                            Cell { text: r::status_label(&m.order_status).into(), href: None, tone: Some(labels::tone(&m.order_status)) },
+                            cell(m.message_sid.clone().unwrap_or_default()),
+                        ]
+                    })
+                    .collect();
+                (headers_of(report), cells, total, None, None)
+            }
             Report::Missed => {
                 let total = if csv { 0 } else { rdb::missed_count(db, shop_id, &f).await? };
                 let rows = rdb::missed(db, &state.cipher, shop_id, &f, limit).await?;
@@ -301,6 +328,7 @@ async fn history(
         Report::Sms => ("sms", "SMS history", "Confirmation links, missed-call requests, confirmations and OTPs sent to customers."),
         Report::Missed => ("missed", "Missed call history", "Missed calls customers gave to confirm their orders."),
         Report::Orders => ("orders", "Order history", "Orders the app verified, with their verification status."),
+        Report::Whatsapp => ("whatsapp_history", "WhatsApp history", "Confirmation messages sent to customers on WhatsApp, their delivery status and the customer's reply."),
     };
     let hidden = ["shop", "host", "embedded", "id_token"]
         .iter()
@@ -380,5 +408,8 @@ fn headers_of(report: Report) -> Vec<&'static str> {
             "Sr.No.", "Order Number", "Customer Number", "SMS Date Time", "SMS Status", "Detailed Status", "Type", "SMS Content", "SMS SID",
         ],
         Report::Missed => vec!["Sr.No.", "Orders Number", "Customer Number", "Exophone", "Call Date Time", "Call SID", "Outcome"],
+        Report::Whatsapp => vec![
+            "Sr.No.", "Message Date Time", "Order Number", "Customer Number", "Message Status", "Error", "Reply", "Result", "Message ID",
+        ],
     }
 }

@@ -3,7 +3,7 @@
 use crate::db::reports::{CHANNELS, Overview};
 
 /// Colours of the channels in the chart (Polaris data-visualisation palette), and "other".
-pub const CHANNEL_COLOURS: [&str; 5] = ["#2c6ecb", "#47c1bf", "#9c6ade", "#f49342", "#8c9196"];
+pub const CHANNEL_COLOURS: [&str; 6] = ["#25a06a", "#2c6ecb", "#47c1bf", "#9c6ade", "#f49342", "#8c9196"];
 
 /// The per-day chart: one bar per day whose height is the day's confirmation rate, stacked by the
 /// channel that confirmed. Plain SVG, no script.
