@@ -208,6 +208,54 @@ stored_enum! {
 }
 
 stored_enum! {
+    /// Where one WhatsApp message stands in the app (`whatsapp_messages.state`); Exotel's delivery
+    /// reports are kept apart ([`WaDelivery`]).
+    WaState {
+        Queued = "queued",
+        /// Claimed by the dialer; the request to Exotel is (about to be) on its way.
+        Sending = "sending",
+        /// Exotel took it (it has a sid).
+        Sent = "sent",
+        /// Whether Exotel took it is not known (a timeout, a process that stopped mid-request): never resent.
+        Unknown = "unknown",
+        /// Exotel answered for the message and refused it (a number not on WhatsApp).
+        Refused = "refused",
+        /// The request was refused as a whole (credentials, plan…).
+        Failed = "failed",
+        Cancelled = "cancelled",
+    }
+}
+
+stored_enum! {
+    /// Exotel's latest delivery report of a WhatsApp message (`whatsapp_messages.status`).
+    WaDelivery {
+        Sent = "sent",
+        Delivered = "delivered",
+        Read = "read",
+        /// Will never be delivered.
+        Failed = "failed",
+    }
+}
+
+impl WaDelivery {
+    /// Reports only move forward: sent < delivered < read; failed only before delivery.
+    pub fn supersedes(self, current: Option<WaDelivery>) -> bool {
+        let rank = |d: WaDelivery| match d {
+            WaDelivery::Sent => 1,
+            WaDelivery::Delivered => 2,
+            WaDelivery::Read => 3,
+            WaDelivery::Failed => 0,
+        };
+        match (self, current) {
+            (_, None) => true,
+            (WaDelivery::Failed, Some(c)) => c == WaDelivery::Sent,
+            (_, Some(WaDelivery::Failed)) => false,
+            (s, Some(c)) => rank(s) > rank(c),
+        }
+    }
+}
+
+stored_enum! {
     /// What an SMS is for (`sms_messages.kind`): it picks the sender ID and DLT entity it goes with.
     SmsKind {
         /// The fallback's verification link.
