@@ -314,8 +314,18 @@ mod tests {
         assert_eq!(OrderStatus::NAMES, ["pending", "confirmed", "cancelled", "callback_requested", "no_response", "skipped"]);
         assert_eq!(AttemptState::NAMES, ["queued", "dialing", "placed", "unknown", "ended", "cancelled"]);
         assert_eq!(SmsState::NAMES, ["queued", "sending", "sent", "unknown", "failed", "cancelled"]);
+        assert_eq!(WaState::NAMES, ["queued", "sending", "sent", "unknown", "refused", "failed", "cancelled"]);
         assert_eq!(SmsKind::NAMES, ["link", "missed_call", "confirmation", "otp"]);
         assert_eq!(OrderStatus::parse("Pending"), None);
+    }
+
+    #[test]
+    fn delivery_reports_only_move_forward() {
+        use WaDelivery::*;
+        assert!(Sent.supersedes(None) && Failed.supersedes(None) && Read.supersedes(Some(Delivered)));
+        assert!(Failed.supersedes(Some(Sent)) && !Failed.supersedes(Some(Delivered)) && !Failed.supersedes(Some(Read)));
+        assert!(!Sent.supersedes(Some(Delivered)) && !Delivered.supersedes(Some(Read)) && !Read.supersedes(Some(Failed)));
+        assert!(!Read.supersedes(Some(Read)));
     }
 
     #[test]

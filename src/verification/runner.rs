@@ -211,8 +211,10 @@ pub async fn advance(app: &App, tx: &mut Tx, shop_id: &str, order_id: &str, sett
                 }
                 let kind = steps[step];
                 // Calls wait in their queue; other steps' contacts are written when due (an SMS
-                // link expires counting from then).
-                if kind != Step::Ivr && at > now {
+                // link expires counting from then), and so is a step's first contact after an
+                // earlier step (that step ends then: its limit tag, and an answer to it, come first).
+                let after_a_step = n == 1 && seen.current_step().is_some_and(|p| p < step);
+                if (kind != Step::Ivr || after_a_step) && at > now {
                     return wait_until(tx, shop_id, order_id, at, now).await;
                 }
                 let mut why = String::from("the first step of the plan");
