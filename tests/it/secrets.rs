@@ -1,5 +1,6 @@
 //! Secrets at rest and in logs: after the real flows have run (install, Exotel credentials, an IVR
-//! call, an SMS link, a missed call, click-to-call, a data request, reports filtered by the
+//! call, an SMS link, a missed call, click-to-call, a WhatsApp message and its replies, a data
+//! request, reports filtered by the
 //! number), neither the database — SQLite's files byte for byte, PostgreSQL's every row — nor the
 //! captured logs hold a Shopify token, the Exotel API token or the customer's full phone number.
 
@@ -8,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use serde_json::json;
 
 use crate::both_dbs;
+use crate::common::fake_whatsapp::{WaDlr, WaReply};
 use crate::common::{Backend, TestApp, order_payload};
 
 const SHOP: &str = "acme.myshopify.com";
@@ -166,6 +168,20 @@ async fn nothing_in_clear(backend: Backend) {
             assert!(body.contains("9876543210"), "{report}: the filter found the customer's rows: {body}");
         }
     }
+    // Order 3 on a WhatsApp plan: the message goes out, a typed reply quoting the number is kept
+    // (encrypted), then the customer taps Confirm.
+    crate::whatsapp::setup(&app, SHOP, json!(["whatsapp", "ivr"]), json!({})).await;
+    let r = app.post_webhook("orders/create", SHOP, "w-3", &order_payload(3, COD, Some("98765-43210"))).await;
+    assert_eq!(r.status(), 200);
+    app.settle().await;
+    let wa = app.exotel.whatsapp_to("+919876543210");
+    assert_eq!(wa.len(), 1, "the WhatsApp message went out");
+    let m = &wa[0];
+    assert_eq!(crate::whatsapp::dlr(&app, m, WaDlr::Delivered).await, 200);
+    assert_eq!(crate::whatsapp::reply(&app, m, WaReply::Text("my number is 98765 43210, call later".into())).await, 200);
+    assert_eq!(crate::whatsapp::reply(&app, m, WaReply::Button(m.payload("confirm"))).await, 200);
+    app.settle().await;
+    assert_eq!(app.text("SELECT status FROM orders WHERE shopify_order_id = 3").await.as_deref(), Some("confirmed"));
     // Tagging used the Shopify token.
     assert!(!app.tags_added().is_empty());
 

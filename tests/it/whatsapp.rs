@@ -14,7 +14,7 @@ const SENDER: &str = "+919812345678";
 
 /// Installs `shop` with the IVR (no retries) and the link fallback, then the plan `steps` with a
 /// WhatsApp section (no retries, a 10-minute wait) over which `whatsapp` is laid.
-async fn setup(app: &TestApp, shop: &str, steps: Value, whatsapp: Value) {
+pub(crate) async fn setup(app: &TestApp, shop: &str, steps: Value, whatsapp: Value) {
     app.install_with_fallback(shop, json!({})).await;
     let mut section = json!({"sender": SENDER, "template_name": "cod_confirmation", "template_language": "en", "retries": 0,
         "retry_interval_minutes": 0, "wait_minutes": 10, "confirm_tag": "wa_confirmed", "cancel_tag": "wa_cancelled",
@@ -45,18 +45,18 @@ async fn message_field(app: &TestApp, id: i64, field: &str) -> Option<String> {
 }
 
 /// The message with its status_callback pointed at the test app (APP_URL is not where it listens).
-fn local(app: &TestApp, m: &FakeWhatsApp) -> FakeWhatsApp {
+pub(crate) fn local(app: &TestApp, m: &FakeWhatsApp) -> FakeWhatsApp {
     let mut m = m.clone();
     let path = m.status_callback().trim_start_matches("https://codverify.test").to_string();
     m.message["status_callback"] = json!(app.url(&path));
     m
 }
 
-async fn dlr(app: &TestApp, m: &FakeWhatsApp, d: WaDlr) -> u16 {
+pub(crate) async fn dlr(app: &TestApp, m: &FakeWhatsApp, d: WaDlr) -> u16 {
     app.exotel.whatsapp_dlr(&local(app, m), d).await
 }
 
-async fn reply(app: &TestApp, m: &FakeWhatsApp, r: WaReply) -> u16 {
+pub(crate) async fn reply(app: &TestApp, m: &FakeWhatsApp, r: WaReply) -> u16 {
     app.exotel.whatsapp_reply(&local(app, m), r).await
 }
 
