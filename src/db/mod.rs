@@ -100,10 +100,10 @@ impl Db {
                 // Erased customer data (redaction, retention) is overwritten with zeros instead of
                 // lingering in free pages and free space of the database file.
                 .pragma("secure_delete", "ON");
-            if let Some(dir) = std::path::Path::new(opts.get_filename()).parent() {
-                if !dir.as_os_str().is_empty() {
-                    std::fs::create_dir_all(dir).map_err(sqlx::Error::Io)?;
-                }
+            if let Some(dir) = std::path::Path::new(opts.get_filename()).parent()
+                && !dir.as_os_str().is_empty()
+            {
+                std::fs::create_dir_all(dir).map_err(sqlx::Error::Io)?;
             }
             let pool = SqlitePoolOptions::new()
                 .max_connections(8)

@@ -46,10 +46,10 @@ async fn shop_for_token(app: &App, token: &str) -> AppResult<Shop> {
     let session = shopify
         .verify_session_token(token, app.clock.now_secs())
         .map_err(AppError::invalid_session)?;
-    if let Some(shop) = shops::find_by_domain(&app.db, &session.shop).await? {
-        if shop.is_installed() {
-            return Ok(shop);
-        }
+    if let Some(shop) = shops::find_by_domain(&app.db, &session.shop).await?
+        && shop.is_installed()
+    {
+        return Ok(shop);
     }
     // Shopify-managed install: the first embedded request brings the id token to exchange.
     let tokens = shopify
