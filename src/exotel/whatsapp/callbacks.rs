@@ -179,12 +179,7 @@ fn is_word_char(c: char) -> bool {
 }
 
 fn text(v: &Value, key: &str) -> Option<String> {
-    let s = match v.get(key)? {
-        Value::String(s) => s.trim().to_string(),
-        Value::Number(n) => n.to_string(),
-        _ => return None,
-    };
-    (!s.is_empty()).then_some(s)
+    super::text(v.get(key))
 }
 
 #[cfg(test)]

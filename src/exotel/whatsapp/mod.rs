@@ -148,7 +148,7 @@ fn error_message(v: &Value) -> Option<String> {
 }
 
 /// A JSON string or number as trimmed text; `None` when absent or empty.
-fn text(v: Option<&Value>) -> Option<String> {
+pub(super) fn text(v: Option<&Value>) -> Option<String> {
     let s = match v? {
         Value::String(s) => s.trim().to_string(),
         Value::Number(n) => n.to_string(),
