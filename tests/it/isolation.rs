@@ -216,6 +216,20 @@ async fn shops_never_mix(backend: Backend) {
         let text = g.expect(&format!("{path} through A's key for B's {body}"), r, &[code], &[]).await;
         assert!(code == 404 || text.contains("ignored"), "{path}: {text}");
     }
+    // WhatsApp callbacks through A's key about B's message, or from B's customer: Exotel gets its
+    // 200 (it retries anything else) and nothing changes.
+    let b_message = app.text("SELECT id FROM whatsapp_messages WHERE message_sid = 'wamid-bravo'").await.unwrap();
+    let wa = |m: Value| json!({"whatsapp": {"messages": [m]}});
+    for body in [
+        wa(json!({"callback_type": "dlr", "sid": "wamid-bravo", "custom_data": b_message, "exo_detailed_status": "EX_MESSAGE_FAILED", "status": "failed"})),
+        wa(json!({"callback_type": "dlr", "custom_data": b_message, "exo_detailed_status": "EX_MESSAGE_READ"})),
+        wa(json!({"callback_type": "icm", "from": format!("+91{PHONE_B}"), "to": "+919812345678", "content": {"type": "text", "text": {"body": "1"}}})),
+        wa(json!({"callback_type": "icm", "from": format!("+91{PHONE_B}"), "content": {"type": "button", "button": {"payload": "bbbbbbbbbbbbbbbbbbbbbbbb.confirm", "text": "Confirm"}}})),
+    ] {
+        let r = app.client.post(app.url(&format!("/exotel/{key_a}/whatsapp"))).json(&body).send().await.unwrap();
+        g.expect(&format!("whatsapp through A's key for B's {body}"), r, &[200], &[]).await;
+    }
+    assert_eq!(order_status(&app, B, 2501).await, "pending");
     // A missed call from B's customer to A's number is A's business (recorded as A's, confirming
     // nothing there); B's pending order stays pending.
     let r = app.client.get(app.url(&format!("/exotel/{key_a}/missed-call"))).query(&[("CallFrom", format!("0{PHONE_B}")), ("CallSid", "mc-a".into())]).send().await.unwrap();
@@ -273,6 +287,7 @@ async fn shops_never_mix(backend: Backend) {
         ("call-status", json!({"CallSid": b_sid, "CustomField": b_attempt, "Status": "completed"})),
         ("sms-status", json!({"SmsSid": b_sms_sid, "Status": "sent"})),
         ("agent-call-status", json!({"CallSid": b_agent_sid, "CustomField": b_agent_id, "Status": "completed"})),
+        ("whatsapp", json!({"whatsapp": {"messages": [{"callback_type": "dlr", "sid": "wamid-bravo", "status": "read"}]}})),
     ] {
         let r = app.client.post(app.url(&format!("/exotel/{key_b}/{path}"))).json(&body).send().await.unwrap();
         g.expect(&format!("{path} with uninstalled B's key"), r, &[404], &[]).await;
