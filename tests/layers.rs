@@ -98,6 +98,7 @@ const MODULES: &[(&str, usize)] = &[
     ("web::ops", EDGES),
     ("web::otp_api", EDGES),
     ("web::pages", EDGES),
+    ("web::pages::plan", EDGES),
     ("web::privacy", EDGES),
     ("web::reports", EDGES),
     ("web::reports::csv", EDGES),
