@@ -14,7 +14,7 @@ use crate::fake_exotel::FakeExotel;
 use crate::fake_shop::FakeShop;
 use crate::harness::{AppProc, Backend, Reader, TestClock, base_vars, env_num, http_client, session_token, work_dir};
 use crate::proxy::ExotelProxy;
-use crate::world::{self, Shop, World, check_invariants, install_shop, spawn_driver, spawn_senders};
+use crate::world::{self, Shop, World, check_invariants, install_shop, plan_whatsapp, spawn_driver, spawn_senders};
 use crate::{API_KEY, API_SECRET};
 
 /// Where a kill is aimed.
@@ -24,6 +24,8 @@ enum Phase {
     Intake,
     /// While Calls/connect is in flight: Exotel has the call, the app has not recorded it.
     CallInFlight,
+    /// While a WhatsApp message is in flight: Exotel has it (sends it), the app has not heard back.
+    WhatsAppSend,
     /// While a tagsAdd / orderCancel is in flight to Shopify.
     Tagging,
     /// While PUT /app/api/settings is in flight (its Exotel account check is slow).
@@ -32,7 +34,7 @@ enum Phase {
     Anywhere,
 }
 
-const PHASES: [Phase; 5] = [Phase::Intake, Phase::CallInFlight, Phase::Tagging, Phase::SettingsSave, Phase::Anywhere];
+const PHASES: [Phase; 6] = [Phase::Intake, Phase::CallInFlight, Phase::WhatsAppSend, Phase::Tagging, Phase::SettingsSave, Phase::Anywhere];
 const SETTINGS_SHOP: &str = "crash-settings.myshopify.com";
 const RETRIES: usize = 2;
 
@@ -118,11 +120,15 @@ pub async fn run(backend: Backend) {
     let db = Reader::open(&db_url).await;
 
     // Shops: IVR around the clock (the clock jumps hours ahead over a run), first call at once,
-    // two retries 10 minutes apart; two of them cancel in Shopify on a "2".
+    // two retries 10 minutes apart; two of them cancel in Shopify on a "2". The third (a third of
+    // the orders) asks on WhatsApp first: plan [whatsapp, ivr], two messages 10 minutes apart.
     let world: world::Shared = Arc::new(Mutex::new(World::default()));
-    for (domain, cancel) in [("crash-a.myshopify.com", true), ("crash-b.myshopify.com", false), ("crash-c.myshopify.com", true)] {
+    for (domain, cancel, whatsapp) in [("crash-a.myshopify.com", true, false), ("crash-b.myshopify.com", false, false), ("crash-c.myshopify.com", true, true)] {
         let key = install_shop(&http, &addr, clock.secs(), domain, "acct1", json!({"cancel_order": cancel})).await;
-        world.lock().unwrap().shops.push(Shop { domain: domain.into(), key, cancel_order: cancel });
+        if whatsapp {
+            plan_whatsapp(&http, &addr, clock.secs(), domain, cancel).await;
+        }
+        world.lock().unwrap().shops.push(Shop { domain: domain.into(), key, cancel_order: cancel, whatsapp });
     }
     // The settings shop: both documents saved once to learn how each reads back.
     let r = http.get(format!("{addr}/app/api/settings")).bearer_auth(session_token(SETTINGS_SHOP, clock.secs())).send().await.unwrap();
@@ -146,7 +152,7 @@ pub async fn run(backend: Backend) {
     tasks.push(spawn_driver(world.clone(), exotel.clone(), http.clone(), stop.clone()));
     world.lock().unwrap().add_orders(10, None);
 
-    let mut by_phase = [0usize; 5];
+    let mut by_phase = [0usize; PHASES.len()];
     let mut missed = 0usize;
     for k in 0..kills {
         let phase = PHASES[k % PHASES.len()];
@@ -169,6 +175,20 @@ pub async fn run(backend: Backend) {
                 let before = proxy.connects();
                 world.lock().unwrap().add_orders(4, Some(&[0, 1, 2, 3, 4]));
                 if wait_for(Duration::from_secs(60), || proxy.connects() > before).await {
+                    tokio::time::sleep(Duration::from_millis(rng.random_range(0..delay.min(1900)))).await;
+                } else {
+                    missed += 1;
+                }
+            }
+            Phase::WhatsAppSend => {
+                // As for calls: some answers come after the app's 2 s timeout (the message is
+                // recorded `unknown` and never sent again), the kill mostly while one is in flight.
+                let delay = rng.random_range(600..3000u64);
+                proxy.set_whatsapp_delay(Duration::from_millis(delay));
+                let before = proxy.whatsapp_sends();
+                // Every third order goes to the WhatsApp shop.
+                world.lock().unwrap().add_orders(6, None);
+                if wait_for(Duration::from_secs(60), || proxy.whatsapp_sends() > before).await {
                     tokio::time::sleep(Duration::from_millis(rng.random_range(0..delay.min(1900)))).await;
                 } else {
                     missed += 1;
@@ -214,6 +234,7 @@ pub async fn run(backend: Backend) {
         by_phase[k % PHASES.len()] += 1;
         proxy.set_connect_delay(Duration::ZERO);
         proxy.set_balance_delay(Duration::ZERO);
+        proxy.set_whatsapp_delay(Duration::ZERO);
         shopify.set_delay(Duration::ZERO);
         tokio::time::sleep(Duration::from_millis(rng.random_range(0..300))).await;
 
@@ -263,7 +284,8 @@ pub async fn run(backend: Backend) {
         };
         let pending = db.count("SELECT COUNT(*) FROM orders WHERE status = 'pending'").await;
         let (queued, _) = db.job_counts().await;
-        let busy = db.count("SELECT COUNT(*) FROM call_attempts WHERE state IN ('dialing', 'placed', 'unknown')").await;
+        let busy = db.count("SELECT COUNT(*) FROM call_attempts WHERE state IN ('dialing', 'placed', 'unknown')").await
+            + db.count("SELECT COUNT(*) FROM whatsapp_messages WHERE state IN ('queued', 'sending')").await;
         if accepted && unfinished == 0 && pending == 0 && queued == 0 && busy == 0 {
             quiet += 1;
             if quiet == 3 {
@@ -308,15 +330,17 @@ pub async fn run(backend: Backend) {
     let max_minute = exotel.max_calls_in_any_minute("acct1");
     assert!(max_minute <= 200, "{max_minute} calls in one minute on acct1 (limit 200)");
     let (posts, unanswered, non200, cb_sent, cb_unanswered) = (w.webhook_posts, w.webhook_unanswered, w.webhook_non200, w.callbacks_sent, w.callbacks_unanswered);
+    let (wa_cb_sent, wa_cb_unanswered) = (w.wa_callbacks_sent, w.wa_callbacks_unanswered);
     app.stop();
     println!(
-        "crash/{}: {kills} kill points survived (intake {}, call in flight {}, tagging {}, settings save {}, anywhere {}; {missed} phases not reached before the kill), {starts} restarts, {:.0} s (settling after the last kill {settled_in:.0} s)",
+        "crash/{}: {kills} kill points survived (intake {}, call in flight {}, WhatsApp send in flight {}, tagging {}, settings save {}, anywhere {}; {missed} phases not reached before the kill), {starts} restarts, {:.0} s (settling after the last kill {settled_in:.0} s)",
         backend.name(),
         by_phase[0],
         by_phase[1],
         by_phase[2],
         by_phase[3],
         by_phase[4],
+        by_phase[5],
         started.elapsed().as_secs_f64()
     );
     println!(
@@ -340,6 +364,19 @@ pub async fn run(backend: Backend) {
         fig.tag_resends,
         fig.cancel_resends,
         fig.jobs_rerun
+    );
+    println!(
+        "crash/{}: WhatsApp: {} orders, {} messages taken by Exotel ({} rows sent, {} unknown after a timeout or a kill, never re-sent: {} re-sends; {} rows due after the answer, not sent), \
+         {} orders answered on WhatsApp, {} went on to their calls; {wa_cb_sent} WhatsApp callbacks ({wa_cb_unanswered} unanswered, re-sent)",
+        backend.name(),
+        fig.wa_orders,
+        fig.wa_messages,
+        fig.wa_sent,
+        fig.wa_unknown,
+        fig.wa_resends,
+        fig.wa_cancelled,
+        fig.wa_answered,
+        fig.wa_then_called
     );
     if backend == Backend::Postgres {
         drop(db);

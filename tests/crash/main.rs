@@ -6,12 +6,14 @@
 //! ```
 //!
 //! - `kill9::{sqlite,postgres}` — one process (`RUN_MODE=all`, `TEST_CLOCK=1`) on a fresh database,
-//!   a stream of signed `orders/create` webhooks for three shops verifying by IVR, a fake Exotel
-//!   whose calls the test answers as shoppers would (key 1 or 2 through the passthru, or no
-//!   answer / busy so that retries happen) and a stateful fake Shopify; the process is killed
-//!   with SIGKILL `CRASH_KILLS` times (default 6) at random moments aimed at each phase in turn —
-//!   webhook intake, a Calls/connect in flight (the fake answers slowly), a tagsAdd/orderCancel
-//!   in flight (slow GraphQL), a settings save in flight (slow Exotel account check), anywhere —
+//!   a stream of signed `orders/create` webhooks for three shops (two verifying by IVR, one by
+//!   the plan [whatsapp, ivr]), a fake Exotel whose calls the test answers as shoppers would (key
+//!   1 or 2 through the passthru, or no answer / busy so that retries happen) and whose WhatsApp
+//!   messages it answers (a delivery report, and for some a confirm / cancel button) and a
+//!   stateful fake Shopify; the process is killed with SIGKILL `CRASH_KILLS` times (default 6) at
+//!   random moments aimed at each phase in turn — webhook intake, a Calls/connect in flight (the
+//!   fake answers slowly), a WhatsApp send in flight (the same), a tagsAdd/orderCancel in flight
+//!   (slow GraphQL), a settings save in flight (slow Exotel account check), anywhere —
 //!   and started again on the same database. At the end everything settles and the invariants
 //!   are checked (see `world::check_invariants`).
 //! - `scale_out::postgres` — web, worker and all on one PostgreSQL database (see `scale.rs`).

@@ -1,6 +1,7 @@
 //! A pass-through in front of the fake Exotel that can hold answers back, so that a kill lands
 //! while a request is in flight: Calls/connect (the fake has recorded — "dialled" — the call, the
-//! app has not heard back yet) and Balance (the account check of a settings save).
+//! app has not heard back yet), WhatsApp messages (the same: the fake has the message) and Balance
+//! (the account check of a settings save).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -16,10 +17,13 @@ use axum::response::{IntoResponse, Response};
 pub struct Knobs {
     pub connect_delay_ms: AtomicU64,
     pub balance_delay_ms: AtomicU64,
+    pub whatsapp_delay_ms: AtomicU64,
     /// Calls/connect requests that reached the fake.
     pub connects: AtomicUsize,
     /// Balance requests received.
     pub balances: AtomicUsize,
+    /// WhatsApp messages requests that reached the fake.
+    pub whatsapp_sends: AtomicUsize,
 }
 
 #[derive(Clone)]
@@ -54,6 +58,14 @@ impl ExotelProxy {
         self.knobs.balance_delay_ms.store(d.as_millis() as u64, Ordering::SeqCst);
     }
 
+    pub fn set_whatsapp_delay(&self, d: Duration) {
+        self.knobs.whatsapp_delay_ms.store(d.as_millis() as u64, Ordering::SeqCst);
+    }
+
+    pub fn whatsapp_sends(&self) -> usize {
+        self.knobs.whatsapp_sends.load(Ordering::SeqCst)
+    }
+
     pub fn connects(&self) -> usize {
         self.knobs.connects.load(Ordering::SeqCst)
     }
@@ -66,6 +78,7 @@ impl ExotelProxy {
 async fn forward(State(ctx): State<Ctx>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
     let path = uri.path().to_string();
     let connect = path.contains("/Calls/connect");
+    let whatsapp = path.starts_with("/v2/accounts/") && path.ends_with("/messages");
     if path.contains("/Balance") {
         ctx.knobs.balances.fetch_add(1, Ordering::SeqCst);
         let d = ctx.knobs.balance_delay_ms.load(Ordering::SeqCst);
@@ -88,6 +101,14 @@ async fn forward(State(ctx): State<Ctx>, method: Method, uri: Uri, headers: Head
         ctx.knobs.connects.fetch_add(1, Ordering::SeqCst);
         // The fake has recorded the call (Exotel dials it); the answer is what is slow.
         let d = ctx.knobs.connect_delay_ms.load(Ordering::SeqCst);
+        if d > 0 {
+            tokio::time::sleep(Duration::from_millis(d)).await;
+        }
+    }
+    if whatsapp {
+        ctx.knobs.whatsapp_sends.fetch_add(1, Ordering::SeqCst);
+        // The fake has the message (Exotel sends it); the answer is what is slow.
+        let d = ctx.knobs.whatsapp_delay_ms.load(Ordering::SeqCst);
         if d > 0 {
             tokio::time::sleep(Duration::from_millis(d)).await;
         }

@@ -127,7 +127,7 @@ pub async fn run() {
         let cancel = i < 2;
         let ivr = json!({"retries": 0, "retry_interval_minutes": 0, "timezone": zone, "cancel_order": cancel});
         let key = install_shop(&http, &install_at, chrono::Utc::now().timestamp(), &domain, account, ivr).await;
-        world.lock().unwrap().shops.push(Shop { domain, key, cancel_order: cancel });
+        world.lock().unwrap().shops.push(Shop { domain, key, cancel_order: cancel, whatsapp: false });
     }
     world.lock().unwrap().targets = procs.web_targets();
     let stop = Arc::new(AtomicBool::new(false));

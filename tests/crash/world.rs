@@ -1,16 +1,18 @@
 //! The outside world of the app during a crash or scale-out run: Shopify delivering orders (and
 //! re-delivering any that got no 200, as Shopify does), shoppers answering the calls the fake
-//! Exotel placed (a key press through the passthru, then Exotel's terminal status callback), and
-//! the invariants checked against the fakes' records and the database at the end.
+//! Exotel placed (a key press through the passthru, then Exotel's terminal status callback) and
+//! the WhatsApp messages it took (a delivery report, and for some a button reply), and the
+//! invariants checked against the fakes' records and the database at the end.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
 use crate::fake_exotel::FakeExotel;
+use crate::fake_whatsapp::{FakeWhatsApp, WaDlr, WaReply, dlr_body, reply_body};
 use crate::fake_shop::FakeShop;
 use crate::harness::{Reader, post_order, session_token};
 
@@ -32,6 +34,13 @@ pub const SCRIPTS: [&[Act]; 5] = [
     &[Act::Ring("busy"), Act::Press(2)],
 ];
 
+/// On a WhatsApp shop, what the shopper answers on WhatsApp, by order kind (the button of the
+/// first message they get); `None`: no reply, the plan goes on to the calls of `SCRIPTS`.
+pub const WA_REPLIES: [Option<&str>; 5] = [Some("confirm"), None, Some("cancel"), None, None];
+
+/// The APP_URL the app writes into its WhatsApp status_callback (the harness posts to the live process instead).
+pub const APP_URL: &str = "https://codverify.test";
+
 pub fn act_for(kind: usize, call_index: usize) -> Act {
     let s = SCRIPTS[kind];
     s[call_index.min(s.len() - 1)]
@@ -41,6 +50,8 @@ pub struct Shop {
     pub domain: String,
     pub key: String,
     pub cancel_order: bool,
+    /// Plan [whatsapp, ivr] instead of IVR alone.
+    pub whatsapp: bool,
 }
 
 pub struct OrderPlan {
@@ -58,6 +69,25 @@ pub struct CallState {
     /// The passthru's answer, once one came back.
     pub press_status: Option<u16>,
     pub reported: bool,
+}
+
+/// One WhatsApp message Exotel took, and what its shopper did about it.
+pub struct WaMsg {
+    pub order: usize,
+    pub message: FakeWhatsApp,
+    /// The reply the shopper sends (the button's choice), if any.
+    pub reply: Option<&'static str>,
+    /// The delivery report and the reply got their 200.
+    pub dlr_done: bool,
+    pub reply_done: bool,
+}
+
+/// An answer the app acknowledged (200), in the order acknowledged.
+#[derive(Clone, Debug)]
+pub struct Answer {
+    pub status: &'static str,
+    pub on_whatsapp: bool,
+    pub at: Instant,
 }
 
 #[derive(Default)]
@@ -80,6 +110,12 @@ pub struct World {
     pub callbacks_sent: usize,
     pub callbacks_unanswered: usize,
     pub anomalies: Vec<String>,
+    /// Fake message sid → the WhatsApp message and its shopper.
+    pub wa: HashMap<String, WaMsg>,
+    /// Each order's answers the app acknowledged, first first (the first one decides).
+    pub answers: HashMap<usize, Vec<Answer>>,
+    pub wa_callbacks_sent: usize,
+    pub wa_callbacks_unanswered: usize,
 }
 
 pub type Shared = Arc<Mutex<World>>;
@@ -114,7 +150,11 @@ impl World {
     }
 
     pub fn unfinished_calls(&self) -> usize {
-        self.calls.values().filter(|c| !c.reported).count()
+        self.calls.values().filter(|c| !c.reported).count() + self.wa.values().filter(|m| !m.dlr_done || (m.reply.is_some() && !m.reply_done)).count()
+    }
+
+    fn answered(&mut self, order: usize, status: &'static str, on_whatsapp: bool) {
+        self.answers.entry(order).or_default().push(Answer { status, on_whatsapp, at: Instant::now() });
     }
 }
 
@@ -232,7 +272,12 @@ pub fn spawn_driver(world: Shared, exotel: FakeExotel, http: reqwest::Client, st
                             if s != 200 {
                                 w.anomalies.push(format!("passthru for call {sid} answered {s}"));
                             }
-                            w.calls.get_mut(&sid).unwrap().press_status = Some(s);
+                            let st = w.calls.get_mut(&sid).unwrap();
+                            st.press_status = Some(s);
+                            if s == 200 {
+                                let order = st.order;
+                                w.answered(order, if d == 1 { "confirmed" } else { "cancelled" }, false);
+                            }
                         }
                         Err(_) => {
                             w.callbacks_unanswered += 1;
@@ -261,9 +306,89 @@ pub fn spawn_driver(world: Shared, exotel: FakeExotel, http: reqwest::Client, st
                     Err(_) => w.callbacks_unanswered += 1,
                 }
             }
+            answer_whatsapp(&world, &exotel, &http, &stop).await;
             tokio::time::sleep(Duration::from_millis(30)).await;
         }
     })
+}
+
+/// Posts a callback to the live process (the message's status_callback names APP_URL); the status,
+/// or `None` when no answer came back.
+async fn post_wa(http: &reqwest::Client, target: &str, m: &FakeWhatsApp, body: &Value) -> Option<u16> {
+    let url = format!("{target}{}", m.status_callback().trim_start_matches(APP_URL));
+    http.post(url).json(body).send().await.ok().map(|r| r.status().as_u16())
+}
+
+/// For each WhatsApp message Exotel took: a "delivered" report, then the shopper's button if their
+/// script replies (the first message they get; no reply once the order was answered otherwise).
+/// Anything that got no answer (the app was down) is sent again.
+async fn answer_whatsapp(world: &Shared, exotel: &FakeExotel, http: &reqwest::Client, stop: &AtomicBool) {
+    let work = {
+        let mut w = world.lock().unwrap();
+        let mut work = Vec::new();
+        for m in exotel.whatsapp() {
+            if !w.wa.contains_key(&m.sid) {
+                let Some(&order) = w.by_phone.get(&last10(m.to())) else {
+                    w.anomalies.push(format!("a WhatsApp message to an unknown number {}", last10(m.to())));
+                    continue;
+                };
+                let first = !w.wa.values().any(|x| x.order == order);
+                let answered = w.answers.contains_key(&order);
+                let reply = if first && !answered { WA_REPLIES[w.orders[order].kind] } else { None };
+                w.wa.insert(m.sid.clone(), WaMsg { order, message: m.clone(), reply, dlr_done: false, reply_done: false });
+            }
+            let x = &w.wa[&m.sid];
+            if !x.dlr_done || (x.reply.is_some() && !x.reply_done) {
+                work.push((m.sid.clone(), x.message.clone(), x.dlr_done, x.reply.filter(|_| !x.reply_done)));
+            }
+        }
+        work
+    };
+    for (sid, m, dlr_done, reply) in work {
+        if stop.load(Ordering::SeqCst) {
+            return;
+        }
+        let Some(target) = world.lock().unwrap().next_target() else { return };
+        if !dlr_done {
+            let r = post_wa(http, &target, &m, &dlr_body(&m, WaDlr::Delivered)).await;
+            let mut w = world.lock().unwrap();
+            w.wa_callbacks_sent += 1;
+            match r {
+                Some(200) => w.wa.get_mut(&sid).unwrap().dlr_done = true,
+                Some(s) => w.anomalies.push(format!("WhatsApp report for {sid} answered {s}")),
+                None => {
+                    w.wa_callbacks_unanswered += 1;
+                    continue;
+                }
+            }
+        }
+        if let Some(choice) = reply {
+            let r = post_wa(http, &target, &m, &reply_body(&m, WaReply::Button(m.payload(choice)))).await;
+            let mut w = world.lock().unwrap();
+            w.wa_callbacks_sent += 1;
+            match r {
+                Some(200) => {
+                    let x = w.wa.get_mut(&sid).unwrap();
+                    x.reply_done = true;
+                    let order = x.order;
+                    w.answered(order, if choice == "confirm" { "confirmed" } else { "cancelled" }, true);
+                }
+                Some(s) => w.anomalies.push(format!("WhatsApp reply to {sid} answered {s}")),
+                None => w.wa_callbacks_unanswered += 1,
+            }
+        }
+    }
+}
+
+/// Puts a shop on the plan [whatsapp, ivr]: one template message at once, one more 10 minutes
+/// later, then the calls 10 minutes after that; a "cancel" cancels in Shopify as the IVR's does.
+pub async fn plan_whatsapp(http: &reqwest::Client, addr: &str, now_secs: i64, domain: &str, cancel_order: bool) {
+    let doc = json!({"general": {"method": "whatsapp"}, "plan": {"steps": ["whatsapp", "ivr"]},
+        "whatsapp": {"sender": "+919812345678", "template_name": "cod_confirmation", "template_language": "en", "retries": 1,
+            "retry_interval_minutes": 10, "wait_minutes": 10, "confirm_tag": "wa_confirmed", "cancel_tag": "wa_cancelled",
+            "callback_tag": "wa_callback", "cancel_order": cancel_order}});
+    let r = http.put(format!("{addr}/app/api/settings")).bearer_auth(session_token(domain, now_secs)).json(&doc).send().await.unwrap();
+    assert_eq!(r.status(), 200, "WhatsApp plan of {domain}: {}", r.text().await.unwrap());
 }
 
 /// Installs a shop through token exchange and saves IVR settings; returns its callback key.
@@ -285,19 +410,25 @@ pub async fn install_shop(http: &reqwest::Client, addr: &str, now_secs: i64, dom
     url.split("/exotel/").nth(1).unwrap().split('/').next().unwrap().to_string()
 }
 
-/// What the end state must be for one order, from what the shopper actually did: the first key
-/// press the app acknowledged decides; without one, the retries ran out.
-pub fn expected_status(world: &World, exotel_calls: &[crate::fake_exotel::FakeCall], order: usize) -> &'static str {
-    for c in exotel_calls {
-        let Some(st) = world.calls.get(&c.sid) else { continue };
-        if st.order != order {
-            continue;
-        }
-        if let (Act::Press(d), Some(200)) = (st.act, st.press_status) {
-            return if d == 1 { "confirmed" } else { "cancelled" };
-        }
+/// What the end state must be for one order, from what the shopper actually did: the first answer
+/// the app acknowledged (a key press, a WhatsApp button) decides; without one, the retries ran out.
+pub fn expected_status(world: &World, order: usize) -> &'static str {
+    world.answers.get(&order).and_then(|a| a.first()).map_or("no_response", |a| a.status)
+}
+
+/// The outcome tag on a WhatsApp shop: the answer's channel's tag, and the WhatsApp step's limit
+/// tag when that step ended without an answer (the calls came after it).
+pub fn wa_shop_tags(world: &World, order: usize, status: &str, wa_step_ran_out: bool) -> BTreeSet<String> {
+    let on_whatsapp = world.answers.get(&order).and_then(|a| a.first()).is_some_and(|a| a.on_whatsapp);
+    let mut tags = match (on_whatsapp, status) {
+        (true, "confirmed") => ["wa_confirmed".to_string()].into_iter().collect(),
+        (true, _) => ["wa_cancelled".to_string()].into_iter().collect(),
+        _ => tags_for(status),
+    };
+    if wa_step_ran_out {
+        tags.insert("whatsapp_retry_limit_reached".into());
     }
-    "no_response"
+    tags
 }
 
 pub fn tags_for(status: &str) -> BTreeSet<String> {
@@ -325,6 +456,18 @@ pub struct Figures {
     /// Orders whose only unsettled attempt was claimed by a killed process before its request
     /// went out: recovered as `unknown`, waiting for their reconcile timer (scale-out only).
     pub parked: usize,
+    /// WhatsApp: orders of the WhatsApp shops, messages Exotel took, their rows sent / unknown,
+    /// orders answered on WhatsApp, orders that went on to the calls.
+    pub wa_orders: usize,
+    pub wa_messages: usize,
+    pub wa_sent: usize,
+    pub wa_unknown: usize,
+    /// Rows that came due after their order was answered, not sent.
+    pub wa_cancelled: usize,
+    pub wa_answered: usize,
+    pub wa_then_called: usize,
+    /// Requests beyond the first for one message row (must stay 0).
+    pub wa_resends: usize,
 }
 
 /// Orders parked after a kill: still pending, an attempt recovered as `unknown` that never reached
@@ -366,6 +509,7 @@ pub async fn check_invariants(world: &World, exotel: &FakeExotel, shopify: &Fake
     // The timeline: an order resolved once, a call recorded as placed at most once per attempt.
     let resolved_events = event_counts("'confirmed', 'cancelled', 'no_response'").await;
     let placed_events = event_counts("'call_placed'").await;
+    let wa_ran_out = event_counts("'whatsapp_retry_limit_reached'").await;
     let attempts = db
         .rows(
             "SELECT a.id, CAST(o.shopify_order_id AS TEXT), CAST(a.attempt_no AS TEXT), a.state, a.result FROM call_attempts a \
@@ -422,14 +566,16 @@ pub async fn check_invariants(world: &World, exotel: &FakeExotel, shopify: &Fake
         }
         let mut nos = attempts_per_order.get(&o.id).cloned().unwrap_or_default();
         nos.sort();
-        if nos.first() != Some(&1) || nos.iter().enumerate().any(|(i, n)| *n != i as i64 + 1) {
+        // An order answered on WhatsApp has no call attempt at all.
+        let none_needed = nos.is_empty() && world.shops[o.shop].whatsapp;
+        if !none_needed && (nos.first() != Some(&1) || nos.iter().enumerate().any(|(i, n)| *n != i as i64 + 1)) {
             errors.push(format!("order {}: attempts {nos:?}", o.id));
         }
         if parked.contains(row_id) {
             fig.parked += 1;
             continue;
         }
-        let expected = expected_status(world, &fake_calls, i);
+        let expected = expected_status(world, i);
         if status != expected {
             errors.push(format!("order {} (kind {}): status {status}, expected {expected}", o.id, o.kind));
         }
@@ -465,6 +611,99 @@ pub async fn check_invariants(world: &World, exotel: &FakeExotel, shopify: &Fake
         }
     }
 
+    // WhatsApp: each message row sent at most once (custom_data = row id), at most one per (order,
+    // seq), never one after the order was answered; every WhatsApp order got its message, and its
+    // call when it was not answered on WhatsApp.
+    let wa_rows = db
+        .rows("SELECT m.id, CAST(o.shopify_order_id AS TEXT), CAST(m.seq AS TEXT), m.state FROM whatsapp_messages m JOIN orders o ON o.id = m.order_id", 4)
+        .await;
+    let mut wa_row: HashMap<String, (i64, i64)> = HashMap::new();
+    let mut wa_cancelled = std::collections::HashSet::new();
+    for r in &wa_rows {
+        let (oid, seq): (i64, i64) = (r[1].as_deref().unwrap().parse().unwrap(), r[2].as_deref().unwrap().parse().unwrap());
+        wa_row.insert(r[0].clone().unwrap(), (oid, seq));
+        match r[3].as_deref().unwrap_or("") {
+            "sent" => fig.wa_sent += 1,
+            "unknown" => fig.wa_unknown += 1,
+            // Due after the order was answered: never sent (checked against the fake below).
+            "cancelled" => {
+                fig.wa_cancelled += 1;
+                wa_cancelled.insert(r[0].clone().unwrap());
+            }
+            s => errors.push(format!("order {oid}: WhatsApp message {seq} left {s} at the end")),
+        }
+    }
+    let wa_requests = exotel.whatsapp_requests();
+    fig.wa_messages = wa_requests.len();
+    let mut per_row: HashMap<String, usize> = HashMap::new();
+    let mut per_slot: HashMap<(i64, i64), usize> = HashMap::new();
+    let mut per_order: HashMap<usize, usize> = HashMap::new();
+    for m in &wa_requests {
+        if !m.accepted {
+            errors.push(format!("a WhatsApp message refused by the fake ({})", m.status));
+        }
+        *per_row.entry(m.custom_data().to_string()).or_default() += 1;
+        match wa_row.get(m.custom_data()) {
+            Some(slot) => *per_slot.entry(*slot).or_default() += 1,
+            None => errors.push(format!("a WhatsApp message with custom_data {:?} that is no row", m.custom_data())),
+        }
+        let Some(&order) = world.by_phone.get(&last10(m.to())) else {
+            errors.push("a WhatsApp message to an unknown number".into());
+            continue;
+        };
+        *per_order.entry(order).or_default() += 1;
+        if !world.shops[world.orders[order].shop].whatsapp {
+            errors.push(format!("order {}: a WhatsApp message on an IVR shop", world.orders[order].id));
+        }
+        if let Some(a) = world.answers.get(&order).and_then(|a| a.first())
+            && m.at > a.at
+        {
+            errors.push(format!("order {}: a WhatsApp message sent after the order was answered", world.orders[order].id));
+        }
+    }
+    for (row, n) in &per_row {
+        fig.wa_resends += n - 1;
+        if *n > 1 {
+            errors.push(format!("WhatsApp message {row} sent {n} times"));
+        }
+        if wa_cancelled.contains(row) {
+            errors.push(format!("WhatsApp message {row} was sent but is recorded as cancelled"));
+        }
+    }
+    for ((oid, seq), n) in &per_slot {
+        if *n > 1 {
+            errors.push(format!("order {oid}: WhatsApp message {seq} sent {n} times"));
+        }
+    }
+    for (i, o) in world.orders.iter().enumerate() {
+        if !world.shops[o.shop].whatsapp || !world.accepted[i] {
+            continue;
+        }
+        fig.wa_orders += 1;
+        let sent = per_order.get(&i).copied().unwrap_or(0);
+        if sent == 0 || sent > 2 {
+            errors.push(format!("order {}: {sent} WhatsApp messages (1 or 2 expected)", o.id));
+        }
+        let first = world.answers.get(&i).and_then(|a| a.first());
+        let calls: Vec<_> = fake_calls.iter().filter(|c| last10(c.field("From").unwrap_or("")) == o.phone).collect();
+        if let Some(a) = first
+            && calls.iter().any(|c| c.at > a.at)
+        {
+            errors.push(format!("order {}: a call placed after the order was answered", o.id));
+        }
+        if first.is_some_and(|a| a.on_whatsapp) {
+            fig.wa_answered += 1;
+        } else {
+            let ran_out = db_orders.get(&o.id).and_then(|x| wa_ran_out.get(&x.2)).copied().unwrap_or(0);
+            if calls.is_empty() || ran_out != 1 {
+                errors.push(format!("order {} (kind {}): not answered on WhatsApp, {} call(s), WhatsApp step ended {ran_out} time(s)", o.id, o.kind, calls.len()));
+            }
+        }
+        if !calls.is_empty() {
+            fig.wa_then_called += 1;
+        }
+    }
+
     // Shopify: each order's outcome tag exactly, never two outcomes, a cancellation iff asked for.
     {
         let s = shopify.state.lock().unwrap();
@@ -474,7 +713,13 @@ pub async fn check_invariants(world: &World, exotel: &FakeExotel, shopify: &Fake
             if db_orders.get(&o.id).is_some_and(|x| parked.contains(&x.2)) {
                 continue;
             }
-            let want = tags_for(if status.is_empty() { expected_status(world, &fake_calls, i) } else { &status });
+            let status = if status.is_empty() { expected_status(world, i).to_string() } else { status };
+            let want = if world.shops[o.shop].whatsapp {
+                let ran_out = db_orders.get(&o.id).is_some_and(|x| wa_ran_out.get(&x.2).is_some_and(|n| *n > 0));
+                wa_shop_tags(world, i, &status, ran_out)
+            } else {
+                tags_for(&status)
+            };
             let got = s.tags.get(&gid).cloned().unwrap_or_default();
             if got != want {
                 errors.push(format!("order {}: Shopify tags {got:?}, expected {want:?}", o.id));

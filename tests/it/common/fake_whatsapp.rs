@@ -152,35 +152,45 @@ impl FakeExotel {
 
     /// Posts a delivery report for `m` to its status_callback; the HTTP status answered.
     pub async fn whatsapp_dlr(&self, m: &FakeWhatsApp, dlr: WaDlr) -> u16 {
-        let (code, detailed, description) = match dlr {
-            WaDlr::Sent => (30001, "EX_MESSAGE_SENT", "Message sent"),
-            WaDlr::Delivered => (30002, "EX_MESSAGE_DELIVERED", "Message delivered"),
-            WaDlr::Read => (30003, "EX_MESSAGE_SEEN", "Message seen"),
-            WaDlr::Failed => (30013, "EX_INCAPABLE_RECIPIENT", "The recipient is unable to receive the message"),
-        };
-        let entry = json!({
-            "callback_type": "dlr", "sid": m.sid, "to": m.to(), "exo_status_code": code, "exo_detailed_status": detailed,
-            "description": description, "timestamp": timestamp(), "custom_data": m.custom_data(),
-        });
-        post_callback(m.status_callback(), &json!({ "whatsapp": { "messages": [entry] } })).await
+        post_callback(m.status_callback(), &dlr_body(m, dlr)).await
     }
 
     /// Posts the customer's reply to `m` to its status_callback; the HTTP status answered.
     pub async fn whatsapp_reply(&self, m: &FakeWhatsApp, reply: WaReply) -> u16 {
-        let label = |p: &str| p.rsplit('.').next().unwrap_or(p).to_string();
-        let content = match reply {
-            WaReply::Button(payload) => json!({ "type": "button", "button": { "text": label(&payload), "payload": payload } }),
-            WaReply::Interactive(id) => {
-                json!({ "type": "interactive", "interactive": { "type": "button_reply", "button_reply": { "title": label(&id), "id": id } } })
-            }
-            WaReply::Text(body) => json!({ "type": "text", "text": { "body": body } }),
-        };
-        let entry = json!({
-            "callback_type": "icm", "sid": uuid::Uuid::new_v4().simple().to_string(), "from": m.to(), "to": m.from(),
-            "profile_name": "Test Customer", "timestamp": timestamp(), "content": content,
-        });
-        post_callback(m.status_callback(), &json!({ "whatsapp": { "messages": [entry] } })).await
+        post_callback(m.status_callback(), &reply_body(m, reply)).await
     }
+}
+
+/// The body Exotel posts to `m`'s status_callback for a delivery report.
+pub fn dlr_body(m: &FakeWhatsApp, dlr: WaDlr) -> Value {
+    let (code, detailed, description) = match dlr {
+        WaDlr::Sent => (30001, "EX_MESSAGE_SENT", "Message sent"),
+        WaDlr::Delivered => (30002, "EX_MESSAGE_DELIVERED", "Message delivered"),
+        WaDlr::Read => (30003, "EX_MESSAGE_SEEN", "Message seen"),
+        WaDlr::Failed => (30013, "EX_INCAPABLE_RECIPIENT", "The recipient is unable to receive the message"),
+    };
+    let entry = json!({
+        "callback_type": "dlr", "sid": m.sid, "to": m.to(), "exo_status_code": code, "exo_detailed_status": detailed,
+        "description": description, "timestamp": timestamp(), "custom_data": m.custom_data(),
+    });
+    json!({ "whatsapp": { "messages": [entry] } })
+}
+
+/// The body Exotel posts to `m`'s status_callback for the customer's reply.
+pub fn reply_body(m: &FakeWhatsApp, reply: WaReply) -> Value {
+    let label = |p: &str| p.rsplit('.').next().unwrap_or(p).to_string();
+    let content = match reply {
+        WaReply::Button(payload) => json!({ "type": "button", "button": { "text": label(&payload), "payload": payload } }),
+        WaReply::Interactive(id) => {
+            json!({ "type": "interactive", "interactive": { "type": "button_reply", "button_reply": { "title": label(&id), "id": id } } })
+        }
+        WaReply::Text(body) => json!({ "type": "text", "text": { "body": body } }),
+    };
+    let entry = json!({
+        "callback_type": "icm", "sid": uuid::Uuid::new_v4().simple().to_string(), "from": m.to(), "to": m.from(),
+        "profile_name": "Test Customer", "timestamp": timestamp(), "content": content,
+    });
+    json!({ "whatsapp": { "messages": [entry] } })
 }
 
 /// POSTs a callback body as Exotel does (JSON, no signature); the HTTP status answered.
