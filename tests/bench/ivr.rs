@@ -44,7 +44,8 @@
 //!    over `BENCH_WA_SHOPS` (200) shops on `BENCH_WA_ACCOUNTS` (20) accounts, all due at once when
 //!    the shops' hours open, paced by the `{account}/whatsapp` budget (`BENCH_CALLS_PER_MINUTE`):
 //!    worst sliding minute per account (≤ the limit), sustained rate (≥ 95%), each shop's wait for
-//!    its first and last message, and exactly one message per order.
+//!    its first and last message, and exactly one message per order. `BENCH_WA_HOURS=open`: the
+//!    orders come in during the shops' hours instead (each message due as its order arrives).
 //!
 //! A phase fails (exit status 1) on any unexpected HTTP status, I/O error, lost or duplicated call
 //! or message, or a sliding minute over the limit; a missed latency or throughput target is reported as MISS, not failed.
@@ -125,6 +126,8 @@ struct Settings {
     wa_shops: usize,
     wa_accounts: usize,
     wa_lat_orders: usize,
+    /// wa-backlog: orders taken before the shops' hours, all due at once (else during them).
+    wa_overnight: bool,
 }
 
 impl Settings {
@@ -146,6 +149,11 @@ impl Settings {
             wa_shops: env_num("BENCH_WA_SHOPS", 200)?,
             wa_accounts: env_num("BENCH_WA_ACCOUNTS", 20)?,
             wa_lat_orders: env_num("BENCH_WA_LATENCY_ORDERS", 200)?,
+            wa_overnight: match std::env::var("BENCH_WA_HOURS").as_deref() {
+                Err(_) | Ok("closed") => true,
+                Ok("open") => false,
+                Ok(other) => bail!("BENCH_WA_HOURS must be closed or open, not {other:?}"),
+            },
         };
         if [s.cb_shops, s.cb_calls, s.lat_orders, s.bl_calls, s.bl_shops, s.bl_accounts, s.wa_orders, s.wa_shops, s.wa_accounts, s.wa_lat_orders].contains(&0)
             || s.cb_rate == 0

@@ -12,7 +12,9 @@
 //!   whatsapp` budget (`BENCH_CALLS_PER_MINUTE`, 200) paces them. Per account: the most messages in
 //!   any sliding 60 s (over the limit fails), the sustained rate first → last message (≥ 95% of
 //!   the limit, else MISS); per shop: the wait from the advance to its first and last message;
-//!   every order exactly one message (a duplicate or a missing one fails). The frozen clock never
+//!   every order exactly one message (a duplicate or a missing one fails). `BENCH_WA_HOURS=open`:
+//!   the shops are open, each message is due as its order comes in, and waits count from the
+//!   first webhook (the dialer's pacing without 20,000 plan timers at once). The frozen clock never
 //!   reaches the end of the WhatsApp step's wait, so no call is due: any call is reported.
 
 use super::*;
@@ -136,12 +138,17 @@ pub(super) async fn backlog(s: &Settings, app: &mut App, db: &BenchDb, fakes: &F
     let port = app.server.addr.port();
     let (orders, shops, accounts, limit) = (s.wa_orders, s.wa_shops, s.wa_accounts, s.bl_cpm);
     let t = Instant::now();
-    // The clock stands at 10:00: the shops' hours start an hour later.
+    // The clock stands at 10:00. Overnight, the shops' hours start an hour later.
+    let window_start = if s.wa_overnight { "11:00" } else { "00:00" };
     for i in 0..shops {
-        app.install_doc(&shop_domain(i), plan_doc(&format!("acct{}", i % accounts), "11:00")).await?;
+        app.install_doc(&shop_domain(i), plan_doc(&format!("acct{}", i % accounts), window_start)).await?;
     }
     println!("set-up          {shops} shops on [whatsapp, ivr] installed and configured in {:.1} s", t.elapsed().as_secs_f64());
+    let expected_minutes = orders as f64 / accounts as f64 / (limit as f64 * 0.975);
+    let give_up = Duration::from_secs_f64(expected_minutes * 60.0 * 1.5 + 120.0);
+    let before = CpuSnapshot::take(app.server.pid());
     let reqs: Vec<Vec<u8>> = (0..orders).map(|n| order_request(port, &shop_domain(n % shops), n)).collect();
+    let posted = Instant::now();
     let r = closed_loop(app.server.addr, Arc::new(reqs), 0..orders, 32, Duration::from_secs(600)).await;
     if r.failures.total() > 0 {
         bail!("posting the backlog's orders: {}", r.failures.describe());
@@ -152,30 +159,14 @@ pub(super) async fn backlog(s: &Settings, app: &mut App, db: &BenchDb, fakes: &F
         r.elapsed.as_secs_f64(),
         r.accepted as f64 / r.elapsed.as_secs_f64()
     );
-    let want = orders as i64;
-    let timed_in = wait_until(app, Duration::from_secs(900), "every order's plan to wait for the shops' hours", move || async move {
-        Ok(db.count("SELECT COUNT(DISTINCT order_id) FROM timers WHERE order_id IS NOT NULL").await? >= want)
-    })
-    .await?;
-    let queued_early = db.count("SELECT COUNT(*) FROM whatsapp_messages").await?;
-    println!(
-        "intake          {want} orders waiting on a plan timer {:.1} s after the last webhook; {queued_early} messages written, {} sent before the advance",
-        timed_in.as_secs_f64(),
-        fakes.message_count()
-    );
-    if fakes.message_count() > 0 {
-        bail!("messages were sent before the shops' hours");
-    }
-
-    let expected_minutes = orders as f64 / accounts as f64 / (limit as f64 * 0.975);
-    let give_up = Duration::from_secs_f64(expected_minutes * 60.0 * 1.5 + 120.0);
-    let before = CpuSnapshot::take(app.server.pid());
-    let t0 = Instant::now();
-    app.advance(3600).await?;
-    println!(
-        "advance         app clock +3600 s (11:00): all {orders} messages due at once; expecting ~{expected_minutes:.1} min at ~{:.0}/min per account",
-        limit as f64 * 0.975
-    );
+    // Waits count from when every message could go: the advance overnight, the first webhook otherwise.
+    let t0 = if s.wa_overnight {
+        overnight(app, db, fakes, orders).await?
+    } else {
+        println!("open hours      each order's message is due as it comes in; waits counted from the first webhook");
+        posted
+    };
+    println!("drain           expecting ~{expected_minutes:.1} min at ~{:.0}/min per account", limit as f64 * 0.975);
     let (mut last_report, mut last_count, mut last_progress) = (Instant::now(), 0, Instant::now());
     loop {
         let n = fakes.message_count();
@@ -272,7 +263,7 @@ pub(super) async fn backlog(s: &Settings, app: &mut App, db: &BenchDb, fakes: &F
         sus_max / limit as f64 * 100.0
     );
     println!(
-        "fairness        per shop ({} shops, {} orders each), from the advance: first message min {first_min:.2} / median {first_med:.2} / max {first_max:.2} s; \
+        "fairness        per shop ({} shops, {} orders each), from the start: first message min {first_min:.2} / median {first_med:.2} / max {first_max:.2} s; \
          last message min {last_min:.1} / median {last_med:.1} / max {last_max:.1} s",
         shop_first.len(),
         orders / shops
@@ -296,4 +287,27 @@ pub(super) async fn backlog(s: &Settings, app: &mut App, db: &BenchDb, fakes: &F
         passed: within_limit && complete,
         summary,
     })
+}
+
+/// Overnight: waits until every order waits on its plan timer (nothing sent), then opens the
+/// shops' hours (clock +3600 s, 11:00): every message is due at once. Returns when it did.
+async fn overnight(app: &mut App, db: &BenchDb, fakes: &Fakes, orders: usize) -> anyhow::Result<Instant> {
+    let want = orders as i64;
+    let timed_in = wait_until(app, Duration::from_secs(900), "every order's plan to wait for the shops' hours", move || async move {
+        Ok(db.count("SELECT COUNT(DISTINCT order_id) FROM timers WHERE order_id IS NOT NULL").await? >= want)
+    })
+    .await?;
+    let queued_early = db.count("SELECT COUNT(*) FROM whatsapp_messages").await?;
+    println!(
+        "intake          {want} orders waiting on a plan timer {:.1} s after the last webhook; {queued_early} messages written, {} sent before the advance",
+        timed_in.as_secs_f64(),
+        fakes.message_count()
+    );
+    if fakes.message_count() > 0 {
+        bail!("messages were sent before the shops' hours");
+    }
+    let t0 = Instant::now();
+    app.advance(3600).await?;
+    println!("advance         app clock +3600 s (11:00): all {orders} messages due at once");
+    Ok(t0)
 }
