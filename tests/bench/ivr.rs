@@ -1,16 +1,18 @@
-//! IVR benchmark: the Exotel callbacks under load, how soon an accepted order's call is placed, and
-//! how a large backlog of due calls drains under Exotel's per-account rate limit — on SQLite and on
-//! PostgreSQL.
+//! IVR benchmark: the Exotel callbacks under load, how soon an accepted order's call (or, on the
+//! plan [whatsapp, ivr], its WhatsApp message) goes out, and how a large backlog of due calls or
+//! messages drains under Exotel's per-account rate limit — on SQLite and on PostgreSQL.
 //!
 //! ```text
-//! cargo build --release && cargo bench --bench ivr -- [sqlite|postgres] [callbacks|latency|backlog]
+//! cargo build --release && cargo bench --bench ivr -- [sqlite|postgres] [callbacks|latency|backlog|wa-latency|wa-backlog]
+//! cargo bench --bench ivr -- postgres wa-backlog                       # e.g. one database, one phase
+//! BENCH_WA_ORDERS=2000 cargo bench --bench ivr -- sqlite wa-backlog    # a smaller backlog
 //! ```
 //!
-//! With no database named it runs both; with no phase named it runs all three. It builds nothing
+//! With no database named it runs both; with no phase named it runs all five. It builds nothing
 //! itself: it starts `target/release/codverify` (or `$BENCH_BIN`) as a child process with
 //! `RUN_MODE=all` (web and workers in one process) and `TEST_CLOCK=1` (the app clock stands still at
 //! 10:00 in India, inside calling hours, and moves only by `POST /_test/clock/advance`). A fake
-//! Exotel (Calls/connect, Numbers, Balance) and a fake Shopify (token exchange, Admin GraphQL) run
+//! Exotel (Calls/connect, Numbers, Balance, v2 WhatsApp messages) and a fake Shopify (token exchange, Admin GraphQL) run
 //! inside the bench on their own thread, answer at once, never rate limit, and record the arrival
 //! `Instant` of every request. Shops are installed and configured as a merchant's browser would:
 //! a session token (HS256) to `GET /app/api/settings`, then `PUT /app/api/settings`.
@@ -35,9 +37,18 @@
 //!    account, the most Calls/connect (and Numbers lookups) in any sliding 60 s window (must be ≤ the
 //!    limit) and the sustained rate from its first to its last call (must be ≥ 95% of the limit); per
 //!    shop, the wait from the clock advance to its first and to its last call (fairness).
+//! 4. **wa-latency** and 5. **wa-backlog** (in `ivr/whatsapp.rs`): the same two measures for the
+//!    WhatsApp step of the plan [whatsapp, ivr], the fake answering Exotel's v2 messages API (202,
+//!    a sid per message): `BENCH_WA_LATENCY_ORDERS` (200) orders at `BENCH_LATENCY_RATE` → the
+//!    fake's receipt of each order's message (target p50 < 1 s); `BENCH_WA_ORDERS` (20,000) orders
+//!    over `BENCH_WA_SHOPS` (200) shops on `BENCH_WA_ACCOUNTS` (20) accounts, all due at once when
+//!    the shops' hours open, paced by the `{account}/whatsapp` budget (`BENCH_CALLS_PER_MINUTE`):
+//!    worst sliding minute per account (≤ the limit), sustained rate (≥ 95%), each shop's wait for
+//!    its first and last message, and exactly one message per order. `BENCH_WA_HOURS=open`: the
+//!    orders come in during the shops' hours instead (each message due as its order arrives).
 //!
-//! A phase fails (exit status 1) on any unexpected HTTP status, I/O error, lost call, or a sliding
-//! minute over the limit; a missed latency or throughput target is reported as MISS, not failed.
+//! A phase fails (exit status 1) on any unexpected HTTP status, I/O error, lost or duplicated call
+//! or message, or a sliding minute over the limit; a missed latency or throughput target is reported as MISS, not failed.
 //!
 //! PostgreSQL: `BENCH_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`) is used
 //! only to create and finally drop a fresh `codverify_bench_<random>` database. SQLite: a fresh file
@@ -62,6 +73,9 @@ use serde_json::{Value, json};
 
 mod common;
 use common::*;
+// The WhatsApp phases (plan [whatsapp, ivr]).
+#[path = "ivr/whatsapp.rs"]
+mod whatsapp;
 
 const COD: &str = "Cash on Delivery (COD)";
 /// The app's highest `EXOTEL_CALLS_PER_MINUTE`: used where the rate limit is not what is measured.
@@ -79,6 +93,8 @@ enum Phase {
     Callbacks,
     Latency,
     Backlog,
+    WaBacklog,
+    WaLatency,
 }
 
 impl Phase {
@@ -87,6 +103,8 @@ impl Phase {
             Phase::Callbacks => "callbacks",
             Phase::Latency => "latency",
             Phase::Backlog => "backlog",
+            Phase::WaBacklog => "wa-backlog",
+            Phase::WaLatency => "wa-latency",
         }
     }
 }
@@ -104,6 +122,12 @@ struct Settings {
     bl_shops: usize,
     bl_accounts: usize,
     bl_cpm: i64,
+    wa_orders: usize,
+    wa_shops: usize,
+    wa_accounts: usize,
+    wa_lat_orders: usize,
+    /// wa-backlog: orders taken before the shops' hours, all due at once (else during them).
+    wa_overnight: bool,
 }
 
 impl Settings {
@@ -121,16 +145,32 @@ impl Settings {
             bl_shops: env_num("BENCH_BACKLOG_SHOPS", 200)?,
             bl_accounts: env_num("BENCH_BACKLOG_ACCOUNTS", 20)?,
             bl_cpm: env_num("BENCH_CALLS_PER_MINUTE", 200)?,
+            wa_orders: env_num("BENCH_WA_ORDERS", 20_000)?,
+            wa_shops: env_num("BENCH_WA_SHOPS", 200)?,
+            wa_accounts: env_num("BENCH_WA_ACCOUNTS", 20)?,
+            wa_lat_orders: env_num("BENCH_WA_LATENCY_ORDERS", 200)?,
+            wa_overnight: match std::env::var("BENCH_WA_HOURS").as_deref() {
+                Err(_) | Ok("closed") => true,
+                Ok("open") => false,
+                Ok(other) => bail!("BENCH_WA_HOURS must be closed or open, not {other:?}"),
+            },
         };
-        if [s.cb_shops, s.cb_calls, s.lat_orders, s.bl_calls, s.bl_shops, s.bl_accounts].contains(&0)
+        if [s.cb_shops, s.cb_calls, s.lat_orders, s.bl_calls, s.bl_shops, s.bl_accounts, s.wa_orders, s.wa_shops, s.wa_accounts, s.wa_lat_orders].contains(&0)
             || s.cb_rate == 0
             || s.cb_seconds == 0
             || s.lat_rate == 0
         {
             bail!("every BENCH_* count, rate and duration must be positive");
         }
-        if s.cb_calls < 2 * s.cb_shops || s.bl_accounts > s.bl_shops || s.bl_calls > 200_000 || s.lat_orders > 10_000 {
-            bail!("bench settings out of range (BENCH_CB_CALLS ≥ 2 per shop, accounts ≤ shops, ≤ 200,000 backlog calls, ≤ 10,000 latency orders)");
+        if s.cb_calls < 2 * s.cb_shops
+            || s.bl_accounts > s.bl_shops
+            || s.wa_accounts > s.wa_shops
+            || s.bl_calls > 200_000
+            || s.wa_orders > 200_000
+            || s.lat_orders > 10_000
+            || s.wa_lat_orders > 10_000
+        {
+            bail!("bench settings out of range (BENCH_CB_CALLS ≥ 2 per shop, accounts ≤ shops, ≤ 200,000 backlog calls or messages, ≤ 10,000 latency orders)");
         }
         if s.cb_rate > 50_000 || s.cb_seconds > 300 || s.lat_rate > 1_000 {
             bail!("bench settings out of range (at most 50,000/s for 300 s; latency rate at most 1,000/s)");
@@ -145,7 +185,7 @@ impl Settings {
 fn main() -> ExitCode {
     let Some(args) = bench_args(
         "ivr",
-        "cargo build --release && cargo bench --bench ivr -- [sqlite|postgres] [callbacks|latency|backlog]",
+        "cargo build --release && cargo bench --bench ivr -- [sqlite|postgres] [callbacks|latency|backlog|wa-backlog|wa-latency]",
     ) else {
         return ExitCode::SUCCESS;
     };
@@ -155,15 +195,17 @@ fn main() -> ExitCode {
             "callbacks" => Phase::Callbacks,
             "latency" => Phase::Latency,
             "backlog" => Phase::Backlog,
+            "wa-backlog" => Phase::WaBacklog,
+            "wa-latency" => Phase::WaLatency,
             _ => return false,
         });
         true
     };
-    let Some(backends) = backends("ivr", &args, "sqlite, postgres, callbacks, latency, backlog", &mut phase) else {
+    let Some(backends) = backends("ivr", &args, "sqlite, postgres, callbacks, latency, backlog, wa-backlog, wa-latency", &mut phase) else {
         return ExitCode::from(2);
     };
     if phases.is_empty() {
-        phases = vec![Phase::Callbacks, Phase::Latency, Phase::Backlog];
+        phases = vec![Phase::Callbacks, Phase::Latency, Phase::Backlog, Phase::WaLatency, Phase::WaBacklog];
     }
     let settings = match Settings::from_env() {
         Ok(s) => s,
@@ -203,8 +245,9 @@ fn main() -> ExitCode {
         println!("{line}");
     }
     println!(
-        "targets: callbacks p99 < {TARGET_CALLBACK_P99_MS:.0} ms; order → Calls/connect p50 < {:.0} s, p99 < {:.0} s; backlog ≤ limit in every \
-         60 s window and ≥ {:.0}% of it sustained (a MISS is reported; a window over the limit, a lost call or an unexpected status fails)",
+        "targets: callbacks p99 < {TARGET_CALLBACK_P99_MS:.0} ms; order → Calls/connect (or WhatsApp request) p50 < {:.0} s, p99 < {:.0} s; \
+         backlogs ≤ limit in every 60 s window and ≥ {:.0}% of it sustained (a MISS is reported; a window over the limit, a lost or \
+         duplicated call or message, or an unexpected status fails)",
         TARGET_LATENCY_P50_MS / 1e3,
         TARGET_LATENCY_P99_MS / 1e3,
         TARGET_SUSTAINED_SHARE * 100.0
@@ -227,7 +270,7 @@ async fn run_phase(backend: Backend, phase: Phase, s: &Settings) -> anyhow::Resu
     let db = BenchDb::create(backend, &s.pg_admin_url).await?;
     let result = async {
         let fakes = Fakes::start()?;
-        let cpm = if phase == Phase::Backlog { s.bl_cpm } else { UNLIMITED_CPM };
+        let cpm = if matches!(phase, Phase::Backlog | Phase::WaBacklog) { s.bl_cpm } else { UNLIMITED_CPM };
         let mut app = App::start(s, &db, &fakes, cpm).await?;
         println!("database        {}", db.durability_note().await);
         println!("start-up        {:.2} s to GET /healthz 200 (migrations included); EXOTEL_CALLS_PER_MINUTE={cpm}", app.startup.as_secs_f64());
@@ -235,6 +278,8 @@ async fn run_phase(backend: Backend, phase: Phase, s: &Settings) -> anyhow::Resu
             Phase::Callbacks => callbacks(s, &mut app, &db, &fakes).await,
             Phase::Latency => latency(s, &mut app, &fakes).await,
             Phase::Backlog => backlog(s, &mut app, &db, &fakes).await,
+            Phase::WaBacklog => whatsapp::backlog(s, &mut app, &db, &fakes).await,
+            Phase::WaLatency => whatsapp::latency(s, &mut app, &fakes).await,
         };
         let rss = proc_status_kb(app.server.pid(), "VmHWM:");
         let stop = app.server.stop(Duration::from_secs(60));
@@ -271,6 +316,8 @@ struct Hit {
 struct FakeState {
     calls: Vec<Hit>,
     lookups: Vec<Hit>,
+    /// WhatsApp messages (v2 messages API): `number` is `to`, `custom_field` the message id.
+    messages: Vec<Hit>,
     balance_checks: usize,
     /// Requests to Exotel without Basic credentials (the real one would answer 401).
     unauthenticated: usize,
@@ -298,6 +345,7 @@ impl Fakes {
             .route("/v1/Accounts/{sid}/Calls/connect.json", post(fake_connect))
             .route("/v1/Accounts/{sid}/Numbers/{number}", get(fake_numbers))
             .route("/v1/Accounts/{sid}/Balance.json", get(fake_balance))
+            .route("/v2/accounts/{sid}/messages", post(fake_whatsapp))
             .route("/admin/oauth/access_token", post(fake_token))
             .route("/admin/api/{version}/graphql.json", post(fake_graphql))
             .with_state(state.clone());
@@ -340,6 +388,14 @@ impl Fakes {
 
     fn lookups(&self) -> Vec<Hit> {
         self.state.lock().unwrap().lookups.clone()
+    }
+
+    fn messages(&self) -> Vec<Hit> {
+        self.state.lock().unwrap().messages.clone()
+    }
+
+    fn message_count(&self) -> usize {
+        self.state.lock().unwrap().messages.len()
     }
 }
 
@@ -403,6 +459,32 @@ async fn fake_numbers(State(state): State<Shared>, UrlPath((sid, number)): UrlPa
         "PhoneNumber": format!("0{}", last10(&number)), "Circle": "MH", "CircleName": "Maharashtra Telecom Circle",
         "Type": "Mobile", "Operator": "A", "OperatorName": "Airtel", "DND": "No"
     }}))
+}
+
+/// `POST /v2/accounts/{sid}/messages`: one template message per request, as the app sends them;
+/// 202 with a fresh sid, the shape `exotel::whatsapp::read_answer` takes.
+async fn fake_whatsapp(State(state): State<Shared>, UrlPath(sid): UrlPath<String>, headers: axum::http::HeaderMap, body: Bytes) -> Response {
+    let at = Instant::now();
+    let req: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let m = req.pointer("/whatsapp/messages/0").cloned().unwrap_or(Value::Null);
+    let field = |k: &str| m.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+    let message_sid = {
+        let mut s = state.lock().unwrap();
+        if !has_basic_auth(&headers) {
+            s.unauthenticated += 1;
+        }
+        s.issued += 1;
+        s.messages.push(Hit {
+            account: sid,
+            number: field("to"),
+            custom_field: field("custom_data"),
+            at,
+        });
+        format!("wa{:030x}", s.issued)
+    };
+    let answer = json!({"request_id": message_sid, "method": "POST", "http_code": 202, "metadata": {"failed": 0, "total": 1, "success": 1},
+        "response": {"whatsapp": {"messages": [{"code": 202, "status": "success", "data": {"sid": message_sid}, "error_data": null}]}}});
+    (axum::http::StatusCode::ACCEPTED, [(axum::http::header::CONTENT_TYPE, "application/json")], answer.to_string()).into_response()
 }
 
 async fn fake_balance(State(state): State<Shared>, UrlPath(sid): UrlPath<String>) -> Response {
@@ -513,20 +595,17 @@ impl App {
     }
 
     /// Installs `shop` by token exchange and saves IVR settings on Exotel account `account`, with
-    /// `ivr` fields over the defaults below. Returns the shop's callback key.
+    /// `ivr` fields over the defaults of [`settings_doc`]. Returns the shop's callback key.
     async fn install(&self, shop: &str, account: &str, ivr: Value) -> anyhow::Result<String> {
+        self.install_doc(shop, settings_doc(account, ivr)).await
+    }
+
+    /// Installs `shop` and saves the settings document `doc`. Returns the shop's callback key.
+    async fn install_doc(&self, shop: &str, doc: Value) -> anyhow::Result<String> {
         let r = self.http.get(self.url("/app/api/settings")).bearer_auth(self.session_token(shop)).send().await?;
         if r.status() != 200 {
             bail!("install of {shop}: HTTP {}: {}", r.status(), r.text().await.unwrap_or_default());
         }
-        let mut section = json!({"first_call": "immediate", "exophone": "08047112345", "flow_id": "123456", "retries": 2,
-            "retry_interval_minutes": 30, "timezone": "Asia/Kolkata", "window_start": "00:00", "window_end": "23:59",
-            "confirm_tag": "cod_confirmed", "cancel_tag": "cod_cancelled", "callback_tag": "cod_callback"});
-        for (k, v) in ivr.as_object().into_iter().flatten() {
-            section[k] = v.clone();
-        }
-        let doc = json!({"general": {"verify": "cod", "method": "ivr", "exotel_subdomain": "api.in.exotel.com",
-            "account_sid": account, "api_key": format!("key-{account}"), "api_token": format!("token-{account}")}, "ivr": section});
         let r = self.http.put(self.url("/app/api/settings")).bearer_auth(self.session_token(shop)).json(&doc).send().await?;
         if r.status() != 200 {
             bail!("settings of {shop}: HTTP {}: {}", r.status(), r.text().await.unwrap_or_default());
@@ -554,6 +633,19 @@ impl App {
             }
         }
     }
+}
+
+/// The settings document of an IVR shop on Exotel account `account`, with `ivr` fields over the
+/// defaults below.
+fn settings_doc(account: &str, ivr: Value) -> Value {
+    let mut section = json!({"first_call": "immediate", "exophone": "08047112345", "flow_id": "123456", "retries": 2,
+        "retry_interval_minutes": 30, "timezone": "Asia/Kolkata", "window_start": "00:00", "window_end": "23:59",
+        "confirm_tag": "cod_confirmed", "cancel_tag": "cod_cancelled", "callback_tag": "cod_callback"});
+    for (k, v) in ivr.as_object().into_iter().flatten() {
+        section[k] = v.clone();
+    }
+    json!({"general": {"verify": "cod", "method": "ivr", "exotel_subdomain": "api.in.exotel.com",
+        "account_sid": account, "api_key": format!("key-{account}"), "api_token": format!("token-{account}")}, "ivr": section})
 }
 
 /// Seconds from `now_ms` to the next hh:mm:00 in Asia/Kolkata (UTC+05:30, no DST).
