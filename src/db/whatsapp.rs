@@ -21,14 +21,14 @@ pub struct Queued<'a> {
 }
 
 /// Queues a message for the dialer, due at `now`. Returns its id.
-pub async fn insert_queued(tx: &mut Tx, m: &Queued<'_>, now: i64) -> Result<String, sqlx::Error> {
+pub async fn insert_queued(tx: &mut Tx, m: &Queued<'_>, due: i64, now: i64) -> Result<String, sqlx::Error> {
     let id = new_id();
     on_tx!(tx, exec c => sqlx::query(
         "INSERT INTO whatsapp_messages (id, shop_id, order_id, seq, account_sid, to_phone_enc, to_phone_hash, token_hash, template, language, \
            state, due_at, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'queued', $11, $11, $11)")
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'queued', $11, $12, $12)")
         .bind(&id).bind(m.shop_id).bind(m.order_id).bind(m.seq).bind(m.account).bind(&m.to_phone_enc).bind(&m.to_phone_hash)
-        .bind(m.token_hash).bind(m.template).bind(m.language).bind(now))?;
+        .bind(m.token_hash).bind(m.template).bind(m.language).bind(due).bind(now))?;
     Ok(id)
 }
 

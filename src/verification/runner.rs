@@ -211,11 +211,16 @@ pub async fn advance(app: &App, tx: &mut Tx, shop_id: &str, order_id: &str, sett
                     return Ok(());
                 }
                 let kind = steps[step];
-                // Calls wait in their queue; other steps' contacts are written when due (an SMS
-                // link expires counting from then), and so is a step's first contact after an
-                // earlier step (that step ends then: its limit tag, and an answer to it, come first).
+                // Calls wait in their queue, and so does the plan's very first WhatsApp message (an
+                // order taken at night: one row the dialer picks up when the hours open, not a
+                // timer and a job each — a night's backlog would otherwise all fire at once). Other
+                // contacts are written when due (an SMS link expires counting from then), and so is
+                // a step's first contact after an earlier step (that step ends then: its limit tag,
+                // and an answer to it, come first).
                 let after_a_step = n == 1 && seen.current_step().is_some_and(|p| p < step);
-                if (kind != Step::Ivr || after_a_step) && at > now {
+                let first_of_plan = seen.history.contacts.is_empty() && step == 0 && n == 1;
+                let queued_ahead = (kind == Step::Ivr && !after_a_step) || (kind == Step::Whatsapp && first_of_plan);
+                if !queued_ahead && at > now {
                     return wait_until(tx, shop_id, order_id, at, now).await;
                 }
                 let mut why = String::from("the first step of the plan");
@@ -352,7 +357,7 @@ async fn contact(app: &App, tx: &mut Tx, shop_id: &str, order_id: &str, settings
             if n == 1 {
                 add_event(tx, shop_id, order_id, "whatsapp_started", &format!("WhatsApp step started: {why}"), now).await?;
             }
-            whatsapp::queue(app, tx, &o, settings, n, at.max(now)).await
+            whatsapp::queue(app, tx, &o, settings, n, at, now).await
         }
     }
 }

@@ -6,6 +6,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::dialer::{self, Outbox};
+use super::schedule::local_time;
 use super::sms::{self, OrderInfo};
 use crate::app::App;
 use crate::crypto::{random_token, sha256_hex};
@@ -22,7 +23,7 @@ const ITEMS_MAX_CHARS: usize = 120;
 
 /// Queues message `n` of the WhatsApp step for the order, going at `now` (the runner writes it
 /// when due). Its template follows the customer's locale.
-pub async fn queue(app: &App, tx: &mut Tx, o: &OrderInfo, settings: &Settings, n: u32, now: i64) -> anyhow::Result<()> {
+pub async fn queue(app: &App, tx: &mut Tx, o: &OrderInfo, settings: &Settings, n: u32, due: i64, now: i64) -> anyhow::Result<()> {
     let (template, language) = settings.whatsapp.template_for(o.customer_locale.as_deref().unwrap_or(""));
     // The buttons' token is made as the message goes (it is never stored, only its hash); until
     // then the row holds the hash of a token no one has.
@@ -38,8 +39,9 @@ pub async fn queue(app: &App, tx: &mut Tx, o: &OrderInfo, settings: &Settings, n
         template,
         language,
     };
-    stored::insert_queued(tx, &row, now).await?;
-    let detail = format!("WhatsApp message {n} queued (template {template}, {language})");
+    stored::insert_queued(tx, &row, due.max(now), now).await?;
+    let when = if due > now { format!(" for {}", local_time(&settings.ivr, due)) } else { String::new() };
+    let detail = format!("WhatsApp message {n} queued{when} (template {template}, {language})");
     add_event(tx, &o.shop_id, &o.id, "whatsapp_queued", &detail, now).await
 }
 
