@@ -250,6 +250,54 @@ stored_enum! {
 }
 
 stored_enum! {
+    /// Where one WhatsApp message stands in the app (`whatsapp_messages.state`); Exotel's delivery
+    /// reports are kept apart ([`WaDelivery`]).
+    WaState {
+        Queued = "queued",
+        /// Claimed by the dialer; the request to Exotel is (about to be) on its way.
+        Sending = "sending",
+        /// Exotel took it (it has a sid).
+        Sent = "sent",
+        /// Whether Exotel took it is not known (a timeout, a process that stopped mid-request): never resent.
+        Unknown = "unknown",
+        /// Exotel answered for the message and refused it (a number not on WhatsApp).
+        Refused = "refused",
+        /// The request was refused as a whole (credentials, plan…).
+        Failed = "failed",
+        Cancelled = "cancelled",
+    }
+}
+
+stored_enum! {
+    /// Exotel's latest delivery report of a WhatsApp message (`whatsapp_messages.status`).
+    WaDelivery {
+        Sent = "sent",
+        Delivered = "delivered",
+        Read = "read",
+        /// Will never be delivered.
+        Failed = "failed",
+    }
+}
+
+impl WaDelivery {
+    /// Reports only move forward: sent < delivered < read; failed only before delivery.
+    pub fn supersedes(self, current: Option<WaDelivery>) -> bool {
+        let rank = |d: WaDelivery| match d {
+            WaDelivery::Sent => 1,
+            WaDelivery::Delivered => 2,
+            WaDelivery::Read => 3,
+            WaDelivery::Failed => 0,
+        };
+        match (self, current) {
+            (_, None) => true,
+            (WaDelivery::Failed, Some(c)) => c == WaDelivery::Sent,
+            (_, Some(WaDelivery::Failed)) => false,
+            (s, Some(c)) => rank(s) > rank(c),
+        }
+    }
+}
+
+stored_enum! {
     /// What an SMS is for (`sms_messages.kind`): it picks the sender ID and DLT entity it goes with.
     SmsKind {
         /// The fallback's verification link.
@@ -308,8 +356,18 @@ mod tests {
         assert_eq!(OrderStatus::NAMES, ["pending", "confirmed", "cancelled", "callback_requested", "no_response", "skipped"]);
         assert_eq!(AttemptState::NAMES, ["queued", "dialing", "placed", "unknown", "ended", "cancelled"]);
         assert_eq!(SmsState::NAMES, ["queued", "sending", "sent", "unknown", "failed", "cancelled"]);
+        assert_eq!(WaState::NAMES, ["queued", "sending", "sent", "unknown", "refused", "failed", "cancelled"]);
         assert_eq!(SmsKind::NAMES, ["link", "missed_call", "confirmation", "otp"]);
         assert_eq!(OrderStatus::parse("Pending"), None);
+    }
+
+    #[test]
+    fn delivery_reports_only_move_forward() {
+        use WaDelivery::*;
+        assert!(Sent.supersedes(None) && Failed.supersedes(None) && Read.supersedes(Some(Delivered)));
+        assert!(Failed.supersedes(Some(Sent)) && !Failed.supersedes(Some(Delivered)) && !Failed.supersedes(Some(Read)));
+        assert!(!Sent.supersedes(Some(Delivered)) && !Delivered.supersedes(Some(Read)) && !Read.supersedes(Some(Failed)));
+        assert!(!Read.supersedes(Some(Read)));
     }
 
     #[test]

@@ -52,6 +52,7 @@ const MODULES: &[(&str, usize)] = &[
     ("db::reports::activity", STORAGE),
     ("db::shops", STORAGE),
     ("db::sms", STORAGE),
+    ("db::whatsapp", STORAGE),
     ("db::pii", STORAGE),
     // Platform clients, and the context that bundles them with the pool for the layers above.
     ("exotel", CLIENTS),
@@ -76,6 +77,7 @@ const MODULES: &[(&str, usize)] = &[
     ("verification::link", WORKFLOWS),
     ("verification::missed_call", WORKFLOWS),
     ("verification::sms", WORKFLOWS),
+    ("verification::whatsapp", WORKFLOWS),
     ("verification::otp", WORKFLOWS),
     ("verification::plan", WORKFLOWS),
     ("verification::runner", WORKFLOWS),

@@ -23,6 +23,7 @@ pub mod rates;
 pub mod reports;
 pub mod shops;
 pub mod sms;
+pub mod whatsapp;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -1,15 +1,16 @@
-//! The outbox rows the dialer sends (`call_attempts`, `sms_messages`): written before they are sent,
+//! The outbox rows the dialer sends (`call_attempts`, `sms_messages`, `whatsapp_messages`): written before they are sent,
 //! claimed, and put back in the queue.
 
 use crate::db::{Db, Tx};
-use crate::domain::{AttemptState, SmsState};
+use crate::domain::{AttemptState, SmsState, WaState};
 use crate::{on_db, on_tx};
 
-/// What the dialer sends: calls and SMS, each a table of rows written before they are sent.
+/// What the dialer sends: calls, SMS and WhatsApp messages, each a table of rows written before they are sent.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Outbox {
     Calls,
     Sms,
+    Whatsapp,
 }
 
 impl Outbox {
@@ -17,6 +18,7 @@ impl Outbox {
         match self {
             Outbox::Calls => "call_attempts",
             Outbox::Sms => "sms_messages",
+            Outbox::Whatsapp => "whatsapp_messages",
         }
     }
     /// The state of a claimed row whose request is (about to be) on its way.
@@ -24,6 +26,7 @@ impl Outbox {
         match self {
             Outbox::Calls => AttemptState::Dialing.as_str(),
             Outbox::Sms => SmsState::Sending.as_str(),
+            Outbox::Whatsapp => WaState::Sending.as_str(),
         }
     }
     /// The Exotel API whose budget a send takes.
@@ -31,6 +34,7 @@ impl Outbox {
         match self {
             Outbox::Calls => "calls",
             Outbox::Sms => "sms",
+            Outbox::Whatsapp => "whatsapp",
         }
     }
 }
@@ -103,5 +107,14 @@ pub async fn cancel_queued_sms(tx: &mut Tx, shop_id: &str, order_id: Option<&str
     on_tx!(tx, exec c => sqlx::query(
         "UPDATE sms_messages SET state = 'cancelled', updated_at = $1 \
          WHERE shop_id = $2 AND ($3 IS NULL OR order_id = $3) AND state = 'queued' AND kind <> 'confirmation'")
+        .bind(now).bind(shop_id).bind(order_id))
+}
+
+/// Cancels the queued WhatsApp messages of an order (or, with no order, of the whole shop).
+/// Returns the rows changed.
+pub async fn cancel_queued_whatsapp(tx: &mut Tx, shop_id: &str, order_id: Option<&str>, now: i64) -> Result<u64, sqlx::Error> {
+    on_tx!(tx, exec c => sqlx::query(
+        "UPDATE whatsapp_messages SET state = 'cancelled', updated_at = $1 \
+         WHERE shop_id = $2 AND ($3 IS NULL OR order_id = $3) AND state = 'queued'")
         .bind(now).bind(shop_id).bind(order_id))
 }

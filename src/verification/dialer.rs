@@ -155,6 +155,9 @@ pub async fn run(state: AppState, channels: Arc<dyn Channels>, mut stop: watch::
             if let Err(e) = channels.recover_stale(&state, Outbox::Sms, wall - stale_dial_ms(&state)).await {
                 tracing::warn!(error = %e, "could not recover stale SMS sends");
             }
+            if let Err(e) = channels.recover_stale(&state, Outbox::Whatsapp, wall - stale_dial_ms(&state)).await {
+                tracing::warn!(error = %e, "could not recover stale WhatsApp sends");
+            }
         }
         while in_flight.try_join_next().is_some() {}
         tokio::select! {
@@ -167,10 +170,10 @@ pub async fn run(state: AppState, channels: Arc<dyn Channels>, mut stop: watch::
     while in_flight.join_next().await.is_some() {}
 }
 
-/// One pass over the due calls and SMS. Returns how soon a rate-limited budget has room again.
+/// One pass over the due calls, SMS and WhatsApp messages. Returns how soon a rate-limited budget has room again.
 async fn tick(state: &AppState, channels: &Arc<dyn Channels>, slots: &Arc<Semaphore>, in_flight: &mut tokio::task::JoinSet<()>) -> anyhow::Result<Option<Duration>> {
     let mut soonest: Option<i64> = None;
-    for outbox in [Outbox::Calls, Outbox::Sms] {
+    for outbox in [Outbox::Calls, Outbox::Sms, Outbox::Whatsapp] {
         let wall = wall_ms();
         let rows = outbox::due(&state.db, outbox, state.clock.now_ms(), wall).await?;
         let mut limited: HashSet<String> = HashSet::new();

@@ -12,6 +12,7 @@ pub mod plan;
 pub mod runner;
 pub mod schedule;
 pub mod sms;
+pub mod whatsapp;
 
 use std::sync::atomic::AtomicBool;
 
@@ -25,7 +26,7 @@ use crate::settings::{Method, Settings};
 use crate::shopify::admin::{self, AdminError};
 use crate::app::App;
 
-/// The channels the dialer sends through: calls by `ivr`, SMS by `sms`.
+/// The channels the dialer sends through: calls by `ivr`, SMS by `sms`, WhatsApp by `whatsapp`.
 pub struct Channels;
 
 impl dialer::Channels for Channels {
@@ -33,6 +34,7 @@ impl dialer::Channels for Channels {
         match outbox {
             dialer::Outbox::Calls => Box::pin(ivr::dial(app, id, sent)),
             dialer::Outbox::Sms => Box::pin(sms::send(app, id, sent)),
+            dialer::Outbox::Whatsapp => Box::pin(whatsapp::send(app, id, sent)),
         }
     }
 
@@ -40,6 +42,7 @@ impl dialer::Channels for Channels {
         match outbox {
             dialer::Outbox::Calls => Box::pin(ivr::recover_stale_dials(app, claimed_before_wall)),
             dialer::Outbox::Sms => Box::pin(sms::recover_stale_sends(app, claimed_before_wall)),
+            dialer::Outbox::Whatsapp => Box::pin(whatsapp::recover_stale_sends(app, claimed_before_wall)),
         }
     }
 }
@@ -51,7 +54,8 @@ pub async fn begin(app: &App, tx: &mut Tx, shop_id: &str, order_id: &str, settin
     let detail = format!("verification by {}", settings.general.method);
     if add_event_once(tx, &event_id, shop_id, order_id, "verification_started", &detail, app.clock.now_ms()).await? {
         match settings.general.method {
-            Method::Ivr => runner::advance(app, tx, shop_id, order_id, settings, app.clock.now_ms()).await?,
+            // The plan's first step (the IVR or WhatsApp) is the runner's.
+            Method::Ivr | Method::Whatsapp => runner::advance(app, tx, shop_id, order_id, settings, app.clock.now_ms()).await?,
             Method::Otp => {
                 let now = app.clock.now_ms();
                 if let Some(o) = sms::load_order_tx(app, tx, order_id).await? {
@@ -63,8 +67,6 @@ pub async fn begin(app: &App, tx: &mut Tx, shop_id: &str, order_id: &str, settin
                     tx.schedule(&Job::EscalateOtp { order_id: order_id.to_string() }, shop_id, Some(order_id), at, now).await?;
                 }
             }
-            // WhatsApp steps come with the plans workflow (SPEC §8); settings accept it already.
-            Method::Whatsapp => {}
         }
     }
     Ok(())
@@ -91,14 +93,15 @@ pub(crate) async fn order_still_pending(tx: &mut Tx, shop_id: &str, order_id: &s
     Ok(orders::hold_row_if_pending(tx, shop_id, order_id).await?)
 }
 
-/// Stops every call and timer still waiting for an order (resolved or cancelled elsewhere), or
+/// Stops every call, message and timer still waiting for an order (resolved or cancelled elsewhere), or
 /// for a whole shop (uninstalled).
 pub async fn stop_pending(tx: &mut Tx, shop_id: &str, order_id: Option<&str>, now: i64) -> anyhow::Result<u64> {
     let timers = tx.cancel_timers(shop_id, order_id).await?;
     let calls = attempts::cancel_queued(tx, shop_id, order_id, now).await?;
     // Confirmation SMS after a missed call still go: they answer the customer.
     let sms = outbox::cancel_queued_sms(tx, shop_id, order_id, now).await?;
-    Ok(timers + calls + sms)
+    let whatsapp = outbox::cancel_queued_whatsapp(tx, shop_id, order_id, now).await?;
+    Ok(timers + calls + sms + whatsapp)
 }
 
 /// Resolves a `pending` order, once: the status and reason, the timeline event, what was still

@@ -9,13 +9,13 @@
 
 use super::plan::{self, Contact, History, Next, Outcome, Plan, StepRule};
 use super::schedule::Window;
-use super::{dialer, fallback, ivr, sms};
+use super::{dialer, fallback, ivr, sms, whatsapp};
 use crate::app::App;
 use crate::db::contacts::{self, ContactRow};
 use crate::db::events::{add_event, add_event_once};
 use crate::db::queue::Job;
 use crate::db::{Tx, attempts, orders};
-use crate::domain::{AttemptState, OrderStatus, ShopStatus, SmsState};
+use crate::domain::{AttemptState, OrderStatus, ShopStatus, SmsState, WaDelivery, WaState};
 use crate::settings::{CANCEL_AFTER_HOURS, FirstCall, NoResponseAction, Settings, Step};
 
 const MINUTE_MS: i64 = 60_000;
@@ -81,6 +81,8 @@ struct Seen {
     made: Vec<u32>,
     /// Whether a step ended on a DND number (its call was not placed).
     ended_by_dnd: Vec<bool>,
+    /// Whether a step ended on a message that cannot be delivered (refused, failed).
+    ended_undelivered: Vec<bool>,
     /// What the latest ended call meant.
     last_call_result: Option<String>,
 }
@@ -92,6 +94,7 @@ impl Seen {
             queued: Vec::new(),
             made: vec![0; steps.len()],
             ended_by_dnd: vec![false; steps.len()],
+            ended_undelivered: vec![false; steps.len()],
             last_call_result: None,
         };
         for row in rows {
@@ -117,6 +120,22 @@ impl Seen {
                             Outcome::Unanswered
                         }
                     }
+                }
+            } else if kind == Step::Whatsapp {
+                // A message is written when due, so a queued one is about to go: in flight until
+                // its send is recorded; then it counts from when it went.
+                match WaState::parse(&row.state) {
+                    Some(WaState::Cancelled) | None => continue,
+                    Some(WaState::Queued | WaState::Sending) => Outcome::InFlight,
+                    Some(WaState::Refused | WaState::Failed) => {
+                        seen.ended_undelivered[step] = true;
+                        Outcome::EndsStep
+                    }
+                    Some(WaState::Sent | WaState::Unknown) if row.result.as_deref() == Some(WaDelivery::Failed.as_str()) => {
+                        seen.ended_undelivered[step] = true;
+                        Outcome::EndsStep
+                    }
+                    Some(WaState::Sent | WaState::Unknown) => Outcome::Unanswered,
                 }
             } else {
                 // An SMS counts from when it was due: it goes out whatever the clock says next.
@@ -144,6 +163,7 @@ fn step_of_channel(channel: &str) -> Option<Step> {
         "ivr" => Some(Step::Ivr),
         "link" => Some(Step::SmsLink),
         "missed_call" => Some(Step::SmsMissedCall),
+        "whatsapp" => Some(Step::Whatsapp),
         _ => None,
     }
 }
@@ -191,8 +211,10 @@ pub async fn advance(app: &App, tx: &mut Tx, shop_id: &str, order_id: &str, sett
                 }
                 let kind = steps[step];
                 // Calls wait in their queue; other steps' contacts are written when due (an SMS
-                // link expires counting from then).
-                if kind != Step::Ivr && at > now {
+                // link expires counting from then), and so is a step's first contact after an
+                // earlier step (that step ends then: its limit tag, and an answer to it, come first).
+                let after_a_step = n == 1 && seen.current_step().is_some_and(|p| p < step);
+                if (kind != Step::Ivr || after_a_step) && at > now {
                     return wait_until(tx, shop_id, order_id, at, now).await;
                 }
                 let mut why = String::from("the first step of the plan");
@@ -227,6 +249,11 @@ async fn wait_until(tx: &mut Tx, shop_id: &str, order_id: &str, at: i64, now: i6
 async fn step_over(tx: &mut Tx, shop_id: &str, order_id: &str, step: Step, seen: &Seen, index: usize, now: i64) -> anyhow::Result<String> {
     if seen.ended_by_dnd[index] {
         return Ok("the number is on the DND registry".into());
+    }
+    if seen.ended_undelivered[index] && step == Step::Whatsapp {
+        let reason = "the WhatsApp message could not be delivered (not on WhatsApp, or refused)";
+        add_event(tx, shop_id, order_id, "whatsapp_undelivered", reason, now).await?;
+        return Ok(reason.into());
     }
     let (kind, reason, tag) = limit_of(step, seen.made[index]);
     add_event(tx, shop_id, order_id, kind, &reason, now).await?;
@@ -319,7 +346,13 @@ async fn contact(app: &App, tx: &mut Tx, shop_id: &str, order_id: &str, settings
             }
             fallback::queue_plan_sms(app, tx, &o, &settings.fallback, kind, account, i64::from(n), at.max(now)).await
         }
-        Step::Whatsapp => anyhow::bail!("a WhatsApp step, but this version has no WhatsApp channel"),
+        Step::Whatsapp => {
+            let Some(o) = sms::load_order_tx(app, tx, order_id).await? else { return Ok(()) };
+            if n == 1 {
+                add_event(tx, shop_id, order_id, "whatsapp_started", &format!("WhatsApp step started: {why}"), now).await?;
+            }
+            whatsapp::queue(app, tx, &o, settings, n, at.max(now)).await
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
 use crate::verification::missed_call::{self, Missed};
-use crate::verification::sms;
+use crate::verification::{sms, whatsapp};
 use crate::verification::ivr::{self, Pressed, Scope};
 use crate::verification::schedule::{self, Choice};
 use crate::app::App;
@@ -255,6 +255,27 @@ pub async fn sms_status(State(state): State<AppState>, Path(key): Path<String>, 
         } else {
             plain(StatusCode::OK, "unknown SMS; ignored")
         })
+    }
+    .await;
+    result.unwrap_or_else(internal)
+}
+
+/// `POST /exotel/{key}/whatsapp`: Exotel's WhatsApp delivery reports and the customer's replies
+/// (JSON). 200 for any readable body, known messages or not (Exotel retries anything else); 400
+/// for one that is not JSON.
+pub async fn whatsapp(State(state): State<AppState>, Path(key): Path<String>, body: Bytes) -> Response {
+    let result = async {
+        let Some(shop_id) = shop_for_key(&state, &key).await? else { return Ok(not_found()) };
+        // PostgreSQL text cannot hold NUL, and Exotel never sends one.
+        if body.windows(6).any(|w| w.eq_ignore_ascii_case(b"\\u0000")) {
+            return Ok(plain(StatusCode::BAD_REQUEST, "fields must not contain NUL characters"));
+        }
+        let list = match crate::exotel::whatsapp::parse_callbacks(&body) {
+            Ok(list) => list,
+            Err(e) => return Ok(plain(StatusCode::BAD_REQUEST, format!("not JSON: {e}"))),
+        };
+        whatsapp::callbacks(&state, &shop_id, list).await?;
+        Ok(plain(StatusCode::OK, "OK"))
     }
     .await;
     result.unwrap_or_else(internal)

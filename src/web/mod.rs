@@ -69,6 +69,7 @@ pub fn router(state: AppState) -> Router {
         .route("/exotel/{key}/call-status", post(exotel::call_status))
         .route("/exotel/{key}/missed-call", get(exotel::missed_call).post(exotel::missed_call_post))
         .route("/exotel/{key}/sms-status", post(exotel::sms_status))
+        .route("/exotel/{key}/whatsapp", post(exotel::whatsapp))
         .route("/v/{token}", get(link::show).post(link::act))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .merge(webhooks)

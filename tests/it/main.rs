@@ -28,4 +28,5 @@ mod session;
 mod startup;
 mod settings_api;
 mod webhooks;
+mod whatsapp;
 mod whatsapp_client;

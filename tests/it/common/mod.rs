@@ -351,7 +351,7 @@ impl TestApp {
             let now = self.state.clock.now_ms();
             let wall = chrono::Utc::now().timestamp_millis();
             let mut busy = 0;
-            for (table, sending) in [("call_attempts", "dialing"), ("sms_messages", "sending")] {
+            for (table, sending) in [("call_attempts", "dialing"), ("sms_messages", "sending"), ("whatsapp_messages", "sending")] {
                 busy += self
                     .count(&format!(
                         "SELECT COUNT(*) FROM {table} WHERE state = '{sending}' OR (state = 'queued' AND due_at <= {now} \
