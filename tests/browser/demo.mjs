@@ -86,7 +86,7 @@ async function main() {
       await Promise.all([page.waitForNavigation(), page.click("text=Don't answer")]);
       if (call < 3) {
         await page.goto(`${base}/demo?refresh=0`);
-        await Promise.all([page.waitForNavigation(), page.click('text=Skip to the next retry / SMS')]);
+        await Promise.all([page.waitForNavigation(), page.click('text=Skip to the next retry / step')]);
       }
     }
     await until(page, 'the SMS with a link', async (p) => (await p.locator('a[href*="/v/"]').count()) > 0);
