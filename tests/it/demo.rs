@@ -212,6 +212,15 @@ async fn demo_confirms_on_whatsapp() {
     demo.post(&format!("/demo/calls/{sid}"), &[("action", "1")]).await;
     demo.wait_for(2, "confirmed").await;
 
+    // No answer on WhatsApp: skipping the clock past the wait moves the plan on to the call.
+    demo.post("/demo/orders", &[("phone", "9876543212"), ("amount", "199"), ("payment", "cod")]).await;
+    demo.whatsapp(3, "delivered").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    demo.post("/demo/clock", &[("to", "next")]).await;
+    let sid = demo.ringing().await;
+    demo.post(&format!("/demo/calls/{sid}"), &[("action", "2")]).await;
+    demo.wait_for(3, "cancelled").await;
+
     // Plan switches go through the settings code: "IVR only" is a valid plan; an unknown one is not.
     demo.post("/demo/plan", &[("plan", "ivr")]).await;
     assert!(demo.console().await.contains(r#"value="ivr" checked"#));
