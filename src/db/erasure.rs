@@ -1,5 +1,5 @@
 //! Erasing customer data across the tables that hold it (orders, timelines, call attempts, SMS,
-//! click-to-calls, missed calls), and erasing a shop. What each erase keeps is decided here, once.
+//! WhatsApp messages, click-to-calls, missed calls), and erasing a shop. What each erase keeps is decided here, once.
 
 use crate::db::{Db, Tx};
 use crate::{on_db, on_tx};
@@ -30,6 +30,11 @@ pub async fn erase_orders(tx: &mut Tx, shop_id: &str, order_ids: &[String], now:
         // Recordings hold the customer's voice.
         format!("UPDATE call_attempts SET recording_url = NULL WHERE shop_id = $1 AND order_id IN ({})", ids(2)),
         format!("UPDATE sms_messages SET {SMS_ERASED} WHERE shop_id = $1 AND order_id IN ({})", ids(2)),
+        // WhatsApp messages keep their state, report, answer and times.
+        format!(
+            "UPDATE whatsapp_messages SET to_phone_enc = NULL, to_phone_hash = NULL, reply_text_enc = NULL WHERE shop_id = $1 AND order_id IN ({})",
+            ids(2)
+        ),
         format!("UPDATE agent_calls SET customer_phone_enc = '', customer_phone_hash = NULL WHERE shop_id = $1 AND order_id IN ({})", ids(2)),
     ];
     for (i, sql) in statements.into_iter().enumerate() {

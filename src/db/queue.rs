@@ -173,11 +173,12 @@ pub async fn pump_due_timers(db: &Db, now_ms: i64) -> anyhow::Result<usize> {
     Ok(due.len())
 }
 
-/// The next time after `now_ms` when a queued call, a queued SMS or a timer is due.
+/// The next time after `now_ms` when a queued call, SMS or WhatsApp message or a timer is due.
 pub async fn next_due_after(db: &Db, now_ms: i64) -> Result<Option<i64>, sqlx::Error> {
     on_db!(db, c => sqlx::query_scalar(
         "SELECT MIN(t) FROM (SELECT MIN(due_at) AS t FROM call_attempts WHERE state = 'queued' AND due_at > $1 \
          UNION ALL SELECT MIN(due_at) FROM sms_messages WHERE state = 'queued' AND due_at > $1 \
+         UNION ALL SELECT MIN(due_at) FROM whatsapp_messages WHERE state = 'queued' AND due_at > $1 \
          UNION ALL SELECT MIN(due_at) FROM timers WHERE due_at > $1) nexts")
         .bind(now_ms).fetch_one(c).await)
 }

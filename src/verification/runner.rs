@@ -420,6 +420,24 @@ mod tests {
     }
 
     #[test]
+    fn whatsapp_messages_are_read_as_contacts() {
+        let row = |seq: i64, state: &str, result: Option<&str>, finished_at: Option<i64>| ContactRow {
+            channel: "whatsapp".into(), seq, state: state.into(), result: result.map(str::to_string), finished_at, due_at: 100,
+        };
+        let steps = [Step::Whatsapp, Step::Ivr];
+        let outcomes = |rows: &[ContactRow]| Seen::read(rows, &steps, 1_000).history.contacts.iter().map(|c| (c.outcome, c.at)).collect::<Vec<_>>();
+        assert_eq!(outcomes(&[row(1, "queued", None, None)]), [(Outcome::InFlight, 100)]);
+        assert_eq!(outcomes(&[row(1, "sending", None, None)]), [(Outcome::InFlight, 100)]);
+        assert_eq!(outcomes(&[row(1, "sent", Some("read"), Some(200))]), [(Outcome::Unanswered, 200)]);
+        assert_eq!(outcomes(&[row(1, "unknown", None, Some(200))]), [(Outcome::Unanswered, 200)]);
+        assert_eq!(outcomes(&[row(1, "sent", Some("failed"), Some(300))]), [(Outcome::EndsStep, 300)]);
+        assert_eq!(outcomes(&[row(1, "refused", None, Some(300))]), [(Outcome::EndsStep, 300)]);
+        assert!(outcomes(&[row(1, "cancelled", None, None)]).is_empty());
+        // A plan without the WhatsApp step does not count its messages.
+        assert!(Seen::read(&[row(1, "sent", None, Some(200))], &[Step::Ivr], 1_000).history.contacts.is_empty());
+    }
+
+    #[test]
     fn the_reference_settings_mean_ivr_then_the_fallback() {
         let mut s = settings();
         s.fallback.mode = FallbackMode::Off;

@@ -645,6 +645,10 @@ async fn hostile_exotel(backend: Backend) {
     let valid_call = json!({"CallSid": sid, "Status": "completed", "EventType": "terminal", "CustomField": attempt,
         "DateUpdated": "2026-11-23 10:01:00", "ConversationDuration": 12, "Legs": [{"Status": "completed", "AnsweredBy": "HUMAN"}]});
     let valid_sms = json!({"SmsSid": sms_sid, "Status": "sent", "DetailedStatus": "DELIVERED_TO_HANDSET", "DetailedStatusCode": "20005"});
+    let valid_wa_dlr = json!({"whatsapp": {"messages": [{"callback_type": "dlr", "sid": "wa-sid", "exo_status_code": 30002,
+        "exo_detailed_status": "EX_MESSAGE_DELIVERED", "description": "Message delivered", "custom_data": "wa-id"}]}});
+    let valid_wa_reply = json!({"whatsapp": {"messages": [{"callback_type": "icm", "from": format!("+91{PHONE}"), "to": "+919812345678",
+        "content": {"type": "button", "button": {"text": "Confirm", "payload": "AAAAAAAAAAAAAAAAAAAAAAAA.confirm"}}}]}});
     let valid_missed = json!({"CallSid": "mc1", "CallFrom": format!("0{PHONE}"), "CallTo": "08047110000", "Direction": "incoming"});
     for _ in 0..cases() {
         // The key: right, one byte off, or random.
@@ -707,6 +711,23 @@ async fn hostile_exotel(backend: Backend) {
             p.check(&format!("exotel/{path}"), (&k, &ctype, String::from_utf8_lossy(&body)), r, client_error).await;
         }
 
+        // WhatsApp delivery reports and replies: JSON mutated or random, or any bytes.
+        let valid_wa = if g.below(2) == 0 { &valid_wa_dlr } else { &valid_wa_reply };
+        let (body, ctype) = match g.below(4) {
+            0 => (serde_json::to_vec(&g.json()).unwrap(), "application/json".to_string()),
+            1 => (g.bytes(400), "application/json".to_string()),
+            _ => (serde_json::to_vec(&g.mutate_json(valid_wa)).unwrap(), "application/json".to_string()),
+        };
+        let r = app
+            .client
+            .post(app.url(&format!("/exotel/{k}/whatsapp")))
+            .header("Content-Type", header_value(ctype.as_bytes()))
+            .header("X-Forwarded-For", &client)
+            .body(body.clone())
+            .send()
+            .await;
+        p.check("exotel/whatsapp", (&k, &ctype, String::from_utf8_lossy(&body)), r, client_error).await;
+
         // The missed-call passthru by POST: its form mutated or random, in any encoding.
         let fields = match g.below(3) {
             0 => g.json(),
@@ -723,7 +744,7 @@ async fn hostile_exotel(backend: Backend) {
             .await;
         p.check("exotel/missed-call-post", (&k, &ctype, String::from_utf8_lossy(&body)), r, refused_callback).await;
     }
-    for parser in ["exotel/greeting", "exotel/ivr-passthru", "exotel/missed-call", "exotel/missed-call-post", "exotel/call-status", "exotel/sms-status", "exotel/agent-call-status"] {
+    for parser in ["exotel/greeting", "exotel/ivr-passthru", "exotel/missed-call", "exotel/missed-call-post", "exotel/call-status", "exotel/sms-status", "exotel/agent-call-status", "exotel/whatsapp"] {
         p.assert_reached(parser);
     }
     p.report("hostile_exotel", started);
@@ -932,6 +953,7 @@ async fn server_limits(backend: Backend) {
             ("X-Shopify-Webhook-Id", "big".into()), ("X-Shopify-Hmac-Sha256", sign(b"x")), ("Content-Type", "application/json".into())]),
         ("POST", format!("/exotel/{key}/call-status"), small, vec![("Content-Type", "application/json".into())]),
         ("POST", format!("/exotel/{key}/sms-status"), small, vec![("Content-Type", "application/x-www-form-urlencoded".into())]),
+        ("POST", format!("/exotel/{key}/whatsapp"), small, vec![("Content-Type", "application/json".into())]),
         ("POST", format!("/exotel/{key}/agent-call-status"), small, vec![("Content-Type", "multipart/form-data; boundary=b".into())]),
         ("POST", link.clone(), small, vec![("Content-Type", "application/x-www-form-urlencoded".into())]),
         ("POST", "/api/otp/verify".into(), small, vec![("Authorization", format!("Bearer {ext}")), ("Content-Type", "application/json".into())]),

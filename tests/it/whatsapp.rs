@@ -321,3 +321,36 @@ both_dbs!(
     whatsapp_typed_answers,
     whatsapp_callback_url_answers,
 );
+
+async fn whatsapp_another_shops_key_changes_nothing(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else { return };
+    const B: &str = "bee.myshopify.com";
+    plan_shop(&app).await;
+    setup(&app, B, json!(["whatsapp", "ivr", "sms_link"]), json!({})).await;
+    order(&app, B, 11).await;
+    let m = app.exotel.whatsapp()[0].clone();
+    let key_a = app.exotel_key(SHOP).await;
+    // B's message, its sid, id and token, through A's key: answered (Exotel must not retry) and ignored.
+    let mut through_a = m.clone();
+    through_a.message["status_callback"] = json!(format!("https://codverify.test/exotel/{key_a}/whatsapp"));
+    assert_eq!(dlr(&app, &through_a, WaDlr::Failed).await, 200);
+    assert_eq!(reply(&app, &through_a, WaReply::Button(m.payload("confirm"))).await, 200);
+    assert_eq!(reply(&app, &through_a, WaReply::Text("yes".into())).await, 200);
+    app.settle().await;
+    assert_eq!(status(&app, 11).await, "pending");
+    assert!(app.exotel.calls().is_empty());
+    assert_eq!(message_field(&app, 11, "status").await, None);
+    assert_eq!(message_field(&app, 11, "reply").await, None);
+    // B's own key works (the positive control).
+    assert_eq!(reply(&app, &m, WaReply::Button(m.payload("callback"))).await, 200);
+    app.settle().await;
+    assert_eq!(status(&app, 11).await, "callback_requested");
+    // An uninstalled shop's key is 404.
+    assert_eq!(app.post_webhook("app/uninstalled", B, "un-b", &json!({"id": 2, "domain": B})).await.status(), 200);
+    app.settle().await;
+    assert_eq!(dlr(&app, &m, WaDlr::Read).await, 404);
+    app.assert_no_jobs_left().await;
+    app.stop().await;
+}
+
+both_dbs!(whatsapp_another_shops_key_changes_nothing);

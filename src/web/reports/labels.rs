@@ -31,6 +31,16 @@ pub fn event_label(kind: &str) -> String {
         "fallback_started" => "Fallback started",
         "fallback_retry_limit_reached" => "Fallback retries used up",
         "sms" => "SMS",
+        "whatsapp_started" => "WhatsApp step started",
+        "whatsapp_queued" => "WhatsApp message queued",
+        "whatsapp_sent" => "WhatsApp message sent",
+        "whatsapp_refused" => "WhatsApp message refused",
+        "whatsapp_failed" => "WhatsApp message not sent",
+        "whatsapp_cancelled" => "WhatsApp message dropped",
+        "whatsapp_status" => "WhatsApp delivery status",
+        "whatsapp_reply" => "WhatsApp reply",
+        "whatsapp_undelivered" => "WhatsApp not delivered",
+        "whatsapp_retry_limit_reached" => "WhatsApp messages unanswered",
         "sms_status" => "SMS delivery status",
         "otp_sent" => "OTP sent",
         "otp_incorrect" => "Incorrect OTP",
@@ -65,9 +75,9 @@ pub fn tone(kind: &str) -> &'static str {
     match kind {
         "confirmed" | "tags_added" => "success",
         "cancelled" | "order_cancelled" | "shopify_cancelled" | "shopify_update_failed" | "shopify_cancel_refused" | "exotel_retry"
-        | "agent_call_failed" | "otp_incorrect" => "critical",
+        | "agent_call_failed" | "otp_incorrect" | "whatsapp_refused" | "whatsapp_failed" => "critical",
         "callback_requested" | "no_response" | "ivr_retry_limit_reached" | "fallback_retry_limit_reached" | "resend_otp_limit_reached"
-        | "incorrect_otp_limit_reached" => "warning",
+        | "incorrect_otp_limit_reached" | "whatsapp_retry_limit_reached" | "whatsapp_undelivered" => "warning",
         _ => "info",
     }
 }
