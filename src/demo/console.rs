@@ -1,5 +1,5 @@
-//! The demo console (`/demo`): create a test order, answer the simulated phone, read the SMS inbox,
-//! give a missed call, type an OTP, skip the clock ahead — and watch the order, its tags and the
+//! The demo console (`/demo`): create a test order, choose the verification plan, answer the
+//! simulated phone and its WhatsApp, read the SMS inbox, give a missed call, type an OTP, skip the clock ahead — and watch the order, its tags and the
 //! reports fill in. Plain forms, no JavaScript; the page refreshes itself every few seconds.
 
 use askama::Template;
@@ -10,9 +10,9 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::sim::{self, Answer};
+use super::sim::{self, Answer, WaAnswer};
 use super::{API_KEY, API_SECRET, SHOP};
-use crate::settings::{Method, Settings};
+use crate::settings::{Method, Settings, Step};
 use crate::web::error::{AppError, AppResult};
 use crate::app::App;
 use crate::AppState;
@@ -22,6 +22,8 @@ pub fn routes() -> Router<AppState> {
         .route("/demo", get(console))
         .route("/demo/orders", post(create_order))
         .route("/demo/calls/{sid}", post(answer_call))
+        .route("/demo/whatsapp/{sid}", post(whatsapp_reply))
+        .route("/demo/plan", post(plan))
         .route("/demo/missed-call", post(missed_call))
         .route("/demo/otp", post(otp))
         .route("/demo/method", post(method))
@@ -74,6 +76,29 @@ struct CallRow {
     outcome: String,
 }
 
+struct WaRow {
+    sid: String,
+    to: String,
+    status: String,
+    body: String,
+    /// (label, payload)
+    buttons: Vec<(String, String)>,
+    replies: Vec<String>,
+}
+
+/// The plans the console offers: (form value, steps, label).
+const PLANS: [(&str, &[Step], &str); 3] = [
+    ("whatsapp_ivr_sms_link", &[Step::Whatsapp, Step::Ivr, Step::SmsLink], "WhatsApp → IVR call → SMS link"),
+    ("ivr_sms_link", &[Step::Ivr, Step::SmsLink], "IVR call → SMS link"),
+    ("ivr", &[Step::Ivr], "IVR call only"),
+];
+
+struct PlanOption {
+    value: &'static str,
+    label: &'static str,
+    checked: bool,
+}
+
 struct SmsRow {
     to: String,
     /// The text in words, each with whether it is a link.
@@ -86,7 +111,9 @@ struct ConsolePage {
     now: String,
     method: Method,
     orders: Vec<OrderRow>,
+    plans: Vec<PlanOption>,
     calls: Vec<CallRow>,
+    whatsapp: Vec<WaRow>,
     sms: Vec<SmsRow>,
     note: String,
     admin_query: String,
@@ -108,7 +135,9 @@ async fn console(State(state): State<AppState>, Query(q): Query<Note>) -> AppRes
     let settings = Settings::from_stored(&shop.map(|s| s.settings).unwrap_or_default());
     let tz = crate::verification::schedule::Window::of(&settings.ivr).tz;
     let rows = crate::db::orders::recent_by_domain(&state.db, SHOP, 20).await?;
-    let (calls, sms, orders) = {
+    let steps = settings.plan();
+    let plans = PLANS.iter().map(|(value, plan, label)| PlanOption { value, label, checked: steps == *plan }).collect();
+    let (calls, whatsapp, sms, orders) = {
         let s = sim.state.lock().expect("sim lock");
         let calls = s.calls.iter().rev().take(10).map(|c| CallRow {
             sid: c.sid.clone(),
@@ -116,6 +145,14 @@ async fn console(State(state): State<AppState>, Query(q): Query<Note>) -> AppRes
             ringing: c.status == "ringing",
             greeting: c.greeting.clone().unwrap_or_default(),
             outcome: c.outcome.clone().unwrap_or_default(),
+        }).collect::<Vec<_>>();
+        let whatsapp = s.whatsapp.iter().rev().take(10).map(|m| WaRow {
+            sid: m.sid.clone(),
+            to: m.to.clone(),
+            status: m.status.clone(),
+            body: m.body(),
+            buttons: m.buttons.clone(),
+            replies: m.replies.clone(),
         }).collect::<Vec<_>>();
         let sms = s.sms.iter().rev().take(10).map(|m| SmsRow {
             to: m.to.clone(),
@@ -134,13 +171,15 @@ async fn console(State(state): State<AppState>, Query(q): Query<Note>) -> AppRes
                 method: settings.general.method,
             }
         }).collect::<Vec<_>>();
-        (calls, sms, orders)
+        (calls, whatsapp, sms, orders)
     };
     let page = ConsolePage {
         now: state.clock.now().with_timezone(&tz).format("%a %d %b %Y, %H:%M:%S %Z").to_string(),
         method: settings.general.method,
         orders,
+        plans,
         calls,
+        whatsapp,
         sms,
         refresh: q.refresh.as_deref() != Some("0"),
         note: q.note,
@@ -209,6 +248,28 @@ async fn answer_call(State(state): State<AppState>, Path(sid): Path<String>, For
 }
 
 #[derive(Deserialize)]
+struct WaReplyForm {
+    /// A tapped button's payload.
+    #[serde(default)]
+    payload: Option<String>,
+    /// A typed reply.
+    #[serde(default)]
+    text: Option<String>,
+}
+
+/// A tap on a WhatsApp message's button, or a typed reply: the simulated Exotel posts it to the app.
+async fn whatsapp_reply(State(state): State<AppState>, Path(sid): Path<String>, Form(f): Form<WaReplyForm>) -> AppResult<Response> {
+    demo_only(&state)?;
+    let answer = match (f.payload.filter(|p| !p.is_empty()), f.text.map(|t| t.trim().to_string()).filter(|t| !t.is_empty())) {
+        (Some(payload), _) => WaAnswer::Button(payload),
+        (None, Some(text)) => WaAnswer::Text(text),
+        (None, None) => return Ok(back("Type a reply or tap a button.")),
+    };
+    let status = sim::whatsapp_reply(&state, &sid, answer).await.map_err(|e| AppError::bad_request(e.to_string()))?;
+    Ok(back(&format!("The shopper replied on WhatsApp; Exotel passed it on to codverify (HTTP {status}).")))
+}
+
+#[derive(Deserialize)]
 struct MissedCall {
     phone: String,
 }
@@ -259,14 +320,56 @@ struct MethodForm {
     method: String,
 }
 
+/// `plan`: the plan's first step (WhatsApp or a call) is the method; `otp`: an OTP at checkout,
+/// escalating to the plan.
 async fn method(State(state): State<AppState>, Form(f): Form<MethodForm>) -> AppResult<Response> {
     demo_only(&state)?;
+    let current = demo_settings(&state).await?;
+    let method = if f.method == "plan" { first_step_method(&current.plan()) } else { f.method.clone() };
+    change_settings(&state, &current, json!({"general": {"method": method}})).await?;
+    Ok(back("Verification method changed for new orders."))
+}
+
+/// The method that goes with a plan: its first step when that is WhatsApp or a call.
+fn first_step_method(steps: &[Step]) -> String {
+    match steps.first() {
+        Some(Step::Whatsapp) => "whatsapp",
+        _ => "ivr",
+    }
+    .to_string()
+}
+
+async fn demo_settings(state: &AppState) -> AppResult<Settings> {
     let stored = crate::db::shops::find_by_domain(&state.db, &demo_shop()?).await?.ok_or(sqlx::Error::RowNotFound)?.settings;
-    let applied = crate::settings::apply(&Settings::from_stored(&stored), true, &json!({"general": {"method": f.method}}))
-        .map_err(AppError::Invalid)?;
+    Ok(Settings::from_stored(&stored))
+}
+
+/// Changes the demo shop's settings as the settings page does: through `settings::apply`.
+async fn change_settings(state: &AppState, current: &Settings, doc: serde_json::Value) -> AppResult<()> {
+    let applied = crate::settings::apply(current, true, &doc).map_err(AppError::Invalid)?;
     let stored = serde_json::to_string(&applied.settings).map_err(anyhow::Error::from)?;
     crate::db::shops::replace_settings(&state.db, SHOP, &stored).await?;
-    Ok(back("Verification method changed for new orders."))
+    Ok(())
+}
+
+#[derive(Deserialize)]
+struct PlanForm {
+    plan: String,
+}
+
+/// Switches the demo shop's plan; with WhatsApp or a call the method, the method follows the
+/// plan's first step (OTP stays OTP, escalating to the new plan).
+async fn plan(State(state): State<AppState>, Form(f): Form<PlanForm>) -> AppResult<Response> {
+    demo_only(&state)?;
+    let (_, steps, label) = PLANS.iter().find(|(v, ..)| *v == f.plan).ok_or_else(|| AppError::bad_request("unknown plan"))?;
+    let current = demo_settings(&state).await?;
+    let method = match current.general.method {
+        Method::Otp => "otp".to_string(),
+        _ => first_step_method(steps),
+    };
+    let names: Vec<&str> = steps.iter().map(|s| s.as_str()).collect();
+    change_settings(&state, &current, json!({"general": {"method": method}, "plan": {"steps": names}})).await?;
+    Ok(back(&format!("New orders follow the plan {label}.")))
 }
 
 #[derive(Deserialize)]

@@ -21,7 +21,7 @@ pub const API_SECRET: &str = "codverify-demo-secret-not-for-real-shops";
 pub const SHOP: &str = "codverify-demo.myshopify.com";
 pub const ACCOUNT_SID: &str = "demo-account";
 
-/// What the simulators hold: the calls ringing on the simulated phone, the SMS inbox, and the
+/// What the simulators hold: the calls ringing on the simulated phone, its WhatsApp, the SMS inbox, and the
 /// simulated Shopify orders' tags. In memory: a restarted demo starts with an empty phone.
 #[derive(Default)]
 pub struct Sim {
@@ -51,7 +51,7 @@ pub async fn seed(app: &App) -> anyhow::Result<()> {
     };
     let shop = crate::db::shops::install(&app.db, &app.cipher, &domain, &tokens, app.clock.now_ms()).await?;
     let doc = json!({
-        "general": {"verify": "cod", "method": "ivr", "exotel_subdomain": "api.in.exotel.com", "account_sid": ACCOUNT_SID,
+        "general": {"verify": "cod", "method": "whatsapp", "exotel_subdomain": "api.in.exotel.com", "account_sid": ACCOUNT_SID,
             "api_key": "demo-key", "api_token": "demo-token", "default_country": "IN"},
         "ivr": {"first_call": "immediate", "exophone": "08047112345", "flow_id": "100200", "retries": 2, "retry_interval_minutes": 10,
             "timezone": "Asia/Kolkata", "window_start": "00:00", "window_end": "23:59", "confirm_tag": "cod_confirmed",
@@ -63,6 +63,11 @@ pub async fn seed(app: &App) -> anyhow::Result<()> {
         "otp": {"sender_id": "CODVFY", "dlt_entity_id": "1101000000000001", "dlt_template_id": "1107000000000002",
             "template": "%otp% is your OTP to confirm order %ordernumber% at Codverify Demo", "resends": 3,
             "resend_after_seconds": 30, "incorrect_attempts": 3, "tag": "otp_verified"},
+        // WhatsApp first (the simulated phone shows the message), then a call, then the SMS link.
+        "plan": {"steps": ["whatsapp", "ivr", "sms_link"]},
+        "whatsapp": {"sender": "+919800012345", "template_name": sim::DEMO_TEMPLATE, "template_language": "en", "retries": 0,
+            "retry_interval_minutes": 0, "wait_minutes": 10, "confirm_tag": "cod_confirmed", "cancel_tag": "cod_cancelled",
+            "callback_tag": "cod_callback_requested", "cancel_order": true},
         "contact": {"name": "Demo support", "email": "support@example.com", "phone": "+919800000001"},
     });
     let applied = crate::settings::apply(&crate::settings::Settings::default(), false, &doc)

@@ -37,6 +37,57 @@ pub struct SimSms {
     pub at_ms: i64,
 }
 
+/// A WhatsApp template message on the simulated phone, as the app sent it.
+#[derive(Debug, Clone)]
+pub struct SimWhatsapp {
+    pub sid: String,
+    /// The merchant's business number and the customer's, as sent (E.164).
+    pub from: String,
+    pub to: String,
+    pub template: String,
+    pub language: String,
+    /// The body's parameters, in order.
+    pub params: Vec<String>,
+    /// The quick-reply buttons in order: (label, payload).
+    pub buttons: Vec<(String, String)>,
+    pub status_callback: String,
+    pub custom_data: String,
+    /// accepted | delivered | failed
+    pub status: String,
+    /// What the shopper answered, in order (a button's label or the typed text).
+    pub replies: Vec<String>,
+    pub at_ms: i64,
+}
+
+impl SimWhatsapp {
+    /// The body as the phone shows it: the demo's approved template with its parameters filled in.
+    pub fn body(&self) -> String {
+        let p = |i: usize| self.params.get(i).map_or("", String::as_str);
+        if self.template == DEMO_TEMPLATE {
+            format!("Please confirm your Cash on Delivery order {} of {} ({}). Tap a button below.", p(0), p(1), p(2))
+        } else {
+            format!("[template {}] {}", self.template, self.params.join(" · "))
+        }
+    }
+}
+
+/// The template the simulated Meta has approved for the demo shop; others show as raw parameters.
+pub const DEMO_TEMPLATE: &str = "cod_confirmation";
+
+/// A customer number ending in this is not on WhatsApp in the demo: the message fails.
+pub const NOT_ON_WHATSAPP: &str = "9999";
+
+/// A button's label in the demo template: Meta keeps labels in the template, the payload says which.
+fn button_label(payload: &str) -> String {
+    match payload.rsplit_once('.').map_or("", |(_, c)| c) {
+        "confirm" => "Confirm order",
+        "cancel" => "Cancel order",
+        "callback" => "Call me",
+        _ => "Reply",
+    }
+    .to_string()
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct SimOrder {
     pub tags: Vec<String>,
@@ -47,6 +98,7 @@ pub struct SimOrder {
 pub struct SimState {
     pub calls: Vec<SimCall>,
     pub sms: Vec<SimSms>,
+    pub whatsapp: Vec<SimWhatsapp>,
     /// Shopify order GID → what the simulated Shopify holds.
     pub orders: BTreeMap<String, SimOrder>,
     next: u64,
@@ -69,6 +121,7 @@ pub fn routes() -> Router<AppState> {
         .route("/demo/exotel/v1/Accounts/{sid}/Balance.json", get(exotel_balance))
         .route("/demo/exotel/v1/Accounts/{sid}/Sms/send.json", post(exotel_sms))
         .route("/demo/exotel/v1/Accounts/{sid}/SMS/Messages/{sms}", get(exotel_sms_details))
+        .route("/demo/exotel/v2/accounts/{sid}/messages", post(exotel_whatsapp))
 }
 
 fn sim(app: &AppState) -> Option<&super::Sim> {
@@ -221,6 +274,166 @@ async fn exotel_sms_details(State(state): State<AppState>, Path((_, sms)): Path<
         .into_response(),
         None => (StatusCode::NOT_FOUND, axum::Json(json!({"RestException": {"Status": 404, "Message": "Not Found"}}))).into_response(),
     }
+}
+
+/// One message of a v2 send request, read as the simulator keeps it.
+fn wa_message(m: &Value, top_callback: &str) -> Result<SimWhatsapp, String> {
+    let s = |v: &Value| v.as_str().map(str::trim).unwrap_or_default().to_string();
+    let (from, to) = (s(&m["from"]), s(&m["to"]));
+    if from.is_empty() || to.is_empty() {
+        return Err("from and to are required".into());
+    }
+    if !to.starts_with('+') {
+        return Err("to must be in E.164 format".into());
+    }
+    let content = &m["content"];
+    if content["type"] != "template" {
+        return Err("outside a 24-hour window only template messages may be sent".into());
+    }
+    let t = &content["template"];
+    let components = t["components"].as_array().cloned().unwrap_or_default();
+    let params = components
+        .iter()
+        .filter(|c| c["type"] == "body")
+        .flat_map(|c| c["parameters"].as_array().cloned().unwrap_or_default())
+        .map(|p| s(&p["text"]))
+        .collect();
+    let buttons = components
+        .iter()
+        .filter(|c| c["type"] == "button" && c["sub_type"] == "quick_reply")
+        .map(|c| s(&c["parameters"][0]["payload"]))
+        .map(|payload| (button_label(&payload), payload))
+        .collect();
+    let callback = Some(s(&m["status_callback"])).filter(|c| !c.is_empty()).unwrap_or_else(|| top_callback.to_string());
+    Ok(SimWhatsapp {
+        sid: String::new(),
+        from,
+        to,
+        template: s(&t["name"]),
+        language: s(&t["language"]["code"]),
+        params,
+        buttons,
+        status_callback: callback,
+        custom_data: s(&m["custom_data"]),
+        status: "accepted".into(),
+        replies: Vec::new(),
+        at_ms: 0,
+    })
+}
+
+/// Exotel's WhatsApp time stamps: India time with milliseconds and offset.
+fn wa_timestamp() -> String {
+    chrono::Utc::now().with_timezone(&chrono_tz::Asia::Kolkata).format("%Y-%m-%dT%H:%M:%S%.3f%:z").to_string()
+}
+
+/// `POST /v2/accounts/{sid}/messages` (reference/exotel-whatsapp.md): the wrapped body, 202 with a
+/// verdict and sid per message; each accepted message lands on the simulated phone and its
+/// delivery report (`dlr`) goes to its status_callback a moment later.
+async fn exotel_whatsapp(State(state): State<AppState>, body: Bytes) -> Response {
+    let Some(sim) = sim(&state) else { return not_demo() };
+    let bad = |description: &str| {
+        let error = json!({"code": 1001, "message": "Invalid request", "description": description});
+        (StatusCode::BAD_REQUEST, axum::Json(json!({"http_code": 400, "response": {"code": 400, "status": "failure", "error_data": error}})))
+            .into_response()
+    };
+    let Ok(req) = serde_json::from_slice::<Value>(&body) else { return bad("the body is not JSON") };
+    let Some(list) = req.pointer("/whatsapp/messages").and_then(Value::as_array).filter(|l| !l.is_empty()) else {
+        return bad("whatsapp.messages is required");
+    };
+    if list.len() > 100 {
+        return bad("at most 100 messages per request");
+    }
+    let top_callback = req["status_callback"].as_str().unwrap_or_default();
+    let mut answers = Vec::new();
+    let mut accepted = Vec::new();
+    {
+        let mut s = sim.state.lock().expect("sim lock");
+        for m in list {
+            match wa_message(m, top_callback) {
+                Ok(mut msg) => {
+                    msg.sid = s.sid("wa");
+                    msg.at_ms = state.clock.now_ms();
+                    answers.push(json!({"code": 202, "status": "success", "data": {"sid": msg.sid}, "error_data": null}));
+                    accepted.push(msg.clone());
+                    s.whatsapp.push(msg);
+                }
+                Err(description) => answers.push(json!({"code": 400, "status": "failure", "data": null,
+                    "error_data": {"code": 1001, "message": "Invalid message", "description": description}})),
+            }
+        }
+    }
+    for msg in &accepted {
+        let app = state.clone();
+        let msg = msg.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            let failed = msg.to.ends_with(NOT_ON_WHATSAPP);
+            let _ = whatsapp_status(&app, &msg, !failed).await;
+        });
+    }
+    let ok = accepted.len();
+    (StatusCode::ACCEPTED, axum::Json(json!({"request_id": crate::db::new_id(), "method": "POST", "http_code": 202,
+        "metadata": {"total": answers.len(), "success": ok, "failed": answers.len() - ok},
+        "response": {"whatsapp": {"messages": answers}}})))
+    .into_response()
+}
+
+/// Posts a message's delivery report (delivered, or failed: not a WhatsApp user) to its status_callback.
+async fn whatsapp_status(app: &AppState, msg: &SimWhatsapp, delivered: bool) -> anyhow::Result<()> {
+    let url = url::Url::parse(&msg.status_callback)?;
+    let mut report = json!({"callback_type": "dlr", "sid": msg.sid, "to": msg.to, "timestamp": wa_timestamp(), "custom_data": msg.custom_data});
+    if delivered {
+        report["exo_status_code"] = json!(25001);
+        report["exo_detailed_status"] = json!("EX_MESSAGE_DELIVERED");
+        report["description"] = json!("Message delivered");
+    } else {
+        report["status"] = json!("failed");
+        report["description"] = json!("Recipient is not a WhatsApp user");
+    }
+    app.http.post(self_url(app, &url)).json(&json!({"whatsapp": {"messages": [report]}})).send().await?;
+    if let Some(sim) = sim(app) {
+        let mut s = sim.state.lock().expect("sim lock");
+        if let Some(m) = s.whatsapp.iter_mut().find(|m| m.sid == msg.sid) {
+            m.status = if delivered { "delivered" } else { "failed" }.into();
+        }
+    }
+    Ok(())
+}
+
+/// What the shopper sends back on the simulated WhatsApp.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WaAnswer {
+    /// A tap on the message's quick-reply button with this payload.
+    Button(String),
+    /// A typed reply ("haan", "2"…).
+    Text(String),
+}
+
+/// Sends the shopper's answer to a message as Exotel does: an `icm` callback to the message's
+/// status_callback (a template button as `content.type = "button"`). Returns the app's HTTP status.
+pub async fn whatsapp_reply(app: &AppState, sid: &str, answer: WaAnswer) -> anyhow::Result<u16> {
+    let sim = sim(app).ok_or_else(|| anyhow::anyhow!("not in demo mode"))?;
+    let msg = {
+        let s = sim.state.lock().expect("sim lock");
+        s.whatsapp.iter().find(|m| m.sid == sid).cloned().ok_or_else(|| anyhow::anyhow!("no such WhatsApp message"))?
+    };
+    let (content, shown) = match &answer {
+        WaAnswer::Button(payload) => {
+            let (label, _) = msg.buttons.iter().find(|(_, p)| p == payload).ok_or_else(|| anyhow::anyhow!("the message has no such button"))?;
+            (json!({"type": "button", "button": {"payload": payload, "text": label}}), label.clone())
+        }
+        WaAnswer::Text(text) => (json!({"type": "text", "text": {"body": text}}), text.clone()),
+    };
+    // Exotel writes the customer's number as WhatsApp does: country code, no "+".
+    let reply = json!({"callback_type": "icm", "sid": format!("in-{sid}"), "from": msg.to.trim_start_matches('+'), "to": msg.from,
+        "profile_name": "Demo Shopper", "timestamp": wa_timestamp(), "content": content});
+    let url = url::Url::parse(&msg.status_callback)?;
+    let status = app.http.post(self_url(app, &url)).json(&json!({"whatsapp": {"messages": [reply]}})).send().await?.status().as_u16();
+    let mut s = sim.state.lock().expect("sim lock");
+    if let Some(m) = s.whatsapp.iter_mut().find(|m| m.sid == sid) {
+        m.replies.push(shown);
+    }
+    Ok(status)
 }
 
 /// A callback URL of this app, reached over loopback whatever `APP_URL` says.

@@ -1,5 +1,7 @@
 // Demo mode in a real browser (Debian's Chromium via playwright-core): the newcomer's first
-// two minutes. 1) Place an order, answer the simulated call with 1, see the confirm tag on the
+// two minutes. 0) Place an order on the default plan (WhatsApp → IVR → SMS link), see the WhatsApp
+// bubble on the simulated phone, tap Confirm order, see the order confirmed; then switch the plan
+// to IVR → SMS link. 1) Place an order, answer the simulated call with 1, see the confirm tag on the
 // simulated Shopify order and the call in Call history. 2) Let the call go unanswered, skip the clock
 // through the retries, open the SMS link and confirm there. Screenshots of each step for review.
 //
@@ -49,6 +51,21 @@ async function main() {
     await page.goto(`${base}/demo?refresh=0`);
     if (!(await page.textContent('body')).includes('demo mode')) fail('the console does not say it is a demo');
     await page.screenshot(shot('demo-1-console.png'));
+
+    // 0. WhatsApp first: the bubble with its buttons; a tap confirms.
+    await placeOrder(page, '9876543219');
+    await until(page, 'the WhatsApp message arrives', async (p) => (await p.locator('.chat', { hasText: 'delivered' }).count()) > 0);
+    const bubble = await page.textContent('.chat .bubble');
+    if (!bubble.includes('Please confirm your Cash on Delivery order') || !bubble.includes('Handloom kurta × 1')) fail(`the WhatsApp bubble: ${bubble}`);
+    await page.screenshot(shot('demo-wa-1-message.png'));
+    await Promise.all([page.waitForNavigation(), page.click('.chat .quick button:has-text("Confirm order")')]);
+    await until(page, 'the order confirmed on WhatsApp', async (p) => (await p.locator('td strong', { hasText: 'confirmed' }).count()) >= 1);
+    if ((await page.locator('.bubble.mine', { hasText: 'Confirm order' }).count()) < 1) fail('the tap is not shown in the chat');
+    await page.screenshot(shot('demo-wa-2-confirmed.png'));
+    await page.check('input[name=plan][value=ivr_sms_link]');
+    await Promise.all([page.waitForNavigation(), page.click('text=Change plan')]);
+    if (!(await page.isChecked('input[name=plan][value=ivr_sms_link]'))) fail('the plan did not change');
+
     await placeOrder(page, '9876543210');
     await until(page, 'the phone rings', async (p) => (await p.locator('text=Ringing').count()) > 0);
     await page.screenshot(shot('demo-2-ringing.png'));
@@ -69,7 +86,7 @@ async function main() {
       await Promise.all([page.waitForNavigation(), page.click("text=Don't answer")]);
       if (call < 3) {
         await page.goto(`${base}/demo?refresh=0`);
-        await Promise.all([page.waitForNavigation(), page.click('text=Skip to the next retry / SMS')]);
+        await Promise.all([page.waitForNavigation(), page.click('text=Skip to the next retry / step')]);
       }
     }
     await until(page, 'the SMS with a link', async (p) => (await p.locator('a[href*="/v/"]').count()) > 0);
@@ -78,9 +95,9 @@ async function main() {
     await Promise.all([page.waitForNavigation(), page.click('text=Confirm my order')]);
     if (!(await page.textContent('body')).includes('Your order is confirmed')) fail('the link page did not confirm');
     await page.screenshot(shot('demo-6-link-confirmed.png'));
-    await until(page, 'both orders confirmed', async (p) => (await p.locator('td strong', { hasText: 'confirmed' }).count()) >= 2);
+    await until(page, 'all three orders confirmed', async (p) => (await p.locator('td strong', { hasText: 'confirmed' }).count()) >= 3);
     await page.screenshot(shot('demo-7-done.png'));
-    console.log('demo: both stories passed');
+    console.log('demo: all three stories passed');
   } finally {
     await browser.close();
   }

@@ -86,6 +86,10 @@ async fn demo_confirms_by_call_and_by_sms_link() {
     let page = demo.client.get(format!("{}/demo", demo.url)).send().await.unwrap();
     assert_eq!(page.status(), 200);
     assert!(page.text().await.unwrap().contains("demo mode"));
+    // The demo shop starts on WhatsApp → IVR → SMS link; this story is about calls and the link.
+    demo.post("/demo/plan", &[("plan", "ivr_sms_link")]).await;
+    let page = demo.client.get(format!("{}/demo?refresh=0", demo.url)).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains(r#"value="ivr_sms_link" checked"#), "the console shows the plan");
 
     // An order; the simulated phone rings; pressing 1 confirms it and tags it in "Shopify".
     demo.post("/demo/orders", &[("phone", "9876543210"), ("amount", "499"), ("payment", "cod")]).await;
@@ -131,8 +135,135 @@ async fn demo_confirms_by_call_and_by_sms_link() {
     let _ = demo.stop.send(());
 }
 
-/// The newcomer's first two minutes in a real browser: `tests/browser/demo.mjs` answers a call
-/// with 1 and sees the tag and Call history, then confirms an unanswered order through the SMS
+impl Demo {
+    /// Waits for WhatsApp message `n` (in sending order) on the simulated phone with `status`.
+    async fn whatsapp(&self, n: usize, status: &str) -> codverify::demo::sim::SimWhatsapp {
+        for _ in 0..200 {
+            if let Some(m) = self.sim().state.lock().unwrap().whatsapp.get(n).filter(|m| m.status == status) {
+                return m.clone();
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("no WhatsApp message {n} {status}: {:?}", self.sim().state.lock().unwrap().whatsapp);
+    }
+
+    async fn console(&self) -> String {
+        self.client.get(format!("{}/demo?refresh=0", self.url)).send().await.unwrap().text().await.unwrap()
+    }
+}
+
+/// The default plan starts on WhatsApp: the app's real client sends the template to the simulated
+/// Exotel v2 API, its delivery report comes back, the phone shows the bubble with its buttons; a
+/// tap (or a typed "haan") goes back as Exotel's `icm` callback and confirms the order. A number
+/// not on WhatsApp fails and the plan moves on to the call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_confirms_on_whatsapp() {
+    let demo = start().await;
+    assert!(demo.console().await.contains(r#"value="whatsapp_ivr_sms_link" checked"#));
+
+    demo.post("/demo/orders", &[("phone", "9876543210"), ("amount", "499"), ("payment", "cod")]).await;
+    let m = demo.whatsapp(0, "delivered").await;
+    assert_eq!((m.to.as_str(), m.from.as_str(), m.template.as_str(), m.language.as_str()), ("+919876543210", "+919800012345", "cod_confirmation", "en"));
+    assert_eq!(m.params.len(), 3);
+    assert!(m.params[0].starts_with('#') && m.params[1].contains("499") && m.params[2] == "Handloom kurta × 1", "{:?}", m.params);
+    let labels: Vec<&str> = m.buttons.iter().map(|(l, _)| l.as_str()).collect();
+    assert_eq!(labels, ["Confirm order", "Cancel order", "Call me"]);
+    assert!(m.buttons[0].1.ends_with(".confirm") && m.buttons[1].1.ends_with(".cancel") && m.buttons[2].1.ends_with(".callback"));
+    assert!(m.status_callback.ends_with("/whatsapp") && m.status_callback.contains("/exotel/"), "{}", m.status_callback);
+    // The delivery report reached the app.
+    for _ in 0..100 {
+        if demo.count("SELECT COUNT(*) FROM whatsapp_messages WHERE status = 'delivered'").await == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(demo.count("SELECT COUNT(*) FROM whatsapp_messages WHERE status = 'delivered'").await, 1);
+    assert_eq!(demo.count("SELECT COUNT(*) FROM call_attempts").await, 0, "no call while WhatsApp waits for an answer");
+
+    // The phone shows the bubble; a tap on Confirm confirms the order and tags it in "Shopify".
+    let page = demo.console().await;
+    assert!(page.contains(&format!("Please confirm your Cash on Delivery order {} of", m.params[0])) && page.contains("Handloom kurta × 1"), "{page}");
+    assert!(page.contains(&format!(r#"name="payload" value="{}""#, m.buttons[0].1)) && page.contains(">Confirm order</button>"));
+    demo.post(&format!("/demo/whatsapp/{}", m.sid), &[("payload", m.buttons[0].1.as_str())]).await;
+    demo.wait_for(0, "confirmed").await;
+    for _ in 0..100 {
+        if !demo.shopify_tags().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(demo.shopify_tags(), vec!["cod_confirmed"]);
+    assert!(demo.console().await.contains(r#"<div class="bubble mine">Confirm order</div>"#));
+    // A payload the message does not carry is refused by the simulated phone.
+    let r = demo.client.post(format!("{}/demo/whatsapp/{}", demo.url, m.sid)).form(&[("payload", "forged.confirm")]).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+
+    // A typed "haan" confirms too.
+    demo.post("/demo/orders", &[("phone", "9876543211"), ("amount", "799"), ("payment", "cod")]).await;
+    let m = demo.whatsapp(1, "delivered").await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    demo.post(&format!("/demo/whatsapp/{}", m.sid), &[("text", "haan")]).await;
+    demo.wait_for(1, "confirmed").await;
+
+    // Not on WhatsApp: the delivery report says failed and the phone rings instead.
+    demo.post("/demo/orders", &[("phone", "9876549999"), ("amount", "299"), ("payment", "cod")]).await;
+    demo.whatsapp(2, "failed").await;
+    let sid = demo.ringing().await;
+    demo.post(&format!("/demo/calls/{sid}"), &[("action", "1")]).await;
+    demo.wait_for(2, "confirmed").await;
+
+    // No answer on WhatsApp: skipping the clock past the wait moves the plan on to the call.
+    demo.post("/demo/orders", &[("phone", "9876543212"), ("amount", "199"), ("payment", "cod")]).await;
+    demo.whatsapp(3, "delivered").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    demo.post("/demo/clock", &[("to", "next")]).await;
+    let sid = demo.ringing().await;
+    demo.post(&format!("/demo/calls/{sid}"), &[("action", "2")]).await;
+    demo.wait_for(3, "cancelled").await;
+
+    // Plan switches go through the settings code: "IVR only" is a valid plan; an unknown one is not.
+    demo.post("/demo/plan", &[("plan", "ivr")]).await;
+    assert!(demo.console().await.contains(r#"value="ivr" checked"#));
+    let r = demo.client.post(format!("{}/demo/plan", demo.url)).form(&[("plan", "fax")]).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    demo.post("/demo/plan", &[("plan", "whatsapp_ivr_sms_link")]).await;
+    assert!(demo.console().await.contains(r#"value="whatsapp_ivr_sms_link" checked"#));
+    let _ = demo.stop.send(());
+}
+
+/// The simulated Exotel v2 messages API answers like Exotel: 202 with a verdict per message, 400
+/// for a body it cannot read or more than 100 messages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_simulates_the_whatsapp_api() {
+    use serde_json::json;
+    let demo = start().await;
+    let url = format!("{}/demo/exotel/v2/accounts/demo-account/messages", demo.url);
+    let post = |body: serde_json::Value| demo.client.post(&url).json(&body).send();
+    let r = demo.client.post(&url).body("not json").send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(post(json!({"whatsapp": {"messages": []}})).await.unwrap().status(), 400);
+    let many: Vec<_> = (0..101).map(|_| json!({})).collect();
+    assert_eq!(post(json!({"whatsapp": {"messages": many}})).await.unwrap().status(), 400);
+    let ok = json!({"from": "+919800012345", "to": "+919876543210", "content": {"type": "template", "template": {"name": "other_template",
+        "language": {"policy": "deterministic", "code": "en"}, "components": [{"type": "body", "parameters": [{"type": "text", "text": "A"}]}]}}});
+    let r = post(json!({"whatsapp": {"messages": [ok, {"from": "+919800012345", "content": {"type": "text"}}]}})).await.unwrap();
+    assert_eq!(r.status(), 202);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["metadata"], json!({"total": 2, "success": 1, "failed": 1}));
+    let answers = v["response"]["whatsapp"]["messages"].as_array().unwrap();
+    assert_eq!((answers[0]["code"].as_i64(), answers[0]["status"].as_str()), (Some(202), Some("success")));
+    assert!(answers[0]["data"]["sid"].as_str().is_some_and(|s| !s.is_empty()));
+    assert_eq!(answers[1]["status"], "failure");
+    assert!(answers[1]["error_data"]["description"].as_str().unwrap().contains("to"));
+    let s = demo.sim().state.lock().unwrap().whatsapp.clone();
+    assert_eq!(s.len(), 1);
+    assert_eq!(s[0].body(), "[template other_template] A");
+    let _ = demo.stop.send(());
+}
+
+/// The newcomer's first two minutes in a real browser: `tests/browser/demo.mjs` taps Confirm on
+/// the WhatsApp message, switches the plan to IVR → SMS link, answers a call with 1 and sees the
+/// tag and Call history, then confirms an unanswered order through the SMS
 /// link after skipping the clock through the retries. Screenshots in `target/browser/demo/`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_in_a_browser() {
@@ -152,9 +283,10 @@ async fn demo_in_a_browser() {
     let output = tokio::time::timeout(Duration::from_secs(180), run).await.expect("the browser test finished in time").unwrap();
     println!("{}", String::from_utf8_lossy(&output.stdout));
     assert!(output.status.success(), "demo.mjs failed: {}", String::from_utf8_lossy(&output.stderr));
-    assert!(out.join("demo-4-call-history.png").exists() && out.join("demo-6-link-confirmed.png").exists());
-    assert_eq!(demo.order_status(0).await, "confirmed");
-    assert_eq!(demo.order_status(1).await, "confirmed");
+    assert!(out.join("demo-wa-1-message.png").exists() && out.join("demo-4-call-history.png").exists() && out.join("demo-6-link-confirmed.png").exists());
+    for n in 0..3 {
+        assert_eq!(demo.order_status(n).await, "confirmed", "order {n}");
+    }
     let _ = demo.stop.send(());
 }
 
@@ -165,6 +297,8 @@ async fn no_demo_routes_for_real_shops() {
     for path in ["/demo", "/demo/exotel/v1/Accounts/x/Balance.json"] {
         assert_eq!(app.client.get(app.url(path)).send().await.unwrap().status(), 404, "{path}");
     }
+    let r = app.client.post(app.url("/demo/exotel/v2/accounts/x/messages")).json(&serde_json::json!({"whatsapp": {"messages": [{}]}})).send().await.unwrap();
+    assert_eq!(r.status(), 404);
     let r = app.client.post(app.url("/demo/orders")).form(&[("phone", "1"), ("amount", "1"), ("payment", "cod")]).send().await.unwrap();
     assert_eq!(r.status(), 404);
     app.stop().await;
