@@ -7,8 +7,9 @@
 //!   order's message. `EXOTEL_CALLS_PER_MINUTE=6000`. Target: p50 < 1 s.
 //! - **wa-backlog**: `BENCH_WA_ORDERS` (20,000) orders over `BENCH_WA_SHOPS` (200) shops on
 //!   `BENCH_WA_ACCOUNTS` (20) accounts (shop i on `acct{i % 20}`), taken at 10:00 while the shops'
-//!   hours start at 11:00 (the overnight queue): each order waits on a plan timer. Once every order
-//!   has one, the app clock moves 3,600 s and all 20,000 messages are due at once; the `{account}/
+//!   hours start at 11:00 (the overnight queue): each order's first message is queued, due at
+//!   11:00. Once every order has one, the app clock moves 3,600 s and all 20,000 messages are due
+//!   at once; the `{account}/
 //!   whatsapp` budget (`BENCH_CALLS_PER_MINUTE`, 200) paces them. Per account: the most messages in
 //!   any sliding 60 s (over the limit fails), the sustained rate first → last message (≥ 95% of
 //!   the limit, else MISS); per shop: the wait from the advance to its first and last message;
@@ -289,17 +290,17 @@ pub(super) async fn backlog(s: &Settings, app: &mut App, db: &BenchDb, fakes: &F
     })
 }
 
-/// Overnight: waits until every order waits on its plan timer (nothing sent), then opens the
-/// shops' hours (clock +3600 s, 11:00): every message is due at once. Returns when it did.
+/// Overnight: waits until every order's first message is queued for the shops' hours (nothing
+/// sent), then opens them (clock +3600 s, 11:00): every message is due at once. Returns when it did.
 async fn overnight(app: &mut App, db: &BenchDb, fakes: &Fakes, orders: usize) -> anyhow::Result<Instant> {
     let want = orders as i64;
     let timed_in = wait_until(app, Duration::from_secs(900), "every order's plan to wait for the shops' hours", move || async move {
-        Ok(db.count("SELECT COUNT(DISTINCT order_id) FROM timers WHERE order_id IS NOT NULL").await? >= want)
+        Ok(db.count("SELECT COUNT(DISTINCT order_id) FROM whatsapp_messages WHERE state = 'queued'").await? >= want)
     })
     .await?;
     let queued_early = db.count("SELECT COUNT(*) FROM whatsapp_messages").await?;
     println!(
-        "intake          {want} orders waiting on a plan timer {:.1} s after the last webhook; {queued_early} messages written, {} sent before the advance",
+        "intake          {want} orders' first message queued for 11:00 {:.1} s after the last webhook; {queued_early} messages written, {} sent before the advance",
         timed_in.as_secs_f64(),
         fakes.message_count()
     );
