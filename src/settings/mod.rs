@@ -15,6 +15,7 @@ use serde_json::{Map, Value};
 mod contact_privacy;
 mod fallback;
 mod fields;
+mod fulfillment;
 mod general;
 mod ivr;
 mod otp;
@@ -24,6 +25,7 @@ mod whatsapp;
 
 pub use contact_privacy::{Contact, Privacy, RETENTION_DAYS};
 pub use fallback::{Fallback, FallbackMode, MissedCallScope};
+pub use fulfillment::Fulfillment;
 pub use general::{DEFAULT_COD_GATEWAY, EXOTEL_SUBDOMAINS, General, Method, Verify, mask_secret};
 pub use ivr::{FirstCall, Ivr, parse_hhmm};
 pub use otp::Otp;
@@ -44,6 +46,7 @@ pub struct Settings {
     pub whatsapp: Whatsapp,
     pub contact: Contact,
     pub privacy: Privacy,
+    pub fulfillment: Fulfillment,
 }
 
 impl Settings {
@@ -63,6 +66,7 @@ impl Settings {
             "whatsapp": self.whatsapp,
             "contact": self.contact,
             "privacy": self.privacy,
+            "fulfillment": self.fulfillment,
         })
     }
 
@@ -108,6 +112,7 @@ pub fn apply(current: &Settings, has_token: bool, doc: &Value) -> Result<Applied
             "general" => new_api_token = general::apply_general(&mut next.general, has_token, fields, &mut errors),
             "contact" => contact_privacy::apply_contact(&mut next.contact, fields, &mut errors),
             "privacy" => contact_privacy::apply_privacy(&mut next.privacy, fields, &mut errors),
+            "fulfillment" => fulfillment::apply_fulfillment(&mut next.fulfillment, fields, &mut errors),
             // Applied below: the rules of some depend on `general`, which may be in this PUT.
             "plan" | "ivr" | "fallback" | "otp" | "whatsapp" => {}
             other => {
