@@ -243,7 +243,10 @@ impl Filters {
 
 /// The channel that resolved an order, from its reason.
 pub fn channel_of(reason: &str) -> Option<&'static str> {
-    if reason.starts_with("pressed ") {
+    // An agent's resolution (the review queue) names the agent, who may be called anything.
+    if reason.ends_with(AGENT_REASON_END) {
+        None
+    } else if reason.starts_with("pressed ") {
         Some("ivr")
     } else if reason.ends_with("on the confirmation link") {
         Some("sms_link")
@@ -257,6 +260,9 @@ pub fn channel_of(reason: &str) -> Option<&'static str> {
         None
     }
 }
+
+/// How the reason of a resolution by an agent on the shopper's behalf ends.
+pub const AGENT_REASON_END: &str = "on the shopper's behalf";
 
 pub fn status_label(status: &str) -> &'static str {
     ORDER_STATUSES.iter().find(|s| s.0 == status).map(|s| s.1).unwrap_or("Unknown")
@@ -294,5 +300,7 @@ mod tests {
         assert_eq!(channel_of("OTP verified"), Some("otp"));
         assert_eq!(channel_of("confirmed on WhatsApp (message 1)"), Some("whatsapp"));
         assert_eq!(channel_of("cancelled in Shopify"), None);
+        assert_eq!(channel_of("confirmed by WhatsApp desk on the shopper's behalf"), None);
+        assert_eq!(channel_of("confirmed by a missed call on the shopper's behalf"), None);
     }
 }

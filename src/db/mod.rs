@@ -21,6 +21,7 @@ pub mod pii;
 pub mod queue;
 pub mod rates;
 pub mod reports;
+pub mod review;
 pub mod shops;
 pub mod sms;
 pub mod whatsapp;

@@ -191,12 +191,28 @@ pub async fn answer_late(tx: &mut Tx, shop_id: &str, order_id: &str, status: Ord
     Ok(n == 1)
 }
 
-/// Cancels an order that still takes an answer (pending, or ended `no_response`) with `reason`:
-/// true when this cancelled it.
+/// Resolves an order waiting for a person (callback requested, or ended `no_response`) on the
+/// shopper's behalf: its status and reason replaced, `agent` recorded, its tags (comma-separated)
+/// added to those it has. True when this resolved it; false, changing nothing, when it was no
+/// longer waiting (resolved meanwhile, or cancelled in Shopify).
+#[allow(clippy::too_many_arguments)]
+pub async fn resolve_waiting(tx: &mut Tx, shop_id: &str, order_id: &str, status: OrderStatus, reason: &str, tags: &str, agent: &str, now: i64) -> Result<bool, sqlx::Error> {
+    let n = on_tx!(tx, exec c => sqlx::query(
+        "UPDATE orders SET status = $1, status_reason = $2, resolved_at = $3, updated_at = $3, resolved_by = $4, \
+           outcome_tags = CASE WHEN $5 = '' THEN outcome_tags WHEN COALESCE(outcome_tags, '') = '' THEN $5 \
+             ELSE outcome_tags || ',' || $5 END \
+         WHERE id = $6 AND shop_id = $7 AND status IN ($8, $9)")
+        .bind(status.as_str()).bind(reason).bind(now).bind(agent).bind(tags).bind(order_id).bind(shop_id)
+        .bind(OrderStatus::CallbackRequested.as_str()).bind(OrderStatus::NoResponse.as_str()))?;
+    Ok(n == 1)
+}
+
+/// Cancels an order that is still open — it takes an answer (pending, or ended `no_response`) or
+/// waits for a callback — with `reason`: true when this cancelled it.
 pub async fn cancel_open(tx: &mut Tx, shop_id: &str, order_id: &str, reason: &str, now: i64) -> Result<bool, sqlx::Error> {
     let n = on_tx!(tx, exec c => sqlx::query(
         "UPDATE orders SET status = 'cancelled', status_reason = $1, resolved_at = $2, updated_at = $2 \
-         WHERE id = $3 AND shop_id = $4 AND status IN ('pending', 'no_response')")
+         WHERE id = $3 AND shop_id = $4 AND status IN ('pending', 'no_response', 'callback_requested')")
         .bind(reason).bind(now).bind(order_id).bind(shop_id))?;
     Ok(n == 1)
 }

@@ -287,8 +287,9 @@ pub async fn order_cancelled(cipher: &Cipher, tx: &mut Tx, shop_domain: &str, bo
     // and then the order it took is there to cancel.
     for _ in 0..2 {
         match orders::id_and_status_by_shopify_id(tx, &shop_id, order.id).await? {
-            // A pending order stops; one that ended `no_response` takes no late answer any more.
-            Some((order_id, status)) if super::takes_answer(&status) => {
+            // A pending order stops; one that ended `no_response` takes no late answer any more;
+            // one waiting for a callback leaves the review queue.
+            Some((order_id, status)) if super::takes_answer(&status) || status == OrderStatus::CallbackRequested => {
                 if !orders::cancel_open(tx, &shop_id, &order_id, reason, now).await? {
                     // Resolved by a key press committing meanwhile: note the cancellation below.
                     continue;
@@ -296,6 +297,8 @@ pub async fn order_cancelled(cipher: &Cipher, tx: &mut Tx, shop_domain: &str, bo
                 let stopped = super::stop_pending(tx, &shop_id, Some(&order_id), now).await?;
                 let detail = if status == OrderStatus::Pending {
                     "cancelled in Shopify; verification stopped"
+                } else if status == OrderStatus::CallbackRequested {
+                    "cancelled in Shopify; no callback is needed any more"
                 } else {
                     "cancelled in Shopify; a late answer is no longer taken"
                 };

@@ -9,6 +9,7 @@ pub mod link;
 pub mod missed_call;
 pub mod otp;
 pub mod plan;
+pub mod review;
 pub mod runner;
 pub mod schedule;
 pub mod sms;
@@ -140,6 +141,20 @@ pub async fn answer(tx: &mut Tx, shop_id: &str, order_id: &str, status: OrderSta
         return Ok(false);
     }
     resolved(tx, shop_id, order_id, status, &reason, tags, cancel, now).await?;
+    Ok(true)
+}
+
+/// Resolves an order waiting for a person (callback requested, or ended `no_response`) on the
+/// shopper's behalf, recording `agent`, once: the status and reason, the timeline event and the
+/// Shopify update like a shopper's answer ([`answer`]); its tags are added to those it has.
+/// Returns false, changing nothing, when the order no longer waits.
+#[allow(clippy::too_many_arguments)]
+pub async fn resolve_waiting(tx: &mut Tx, shop_id: &str, order_id: &str, status: OrderStatus, reason: &str, tags: &[&str], cancel: bool, agent: &str, now: i64) -> anyhow::Result<bool> {
+    let tags: Vec<String> = tags.iter().filter(|t| !t.is_empty()).map(|t| t.to_string()).collect();
+    if !orders::resolve_waiting(tx, shop_id, order_id, status, reason, &tags.join(","), agent, now).await? {
+        return Ok(false);
+    }
+    resolved(tx, shop_id, order_id, status, reason, tags, cancel, now).await?;
     Ok(true)
 }
 

@@ -10,6 +10,7 @@ pub mod otp_api;
 pub mod pages;
 pub mod privacy;
 pub mod reports;
+pub mod review;
 pub mod texts;
 pub mod webhooks;
 pub mod ops;
@@ -49,6 +50,7 @@ pub fn router(state: AppState) -> Router {
         .merge(otp)
         .merge(pages::routes())
         .merge(reports::routes())
+        .merge(review::routes())
         .merge(privacy::routes())
         .merge(crate::demo::sim::routes())
         .merge(crate::demo::console::routes())

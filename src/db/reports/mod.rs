@@ -183,7 +183,8 @@ pub async fn order_counts(db: &Db, shop_id: &str, f: &Filters) -> Result<Counts,
 }
 
 /// The channels an order can be confirmed through, told apart by the resolving reason the
-/// verification code writes (`status_reason`).
+/// verification code writes (`status_reason`). An agent's confirmation on the shopper's behalf
+/// (`resolved_by` set) is none of them, whatever the agent's name says.
 pub const CHANNELS: [(&str, &str, &str); 5] = [
     ("whatsapp", "WhatsApp", "o.status_reason LIKE '%WhatsApp%'"),
     ("ivr", "IVR call", "o.status_reason LIKE 'pressed %'"),
@@ -252,7 +253,7 @@ pub async fn overview(db: &Db, shop_id: &str, f: &Filters, tz: Tz) -> Result<Ove
     let mut cols = Vec::new();
     for (i, (_, _, confirmed)) in CHANNELS.iter().enumerate() {
         cols.push(format!("COALESCE(SUM(CASE WHEN {} THEN 1 ELSE 0 END), 0)", CHANNEL_REACH[i]));
-        cols.push(format!("COALESCE(SUM(CASE WHEN o.status = 'confirmed' AND {confirmed} THEN 1 ELSE 0 END), 0)"));
+        cols.push(format!("COALESCE(SUM(CASE WHEN o.status = 'confirmed' AND o.resolved_by IS NULL AND {confirmed} THEN 1 ELSE 0 END), 0)"));
     }
     let mut sql = orders_where(shop_id, f, false);
     sql.text = format!("SELECT {}{}", cols.join(", "), sql.text);
@@ -275,7 +276,7 @@ pub async fn overview(db: &Db, shop_id: &str, f: &Filters, tz: Tz) -> Result<Ove
     case.push_str(&format!(" ELSE {} END", n_days - 1));
     let mut cols = vec![format!("CAST({case} AS BIGINT) AS d"), "COUNT(*)".into(), "COALESCE(SUM(CASE WHEN o.status = 'confirmed' THEN 1 ELSE 0 END), 0)".into()];
     for (_, _, confirmed) in CHANNELS {
-        cols.push(format!("COALESCE(SUM(CASE WHEN o.status = 'confirmed' AND {confirmed} THEN 1 ELSE 0 END), 0)"));
+        cols.push(format!("COALESCE(SUM(CASE WHEN o.status = 'confirmed' AND o.resolved_by IS NULL AND {confirmed} THEN 1 ELSE 0 END), 0)"));
     }
     let mut sql = orders_where(shop_id, f, false);
     sql.text = format!("SELECT {}{} GROUP BY 1", cols.join(", "), sql.text);
