@@ -25,6 +25,7 @@ const MODULES: &[(&str, usize)] = &[
     ("settings::contact_privacy", BASICS),
     ("settings::fallback", BASICS),
     ("settings::fields", BASICS),
+    ("settings::fulfillment", BASICS),
     ("settings::general", BASICS),
     ("settings::ivr", BASICS),
     ("settings::otp", BASICS),

@@ -18,6 +18,7 @@ mod ops;
 mod otp;
 mod outages;
 mod reports;
+mod review;
 mod secrets;
 mod reports_browser;
 mod pages;
