@@ -112,6 +112,8 @@ async fn queue_lists_waiting_orders_and_an_agent_confirms(backend: Backend) {
     assert!(html.contains("data-act=\"call\""), "click-to-call for the callback");
     assert_eq!(html.matches("data-act=\"call\"").count(), 1, "and only for it");
     assert!(html.contains("<span id=\"queue-total\">2</span>"), "{html}");
+    assert_eq!(html.matches(r#"aria-current="page""#).count(), 1, "the nav shows the review queue as current");
+    assert!(html.contains(r#"aria-current="page">Review queue</a>"#));
     let (_, other) = page(&app, OTHER).await;
     assert_eq!(rows(&other), vec![4]);
 
