@@ -124,6 +124,7 @@ async fn every_app_route_takes_the_token_either_way(backend: Backend) {
         (report_csv.as_str(), "text/csv"),
         ("/app/settings", "text/html"),
         ("/app/history/orders", "text/html"),
+        ("/app/review", "text/html"),
         ("/app/orders/41", "text/html"),
         ("/app/history/calls?format=csv", "text/csv"),
         ("/app/history/orders?format=csv", "text/csv"),
