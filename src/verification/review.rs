@@ -104,9 +104,11 @@ pub fn outcome(settings: &Settings, section: Section, action: Resolution) -> (&s
 /// Why a waiting order waits, in the merchant's words.
 pub fn why(status: &str, reason: Option<&str>, contacts: i64) -> String {
     match OrderStatus::parse(status) {
-        Some(OrderStatus::CallbackRequested) => match reason.filter(|r| !r.is_empty()) {
-            Some(r) => format!("Asked for a callback ({r})"),
-            None => "Asked for a callback".to_string(),
+        Some(OrderStatus::CallbackRequested) => match reason.and_then(channel_of) {
+            Some("ivr") => "Asked for a callback on the IVR call".to_string(),
+            Some("sms_link") => "Asked for a callback on the confirmation link".to_string(),
+            Some("whatsapp") => "Asked for a callback on WhatsApp".to_string(),
+            _ => "Asked for a callback".to_string(),
         },
         Some(OrderStatus::NoResponse) => match contacts {
             1 => "No answer after 1 contact".to_string(),
@@ -210,7 +212,10 @@ mod tests {
 
     #[test]
     fn why_it_waits() {
-        assert_eq!(why("callback_requested", Some("pressed 3 on call 1 (callback)"), 1), "Asked for a callback (pressed 3 on call 1 (callback))");
+        assert_eq!(why("callback_requested", Some("pressed 3 on call 1 (callback)"), 1), "Asked for a callback on the IVR call");
+        assert_eq!(why("callback_requested", Some("callback requested on WhatsApp"), 0), "Asked for a callback on WhatsApp");
+        assert_eq!(why("callback_requested", Some("callback requested on the confirmation link"), 1), "Asked for a callback on the confirmation link");
+        assert_eq!(why("callback_requested", None, 0), "Asked for a callback");
         assert_eq!(why("no_response", Some("no answer after 3 call(s)"), 1), "No answer after 1 contact");
         assert_eq!(why("no_response", None, 4), "No answer after 4 contacts");
         assert_eq!(why("confirmed", None, 4), "");

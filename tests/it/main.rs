@@ -19,6 +19,7 @@ mod otp;
 mod outages;
 mod reports;
 mod review;
+mod review_browser;
 mod secrets;
 mod reports_browser;
 mod pages;

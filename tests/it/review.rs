@@ -107,7 +107,7 @@ async fn queue_lists_waiting_orders_and_an_agent_confirms(backend: Backend) {
     assert_eq!(code, 200, "{html}");
     assert_eq!(rows(&html), vec![1, 2]);
     assert!(html.contains("No answer after 1 contact"), "{html}");
-    assert!(html.contains("Asked for a callback (pressed 3 on call 1 (callback))"), "{html}");
+    assert!(html.contains("Asked for a callback on the IVR call"), "{html}");
     assert!(html.contains("******3210") && !html.contains("9876543210"), "the phone is masked");
     assert!(html.contains("data-act=\"call\""), "click-to-call for the callback");
     assert_eq!(html.matches("data-act=\"call\"").count(), 1, "and only for it");
