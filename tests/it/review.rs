@@ -136,7 +136,8 @@ async fn queue_lists_waiting_orders_and_an_agent_confirms(backend: Backend) {
     assert!(ev.iter().any(|(k, d)| k == "tags_added" && d.contains("cod_confirmed")), "{ev:?}");
     // An agent's confirmation is no channel's in the overview.
     let r = app.get_api("/app/api/orders/2", &app.session_token(SHOP)).await;
-    assert_eq!(r.json::<Value>().await.unwrap()["channel"], Value::Null);
+    let doc: Value = r.json().await.unwrap();
+    assert_eq!((&doc["channel"], &doc["resolved_by"]), (&Value::Null, &json!("Priya S")), "{doc}");
 
     // The row is gone; the other shop's queue is untouched.
     let (_, html) = page(&app, SHOP).await;
@@ -286,7 +287,56 @@ async fn a_long_queue_is_capped(backend: Backend) {
     app.stop().await;
 }
 
+/// Two agents click at the same moment: one resolution, Shopify asked once.
+async fn two_agents_at_once_resolve_once(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else { return };
+    install(&app, SHOP, true).await;
+    for id in [11, 12] {
+        unanswered(&app, SHOP, id).await;
+    }
+    for id in [11, 12] {
+        let (a, b) = tokio::join!(
+            resolve(&app, SHOP, id, json!({"action": "cancel", "agent": "Priya"})),
+            resolve(&app, SHOP, id, if id == 11 { json!({"action": "cancel", "agent": "Ravi"}) } else { json!({"action": "confirm", "agent": "Ravi"}) }),
+        );
+        let mut codes = [a.0, b.0];
+        codes.sort();
+        assert_eq!(codes, [200, 409], "{a:?} {b:?}");
+        let winner = if a.0 == 200 { "Priya" } else { "Ravi" };
+        app.settle().await;
+        assert_eq!(app.text(&format!("SELECT resolved_by FROM orders WHERE shopify_order_id = {id}")).await.as_deref(), Some(winner));
+        assert_eq!(app.count(&format!("SELECT COUNT(*) FROM order_events e JOIN orders o ON o.id = e.order_id \
+            WHERE o.shopify_order_id = {id} AND e.detail LIKE '%on the shopper''s behalf'")).await, 1);
+    }
+    assert_eq!(mutations(&app, "orderCancel", 11).len(), 1);
+    app.assert_no_jobs_left().await;
+    app.stop().await;
+}
+
+/// An unanswered order the plan would cancel later: an agent's confirmation drops that.
+async fn confirming_drops_the_scheduled_cancellation(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else { return };
+    install(&app, SHOP, true).await;
+    let r = app.put_settings(SHOP, json!({"plan": {"steps": ["ivr"], "no_response_action": "cancel", "cancel_after_hours": 2}})).await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    unanswered(&app, SHOP, 13).await;
+    assert_eq!(status(&app, SHOP, 13).await, "no_response");
+    assert_eq!(app.count("SELECT COUNT(*) FROM timers").await, 1, "the cancellation is scheduled");
+    assert_eq!(resolve(&app, SHOP, 13, json!({"action": "confirm", "agent": "Priya"})).await.0, 200);
+    app.settle().await;
+    assert_eq!(app.count("SELECT COUNT(*) FROM timers").await, 0);
+    app.advance(3 * 3600).await;
+    app.settle().await;
+    assert_eq!(status(&app, SHOP, 13).await, "confirmed");
+    assert!(mutations(&app, "orderCancel", 13).is_empty());
+    app.assert_no_jobs_left().await;
+    app.stop().await;
+}
+
 both_dbs!(
+    two_agents_at_once_resolve_once,
+    confirming_drops_the_scheduled_cancellation,
+
     queue_lists_waiting_orders_and_an_agent_confirms,
     an_agent_cancels_with_cancel_order,
     bad_requests_and_other_shops_change_nothing,

@@ -132,6 +132,7 @@ pub(super) async fn order_json(State(state): State<AppState>, ShopSession(shop):
         "channel": o.status_reason.as_deref().and_then(r::channel_of),
         "tags": o.tags(),
         "resolved_at": o.resolved_at.map(|t| labels::local_rfc3339(tz, t)),
+        "resolved_by": o.resolved_by,
         "timezone": tz.name(),
         "can_call": o.status == OrderStatus::CallbackRequested,
         "timeline": events.iter().map(|e| json!({
