@@ -25,6 +25,7 @@ const MODULES: &[(&str, usize)] = &[
     ("settings::contact_privacy", BASICS),
     ("settings::fallback", BASICS),
     ("settings::fields", BASICS),
+    ("settings::fulfillment", BASICS),
     ("settings::general", BASICS),
     ("settings::ivr", BASICS),
     ("settings::otp", BASICS),
@@ -111,6 +112,10 @@ const MODULES: &[(&str, usize)] = &[
     ("demo", EDGES),
     ("demo::console", EDGES),
     ("demo::sim", EDGES),
+    ("simulate", EDGES),
+    ("simulate::args", EDGES),
+    ("simulate::engine", EDGES),
+    ("simulate::population", EDGES),
     ("crate", EDGES),
     ("main", EDGES),
 ];
