@@ -49,18 +49,27 @@ fn round(x: f64, places: i32) -> f64 {
     (x * f).round() / f
 }
 
-/// One JSON object per plan and line (SPEC §10).
+/// One JSON object per plan and line (SPEC §10), its keys in the documented order.
 pub fn json_lines(summaries: &[Summary]) -> String {
+    #[derive(serde::Serialize)]
+    struct Line {
+        plan: Vec<&'static str>,
+        orders: u64,
+        resolved_24h: f64,
+        contacts_per_order: f64,
+        /// `null` when no order was resolved.
+        cost_per_resolved: Option<f64>,
+    }
     let mut out = String::new();
     for s in summaries {
-        let line = serde_json::json!({
-            "plan": s.steps.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
-            "orders": s.orders,
-            "resolved_24h": round(s.resolved_24h_share(), 4),
-            "contacts_per_order": round(s.contacts_per_order(), 3),
-            "cost_per_resolved": s.cost_per_resolved().map(|c| round(c, 3)),
-        });
-        out.push_str(&line.to_string());
+        let line = Line {
+            plan: s.steps.iter().map(|s| s.as_str()).collect(),
+            orders: s.orders,
+            resolved_24h: round(s.resolved_24h_share(), 4),
+            contacts_per_order: round(s.contacts_per_order(), 3),
+            cost_per_resolved: s.cost_per_resolved().map(|c| round(c, 3)),
+        };
+        out.push_str(&serde_json::to_string(&line).expect("plain values serialize"));
         out.push('\n');
     }
     out

@@ -22,6 +22,12 @@ fn json_lines_per_plan_and_the_same_seed_gives_the_same_output() {
     let out = simulate(&["--orders", "2000", "--seed", "7", "--json"]);
     assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8(out.stdout.clone()).unwrap();
+    // The keys in the documented order.
+    for l in text.lines() {
+        let at = |k: &str| l.find(&format!("\"{k}\":")).unwrap_or_else(|| panic!("{k} missing in {l}"));
+        let keys = ["plan", "orders", "resolved_24h", "contacts_per_order", "cost_per_resolved"].map(at);
+        assert!(keys.is_sorted() && keys[0] == 1, "{l}");
+    }
     let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).expect("a JSON object per line")).collect();
     let plans: Vec<Vec<&str>> = lines.iter().map(|l| l["plan"].as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect()).collect();
     // The reference schedule first, then WhatsApp-first plans.
