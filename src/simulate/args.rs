@@ -42,11 +42,13 @@ population (CHANNEL is one of the steps):
                              (default ivr={ivr_hours}; messages {msg_hours})
   --reply-minutes CHANNEL=M  mean minutes from a message to its answer, exponential; calls are answered while
                              they ring (default {reply})
-  --price CHANNEL=RUPEES     ₹ per placed call, per SMS, per delivered WhatsApp message (default {price})
+  --price CHANNEL=RUPEES     ₹ per placed call (answered or not), per SMS, per delivered WhatsApp message
+                             (default {price})
   --dnd P                    share of numbers on the DND registry (no calls) (default {dnd})
   --not-on-whatsapp P        share of numbers without WhatsApp (default {nowa})
   --unreachable P            share of shoppers who answer no channel at all (default {unreachable})
-  --arrivals W0,…,W23        relative weight of the orders placed in each hour (default {arrivals})
+  --arrivals W0,…,W23        relative weight of the orders placed in each hour (shop's time zone)
+                             (default {arrivals})
 ",
         steps = Step::NAMES.join(", "),
         plans = DEFAULT_PLANS.iter().map(|p| p.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",")).collect::<Vec<_>>().join("; "),
