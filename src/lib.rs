@@ -14,6 +14,7 @@ pub mod inbox;
 pub mod reports;
 pub mod settings;
 pub mod shopify;
+pub mod simulate;
 pub mod verification;
 pub mod web;
 pub mod worker;

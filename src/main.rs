@@ -1,8 +1,17 @@
 use codverify::Application;
 use codverify::config::Config;
 
+fn main() -> std::process::ExitCode {
+    // The simulator needs no database, environment or runtime: it goes before the configuration.
+    let args: Vec<String> = std::env::args_os().skip(1).map(|a| a.to_string_lossy().into_owned()).collect();
+    if args.first().map(String::as_str) == Some("simulate") {
+        return codverify::simulate::main(&args[1..]);
+    }
+    serve()
+}
+
 #[tokio::main]
-async fn main() -> std::process::ExitCode {
+async fn serve() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sqlx=warn".into()))
         .init();

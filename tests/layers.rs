@@ -115,6 +115,10 @@ const MODULES: &[(&str, usize)] = &[
     ("demo", EDGES),
     ("demo::console", EDGES),
     ("demo::sim", EDGES),
+    ("simulate", EDGES),
+    ("simulate::args", EDGES),
+    ("simulate::engine", EDGES),
+    ("simulate::population", EDGES),
     ("crate", EDGES),
     ("main", EDGES),
 ];

@@ -29,6 +29,7 @@ mod privacy;
 mod session;
 mod startup;
 mod settings_api;
+mod simulate;
 mod webhooks;
 mod whatsapp;
 mod whatsapp_client;
