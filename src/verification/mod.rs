@@ -12,6 +12,7 @@ pub mod plan;
 pub mod runner;
 pub mod schedule;
 pub mod sms;
+pub mod targeting;
 pub mod whatsapp;
 
 use std::sync::atomic::AtomicBool;
