@@ -83,6 +83,10 @@
         var v = el.value.trim();
         // Anything but a whole number goes as typed, for the server to name the problem.
         out[field] = /^-?\d+$/.test(v) ? parseInt(v, 10) : v;
+      } else if (type === 'amount') {
+        var a = el.value.trim();
+        // Blank is no limit; anything but a plain amount goes as typed, for the server to name.
+        out[field] = a === '' ? null : /^\d+(\.\d+)?$/.test(a) ? Number(a) : a;
       } else if (type === 'list') {
         out[field] = el.value.split('\n').map(function (s) { return s.trim(); }).filter(Boolean);
       } else {

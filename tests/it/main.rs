@@ -20,6 +20,7 @@ mod outages;
 mod reports;
 mod secrets;
 mod reports_browser;
+mod rules;
 mod pages;
 mod plans;
 mod pages_browser;
