@@ -116,7 +116,7 @@ fn blocked(rules: &Rules, order: &Order<'_>) -> Option<Rule> {
         return Some(Rule::BlockedPhone);
     }
     let pin = normalize_pincode(order.pincode?);
-    rules.blocklist_pincodes.iter().any(|p| *p == pin).then_some(Rule::BlockedPincode(pin))
+    rules.blocklist_pincodes.contains(&pin).then_some(Rule::BlockedPincode(pin))
 }
 
 #[cfg(test)]
