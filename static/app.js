@@ -113,6 +113,7 @@
         var help = form.querySelector('[data-secret-help]');
         if (help) help.textContent = v ? 'Saved token ends in ' + String(v).replace(/^\*+/, '') + '. Leave blank to keep it.' : 'No token saved yet.';
       } else if (Array.isArray(v)) el.value = v.join('\n');
+      else if (el.dataset.type === 'amount' && typeof v === 'number') el.value = v.toFixed(2);
       else el.value = v === null || v === undefined ? '' : String(v);
       remember(el);
     });

@@ -240,14 +240,16 @@ fn amount(f: &mut Fields<'_>, field: &str, target: &mut Option<Amount>) {
     }
 }
 
-/// A blocklist: each entry normalised by `norm`, duplicates dropped (the first kept); a bad entry
-/// is named by its position (1-based) and the first one found is the field's error.
+/// A blocklist: each entry normalised by `norm`, duplicates dropped (the first kept). Every bad
+/// entry is named by its position (1-based) in the field's one error (the first 10 of them).
 fn entries(f: &mut Fields<'_>, field: &str, raw: &[String], norm: impl Fn(&str) -> Result<String, String>) -> Vec<String> {
+    const SHOWN: usize = 10;
     if raw.len() > BLOCKLIST_MAX {
         f.err(field, format!("at most {BLOCKLIST_MAX} entries"));
         return Vec::new();
     }
     let mut out: Vec<String> = Vec::with_capacity(raw.len());
+    let mut bad = Vec::new();
     for (i, entry) in raw.iter().enumerate() {
         if entry.is_empty() {
             continue;
@@ -255,8 +257,16 @@ fn entries(f: &mut Fields<'_>, field: &str, raw: &[String], norm: impl Fn(&str) 
         match norm(entry) {
             Ok(n) if !out.contains(&n) => out.push(n),
             Ok(_) => {}
-            Err(e) => f.err(field, format!("entry {} ({}): {e}", i + 1, masked_entry(field, entry))),
+            Err(e) => bad.push(format!("entry {} ({}): {e}", i + 1, masked_entry(field, entry))),
         }
+    }
+    if !bad.is_empty() {
+        let more = bad.len().saturating_sub(SHOWN);
+        let mut msg = bad.into_iter().take(SHOWN).collect::<Vec<_>>().join("; ");
+        if more > 0 {
+            msg.push_str(&format!("; and {more} more"));
+        }
+        f.err(field, msg);
     }
     out
 }
@@ -265,7 +275,8 @@ fn entries(f: &mut Fields<'_>, field: &str, raw: &[String], norm: impl Fn(&str) 
 /// as typed (at most 12 characters).
 fn masked_entry(field: &str, entry: &str) -> String {
     if field == "blocklist_phones" {
-        crate::domain::mask(entry)
+        let masked = crate::domain::mask(entry);
+        if masked.is_empty() { "no digits".into() } else { masked }
     } else {
         entry.chars().take(12).collect()
     }
@@ -365,6 +376,12 @@ mod tests {
             let e = put(&Settings::default(), rules.clone()).unwrap_err();
             assert!(e.get(key).is_some_and(|m| m.starts_with(msg)), "{rules}: {e:?}");
         }
+        let e = put(&Settings::default(), json!({"blocklist_pincodes": ["1", "411001", "2"], "blocklist_phones": ["98765 43210", "x"]})).unwrap_err();
+        assert_eq!(e["rules.blocklist_pincodes"], "entry 1 (1): not a PIN code (6 digits, the first not 0); entry 3 (2): not a PIN code (6 digits, the first not 0)");
+        assert_eq!(e["rules.blocklist_phones"], "entry 2 (no digits): not a valid phone number");
+        let bad: Vec<String> = (0..12).map(|i| format!("0{i}")).collect();
+        let e = put(&Settings::default(), json!({"blocklist_pincodes": bad})).unwrap_err();
+        assert!(e["rules.blocklist_pincodes"].starts_with("entry 1 (00): ") && e["rules.blocklist_pincodes"].ends_with("; and 2 more"), "{e:?}");
         let many: Vec<String> = (0..=BLOCKLIST_MAX).map(|i| format!("{}", 400_000 + i)).collect();
         let e = put(&Settings::default(), json!({"blocklist_pincodes": many})).unwrap_err();
         assert_eq!(e["rules.blocklist_pincodes"], "at most 1000 entries");
