@@ -480,6 +480,17 @@ mod tests {
     }
 
     #[test]
+    fn the_shipping_pin_code_is_read_whatever_its_json_type() {
+        let zip = |v: Value| order(json!({"shipping_address": {"zip": v}})).shipping_address.unwrap().zip;
+        assert_eq!(zip(json!("411 001")).as_deref(), Some("411 001"));
+        assert_eq!(zip(json!(411001)).as_deref(), Some("411001"));
+        for none in [json!(null), json!({"a": 1}), json!([1])] {
+            assert_eq!(zip(none.clone()), None, "{none}");
+        }
+        assert_eq!(order(json!({"shipping_address": {"phone": "9876543210"}})).shipping_address.unwrap().zip, None);
+    }
+
+    #[test]
     fn the_customer_locale_is_read_when_it_is_a_language_tag() {
         assert_eq!(order(json!({"customer_locale": "hi-IN"})).customer_locale().as_deref(), Some("hi-IN"));
         assert_eq!(order(json!({"customer_locale": "en"})).customer_locale().as_deref(), Some("en"));
