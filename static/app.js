@@ -83,6 +83,10 @@
         var v = el.value.trim();
         // Anything but a whole number goes as typed, for the server to name the problem.
         out[field] = /^-?\d+$/.test(v) ? parseInt(v, 10) : v;
+      } else if (type === 'amount') {
+        var a = el.value.trim();
+        // Blank is no limit; anything but a plain amount goes as typed, for the server to name.
+        out[field] = a === '' ? null : /^\d+(\.\d+)?$/.test(a) ? Number(a) : a;
       } else if (type === 'list') {
         out[field] = el.value.split('\n').map(function (s) { return s.trim(); }).filter(Boolean);
       } else {
@@ -109,6 +113,7 @@
         var help = form.querySelector('[data-secret-help]');
         if (help) help.textContent = v ? 'Saved token ends in ' + String(v).replace(/^\*+/, '') + '. Leave blank to keep it.' : 'No token saved yet.';
       } else if (Array.isArray(v)) el.value = v.join('\n');
+      else if (el.dataset.type === 'amount' && typeof v === 'number') el.value = v.toFixed(2);
       else el.value = v === null || v === undefined ? '' : String(v);
       remember(el);
     });

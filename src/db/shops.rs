@@ -33,11 +33,13 @@ pub struct Shop {
     pub exotel_status: String,
     pub installed_at: Option<i64>,
     pub uninstalled_at: Option<i64>,
+    /// `rules.blocklist_phones`, sealed (customer data: kept out of `settings`).
+    pub blocklist_phones_enc: Option<String>,
 }
 
 const COLUMNS: &str = "id, domain, status, settings_saved, scopes, access_token_enc, access_token_expires_at, \
     refresh_token_enc, refresh_token_expires_at, exotel_key, settings, exotel_api_token_enc, exotel_status, \
-    installed_at, uninstalled_at";
+    installed_at, uninstalled_at, blocklist_phones_enc";
 
 impl Shop {
     pub fn is_installed(&self) -> bool {
@@ -136,6 +138,38 @@ pub async fn save_settings(db: &Db, shop_id: &str, stored: &str, saved: bool, to
            exotel_status = COALESCE($4, exotel_status), updated_at = $5 WHERE id = $6")
         .bind(stored).bind(saved).bind(token_enc).bind(exotel_status).bind(now).bind(shop_id)
         .execute(c).await.map(|_| ()))
+}
+
+/// [`save_settings`], and the sealed blocklisted phone numbers with it when `blocklist` is given
+/// (`Some(None)`: none are blocklisted any more).
+#[allow(clippy::too_many_arguments)]
+pub async fn save_settings_and_blocklist(
+    db: &Db,
+    shop_id: &str,
+    stored: &str,
+    saved: bool,
+    token_enc: Option<String>,
+    exotel_status: Option<&str>,
+    blocklist: Option<Option<String>>,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    let (set_blocklist, blocklist_enc) = match blocklist {
+        Some(enc) => (true, enc),
+        None => (false, None),
+    };
+    on_db!(db, c => sqlx::query(
+        "UPDATE shops SET settings = $1, settings_saved = (settings_saved OR $2), \
+           exotel_api_token_enc = COALESCE($3, exotel_api_token_enc), \
+           exotel_status = COALESCE($4, exotel_status), \
+           blocklist_phones_enc = CASE WHEN $5 THEN $6 ELSE blocklist_phones_enc END, updated_at = $7 WHERE id = $8")
+        .bind(stored).bind(saved).bind(token_enc).bind(exotel_status).bind(set_blocklist).bind(blocklist_enc).bind(now).bind(shop_id)
+        .execute(c).await.map(|_| ()))
+}
+
+/// The shop's sealed blocklisted phone numbers (`rules.blocklist_phones`), inside a transaction.
+pub async fn blocklist_phones_enc(tx: &mut Tx, shop_id: &str) -> Result<Option<String>, sqlx::Error> {
+    on_tx!(tx, c => sqlx::query_scalar::<_, Option<String>>("SELECT blocklist_phones_enc FROM shops WHERE id = $1")
+        .bind(shop_id).fetch_optional(c).await).map(Option::flatten)
 }
 
 /// Replaces the settings document of the shop at `domain` as it is (demo mode's method switch).

@@ -20,6 +20,7 @@ mod general;
 mod ivr;
 mod otp;
 mod plan;
+mod rules;
 mod sms;
 mod whatsapp;
 
@@ -30,6 +31,7 @@ pub use general::{DEFAULT_COD_GATEWAY, EXOTEL_SUBDOMAINS, General, Method, Verif
 pub use ivr::{FirstCall, Ivr, parse_hhmm};
 pub use otp::Otp;
 pub use plan::{CANCEL_AFTER_HOURS, NoResponseAction, Plan, Step};
+pub use rules::{AMOUNT_MAX_UNITS, Amount, BLOCKLIST_MAX, BlocklistAction, Rules, TRUSTED_AFTER, normalize_pincode, valid_pincode};
 pub use sms::{Encoding, ORDER_PLACEHOLDERS};
 pub use whatsapp::Whatsapp;
 
@@ -47,6 +49,8 @@ pub struct Settings {
     pub contact: Contact,
     pub privacy: Privacy,
     pub fulfillment: Fulfillment,
+    /// Targeting rules; its blocklisted phone numbers are not stored here (see `rules`).
+    pub rules: Rules,
 }
 
 impl Settings {
@@ -67,6 +71,7 @@ impl Settings {
             "contact": self.contact,
             "privacy": self.privacy,
             "fulfillment": self.fulfillment,
+            "rules": self.rules.to_document(),
         })
     }
 
@@ -115,6 +120,8 @@ pub fn apply(current: &Settings, has_token: bool, doc: &Value) -> Result<Applied
             "fulfillment" => fulfillment::apply_fulfillment(&mut next.fulfillment, fields, &mut errors),
             // Applied below: the rules of some depend on `general`, which may be in this PUT.
             "plan" | "ivr" | "fallback" | "otp" | "whatsapp" => {}
+            // Applied below: its phone numbers take `general.default_country`.
+            "rules" => {}
             other => {
                 errors.insert(other.to_string(), "unknown section".into());
             }
@@ -140,6 +147,11 @@ pub fn apply(current: &Settings, has_token: bool, doc: &Value) -> Result<Applied
     if let Some(fields) = changed_section(doc, "whatsapp", &current.whatsapp) {
         let in_use = next.plan_has(Step::Whatsapp);
         whatsapp::apply_whatsapp(&mut next.whatsapp, in_use, fields, &mut errors);
+    }
+    if let Some(fields) = doc.get("rules").and_then(Value::as_object)
+        && doc.get("rules") != Some(&current.rules.to_document())
+    {
+        rules::apply_rules(&mut next.rules, &next.general.default_country, fields, &mut errors);
     }
     if steps_set {
         // New steps: each one's section must be ready, whether or not this PUT sent it.

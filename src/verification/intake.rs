@@ -9,7 +9,9 @@ use crate::db::orders::{self, NewOrder};
 use crate::db::shops::{self, OrderIntakeShop};
 use crate::db::{Tx, new_id};
 use crate::domain::{self, OrderStatus, Phone, ShopStatus};
-use crate::settings::{Method, Settings, Verify};
+use crate::db::queue::Job;
+use crate::settings::{Amount, Method, Rules, Settings, Verify};
+use super::targeting::{self, Rule, Verdict};
 use crate::crypto::Cipher;
 use crate::app::App;
 
@@ -18,6 +20,18 @@ pub struct Address {
     pub phone: Option<String>,
     pub first_name: Option<String>,
     pub last_name: Option<String>,
+    /// The PIN code (India) or postal code: the targeting rules' `blocklist_pincodes`.
+    #[serde(default, deserialize_with = "lenient_text")]
+    pub zip: Option<String>,
+}
+
+/// A text field that Shopify may send as a number or null: never a reason to lose the order.
+fn lenient_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(match Value::deserialize(d)? {
+        Value::String(s) => Some(s),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    })
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -207,15 +221,17 @@ pub async fn take_order(app: &App, tx: &mut Tx, shop_domain: &str, body: &Value)
     if status != ShopStatus::Installed {
         return Ok("ignored: the shop has uninstalled the app".into());
     }
-    let settings = Settings::from_stored(&settings);
-    let d = decide(&settings, saved, &order);
+    let mut settings = Settings::from_stored(&settings);
+    let mut d = decide(&settings, saved, &order);
     let now = app.clock.now_ms();
     let order_id = new_id();
+    let verdict = apply_rules(app, tx, &shop_id, &mut settings, &order, &mut d).await?;
     let inserted = insert_order(&app.cipher, tx, &order_id, &shop_id, &order, &d, now).await?;
     if !inserted {
         return Ok("duplicate: the order was already taken".into());
     }
     let detail = match &d.reason {
+        Some(r) if d.status == OrderStatus::Cancelled => format!("cancelled: {r}"),
         Some(r) => format!("skipped: {r}"),
         None => format!(
             "to be verified at {} (from {})",
@@ -224,11 +240,78 @@ pub async fn take_order(app: &App, tx: &mut Tx, shop_domain: &str, body: &Value)
         ),
     };
     add_event(tx, &shop_id, &order_id, "order_received", &detail, now).await?;
+    if let Some(verdict) = &verdict {
+        rule_applied(tx, &shop_id, &order_id, &settings.rules, verdict, now).await?;
+    }
     if d.status == OrderStatus::Pending {
         // In the order's own transaction: no job hop between an order and its first call.
         super::begin(app, tx, &shop_id, &order_id, &settings).await?;
     }
     Ok(format!("order {} {}", order.name.as_deref().unwrap_or("?"), d.status))
+}
+
+/// The targeting rules (SPEC §9) for an order `decide` found to verify: a skip or a cancellation
+/// changes the decision before the order is stored (so nothing is begun for it). Returns the
+/// verdict when a rule fired.
+async fn apply_rules(app: &App, tx: &mut Tx, shop_id: &str, settings: &mut Settings, order: &OrderPayload, d: &mut Decision) -> anyhow::Result<Option<Verdict>> {
+    if d.status != OrderStatus::Pending {
+        return Ok(None);
+    }
+    let rules = &mut settings.rules;
+    let sealed = shops::blocklist_phones_enc(tx, shop_id).await?;
+    if rules.open_phones(&app.cipher, sealed.as_deref()).is_err() {
+        // Verified as usual: an unreadable list (a changed APP_ENCRYPTION_KEY) must not lose the order.
+        tracing::error!(shop_id, "the blocklisted phone numbers could not be decrypted; the phone blocklist is not applied");
+    }
+    let phone = d.phone.as_ref().map(|(p, _)| p.e164());
+    let confirmed_before = match phone {
+        Some(p) if rules.trusted_after_confirmed > 0 => orders::confirmed_by_phone(tx, shop_id, &app.cipher.phone_index(p)).await?,
+        _ => 0,
+    };
+    let facts = targeting::Order {
+        amount: order.total_price.as_deref().and_then(Amount::parse),
+        phone,
+        pincode: order.shipping_address.as_ref().and_then(|a| a.zip.as_deref()),
+        confirmed_before,
+    };
+    let verdict = targeting::judge(rules, &facts);
+    let rule = match &verdict {
+        Verdict::Verify => return Ok(None),
+        Verdict::Flag(_) => return Ok(Some(verdict)),
+        Verdict::Skip(rule) => {
+            d.status = OrderStatus::Skipped;
+            rule
+        }
+        Verdict::Cancel(rule) => {
+            d.status = OrderStatus::Cancelled;
+            rule
+        }
+    };
+    d.reason = Some(rule.reason());
+    Ok(Some(verdict))
+}
+
+/// The timeline says which rule fired and why, and the rule's tag (and the cancellation) is queued
+/// for Shopify, in the order's own transaction.
+async fn rule_applied(tx: &mut Tx, shop_id: &str, order_id: &str, rules: &Rules, verdict: &Verdict, now: i64) -> anyhow::Result<()> {
+    let (tag, cancel, outcome, rule) = match verdict {
+        Verdict::Verify => return Ok(()),
+        Verdict::Skip(rule @ Rule::Trusted { .. }) => (rules.trusted_tag.as_str(), false, "not verified", rule),
+        Verdict::Skip(rule) => ("", false, "not verified", rule),
+        Verdict::Flag(rule) => (rules.blocked_tag.as_str(), false, "tagged and verified as usual", rule),
+        Verdict::Cancel(rule) => (rules.blocked_tag.as_str(), true, "tagged and cancelled in Shopify; the shopper is not contacted", rule),
+    };
+    let detail = format!("rule {}: {}; {outcome}", rule.field(), rule.reason());
+    add_event(tx, shop_id, order_id, "rule_applied", &detail, now).await?;
+    let tags: Vec<String> = (!tag.is_empty()).then(|| tag.to_string()).into_iter().collect();
+    if !matches!(verdict, Verdict::Flag(_)) && !tags.is_empty() {
+        // The order was settled at intake: its outcome tags are these.
+        orders::set_outcome_tags(tx, shop_id, order_id, &tags.join(",")).await?;
+    }
+    if !tags.is_empty() || cancel {
+        tx.push_jobs(&[Job::SyncOrder { order_id: order_id.to_string(), tags, cancel, failures: 0 }]).await?;
+    }
+    Ok(())
 }
 
 async fn insert_order(cipher: &Cipher, tx: &mut Tx, id: &str, shop_id: &str, o: &OrderPayload, d: &Decision, now: i64) -> anyhow::Result<bool> {
@@ -294,6 +377,7 @@ pub async fn order_cancelled(cipher: &Cipher, tx: &mut Tx, shop_domain: &str, bo
                     // Resolved by a key press committing meanwhile: note the cancellation below.
                     continue;
                 }
+                orders::mark_cancelled_in_shopify(tx, &shop_id, &order_id, now).await?;
                 let stopped = super::stop_pending(tx, &shop_id, Some(&order_id), now).await?;
                 let detail = if status == OrderStatus::Pending {
                     "cancelled in Shopify; verification stopped"
@@ -306,6 +390,8 @@ pub async fn order_cancelled(cipher: &Cipher, tx: &mut Tx, shop_domain: &str, bo
                 return Ok(format!("verification stopped ({stopped} scheduled calls and jobs dropped)"));
             }
             Some((order_id, _)) => {
+                // A confirmed order stays confirmed, but no longer makes its buyer a trusted one.
+                orders::mark_cancelled_in_shopify(tx, &shop_id, &order_id, now).await?;
                 add_event(tx, &shop_id, &order_id, "order_cancelled", "cancelled in Shopify", now).await?;
                 return Ok("order already resolved; cancellation noted".into());
             }
@@ -316,6 +402,7 @@ pub async fn order_cancelled(cipher: &Cipher, tx: &mut Tx, shop_domain: &str, bo
                 d.reason = Some(reason.into());
                 let order_id = new_id();
                 if insert_order(cipher, tx, &order_id, &shop_id, &order, &d, now).await? {
+                    orders::mark_cancelled_in_shopify(tx, &shop_id, &order_id, now).await?;
                     add_event(tx, &shop_id, &order_id, "order_cancelled", "cancelled in Shopify before it was taken", now).await?;
                     return Ok("cancelled before it was taken; recorded so it is never verified".into());
                 }
@@ -393,6 +480,17 @@ mod tests {
         assert_eq!(bad.status, OrderStatus::Skipped);
         assert!(bad.reason.unwrap().contains("no usable phone"));
         assert_eq!(decide(&s, false, &order(json!({"phone": "9876543210"}))).status, OrderStatus::Skipped);
+    }
+
+    #[test]
+    fn the_shipping_pin_code_is_read_whatever_its_json_type() {
+        let zip = |v: Value| order(json!({"shipping_address": {"zip": v}})).shipping_address.unwrap().zip;
+        assert_eq!(zip(json!("411 001")).as_deref(), Some("411 001"));
+        assert_eq!(zip(json!(411001)).as_deref(), Some("411001"));
+        for none in [json!(null), json!({"a": 1}), json!([1])] {
+            assert_eq!(zip(none.clone()), None, "{none}");
+        }
+        assert_eq!(order(json!({"shipping_address": {"phone": "9876543210"}})).shipping_address.unwrap().zip, None);
     }
 
     #[test]

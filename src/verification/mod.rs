@@ -13,6 +13,7 @@ pub mod review;
 pub mod runner;
 pub mod schedule;
 pub mod sms;
+pub mod targeting;
 pub mod whatsapp;
 
 use std::sync::atomic::AtomicBool;

@@ -194,8 +194,18 @@ pub fn callback_urls(app_url: &str, exotel_key: &str) -> Value {
     })
 }
 
-fn settings_document(app: &App, shop: &Shop) -> Value {
-    let s = Settings::from_stored(&shop.settings);
+/// The shop's settings with the sealed parts that belong to the document opened (the
+/// blocklisted phone numbers). An unreadable list is an error, never shown (and saved back) empty.
+pub fn shop_settings(app: &App, shop: &Shop) -> AppResult<Settings> {
+    let mut s = Settings::from_stored(&shop.settings);
+    s.rules
+        .open_phones(&app.cipher, shop.blocklist_phones_enc.as_deref())
+        .map_err(|e| anyhow::anyhow!("rules.blocklist_phones: {e}"))?;
+    Ok(s)
+}
+
+fn settings_document(app: &App, shop: &Shop) -> AppResult<Value> {
+    let s = shop_settings(app, shop)?;
     let token = shop.exotel_api_token_enc.as_deref().and_then(|enc| app.cipher.decrypt(enc).ok());
     let mut doc = s.to_document();
     doc["general"]["api_token"] = json!(
@@ -205,7 +215,7 @@ fn settings_document(app: &App, shop: &Shop) -> Value {
     );
     doc["callback_urls"] = callback_urls(&app.config.app_url, &shop.exotel_key);
     doc["status"] = json!({ "install": shop.install_status(), "exotel": shop.exotel_status });
-    doc
+    Ok(doc)
 }
 
 fn api_response(shop: &Shop, body: Value) -> Response {
@@ -214,14 +224,14 @@ fn api_response(shop: &Shop, body: Value) -> Response {
 }
 
 pub async fn get_settings(State(state): State<AppState>, ShopSession(shop): ShopSession) -> ApiResult<Response> {
-    Ok(api_response(&shop, settings_document(&state, &shop)))
+    Ok(api_response(&shop, settings_document(&state, &shop)?))
 }
 
 /// `PUT /app/api/settings`: the whole document or any of its sections; 422 with every bad field,
 /// and nothing saved, when anything is invalid.
 pub async fn put_settings(State(state): State<AppState>, ShopSession(shop): ShopSession, body: Bytes) -> ApiResult<Response> {
     let doc: Value = serde_json::from_slice(&body).map_err(|e| AppError::bad_request(format!("the body is not valid JSON: {e}")))?;
-    let current = Settings::from_stored(&shop.settings);
+    let current = shop_settings(&state, &shop)?;
     let applied = settings::apply(&current, shop.exotel_api_token_enc.is_some(), &doc).map_err(AppError::Invalid)?;
     let general_saved = doc.get("general").is_some();
     // Saving the credentials checks them against Exotel; the result is shown, the save stands.
@@ -246,9 +256,12 @@ pub async fn put_settings(State(state): State<AppState>, ShopSession(shop): Shop
     };
     let token_enc = applied.new_api_token.as_deref().map(|t| state.cipher.encrypt(t));
     let stored = serde_json::to_string(&applied.settings).map_err(anyhow::Error::from)?;
-    shops::save_settings(&state.db, &shop.id, &stored, general_saved, token_enc, exotel_status.as_deref(), state.clock.now_ms()).await?;
+    // The blocklisted numbers are sealed in their own column, never in `stored`.
+    let blocklist = doc.get("rules").map(|_| applied.settings.rules.seal_phones(&state.cipher));
+    shops::save_settings_and_blocklist(&state.db, &shop.id, &stored, general_saved, token_enc, exotel_status.as_deref(), blocklist, state.clock.now_ms())
+        .await?;
     let shop = shops::find(&state.db, &shop.id).await?.ok_or(AppError::NotFound)?;
-    Ok(api_response(&shop, settings_document(&state, &shop)))
+    Ok(api_response(&shop, settings_document(&state, &shop)?))
 }
 
 /// `POST /app/api/settings/rotate-exotel-key`: a new secret for the Exotel URLs. The old URLs stop
@@ -257,5 +270,5 @@ pub async fn rotate_exotel_key(State(state): State<AppState>, ShopSession(shop):
     let key = crate::crypto::random_token(24);
     shops::set_exotel_key(&state.db, &shop.id, &key, state.clock.now_ms()).await?;
     let shop = shops::find(&state.db, &shop.id).await?.ok_or(AppError::NotFound)?;
-    Ok(api_response(&shop, settings_document(&state, &shop)))
+    Ok(api_response(&shop, settings_document(&state, &shop)?))
 }

@@ -36,6 +36,7 @@ const PAGES = [
   { path: '/app/settings/fallback', heading: 'IVR fallback settings', nav: 'IVR fallback', shot: 'fallback' },
   { path: '/app/settings/plan', heading: 'Verification plan', nav: 'Verification plan', shot: 'plan' },
   { path: '/app/settings/whatsapp', heading: 'WhatsApp settings', nav: 'WhatsApp', shot: 'whatsapp' },
+  { path: '/app/settings/rules', heading: 'Targeting rules', nav: 'Targeting rules', shot: 'rules' },
   { path: '/app/data-requests', heading: 'Data requests', nav: 'Data requests', shot: 'data-requests' },
 ];
 
@@ -132,6 +133,37 @@ async function fallbackChecks(page) {
   if (await page.locator('section[data-mode="sms_link"]').isVisible()) fail('fallback: link fields still shown');
   await accessibility(page, 'fallback page, missed-call mode');
   await page.screenshot({ path: path.join(dir, 'fallback-missed-call.png'), fullPage: true });
+}
+
+// The Targeting rules page: a bad phone number is named next to its list, nothing saved; then the
+// amounts (blank: no limit), the lists and the action save, the lists shown as stored.
+async function rulesChecks(page) {
+  const form = page.locator('form[data-section="rules"]');
+  const phones = page.locator('textarea[name="rules.blocklist_phones"]');
+  await page.locator('input[name="rules.min_amount"]').fill('199.50');
+  await phones.fill('98765 43210\n12');
+  await form.locator('button[type=submit]').click();
+  await page.waitForFunction(() => document.querySelector('[data-error-for="rules.blocklist_phones"]').textContent.trim() !== '');
+  const message = (await page.locator('[data-error-for="rules.blocklist_phones"]').innerText()).trim();
+  if (!message.includes('Entry 2')) fail(`rules: the phone error says ${JSON.stringify(message)}`);
+  if ((await settings()).rules.min_amount !== null) fail('rules: saved after a 422');
+  await accessibility(page, 'rules page with an error');
+
+  await phones.fill('98765 43210\n+91 98765 43210');
+  await page.locator('textarea[name="rules.blocklist_pincodes"]').fill('411 001');
+  await page.locator('input[name="rules.max_amount"]').fill('');
+  await page.getByLabel('Tag it and cancel it in Shopify').check();
+  await form.locator('button[type=submit]').click();
+  await page.waitForFunction(() => document.querySelector('form[data-section="rules"] .save-status').textContent.trim() === 'Saved');
+  const rules = (await settings()).rules;
+  const want = { min_amount: 199.5, max_amount: null, blocklist_phones: ['+919876543210'], blocklist_pincodes: ['411001'], blocklist_action: 'cancel' };
+  for (const [k, v] of Object.entries(want)) {
+    if (JSON.stringify(rules[k]) !== JSON.stringify(v)) fail(`rules: ${k} saved as ${JSON.stringify(rules[k])}, not ${JSON.stringify(v)}`);
+  }
+  if ((await phones.inputValue()) !== '+919876543210') fail(`rules: the page shows ${JSON.stringify(await phones.inputValue())}`);
+  const min = await page.locator('input[name="rules.min_amount"]').inputValue();
+  if (min !== '199.50') fail(`rules: the minimum shows as ${JSON.stringify(min)}`);
+  await page.screenshot({ path: path.join(dir, 'rules-saved.png'), fullPage: true });
 }
 
 async function planChecks(page) {
@@ -276,6 +308,7 @@ async function main() {
       if (p.path === '/app/settings/ivr') await ivrChecks(page);
       if (p.path === '/app/settings/fallback') await fallbackChecks(page);
       if (p.path === '/app/settings/plan') await planChecks(page);
+      if (p.path === '/app/settings/rules') await rulesChecks(page);
       if (p.path === '/app/data-requests') await dataRequestChecks(page);
     }
 

@@ -22,6 +22,7 @@ mod review;
 mod review_browser;
 mod secrets;
 mod reports_browser;
+mod rules;
 mod pages;
 mod plans;
 mod pages_browser;

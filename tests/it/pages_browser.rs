@@ -57,7 +57,7 @@ async fn admin_pages_in_a_browser() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     println!("{stdout}{stderr}node admin_pages.mjs: {:.1} s", started.elapsed().as_secs_f64());
     assert!(out.status.success(), "admin_pages.mjs failed ({}):\n{stdout}{stderr}", out.status);
-    for shot in ["app-info", "contact", "settings", "otp", "ivr", "ivr-error", "ivr-saved", "fallback", "fallback-missed-call", "plan", "plan-saved", "whatsapp", "ivr-phone", "ivr-embedded", "data-requests"] {
+    for shot in ["app-info", "contact", "settings", "otp", "ivr", "ivr-error", "ivr-saved", "fallback", "fallback-missed-call", "plan", "plan-saved", "whatsapp", "rules", "rules-saved", "ivr-phone", "ivr-embedded", "data-requests"] {
         assert!(shots.join(format!("{shot}.png")).is_file(), "{shot}.png not saved in {}", shots.display());
     }
 

@@ -20,6 +20,7 @@ use crate::app::App;
 use crate::AppState;
 
 mod plan;
+mod rules;
 
 use plan::{PlanStepView, step_ready, step_view};
 
@@ -29,6 +30,7 @@ pub fn routes() -> Router<AppState> {
         .route("/app/settings", get(general))
         .route("/app/settings/plan", get(plan::plan))
         .route("/app/settings/whatsapp", get(plan::whatsapp))
+        .route("/app/settings/rules", get(rules::rules))
         .route("/app/settings/otp", get(otp))
         .route("/app/settings/ivr", get(ivr))
         .route("/app/settings/fallback", get(fallback))

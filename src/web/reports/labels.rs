@@ -53,6 +53,7 @@ pub fn event_label(kind: &str) -> String {
         "shopify_update_failed" => "Shopify update failed",
         "exotel_retry" => "Exotel error, retrying",
         "order_cancelled" => "Order cancelled",
+        "rule_applied" => "Targeting rule applied",
         "confirmed" => "Confirmed",
         "cancelled" => "Cancelled",
         "callback_requested" => "Callback requested",
@@ -78,7 +79,8 @@ pub fn tone(kind: &str) -> &'static str {
         "cancelled" | "order_cancelled" | "shopify_cancelled" | "shopify_update_failed" | "shopify_cancel_refused" | "exotel_retry"
         | "agent_call_failed" | "otp_incorrect" | "whatsapp_refused" | "whatsapp_failed" => "critical",
         "callback_requested" | "no_response" | "ivr_retry_limit_reached" | "fallback_retry_limit_reached" | "resend_otp_limit_reached"
-        | "incorrect_otp_limit_reached" | "whatsapp_retry_limit_reached" | "whatsapp_undelivered" => "warning",
+        | "incorrect_otp_limit_reached" | "whatsapp_retry_limit_reached" | "whatsapp_undelivered"
+        | "rule_applied" => "warning",
         _ => "info",
     }
 }

@@ -1,0 +1,10 @@
+-- Targeting rules (SPEC §9). Portable SQL for SQLite and PostgreSQL; times are unix ms UTC.
+
+-- The blocklisted phone numbers of `rules.blocklist_phones` are customer data: they are kept out
+-- of the settings JSON, sealed (src/crypto.rs, a JSON list of E.164 numbers), like the Exotel API
+-- token. NULL: no number is blocklisted.
+ALTER TABLE shops ADD COLUMN blocklist_phones_enc TEXT;
+
+-- When Shopify reported the order cancelled (orders/cancelled), whatever our status says: an
+-- order confirmed and later cancelled in Shopify does not make its buyer a trusted one.
+ALTER TABLE orders ADD COLUMN cancelled_in_shopify_at BIGINT;
