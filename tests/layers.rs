@@ -34,6 +34,7 @@ const MODULES: &[(&str, usize)] = &[
     ("reports", BASICS),
     // Storage: the pool, transactions, the job queue's mechanics and the tables.
     ("db", STORAGE),
+    ("db::addresses", STORAGE),
     ("db::agent_calls", STORAGE),
     ("db::attempts", STORAGE),
     ("db::contacts", STORAGE),
@@ -72,6 +73,7 @@ const MODULES: &[(&str, usize)] = &[
     ("app", CLIENTS),
     // Workflows: the product's rules.
     ("verification", WORKFLOWS),
+    ("verification::address", WORKFLOWS),
     ("verification::dialer", WORKFLOWS),
     ("verification::fallback", WORKFLOWS),
     ("verification::intake", WORKFLOWS),
