@@ -42,13 +42,16 @@ pub struct CustomerOrder {
     pub phone: Option<String>,
     pub customer_name: Option<String>,
     pub customer_email: Option<String>,
+    /// The shipping address as stored (sealed JSON).
+    pub shipping_address: Option<String>,
     pub status: String,
     pub status_reason: Option<String>,
     pub created_at: i64,
 }
 
 const CUSTOMER_ORDER_COLUMNS: &str =
-    "id, shopify_order_id, name, phone_enc AS phone, customer_name, customer_email, status, status_reason, created_at";
+    "id, shopify_order_id, name, phone_enc AS phone, customer_name, customer_email, shipping_address_enc AS shipping_address, status, \
+     status_reason, created_at";
 
 /// The shop's orders of a customer: same customer id, same phone (by its index) or same e-mail.
 pub async fn of_customer(tx: &mut Tx, shop_id: &str, customer_id: Option<i64>, phone_hash: Option<&str>, email: Option<&str>) -> Result<Vec<CustomerOrder>, sqlx::Error> {

@@ -107,9 +107,11 @@ impl Edit {
         }
     }
 
-    /// What the form shows for `f`: the posted value, else the stored one.
+    /// What the form shows for `f`: the posted value (characters no address holds marked �), else
+    /// the stored one.
     pub fn shown(&self, old: &Address, f: Field) -> String {
-        self.get(f).map(str::to_string).unwrap_or_else(|| f.of(old).to_string())
+        let v = self.get(f).unwrap_or_else(|| f.of(old));
+        v.chars().map(|c| if bad_char(c) { '\u{FFFD}' } else { c }).collect()
     }
 }
 
