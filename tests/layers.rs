@@ -23,6 +23,7 @@ const MODULES: &[(&str, usize)] = &[
     ("domain", BASICS),
     ("settings", BASICS),
     ("settings::contact_privacy", BASICS),
+    ("settings::fulfillment", BASICS),
     ("settings::fallback", BASICS),
     ("settings::fields", BASICS),
     ("settings::general", BASICS),
