@@ -76,6 +76,9 @@ fn throttled() -> Value {
         "extensions": {"cost": {"requestedQueryCost": 10, "throttleStatus": {"maximumAvailable": 2000.0, "currentlyAvailable": 9.99, "restoreRate": 100.0}}}})
 }
 
+/// Form fields sent with a button.
+type Form<'a> = &'a [(&'a str, &'a str)];
+
 const NEW: [(&str, &str); 5] =
     [("action", "confirm"), ("address1", "Flat 4, Lotus Apartments"), ("address2", "  Near the park "), ("city", "Pune"), ("zip", "411038")];
 
@@ -136,7 +139,7 @@ async fn invalid_corrections_change_nothing(backend: Backend) {
     setup(&app).await;
     let path = order_with_link(&app, 1).await;
     let long = "x".repeat(121);
-    let cases: [(&[(&str, &str)], &[&str]); 5] = [
+    let cases: [(Form, &[&str]); 5] = [
         (&[("zip", "011001")], &["Enter a 6-digit PIN code."]),
         (&[("zip", "41100")], &["Enter a 6-digit PIN code."]),
         (&[("city", "   ")], &["Please fill this in."]),
@@ -256,7 +259,32 @@ async fn a_refusal_is_recorded(backend: Backend) {
     app.stop().await;
 }
 
+/// The shipping address is the customer's: listed in a data request's report, and erased with the
+/// other details by `customers/redact` — the order's address and both sides of its corrections.
+async fn the_address_is_reported_and_erased(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else { return };
+    setup(&app).await;
+    let path = order_with_link(&app, 1).await;
+    assert_eq!(post(&app, &path, &NEW).await.0, 200);
+    app.settle().await;
+    let customer = json!({"id": 7001, "email": "asha@example.com", "phone": "+919876543210"});
+    let r = app.post_webhook("customers/data_request", SHOP, "dr-1", &crate::privacy::data_request(customer.clone(), &[1], 5)).await;
+    assert_eq!(r.status(), 200);
+    app.settle().await;
+    let report: Value = serde_json::from_str(&app.sealed_text("SELECT report_enc FROM data_requests").await.unwrap()).unwrap();
+    assert_eq!(report["orders"][0]["shipping_address"]["address1"], "Flat 4, Lotus Apartments", "{report}");
+    let redact = json!({"shop_id": 1, "shop_domain": SHOP, "customer": customer, "orders_to_redact": [1]});
+    assert_eq!(app.post_webhook("customers/redact", SHOP, "cr-1", &redact).await.status(), 200);
+    app.settle().await;
+    assert_eq!(app.count("SELECT COUNT(*) FROM orders WHERE shipping_address_enc IS NULL AND erased_at IS NOT NULL").await, 1);
+    assert_eq!(app.count("SELECT COUNT(*) FROM address_corrections").await, 0);
+    assert_eq!(timeline(&app, 1).await["address_corrections"], json!([]));
+    app.assert_no_jobs_left().await;
+    app.stop().await;
+}
+
 both_dbs!(
+    the_address_is_reported_and_erased,
     a_correction_confirms_and_reaches_shopify,
     invalid_corrections_change_nothing,
     correction_can_be_switched_off,

@@ -34,7 +34,7 @@ async fn post_order(app: &TestApp, shop: &str, id: i64, gateway: &str, phone: Op
     assert_eq!(r.status(), 200);
 }
 
-fn data_request(customer: Value, orders: &[i64], request_id: i64) -> Value {
+pub(crate) fn data_request(customer: Value, orders: &[i64], request_id: i64) -> Value {
     json!({"shop_id": 1, "shop_domain": SHOP, "orders_requested": orders, "customer": customer, "data_request": {"id": request_id}})
 }
 
