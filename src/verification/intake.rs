@@ -424,6 +424,14 @@ mod tests {
     }
 
     #[test]
+    fn odd_address_fields_never_lose_the_order() {
+        let o = order(json!({"shipping_address": {"phone": "9876543210", "address1": {"x": 1}, "city": null, "zip": 411001, "country_code": ["IN"]}}));
+        let a = o.shipping_address.unwrap();
+        assert_eq!((a.address1, a.city, a.zip.as_deref(), a.country_code), (None, None, Some("411001"), None));
+        assert_eq!(a.phone.as_deref(), Some("9876543210"));
+    }
+
+    #[test]
     fn the_customer_locale_is_read_when_it_is_a_language_tag() {
         assert_eq!(order(json!({"customer_locale": "hi-IN"})).customer_locale().as_deref(), Some("hi-IN"));
         assert_eq!(order(json!({"customer_locale": "en"})).customer_locale().as_deref(), Some("en"));
