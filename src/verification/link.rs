@@ -62,8 +62,9 @@ pub async fn link_state(app: &App, token: &str) -> anyhow::Result<LinkState> {
 pub enum Refused {
     /// A choice this page does not offer.
     NotOffered(String),
-    /// A confirmation whose corrected address is invalid: the page again, with every refused field.
-    Invalid { state: LinkState, problems: Vec<(Field, Problem)> },
+    /// A confirmation whose corrected address is invalid: the open link's order and choices (the page
+    /// again), with every refused field.
+    Invalid { order: Box<OrderInfo>, choices: Vec<&'static str>, problems: Vec<(Field, Problem)> },
 }
 
 /// A button on the link page: applies the choice once, then says where the order stands. A
@@ -72,19 +73,19 @@ pub enum Refused {
 /// confirmation; invalid, nothing changes.
 pub async fn link_action(app: &App, token: &str, action: &str, edit: &Edit) -> anyhow::Result<Result<LinkState, Refused>> {
     let state = link_state(app, token).await?;
-    let LinkState::Open { order, choices, correctable } = &state else { return Ok(Ok(state)) };
-    let Some(choice) = choices.iter().find(|c| **c == action) else {
+    let LinkState::Open { order, choices, correctable } = state else { return Ok(Ok(state)) };
+    let Some(choice) = choices.iter().copied().find(|c| *c == action) else {
         return Ok(Err(Refused::NotOffered(format!("{action:?} is not one of this page's buttons"))));
     };
     let mut correction: Option<(Address, Address)> = None;
-    if *choice == "confirm" && *correctable && let Some(old) = order.address() {
+    if choice == "confirm" && correctable && let Some(old) = order.address() {
         match address::correct(&old, edit) {
             Ok(new) => correction = new.map(|new| (old, new)),
-            Err(problems) => return Ok(Err(Refused::Invalid { state, problems })),
+            Err(problems) => return Ok(Err(Refused::Invalid { order, choices, problems })),
         }
     }
     let fb = order.settings().fallback;
-    let (status, tag) = match *choice {
+    let (status, tag) = match choice {
         "confirm" => (OrderStatus::Confirmed, fb.confirm_tag.as_str()),
         "cancel" => (OrderStatus::Cancelled, fb.cancel_tag.as_str()),
         _ => (OrderStatus::CallbackRequested, fb.callback_tag.as_str()),
@@ -92,7 +93,7 @@ pub async fn link_action(app: &App, token: &str, action: &str, edit: &Edit) -> a
     let now = app.clock.now_ms();
     let mut tx = app.db.begin().await?;
     let reason = format!("{} on the confirmation link", choice_words(choice));
-    let cancel = *choice == "cancel" && fb.cancel_order;
+    let cancel = choice == "cancel" && fb.cancel_order;
     if super::answer(&mut tx, &order.shop_id, &order.id, status, &reason, &[tag], cancel, now).await? {
         links::mark_used(&mut tx, &sha256_hex(token.as_bytes()), choice, now).await?;
         if let Some((old, new)) = &correction {

@@ -143,7 +143,7 @@ fn render_state(state: LinkState, token: &str) -> Response {
     let t = texts_of(&state);
     match state {
         LinkState::Unknown => page(StatusCode::NOT_FOUND, plain_page(t, t.unknown_link, t.unknown_link_note)),
-        LinkState::Open { .. } => page(StatusCode::OK, open_page(state, token, &Edit::default(), &[])),
+        LinkState::Open { order, choices, correctable } => page(StatusCode::OK, open_page(t, &order, choices, correctable, token, &Edit::default(), &[])),
         LinkState::Expired { order } => page(StatusCode::GONE, order_page(&order, t, t.expired, t.expired_note)),
         LinkState::Used { order, .. } => {
             let mut p = order_page(&order, t, t.outcome(&order.status), "");
@@ -160,11 +160,17 @@ fn render_state(state: LinkState, token: &str) -> Response {
 
 /// The page of a link that takes an answer: its buttons, and the address form when offered (with
 /// what was sent and its problems, after a refused correction).
-fn open_page(state: LinkState, token: &str, edit: &Edit, problems: &[(Field, Problem)]) -> LinkPage {
-    let t = texts_of(&state);
-    let LinkState::Open { order, choices, correctable } = state else { unreachable!("only open links have buttons") };
+fn open_page(
+    t: &'static Texts,
+    order: &OrderInfo,
+    choices: Vec<&'static str>,
+    correctable: bool,
+    token: &str,
+    edit: &Edit,
+    problems: &[(Field, Problem)],
+) -> LinkPage {
     let (heading, message) = if problems.is_empty() { (t.please_confirm, "") } else { (t.check_address, t.check_address_note) };
-    let mut p = order_page(&order, t, heading, message);
+    let mut p = order_page(order, t, heading, message);
     p.choices = choices
         .into_iter()
         .filter_map(|c| Choice::parse(c).map(|choice| (c, t.button(choice))))
@@ -210,7 +216,10 @@ pub async fn act(State(state): State<AppState>, Path(token): Path<String>, Form(
     match link::link_action(&state, &token, &form.action, &edit).await {
         Ok(Ok(s)) => render_state(s, &token),
         // Nothing changed: the page again with what was sent and what is wrong with it.
-        Ok(Err(Refused::Invalid { state: s, problems })) => page(StatusCode::UNPROCESSABLE_ENTITY, open_page(s, &token, &edit, &problems)),
+        Ok(Err(Refused::Invalid { order, choices, problems })) => {
+            let t = Texts::for_locale(order.customer_locale.as_deref());
+            page(StatusCode::UNPROCESSABLE_ENTITY, open_page(t, &order, choices, true, &token, &edit, &problems))
+        }
         Ok(Err(Refused::NotOffered(_))) => {
             // Said in the order's language: the link is valid, only the button is not offered.
             let t = link::link_state(&state, &token).await.map_or(Texts::for_locale(None), |s| texts_of(&s));
