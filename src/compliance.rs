@@ -50,6 +50,7 @@ async fn customer_orders(tx: &mut Tx, cipher: &Cipher, shop_id: &str, customer: 
     }
     for o in &mut found {
         o.phone = cipher.open_opt(o.phone.as_deref());
+        o.shipping_address = cipher.open_opt(o.shipping_address.as_deref());
     }
     Ok(found)
 }
@@ -73,6 +74,7 @@ pub async fn data_request(tx: &mut Tx, cipher: &Cipher, shop_domain: &str, body:
         listed.push(json!({
             "shopify_order_id": o.shopify_order_id, "name": o.name, "phone": o.phone,
             "customer_name": o.customer_name, "customer_email": o.customer_email,
+            "shipping_address": o.shipping_address.as_deref().and_then(|a| serde_json::from_str::<Value>(a).ok()),
             "verification_status": o.status, "status_reason": o.status_reason, "received_at_ms": o.created_at,
             "calls": calls.iter().map(|(n, result, at, secs)| json!({"attempt": n, "result": result, "dialed_at_ms": at, "duration_seconds": secs})).collect::<Vec<_>>(),
             "sms": sms.iter().map(|(kind, status, at)| json!({"kind": kind, "status": status, "sent_at_ms": at})).collect::<Vec<_>>(),

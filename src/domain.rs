@@ -207,6 +207,19 @@ stored_enum! {
 }
 
 stored_enum! {
+    /// Where a shopper's address correction stands in Shopify (`address_corrections.state`).
+    AddressUpdate {
+        /// Stored; `orderUpdate` not answered yet (or to be tried again).
+        Pending = "pending",
+        Updated = "updated",
+        /// Shopify answered with user errors.
+        Refused = "refused",
+        /// Given up for another reason (the token rejected, the shop gone).
+        Failed = "failed",
+    }
+}
+
+stored_enum! {
     /// Where an order's verification stands (`orders.status`).
     OrderStatus {
         Pending = "pending",

@@ -23,6 +23,7 @@ const MODULES: &[(&str, usize)] = &[
     ("domain", BASICS),
     ("settings", BASICS),
     ("settings::contact_privacy", BASICS),
+    ("settings::fulfillment", BASICS),
     ("settings::fallback", BASICS),
     ("settings::fields", BASICS),
     ("settings::fulfillment", BASICS),
@@ -37,6 +38,7 @@ const MODULES: &[(&str, usize)] = &[
     ("reports", BASICS),
     // Storage: the pool, transactions, the job queue's mechanics and the tables.
     ("db", STORAGE),
+    ("db::addresses", STORAGE),
     ("db::agent_calls", STORAGE),
     ("db::attempts", STORAGE),
     ("db::contacts", STORAGE),
@@ -76,6 +78,7 @@ const MODULES: &[(&str, usize)] = &[
     ("app", CLIENTS),
     // Workflows: the product's rules.
     ("verification", WORKFLOWS),
+    ("verification::address", WORKFLOWS),
     ("verification::dialer", WORKFLOWS),
     ("verification::fallback", WORKFLOWS),
     ("verification::intake", WORKFLOWS),

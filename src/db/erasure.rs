@@ -10,7 +10,7 @@ const MISSED_CALL_ERASED: &str = "phone_enc = NULL, phone_hash = NULL, call_from
 const SMS_ERASED: &str = "to_phone_enc = NULL, to_phone_hash = NULL, body = '', body_enc = NULL";
 
 /// Erases the customer's details from orders of one shop — name, e-mail, phone, customer id, line
-/// items — and from what hangs off them: call recordings, the SMS sent (number and text), the
+/// items, shipping address — and from what hangs off them: address corrections, call recordings, the SMS sent (number and text), the
 /// click-to-call's customer number, and the timeline's details. Statuses, reasons, amounts, times
 /// and counts stay, so the reports still add up. The caller keeps `order_ids` short (one
 /// parameter each).
@@ -23,10 +23,12 @@ pub async fn erase_orders(tx: &mut Tx, shop_id: &str, order_ids: &[String], now:
     let statements = [
         format!(
             "UPDATE orders SET erased_at = $2, phone_enc = NULL, phone_hash = NULL, phone_source = NULL, customer_id = NULL, \
-             customer_name = NULL, customer_email = NULL, items = NULL WHERE shop_id = $1 AND id IN ({})",
+             customer_name = NULL, customer_email = NULL, items = NULL, shipping_address_enc = NULL WHERE shop_id = $1 AND id IN ({})",
             ids(3)
         ),
         format!("UPDATE order_events SET detail = '' WHERE shop_id = $1 AND order_id IN ({})", ids(2)),
+        // Both addresses of a correction are the customer's; a pending update is not sent any more.
+        format!("DELETE FROM address_corrections WHERE shop_id = $1 AND order_id IN ({})", ids(2)),
         // Recordings hold the customer's voice.
         format!("UPDATE call_attempts SET recording_url = NULL WHERE shop_id = $1 AND order_id IN ({})", ids(2)),
         format!("UPDATE sms_messages SET {SMS_ERASED} WHERE shop_id = $1 AND order_id IN ({})", ids(2)),

@@ -5,6 +5,7 @@
 //! `migrations/` uses only portable SQL (TEXT ids made by the app, BIGINT unix milliseconds in UTC,
 //! BOOLEAN), so one set of migrations serves both databases.
 
+pub mod addresses;
 pub mod agent_calls;
 pub mod attempts;
 pub mod contacts;

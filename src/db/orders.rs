@@ -42,13 +42,16 @@ pub struct CustomerOrder {
     pub phone: Option<String>,
     pub customer_name: Option<String>,
     pub customer_email: Option<String>,
+    /// The shipping address as stored (sealed JSON).
+    pub shipping_address: Option<String>,
     pub status: String,
     pub status_reason: Option<String>,
     pub created_at: i64,
 }
 
 const CUSTOMER_ORDER_COLUMNS: &str =
-    "id, shopify_order_id, name, phone_enc AS phone, customer_name, customer_email, status, status_reason, created_at";
+    "id, shopify_order_id, name, phone_enc AS phone, customer_name, customer_email, shipping_address_enc AS shipping_address, status, \
+     status_reason, created_at";
 
 /// The shop's orders of a customer: same customer id, same phone (by its index) or same e-mail.
 pub async fn of_customer(tx: &mut Tx, shop_id: &str, customer_id: Option<i64>, phone_hash: Option<&str>, email: Option<&str>) -> Result<Vec<CustomerOrder>, sqlx::Error> {
@@ -116,6 +119,8 @@ pub struct NewOrder<'a> {
     pub items: Option<String>,
     /// Shopify's `customer_locale`, already checked to be a language tag.
     pub customer_locale: Option<String>,
+    /// The shipping address, sealed.
+    pub shipping_address_enc: Option<String>,
 }
 
 /// Stores a new order, once per Shopify order and shop: true when this stored it (false: a
@@ -124,8 +129,8 @@ pub async fn insert_new(tx: &mut Tx, o: NewOrder<'_>, now: i64) -> Result<bool, 
     let n = on_tx!(tx, exec c => sqlx::query(
         "INSERT INTO orders (id, shop_id, shopify_order_id, admin_graphql_id, name, order_number, total_price, currency, \
            gateways, is_cod, customer_id, customer_name, customer_email, phone_enc, phone_hash, phone_source, status, \
-           status_reason, order_created_at, created_at, updated_at, resolved_at, items, customer_locale) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $20, $21, $22, $23) \
+           status_reason, order_created_at, created_at, updated_at, resolved_at, items, customer_locale, shipping_address_enc) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $20, $21, $22, $23, $24) \
          ON CONFLICT (shop_id, shopify_order_id) DO NOTHING")
         .bind(o.id).bind(o.shop_id).bind(o.shopify_order_id).bind(o.admin_graphql_id).bind(o.name).bind(o.order_number)
         .bind(o.total_price).bind(o.currency)
@@ -134,7 +139,7 @@ pub async fn insert_new(tx: &mut Tx, o: NewOrder<'_>, now: i64) -> Result<bool, 
         .bind(o.phone_enc)
         .bind(o.phone_hash).bind(o.phone_source)
         .bind(o.status.as_str()).bind(o.status_reason).bind(o.order_created_at).bind(now)
-        .bind(o.resolved_at).bind(o.items).bind(o.customer_locale))?;
+        .bind(o.resolved_at).bind(o.items).bind(o.customer_locale).bind(o.shipping_address_enc))?;
     Ok(n == 1)
 }
 
@@ -288,6 +293,8 @@ pub struct OrderInfo {
     pub is_cod: bool,
     /// Shopify's `customer_locale` (`en`, `hi-IN`, …): the language the shopper is written to in.
     pub customer_locale: Option<String>,
+    /// The shipping address as stored (sealed JSON).
+    pub shipping_address: Option<String>,
     pub shop_domain: String,
     pub shop_status: String,
     pub settings: String,
@@ -296,7 +303,7 @@ pub struct OrderInfo {
 }
 
 const ORDER_INFO_SELECT: &str = "SELECT o.id, o.shop_id, o.name, o.order_number, o.total_price, o.currency, o.phone_enc AS phone, o.status, \
-    o.status_reason, o.items, o.is_cod, o.customer_locale, s.domain AS shop_domain, s.status AS shop_status, s.settings, s.exotel_key, s.exotel_api_token_enc \
+    o.status_reason, o.items, o.is_cod, o.customer_locale, o.shipping_address_enc AS shipping_address, s.domain AS shop_domain, s.status AS shop_status, s.settings, s.exotel_key, s.exotel_api_token_enc \
     FROM orders o JOIN shops s ON s.id = o.shop_id WHERE o.id = $1";
 
 /// The order and what its shop sets, as [`OrderInfo`].
@@ -307,4 +314,10 @@ pub async fn info(db: &Db, order_id: &str) -> Result<Option<OrderInfo>, sqlx::Er
 /// [`info`], inside a transaction.
 pub async fn info_tx(tx: &mut Tx, order_id: &str) -> Result<Option<OrderInfo>, sqlx::Error> {
     on_tx!(tx, c => sqlx::query_as::<_, OrderInfo>(ORDER_INFO_SELECT).bind(order_id).fetch_optional(c).await)
+}
+
+/// Whether a shipping address the shopper corrected has still to reach Shopify: the fulfillment
+/// hold of a confirmed order waits for it (success or refusal ends the wait).
+pub async fn address_update_pending(db: &Db, shop_id: &str, order_id: &str) -> Result<bool, sqlx::Error> {
+    crate::db::addresses::update_pending(db, shop_id, order_id).await
 }

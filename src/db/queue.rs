@@ -46,6 +46,15 @@ pub enum Job {
         #[serde(default)]
         failures: u32,
     },
+    /// Write the shipping address the shopper corrected (`address_corrections` row
+    /// `correction_id`, sealed there: never in a job) to the Shopify order with `orderUpdate`.
+    /// `failures`: how many times Shopify was unavailable for it so far.
+    UpdateAddress {
+        order_id: String,
+        correction_id: String,
+        #[serde(default)]
+        failures: u32,
+    },
     /// The daily retention run: customer details older than each shop's retention period are erased.
     PrivacyRetention,
 }
@@ -63,7 +72,7 @@ impl Job {
             | Job::CancelUnanswered { .. }
             | Job::EscalateOtp { .. } => QUEUES[1],
             // Housekeeping shares the Shopify queue: it must never hold up a call.
-            Job::SyncOrder { .. } | Job::PrivacyRetention => QUEUES[2],
+            Job::SyncOrder { .. } | Job::UpdateAddress { .. } | Job::PrivacyRetention => QUEUES[2],
         }
     }
 

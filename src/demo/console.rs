@@ -65,6 +65,8 @@ struct OrderRow {
     reason: String,
     tags: String,
     cancelled: bool,
+    /// The shipping address the simulated Shopify was sent, when the shopper corrected it.
+    shipping_address: String,
     method: Method,
 }
 
@@ -168,6 +170,7 @@ async fn console(State(state): State<AppState>, Query(q): Query<Note>) -> AppRes
                 reason: reason.unwrap_or_default(),
                 tags: o.tags.join(", "),
                 cancelled: o.cancelled,
+                shipping_address: o.shipping_address.clone().unwrap_or_default(),
                 method: settings.general.method,
             }
         }).collect::<Vec<_>>();
@@ -212,7 +215,8 @@ async fn create_order(State(state): State<AppState>, Form(f): Form<NewOrder>) ->
         "id": id, "admin_graphql_api_id": format!("gid://shopify/Order/{id}"), "name": format!("#{number}"), "order_number": number,
         "total_price": format!("{amount:.2}"), "currency": "INR", "payment_gateway_names": [gateway],
         "email": "shopper@example.com", "phone": null, "created_at": state.clock.now().to_rfc3339(), "cancelled_at": null,
-        "shipping_address": {"first_name": "Demo", "last_name": "Shopper", "phone": f.phone.trim(), "city": "Bengaluru", "country_code": "IN"},
+        "shipping_address": {"first_name": "Demo", "last_name": "Shopper", "phone": f.phone.trim(), "address1": "12, 4th Cross Road, Indiranagar",
+            "address2": "Near the metro station", "city": "Bengaluru", "province": "Karnataka", "province_code": "KA", "zip": "560038", "country_code": "IN"},
         "customer": {"id": 1, "email": "shopper@example.com", "first_name": "Demo", "last_name": "Shopper"},
         "line_items": [{"title": "Handloom kurta", "quantity": 1, "price": format!("{amount:.2}")}],
     });

@@ -64,7 +64,7 @@ impl SimWhatsapp {
     pub fn body(&self) -> String {
         let p = |i: usize| self.params.get(i).map_or("", String::as_str);
         if self.template == DEMO_TEMPLATE {
-            format!("Please confirm your Cash on Delivery order {} of {} ({}). Tap a button below.", p(0), p(1), p(2))
+            format!("Please confirm your Cash on Delivery order {} of {} ({}), to be delivered to {}. Tap a button below.", p(0), p(1), p(2), p(3))
         } else {
             format!("[template {}] {}", self.template, self.params.join(" · "))
         }
@@ -92,6 +92,8 @@ fn button_label(payload: &str) -> String {
 pub struct SimOrder {
     pub tags: Vec<String>,
     pub cancelled: bool,
+    /// The shipping address `orderUpdate` last set, on one line (demo data only).
+    pub shipping_address: Option<String>,
 }
 
 #[derive(Default)]
@@ -166,6 +168,19 @@ async fn shopify_graphql(State(state): State<AppState>, headers: HeaderMap, body
         } else {
             order.cancelled = true;
             json!({"orderCancel": {"job": {"id": "gid://shopify/Job/demo", "done": true}, "orderCancelUserErrors": []}})
+        }
+    } else if query.contains("orderUpdate") {
+        let input = &vars["input"];
+        let id = input["id"].as_str().unwrap_or_default().to_string();
+        let a = &input["shippingAddress"];
+        let zip = a["zip"].as_str().unwrap_or_default();
+        // Shopify checks a postal code against the country; the demo checks Indian PIN codes.
+        if a["countryCode"].as_str() == Some("IN") && !crate::verification::address::is_pin(zip) {
+            json!({"orderUpdate": {"order": null, "userErrors": [{"field": ["shippingAddress", "zip"], "message": "Enter a valid PIN code for India"}]}})
+        } else {
+            let line = ["address1", "address2", "city", "zip"].iter().filter_map(|k| a[*k].as_str()).collect::<Vec<_>>().join(", ");
+            s.orders.entry(id.clone()).or_default().shipping_address = Some(line);
+            json!({"orderUpdate": {"order": {"id": id}, "userErrors": []}})
         }
     } else {
         json!({})

@@ -1,4 +1,4 @@
-//! The Admin GraphQL API at a pinned version: `tagsAdd` and `orderCancel`. Throttling and 5xx are
+//! The Admin GraphQL API at a pinned version: `tagsAdd`, `orderCancel` and `orderUpdate`. Throttling and 5xx are
 //! retried with backoff (guided by `extensions.cost.throttleStatus`); a 401 refreshes the token
 //! once, then gives up with a clear error for the order's timeline.
 
@@ -181,6 +181,15 @@ pub async fn order_cancel(app: &App, shop_id: &str, order_gid: &str, staff_note:
     )
     .await?;
     user_errors(&data, "/orderCancel/orderCancelUserErrors")
+}
+
+/// Replaces an order's shipping address (`address`: a whole `MailingAddressInput`, so no field of
+/// the stored address is lost).
+pub async fn order_update_shipping_address(app: &App, shop_id: &str, order_gid: &str, address: Value) -> Result<(), AdminError> {
+    const Q: &str =
+        "mutation orderUpdate($input: OrderInput!) { orderUpdate(input: $input) { order { id } userErrors { field message } } }";
+    let data = graphql(app, shop_id, Q, json!({ "input": { "id": order_gid, "shippingAddress": address } })).await?;
+    user_errors(&data, "/orderUpdate/userErrors")
 }
 
 #[cfg(test)]

@@ -15,17 +15,36 @@ use super::targeting::{self, Rule, Verdict};
 use crate::crypto::Cipher;
 use crate::app::App;
 
-#[derive(Debug, Default, Deserialize)]
+/// An address of the order (REST shape). The shipping address is kept, sealed, with the order
+/// (`super::address`): the link page and WhatsApp show it and the shopper may correct it.
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, serde::Serialize)]
 pub struct Address {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_name: Option<String>,
+    #[serde(default, deserialize_with = "lenient_text", skip_serializing_if = "Option::is_none")]
+    pub company: Option<String>,
+    #[serde(default, deserialize_with = "lenient_text", skip_serializing_if = "Option::is_none")]
+    pub address1: Option<String>,
+    #[serde(default, deserialize_with = "lenient_text", skip_serializing_if = "Option::is_none")]
+    pub address2: Option<String>,
+    #[serde(default, deserialize_with = "lenient_text", skip_serializing_if = "Option::is_none")]
+    pub city: Option<String>,
+    #[serde(default, deserialize_with = "lenient_text", skip_serializing_if = "Option::is_none")]
+    pub province: Option<String>,
+    #[serde(default, deserialize_with = "lenient_text", skip_serializing_if = "Option::is_none")]
+    pub province_code: Option<String>,
     /// The PIN code (India) or postal code: the targeting rules' `blocklist_pincodes`.
-    #[serde(default, deserialize_with = "lenient_text")]
+    #[serde(default, deserialize_with = "lenient_text", skip_serializing_if = "Option::is_none")]
     pub zip: Option<String>,
+    #[serde(default, deserialize_with = "lenient_text", skip_serializing_if = "Option::is_none")]
+    pub country_code: Option<String>,
 }
 
-/// A text field that Shopify may send as a number or null: never a reason to lose the order.
+/// A string or number as text, anything else as nothing: an odd address field never loses the order.
 fn lenient_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     Ok(match Value::deserialize(d)? {
         Value::String(s) => Some(s),
@@ -351,6 +370,7 @@ async fn insert_order(cipher: &Cipher, tx: &mut Tx, id: &str, shop_id: &str, o: 
         resolved_at: (d.status != OrderStatus::Pending).then_some(now),
         items,
         customer_locale: o.customer_locale().filter(|_| keep),
+        shipping_address_enc: o.shipping_address.as_ref().filter(|_| keep).and_then(|a| super::address::seal(cipher, a)),
     };
     Ok(orders::insert_new(tx, new, now).await?)
 }
@@ -491,6 +511,14 @@ mod tests {
             assert_eq!(zip(none.clone()), None, "{none}");
         }
         assert_eq!(order(json!({"shipping_address": {"phone": "9876543210"}})).shipping_address.unwrap().zip, None);
+    }
+
+    #[test]
+    fn odd_address_fields_never_lose_the_order() {
+        let o = order(json!({"shipping_address": {"phone": "9876543210", "address1": {"x": 1}, "city": null, "zip": 411001, "country_code": ["IN"]}}));
+        let a = o.shipping_address.unwrap();
+        assert_eq!((a.address1, a.city, a.zip.as_deref(), a.country_code), (None, None, Some("411001"), None));
+        assert_eq!(a.phone.as_deref(), Some("9876543210"));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Verifying an order with the shopper: intake decides, `start` begins the shop's method, the IVR
 //! steps live in `ivr` (placed by `dialer`), and `sync_order` writes outcomes to Shopify.
 
+pub mod address;
 pub mod dialer;
 pub mod fallback;
 pub mod intake;

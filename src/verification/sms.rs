@@ -30,7 +30,13 @@ impl OrderInfo {
     /// The phone number is stored encrypted; everything past loading uses it in the clear.
     fn opened(mut self, app: &App) -> Self {
         self.phone = app.cipher.open_opt(self.phone.as_deref());
+        self.shipping_address = app.cipher.open_opt(self.shipping_address.as_deref());
         self
+    }
+
+    /// The shipping address, when one is kept.
+    pub fn address(&self) -> Option<super::address::Address> {
+        super::address::parse(self.shipping_address.as_deref())
     }
 
     pub fn settings(&self) -> Settings {
@@ -320,6 +326,7 @@ mod tests {
             items: Some(r#"[{"title":"Kurta","quantity":2}]"#.into()),
             is_cod: true,
             customer_locale: None,
+            shipping_address: None,
             shop_domain: "acme-store.myshopify.com".into(),
             shop_status: "installed".into(),
             settings: "{}".into(),

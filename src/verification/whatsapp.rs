@@ -99,6 +99,7 @@ pub async fn send(app: &App, id: &str, sent: &AtomicBool) -> anyhow::Result<()> 
     let callback = format!("{}/exotel/{}/whatsapp", app.config.app_url, m.exotel_key);
     let items = items_text(&o.line_items());
     let amount = o.amount();
+    let address = super::address::one_line(o.address().as_ref());
     let choices = offered(&settings.whatsapp);
     let message = TemplateMessage {
         from: &settings.whatsapp.sender,
@@ -108,6 +109,7 @@ pub async fn send(app: &App, id: &str, sent: &AtomicBool) -> anyhow::Result<()> 
         order_name: &o.name,
         amount: &amount,
         items: &items,
+        address: &address,
         token: &token,
         choices: &choices,
         status_callback: &callback,

@@ -12,7 +12,8 @@ use serde::Deserialize;
 
 use crate::AppState;
 use crate::domain::{Choice, OrderStatus};
-use crate::verification::link::{self, LinkState};
+use crate::verification::address::{self, Edit, Field, Problem};
+use crate::verification::link::{self, LinkState, Refused};
 use crate::verification::sms::OrderInfo;
 use super::texts::Texts;
 
@@ -33,6 +34,25 @@ struct LinkPage {
     /// Only a cash-on-delivery order is paid on arrival; a prepaid one (a shop verifying every
     /// order) must not be told so.
     cod: bool,
+    /// The shipping address, line by line (shown while the order takes an answer, and with its outcome).
+    address: Vec<String>,
+    /// The address form's fields; empty when the shopper may not correct the address.
+    fields: Vec<AddressField>,
+    /// The address form starts open (it was sent back with problems).
+    edit_open: bool,
+}
+
+/// One input of the address form.
+struct AddressField {
+    name: &'static str,
+    label: &'static str,
+    value: String,
+    autocomplete: &'static str,
+    max_chars: usize,
+    required: bool,
+    pin: bool,
+    /// What is wrong with the value sent, or empty.
+    error: &'static str,
 }
 
 fn page(status: StatusCode, p: LinkPage) -> Response {
@@ -66,7 +86,36 @@ fn plain_page(t: &'static Texts, heading: &'static str, message: &'static str) -
         choices: Vec::new(),
         token: String::new(),
         cod: false,
+        address: Vec::new(),
+        fields: Vec::new(),
+        edit_open: false,
     }
+}
+
+/// The address form: the stored address, or what was sent with its problems.
+fn address_fields(t: &'static Texts, old: &address::Address, edit: &Edit, problems: &[(Field, Problem)]) -> Vec<AddressField> {
+    Field::ALL
+        .into_iter()
+        .map(|f| {
+            let (label, autocomplete, max_chars) = match f {
+                Field::Address1 => (t.address1_label, "address-line1", address::LINE_MAX_CHARS),
+                Field::Address2 => (t.address2_label, "address-line2", address::LINE_MAX_CHARS),
+                Field::City => (t.city_label, "address-level2", address::CITY_MAX_CHARS),
+                Field::Zip => (t.zip_label, "postal-code", 6),
+            };
+            let error = problems.iter().find(|(pf, _)| *pf == f).map_or("", |(_, p)| t.address_problem(*p));
+            AddressField {
+                name: f.name(),
+                label,
+                value: edit.shown(old, f),
+                autocomplete,
+                max_chars,
+                required: f != Field::Address2,
+                pin: f == Field::Zip,
+                error,
+            }
+        })
+        .collect()
 }
 
 fn order_page(o: &OrderInfo, t: &'static Texts, heading: &'static str, message: &'static str) -> LinkPage {
@@ -94,23 +143,47 @@ fn render_state(state: LinkState, token: &str) -> Response {
     let t = texts_of(&state);
     match state {
         LinkState::Unknown => page(StatusCode::NOT_FOUND, plain_page(t, t.unknown_link, t.unknown_link_note)),
-        LinkState::Open { order, choices } => {
-            let mut p = order_page(&order, t, t.please_confirm, "");
-            p.choices = choices
-                .into_iter()
-                .filter_map(|c| Choice::parse(c).map(|choice| (c, t.button(choice))))
-                .collect();
-            p.token = token.to_string();
+        LinkState::Open { order, choices, correctable } => page(StatusCode::OK, open_page(t, &order, choices, correctable, token, &Edit::default(), &[])),
+        LinkState::Expired { order } => page(StatusCode::GONE, order_page(&order, t, t.expired, t.expired_note)),
+        LinkState::Used { order, .. } => {
+            let mut p = order_page(&order, t, t.outcome(&order.status), "");
+            p.address = order.address().map(|a| address::lines(&a)).unwrap_or_default();
             page(StatusCode::OK, p)
         }
-        LinkState::Expired { order } => page(StatusCode::GONE, order_page(&order, t, t.expired, t.expired_note)),
-        LinkState::Used { order, .. } => page(StatusCode::OK, order_page(&order, t, t.outcome(&order.status), "")),
         LinkState::Resolved { order } if order.status == OrderStatus::Cancelled => page(
             StatusCode::GONE,
             order_page(&order, t, t.cancelled_elsewhere, t.cancelled_elsewhere_note),
         ),
         LinkState::Resolved { order } => page(StatusCode::OK, order_page(&order, t, t.outcome(&order.status), t.nothing_more)),
     }
+}
+
+/// The page of a link that takes an answer: its buttons, and the address form when offered (with
+/// what was sent and its problems, after a refused correction).
+fn open_page(
+    t: &'static Texts,
+    order: &OrderInfo,
+    choices: Vec<&'static str>,
+    correctable: bool,
+    token: &str,
+    edit: &Edit,
+    problems: &[(Field, Problem)],
+) -> LinkPage {
+    let (heading, message) = if problems.is_empty() { (t.please_confirm, "") } else { (t.check_address, t.check_address_note) };
+    let mut p = order_page(order, t, heading, message);
+    p.choices = choices
+        .into_iter()
+        .filter_map(|c| Choice::parse(c).map(|choice| (c, t.button(choice))))
+        .collect();
+    p.token = token.to_string();
+    if let Some(a) = order.address() {
+        p.address = address::lines(&a);
+        if correctable {
+            p.fields = address_fields(t, &a, edit, problems);
+            p.edit_open = !problems.is_empty();
+        }
+    }
+    p
 }
 
 pub async fn show(State(state): State<AppState>, Path(token): Path<String>) -> Response {
@@ -127,12 +200,27 @@ pub async fn show(State(state): State<AppState>, Path(token): Path<String>) -> R
 pub struct ActionForm {
     #[serde(default)]
     action: String,
+    /// The address fields (confirmation only; other buttons ignore them).
+    #[serde(default)]
+    address1: Option<String>,
+    #[serde(default)]
+    address2: Option<String>,
+    #[serde(default)]
+    city: Option<String>,
+    #[serde(default)]
+    zip: Option<String>,
 }
 
 pub async fn act(State(state): State<AppState>, Path(token): Path<String>, Form(form): Form<ActionForm>) -> Response {
-    match link::link_action(&state, &token, &form.action).await {
+    let edit = Edit { address1: form.address1, address2: form.address2, city: form.city, zip: form.zip };
+    match link::link_action(&state, &token, &form.action, &edit).await {
         Ok(Ok(s)) => render_state(s, &token),
-        Ok(Err(_)) => {
+        // Nothing changed: the page again with what was sent and what is wrong with it.
+        Ok(Err(Refused::Invalid { order, choices, problems })) => {
+            let t = Texts::for_locale(order.customer_locale.as_deref());
+            page(StatusCode::UNPROCESSABLE_ENTITY, open_page(t, &order, choices, true, &token, &edit, &problems))
+        }
+        Ok(Err(Refused::NotOffered(_))) => {
             // Said in the order's language: the link is valid, only the button is not offered.
             let t = link::link_state(&state, &token).await.map_or(Texts::for_locale(None), |s| texts_of(&s));
             page(StatusCode::BAD_REQUEST, plain_page(t, t.wrong_button, t.wrong_button_note))

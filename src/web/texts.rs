@@ -3,6 +3,7 @@
 //! item titles stay as the shop wrote them.
 
 use crate::domain::{Choice, Language, OrderStatus};
+use crate::verification::address::Problem;
 
 /// Every visible text of the link page in one language.
 pub struct Texts {
@@ -33,6 +34,21 @@ pub struct Texts {
     pub unknown_link_note: &'static str,
     pub wrong_button: &'static str,
     pub wrong_button_note: &'static str,
+    pub address_label: &'static str,
+    /// The address form's summary.
+    pub edit_address: &'static str,
+    pub edit_address_note: &'static str,
+    pub address1_label: &'static str,
+    pub address2_label: &'static str,
+    pub city_label: &'static str,
+    pub zip_label: &'static str,
+    /// The heading and note of a confirmation sent back for its address.
+    pub check_address: &'static str,
+    pub check_address_note: &'static str,
+    pub address_required: &'static str,
+    pub address_too_long: &'static str,
+    pub address_bad_characters: &'static str,
+    pub address_not_a_pin: &'static str,
 }
 
 static ENGLISH: Texts = Texts {
@@ -58,6 +74,19 @@ static ENGLISH: Texts = Texts {
     unknown_link_note: "Please check that you opened the whole link from the SMS.",
     wrong_button: "That button is not on this page",
     wrong_button_note: "Please open the link from the SMS again and tap one of its buttons.",
+    address_label: "Delivery address",
+    edit_address: "Edit address",
+    edit_address_note: "Correct the address if something is wrong, then confirm your order.",
+    address1_label: "Address line 1",
+    address2_label: "Address line 2 (optional)",
+    city_label: "City",
+    zip_label: "PIN code",
+    check_address: "Please check your address",
+    check_address_note: "Your order is not confirmed yet. Correct the marked fields and confirm again.",
+    address_required: "Please fill this in.",
+    address_too_long: "This is too long.",
+    address_bad_characters: "This contains characters that cannot be used.",
+    address_not_a_pin: "Enter a 6-digit PIN code.",
 };
 
 static HINDI: Texts = Texts {
@@ -83,6 +112,19 @@ static HINDI: Texts = Texts {
     unknown_link_note: "कृपया देख लें कि आपने SMS का पूरा लिंक खोला है।",
     wrong_button: "यह बटन इस पेज पर नहीं है",
     wrong_button_note: "कृपया SMS वाला लिंक फिर से खोलें और उसके किसी एक बटन पर टैप करें।",
+    address_label: "डिलीवरी का पता",
+    edit_address: "पता बदलें",
+    edit_address_note: "अगर पते में कुछ गलत है तो उसे ठीक करें, फिर अपना ऑर्डर कन्फ़र्म करें।",
+    address1_label: "पता पंक्ति 1",
+    address2_label: "पता पंक्ति 2 (वैकल्पिक)",
+    city_label: "शहर",
+    zip_label: "पिन कोड",
+    check_address: "कृपया अपना पता जाँच लें",
+    check_address_note: "आपका ऑर्डर अभी कन्फ़र्म नहीं हुआ है। चिह्नित जगहें ठीक करें और फिर से कन्फ़र्म करें।",
+    address_required: "कृपया इसे भरें।",
+    address_too_long: "यह बहुत लंबा है।",
+    address_bad_characters: "इसमें ऐसे अक्षर हैं जिनका उपयोग नहीं हो सकता।",
+    address_not_a_pin: "6 अंकों का पिन कोड लिखें।",
 };
 
 impl Texts {
@@ -104,6 +146,16 @@ impl Texts {
             Choice::Confirm => self.confirm,
             Choice::Cancel => self.cancel,
             Choice::Callback => self.callback,
+        }
+    }
+
+    /// What is wrong with an address field.
+    pub fn address_problem(&self, p: Problem) -> &'static str {
+        match p {
+            Problem::Required => self.address_required,
+            Problem::TooLong => self.address_too_long,
+            Problem::BadCharacters => self.address_bad_characters,
+            Problem::NotAPinCode => self.address_not_a_pin,
         }
     }
 
@@ -140,7 +192,9 @@ mod tests {
             hi.please_confirm, hi.order_label, hi.amount_label, hi.items_label, hi.confirm, hi.cancel, hi.callback,
             hi.cod_note, hi.confirmed, hi.cancelled, hi.callback_requested, hi.no_answer_needed, hi.nothing_more,
             hi.expired, hi.expired_note, hi.cancelled_elsewhere, hi.cancelled_elsewhere_note, hi.unknown_link,
-            hi.unknown_link_note, hi.wrong_button, hi.wrong_button_note,
+            hi.unknown_link_note, hi.wrong_button, hi.wrong_button_note, hi.address_label, hi.edit_address,
+            hi.edit_address_note, hi.address1_label, hi.address2_label, hi.city_label, hi.zip_label, hi.check_address,
+            hi.check_address_note, hi.address_required, hi.address_too_long, hi.address_bad_characters, hi.address_not_a_pin,
         ];
         for t in texts {
             assert!(t.chars().any(|c| ('\u{0900}'..='\u{097F}').contains(&c)), "{t:?} is not in Devanagari");

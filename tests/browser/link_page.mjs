@@ -1,7 +1,9 @@
 // The COD confirmation link page in a real browser (Debian's Chromium via playwright-core), the way a
-// buyer sees it on a small phone: 360×640, touch. Loads the page, checks the order and its three
-// buttons, runs axe-core (any serious or critical violation fails), taps "Confirm my order", checks
-// the answer page, runs axe-core again, and saves a screenshot of each page for review.
+// buyer sees it on a small phone: 360×640, touch. Loads the page, checks the order, its shipping
+// address and its three buttons, runs axe-core (any serious or critical violation fails), opens
+// "Edit address", corrects the first line and the PIN code, runs axe-core on the open form, taps
+// "Confirm my order", checks the answer page (with the corrected address), runs axe-core again, and
+// saves a screenshot of each page for review.
 //
 //   node tests/browser/link_page.mjs <url> <screenshot-dir>
 //
@@ -38,7 +40,7 @@ async function main() {
     const response = await page.goto(url, { waitUntil: 'load' });
     if (response?.status() !== 200) fail(`GET ${url}: HTTP ${response?.status()}`);
     const text = await page.locator('main').innerText();
-    for (const want of ['#1001', 'INR 499.00']) {
+    for (const want of ['#1001', 'INR 499.00', 'Delivery address', '12 MG Road', 'Pune, Maharashtra 411001']) {
       if (!text.includes(want)) fail(`link page: ${JSON.stringify(want)} missing from ${JSON.stringify(text)}`);
     }
     const buttons = {
@@ -62,6 +64,27 @@ async function main() {
     await accessibility(page, 'link page');
     await page.screenshot({ path: path.join(dir, 'link-page.png'), fullPage: true });
 
+    // The address form: closed until asked for, each field labelled, prefilled with the address.
+    const line1 = page.locator('input[name=address1]');
+    if (await line1.isVisible()) fail('link page: the address form is open before "Edit address" is tapped');
+    await page.locator('details summary').tap();
+    if (!(await line1.isVisible())) fail('link page: "Edit address" did not open the address form');
+    const labels = { address1: 'Address line 1', address2: 'Address line 2 (optional)', city: 'City', zip: 'PIN code' };
+    for (const [name, label] of Object.entries(labels)) {
+      const input = page.getByLabel(label, { exact: true });
+      if ((await input.count()) !== 1 || (await input.getAttribute('name')) !== name) fail(`address form: no field labelled ${JSON.stringify(label)}`);
+      const box = await input.boundingBox();
+      if (box.width < 280 || box.height < 40) fail(`address form: the ${name} field is ${box.width}×${box.height} px`);
+    }
+    if ((await line1.inputValue()) !== '12 MG Road') fail(`address form: line 1 holds ${JSON.stringify(await line1.inputValue())}`);
+    if ((await page.locator('input[name=zip]').getAttribute('inputmode')) !== 'numeric') fail('address form: the PIN code field does not ask for the number pad');
+    await line1.fill('Flat 4, Lotus Apartments');
+    await page.locator('input[name=zip]').fill('411038');
+    const wideWithForm = await page.evaluate(() => document.documentElement.scrollWidth);
+    if (wideWithForm > 360) fail(`address form: ${wideWithForm} px wide on a 360 px screen`);
+    await accessibility(page, 'address form');
+    await page.screenshot({ path: path.join(dir, 'link-page-address.png'), fullPage: true });
+
     const confirm = page.locator('button[value=confirm]');
     await Promise.all([
       page.waitForNavigation({ waitUntil: 'load' }),
@@ -69,6 +92,7 @@ async function main() {
     ]);
     const after = await page.locator('main').innerText();
     if (!after.includes('Your order is confirmed')) fail(`after Confirm: ${JSON.stringify(after)}`);
+    if (!after.includes('Flat 4, Lotus Apartments') || !after.includes('411038')) fail(`after Confirm, not the corrected address: ${JSON.stringify(after)}`);
     await accessibility(page, 'confirmed page');
     await page.screenshot({ path: path.join(dir, 'link-page-confirmed.png'), fullPage: true });
     if (errors.length) fail(`errors in the page:\n  ${errors.join('\n  ')}`);

@@ -1,5 +1,6 @@
 //! The confirmation link page in a real browser: `tests/browser/link_page.mjs` (Chromium via
-//! playwright-core) opens it at 360×640, checks it with axe-core, taps Confirm, and leaves
+//! playwright-core) opens it at 360×640, checks it with axe-core, corrects the shipping address,
+//! taps Confirm (the corrected address reaches Shopify), and leaves
 //! screenshots in `target/browser/` for review. Needs `/usr/bin/chromium` and
 //! `npm ci --prefix tests/browser`; without them the test is skipped, unless `REQUIRE_BROWSER=1`
 //! (CI sets it), when it fails.
@@ -58,7 +59,10 @@ async fn link_page_on_a_small_phone() {
     // A DND number is not called: the link SMS goes out at once.
     app.exotel.set_dnd(PHONE, true);
     app.install_with_fallback(SHOP, json!({})).await;
-    let r = app.post_webhook("orders/create", SHOP, "w-browser-1", &order_payload(1, COD, Some(PHONE))).await;
+    let mut order = order_payload(1, COD, Some(PHONE));
+    order["shipping_address"] = json!({"first_name": "Asha", "last_name": "Rao", "phone": PHONE, "address1": "12 MG Road",
+        "city": "Pune", "province": "Maharashtra", "province_code": "MH", "zip": "411001", "country_code": "IN"});
+    let r = app.post_webhook("orders/create", SHOP, "w-browser-1", &order).await;
     assert_eq!(r.status(), 200);
     app.settle().await;
     assert!(app.exotel.calls().is_empty());
@@ -80,11 +84,15 @@ async fn link_page_on_a_small_phone() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     println!("{stdout}{stderr}node link_page.mjs: {:.1} s", started.elapsed().as_secs_f64());
     assert!(out.status.success(), "link_page.mjs failed ({}):\n{stdout}{stderr}", out.status);
-    for shot in ["link-page.png", "link-page-confirmed.png"] {
+    for shot in ["link-page.png", "link-page-address.png", "link-page-confirmed.png"] {
         assert!(shots.join(shot).is_file(), "{shot} not saved in {}", shots.display());
     }
 
     app.settle().await;
     assert_eq!(app.text("SELECT status FROM orders WHERE shopify_order_id = 1").await.as_deref(), Some("confirmed"));
+    let updates = app.shopify.operation_requests("orderUpdate");
+    assert_eq!(updates.len(), 1, "the corrected address went to Shopify");
+    let sent = &updates[0]["input"]["shippingAddress"];
+    assert_eq!((sent["address1"].as_str(), sent["zip"].as_str(), sent["city"].as_str()), (Some("Flat 4, Lotus Apartments"), Some("411038"), Some("Pune")));
     app.stop().await;
 }

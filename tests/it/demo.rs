@@ -129,9 +129,24 @@ async fn demo_confirms_by_call_and_by_sms_link() {
         link.expect("the fallback SMS carries a link")
     };
     let path = &link[link.find("/v/").unwrap()..];
-    let r = demo.client.post(format!("{}{path}", demo.url)).form(&[("action", "confirm")]).send().await.unwrap();
+    // The same link page as for real shops: the shopper corrects the address and confirms, and
+    // the simulated Shopify receives it.
+    let page = demo.client.get(format!("{}{path}", demo.url)).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("Edit address") && page.contains("12, 4th Cross Road, Indiranagar"), "{page}");
+    let r = demo.client.post(format!("{}{path}", demo.url))
+        .form(&[("action", "confirm"), ("address1", "221, 5th Main Road, HAL 2nd Stage"), ("zip", "560008")]).send().await.unwrap();
     assert_eq!(r.status(), 200);
     demo.wait_for(1, "confirmed").await;
+    let mut updated = None;
+    for _ in 0..100 {
+        updated = demo.sim().state.lock().unwrap().orders.values().find_map(|o| o.shipping_address.clone());
+        if updated.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(updated.as_deref(), Some("221, 5th Main Road, HAL 2nd Stage, Near the metro station, Bengaluru, 560008"));
+    assert!(demo.console().await.contains("address updated: 221, 5th Main Road"));
     let _ = demo.stop.send(());
 }
 
@@ -164,8 +179,10 @@ async fn demo_confirms_on_whatsapp() {
     demo.post("/demo/orders", &[("phone", "9876543210"), ("amount", "499"), ("payment", "cod")]).await;
     let m = demo.whatsapp(0, "delivered").await;
     assert_eq!((m.to.as_str(), m.from.as_str(), m.template.as_str(), m.language.as_str()), ("+919876543210", "+919800012345", "cod_confirmation", "en"));
-    assert_eq!(m.params.len(), 3);
+    assert_eq!(m.params.len(), 4);
     assert!(m.params[0].starts_with('#') && m.params[1].contains("499") && m.params[2] == "Handloom kurta × 1", "{:?}", m.params);
+    // {{4}}: the demo order's shipping address on one line.
+    assert_eq!(m.params[3], "12, 4th Cross Road, Indiranagar, Near the metro station, Bengaluru, Karnataka 560038");
     let labels: Vec<&str> = m.buttons.iter().map(|(l, _)| l.as_str()).collect();
     assert_eq!(labels, ["Confirm order", "Cancel order", "Call me"]);
     assert!(m.buttons[0].1.ends_with(".confirm") && m.buttons[1].1.ends_with(".cancel") && m.buttons[2].1.ends_with(".callback"));

@@ -774,9 +774,23 @@ async fn hostile_shopper(backend: Backend) {
         let url = app.url(&format!("/v/{}", path_segment(&t)));
         let r = app.client.get(&url).header("X-Forwarded-For", &client).send().await;
         p.check("link/get", &url, r, client_error).await;
-        // Its form: the action random or a valid one, any body, any content type.
-        let (body, ctype) = match g.below(4) {
+        // Its form: the action random or a valid one, the address fields random or a valid
+        // correction changed, any body, any content type.
+        let (body, ctype) = match g.below(5) {
             3 => (format!("action={}", g.one_of(&["confirm", "cancel", "callback"])).into_bytes(), "application/x-www-form-urlencoded".to_string()),
+            4 => {
+                let mut form = vec![("action".to_string(), g.one_of(&["confirm", "cancel", "callback"]).to_string())];
+                for (name, valid) in [("address1", "Flat 4, Lotus Apartments"), ("address2", "Near the park"), ("city", "Pune"), ("zip", "411038")] {
+                    let value = match g.below(4) {
+                        0 => continue,
+                        1 => g.text(),
+                        2 => g.mutate_text(valid),
+                        _ => valid.to_string(),
+                    };
+                    form.push((name.to_string(), value));
+                }
+                (query_of(&form).into_bytes(), "application/x-www-form-urlencoded".to_string())
+            }
             0 => (query_of(&[("action".into(), g.text())]).into_bytes(), "application/x-www-form-urlencoded".to_string()),
             1 => (g.mutate_bytes(b"action=callback"), "application/x-www-form-urlencoded".to_string()),
             _ => (g.bytes(200), g.text()),

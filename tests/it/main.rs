@@ -1,6 +1,7 @@
 //! Black-box tests: the real app on port 0, fake Shopify over HTTP, on SQLite and PostgreSQL.
 
 mod common;
+mod address;
 mod answers;
 mod demo;
 mod exact;

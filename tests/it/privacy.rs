@@ -34,7 +34,7 @@ async fn post_order(app: &TestApp, shop: &str, id: i64, gateway: &str, phone: Op
     assert_eq!(r.status(), 200);
 }
 
-fn data_request(customer: Value, orders: &[i64], request_id: i64) -> Value {
+pub(crate) fn data_request(customer: Value, orders: &[i64], request_id: i64) -> Value {
     json!({"shop_id": 1, "shop_domain": SHOP, "orders_requested": orders, "customer": customer, "data_request": {"id": request_id}})
 }
 
@@ -197,7 +197,7 @@ async fn retention_erases_old_customer_details(backend: Backend) {
     let old = "SELECT COUNT(*) FROM orders WHERE shopify_order_id = 1";
     assert_eq!(
         app.count(&format!("{old} AND customer_name IS NULL AND customer_email IS NULL AND phone_enc IS NULL AND phone_hash IS NULL \
-            AND customer_id IS NULL AND items IS NULL AND erased_at IS NOT NULL")).await,
+            AND customer_id IS NULL AND items IS NULL AND shipping_address_enc IS NULL AND erased_at IS NOT NULL")).await,
         1,
         "the old order's customer details are erased"
     );
@@ -211,7 +211,7 @@ async fn retention_erases_old_customer_details(backend: Backend) {
     assert_eq!(app.count("SELECT COUNT(*) FROM data_requests").await, 0, "the old data request is deleted");
     // The new order keeps its details.
     assert_eq!(app.sealed_text("SELECT phone_enc FROM orders WHERE shopify_order_id = 2").await.as_deref(), Some("+919812345678"));
-    assert_eq!(app.count("SELECT COUNT(*) FROM orders WHERE shopify_order_id = 2 AND customer_name = 'Asha Rao' AND items IS NOT NULL AND erased_at IS NULL").await, 1);
+    assert_eq!(app.count("SELECT COUNT(*) FROM orders WHERE shopify_order_id = 2 AND customer_name = 'Asha Rao' AND items IS NOT NULL AND shipping_address_enc IS NOT NULL AND erased_at IS NULL").await, 1);
     app.stop().await;
 }
 
@@ -277,7 +277,7 @@ async fn prepaid_orders_of_cod_shops_keep_no_customer_data(backend: Backend) {
     );
     assert_eq!(
         app.count(&format!("{row} AND customer_name IS NULL AND customer_email IS NULL AND phone_enc IS NULL AND phone_hash IS NULL \
-            AND phone_source IS NULL AND customer_id IS NULL AND items IS NULL")).await,
+            AND phone_source IS NULL AND customer_id IS NULL AND items IS NULL AND shipping_address_enc IS NULL")).await,
         1,
         "with no customer data"
     );

@@ -17,13 +17,15 @@ const COD: &str = "Cash on Delivery (COD)";
 
 /// What must never be found, in the forms it could take.
 /// (The merchant's own contact number is settings, not customer data, and is not among them.)
-const NEEDLES: [&str; 6] = [
+const NEEDLES: [&str; 8] = [
     "9876543210",   // the customer's number: E.164 and local forms contain it
     "98765 43210",  // as typed in the order
     "98765-43210",
     "shpat_",       // every Shopify access token the fake issues starts so
     "shprt_",       // and every refresh token
     "exotoken-secret",
+    "Quixotic Lane",    // the shipping address as ordered
+    "Zephyrine Marg",   // and as the shopper corrected it on the link page
 ];
 
 #[derive(Clone, Default)]
@@ -109,8 +111,12 @@ async fn nothing_in_clear(backend: Backend) {
     assert_eq!(r.status(), 200);
     let key = app.exotel_key(SHOP).await;
 
-    // Order 1: the call goes unanswered, the SMS with a link goes out, the customer confirms.
-    let r = app.post_webhook("orders/create", SHOP, "w-1", &order_payload(1, COD, Some("98765 43210"))).await;
+    // Order 1: the call goes unanswered, the SMS with a link goes out, the customer corrects the
+    // shipping address and confirms.
+    let mut order = order_payload(1, COD, Some("98765 43210"));
+    order["shipping_address"]["address1"] = json!("17 Quixotic Lane");
+    order["shipping_address"]["zip"] = json!("411001");
+    let r = app.post_webhook("orders/create", SHOP, "w-1", &order).await;
     assert_eq!(r.status(), 200);
     app.settle().await;
     assert_eq!(app.exotel.calls()[0].field("From"), Some("+919876543210"), "the number itself reached Exotel");
@@ -119,8 +125,13 @@ async fn nothing_in_clear(backend: Backend) {
     assert_eq!(sms.len(), 1, "the link SMS went out");
     let link = sms[0].field("Body").unwrap().split_whitespace().find(|w| w.contains("/v/")).unwrap().to_string();
     let path = &link[link.find("/v/").unwrap()..];
-    let r = app.client.post(app.url(path)).form(&[("action", "confirm")]).send().await.unwrap();
+    let page = app.client.get(app.url(path)).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("17 Quixotic Lane"), "the link page shows the address");
+    let r = app.client.post(app.url(path)).form(&[("action", "confirm"), ("address1", "88 Zephyrine Marg"), ("zip", "411038")]).send().await.unwrap();
     assert!(r.status().is_success() || r.status().is_redirection(), "{}", r.status());
+    app.settle().await;
+    let updates = app.shopify.operation_requests("orderUpdate");
+    assert_eq!(updates[0]["input"]["shippingAddress"]["address1"], "88 Zephyrine Marg", "the corrected address reached Shopify");
 
     // Order 2: the customer asks for a callback; an agent calls back.
     let r = app.post_webhook("orders/create", SHOP, "w-2", &order_payload(2, COD, Some("09876543210"))).await;

@@ -35,6 +35,7 @@ fn message<'a>(to: &'a str, choices: &'a [Choice], status_callback: &'a str) -> 
         order_name: "#1001",
         amount: "₹499",
         items: "Linen kurta × 1",
+        address: "12 MG Road, Pune 411001",
         token: "Tok3n_x",
         choices,
         status_callback,
@@ -53,7 +54,7 @@ async fn whatsapp_template_is_accepted_with_its_buttons() {
     assert_eq!((m.sid.as_str(), m.account.as_str(), m.to(), m.custom_data()), (sid.as_str(), "acme1", CUSTOMER, "wa-1"));
     assert_eq!(m.request["status_callback"], "https://app.test/exotel/k/whatsapp");
     assert_eq!((m.template()["name"].as_str(), m.template()["language"]["policy"].as_str()), (Some("cod_confirmation"), Some("deterministic")));
-    assert_eq!(m.body_params(), ["#1001", "₹499", "Linen kurta × 1"]);
+    assert_eq!(m.body_params(), ["#1001", "₹499", "Linen kurta × 1", "12 MG Road, Pune 411001"]);
     let want: Vec<(String, String)> =
         [("0", "Tok3n_x.confirm"), ("1", "Tok3n_x.cancel"), ("2", "Tok3n_x.callback")].map(|(i, p)| (i.into(), p.into())).into();
     assert_eq!(m.buttons(), want);

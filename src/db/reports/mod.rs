@@ -324,6 +324,7 @@ impl OrderDetail {
 
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct Event {
+    pub id: String,
     pub kind: String,
     pub detail: String,
     pub at: i64,
@@ -343,6 +344,6 @@ pub async fn order_detail(db: &Db, cipher: &Cipher, shop_id: &str, shopify_order
 /// The order's events in the order they happened (ties keep the order they were written in).
 pub async fn timeline(db: &Db, shop_id: &str, order_id: &str) -> Result<Vec<Event>, sqlx::Error> {
     on_db!(db, c => sqlx::query_as::<_, Event>(
-        "SELECT kind, detail, at FROM order_events WHERE order_id = $1 AND shop_id = $2 ORDER BY at")
+        "SELECT id, kind, detail, at FROM order_events WHERE order_id = $1 AND shop_id = $2 ORDER BY at")
         .bind(order_id).bind(shop_id).fetch_all(c).await)
 }

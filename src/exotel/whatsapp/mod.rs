@@ -26,6 +26,8 @@ pub struct TemplateMessage<'a> {
     pub order_name: &'a str,
     pub amount: &'a str,
     pub items: &'a str,
+    /// The shipping address on one line ({{4}}; never empty: "—" when there is none).
+    pub address: &'a str,
     /// The unguessable per-message token each button's payload carries (`<token>.<choice>`).
     pub token: &'a str,
     /// The choices offered; buttons follow the order confirm · cancel · callback whatever the order here.
@@ -60,7 +62,7 @@ pub fn request_body(m: &TemplateMessage<'_>) -> Value {
     let text = |t: &str| json!({ "type": "text", "text": t });
     let mut components = vec![json!({
         "type": "body",
-        "parameters": [text(m.order_name), text(m.amount), text(m.items)],
+        "parameters": [text(m.order_name), text(m.amount), text(m.items), text(m.address)],
     })];
     components.extend(buttons(m.choices).enumerate().map(|(i, c)| {
         json!({
@@ -164,7 +166,7 @@ mod tests {
     fn message<'a>(choices: &'a [Choice]) -> TemplateMessage<'a> {
         TemplateMessage {
             from: "+918000000000", to: "+919876543210", template: "cod_confirmation", language: "en",
-            order_name: "#1001", amount: "₹499", items: "Linen kurta × 1", token: "tok123", choices,
+            order_name: "#1001", amount: "₹499", items: "Linen kurta × 1", address: "12 MG Road, Pune 411001", token: "tok123", choices,
             status_callback: "https://app.test/exotel/k/whatsapp", custom_data: "wa-1",
         }
     }
@@ -182,7 +184,7 @@ mod tests {
         assert_eq!(t["language"], json!({ "policy": "deterministic", "code": "en" }));
         let c = t["components"].as_array().unwrap();
         let params: Vec<&str> = c[0]["parameters"].as_array().unwrap().iter().map(|p| p["text"].as_str().unwrap()).collect();
-        assert_eq!((c[0]["type"].as_str(), params), (Some("body"), vec!["#1001", "₹499", "Linen kurta × 1"]));
+        assert_eq!((c[0]["type"].as_str(), params), (Some("body"), vec!["#1001", "₹499", "Linen kurta × 1", "12 MG Road, Pune 411001"]));
         let buttons: Vec<(&str, &str)> =
             c[1..].iter().map(|b| (b["index"].as_str().unwrap(), b["parameters"][0]["payload"].as_str().unwrap())).collect();
         assert_eq!(buttons, [("0", "tok123.confirm"), ("1", "tok123.cancel"), ("2", "tok123.callback")]);

@@ -61,6 +61,9 @@ pub fn event_label(kind: &str) -> String {
         "agent_call" => "Click-to-call placed",
         "agent_call_failed" => "Click-to-call failed",
         "agent_call_ended" => "Click-to-call ended",
+        "address_corrected" => "Address corrected by the shopper",
+        "address_updated" => "Address updated in Shopify",
+        "address_update_refused" => "Address not updated in Shopify",
         _ => "",
     };
     if known.is_empty() {
@@ -75,9 +78,9 @@ pub fn event_label(kind: &str) -> String {
 /// Badge tone of an event or status.
 pub fn tone(kind: &str) -> &'static str {
     match kind {
-        "confirmed" | "tags_added" => "success",
+        "confirmed" | "tags_added" | "address_updated" => "success",
         "cancelled" | "order_cancelled" | "shopify_cancelled" | "shopify_update_failed" | "shopify_cancel_refused" | "exotel_retry"
-        | "agent_call_failed" | "otp_incorrect" | "whatsapp_refused" | "whatsapp_failed" => "critical",
+        | "agent_call_failed" | "otp_incorrect" | "whatsapp_refused" | "whatsapp_failed" | "address_update_refused" => "critical",
         "callback_requested" | "no_response" | "ivr_retry_limit_reached" | "fallback_retry_limit_reached" | "resend_otp_limit_reached"
         | "incorrect_otp_limit_reached" | "whatsapp_retry_limit_reached" | "whatsapp_undelivered"
         | "rule_applied" => "warning",

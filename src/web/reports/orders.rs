@@ -20,6 +20,7 @@ use crate::domain::{OrderStatus, ShopDomain};
 use crate::exotel;
 use crate::reports as r;
 use crate::settings::Settings;
+use crate::verification::address;
 use crate::web::embedded::{PageShop, ShopSession, embedded_page, with_csp};
 use crate::web::error::{ApiResult, AppError, AppResult};
 use crate::AppState;
@@ -59,6 +60,33 @@ struct TimelinePage {
     timezone: String,
 }
 
+/// The order's address corrections, opened for the merchant, each address on one line.
+async fn corrections(state: &AppState, shop_id: &str, order_id: &str) -> Result<Vec<CorrectionView>, sqlx::Error> {
+    let rows = crate::db::addresses::of_order(&state.db, shop_id, order_id).await?;
+    let open = |sealed: &str| address::one_line(address::parse(state.cipher.open(sealed).as_deref()).as_ref());
+    Ok(rows
+        .into_iter()
+        .map(|c| CorrectionView { event_id: address::event_id(&c.id), old: open(&c.old_enc), new: open(&c.new_enc), update: c.state, at: c.created_at })
+        .collect())
+}
+
+struct CorrectionView {
+    event_id: String,
+    old: String,
+    new: String,
+    /// `address_corrections.state`: where its Shopify update stands.
+    update: String,
+    at: i64,
+}
+
+/// An event's detail, with the addresses of the correction it names (they are stored sealed).
+fn event_detail(e: &rdb::Event, corrections: &[CorrectionView]) -> String {
+    match corrections.iter().find(|c| c.event_id == e.id) {
+        Some(c) if !e.detail.is_empty() => format!("{}: {} → {}", e.detail, c.old, c.new),
+        _ => e.detail.clone(),
+    }
+}
+
 fn parse_order_id(raw: &str) -> Result<i64, AppError> {
     raw.trim().parse::<i64>().map_err(|_| AppError::NotFound)
 }
@@ -73,6 +101,7 @@ pub(super) async fn timeline_page(
     let id = parse_order_id(&raw)?;
     let o = rdb::order_detail(&state.db, &state.cipher, &p.shop.id, id).await?.ok_or(AppError::NotFound)?;
     let events = rdb::timeline(&state.db, &p.shop.id, &o.id).await?;
+    let corrections = corrections(&state, &p.shop.id, &o.id).await?;
     let settings = Settings::from_stored(&p.shop.settings);
     let tz = r::shop_tz(&settings);
     let zone = |ms: i64| {
@@ -96,7 +125,7 @@ pub(super) async fn timeline_page(
         tags: o.tags(),
         events: events
             .iter()
-            .map(|e| EventView { at: zone(e.at), label: labels::event_label(&e.kind), detail: e.detail.clone(), tone: labels::tone(&e.kind) })
+            .map(|e| EventView { at: zone(e.at), label: labels::event_label(&e.kind), detail: event_detail(e, &corrections), tone: labels::tone(&e.kind) })
             .collect(),
         can_call: o.status == OrderStatus::CallbackRequested,
         agent_phone: settings.contact.phone.clone(),
@@ -116,6 +145,7 @@ pub(super) async fn order_json(State(state): State<AppState>, ShopSession(shop):
     let id = parse_order_id(&raw)?;
     let o = rdb::order_detail(&state.db, &state.cipher, &shop.id, id).await?.ok_or(AppError::NotFound)?;
     let events = rdb::timeline(&state.db, &shop.id, &o.id).await?;
+    let corrections = corrections(&state, &shop.id, &o.id).await?;
     let tz = r::shop_tz(&Settings::from_stored(&shop.settings));
     let body = json!({
         "order": {
@@ -139,7 +169,13 @@ pub(super) async fn order_json(State(state): State<AppState>, ShopSession(shop):
             "at": labels::local_rfc3339(tz, e.at),
             "kind": e.kind,
             "label": labels::event_label(&e.kind),
-            "detail": e.detail,
+            "detail": event_detail(e, &corrections),
+        })).collect::<Vec<_>>(),
+        "address_corrections": corrections.iter().map(|c| json!({
+            "at": labels::local_rfc3339(tz, c.at),
+            "old": c.old,
+            "new": c.new,
+            "shopify_update": c.update,
         })).collect::<Vec<_>>(),
     });
     Ok(api_json(&shop, StatusCode::OK, body))

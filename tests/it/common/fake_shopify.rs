@@ -21,6 +21,8 @@ pub struct Recorded {
     pub graphql_requests: Vec<(String, Value)>,
     /// Scripted GraphQL answers, used in order before the default success.
     pub graphql_script: VecDeque<(u16, Value)>,
+    /// Scripted answers for one operation (a query holding the name), used before everything else.
+    pub operation_script: Vec<(String, u16, Value)>,
     /// Access tokens that the Admin API accepts.
     pub valid_tokens: HashSet<String>,
     issued: u32,
@@ -61,6 +63,21 @@ impl FakeShopify {
 
     pub fn script_graphql(&self, status: u16, body: Value) {
         self.state.lock().unwrap().graphql_script.push_back((status, body));
+    }
+
+    /// Answers the next request whose query holds `operation` (e.g. `orderUpdate`) so, whatever
+    /// other requests go meanwhile; scripted answers of one operation go in order.
+    pub fn script_operation(&self, operation: &str, status: u16, body: Value) {
+        self.state.lock().unwrap().operation_script.push((operation.to_string(), status, body));
+    }
+
+    /// Every request of one operation, as its variables.
+    pub fn operation_requests(&self, operation: &str) -> Vec<Value> {
+        self.graphql_requests()
+            .into_iter()
+            .filter(|(_, b)| b["query"].as_str().unwrap_or("").contains(operation))
+            .map(|(_, b)| b["variables"].clone())
+            .collect()
     }
 
     /// The Admin API stops accepting every token issued so far (as after a revocation).
@@ -130,16 +147,22 @@ async fn graphql(State(state): State<Arc<Mutex<Recorded>>>, headers: HeaderMap, 
     if !s.valid_tokens.contains(&token) {
         return (StatusCode::UNAUTHORIZED, "[API] Invalid API key or access token (unrecognized login or wrong password)").into_response();
     }
+    let query = req.get("query").and_then(Value::as_str).unwrap_or("");
+    if let Some(i) = s.operation_script.iter().position(|(op, _, _)| query.contains(op.as_str())) {
+        let (_, status, body) = s.operation_script.remove(i);
+        return (StatusCode::from_u16(status).unwrap(), axum::Json(body)).into_response();
+    }
     if let Some((status, body)) = s.graphql_script.pop_front() {
         return (StatusCode::from_u16(status).unwrap(), axum::Json(body)).into_response();
     }
-    let query = req.get("query").and_then(Value::as_str).unwrap_or("");
     let cost = json!({"requestedQueryCost": 10, "actualQueryCost": 10,
         "throttleStatus": {"maximumAvailable": 2000.0, "currentlyAvailable": 1990, "restoreRate": 100.0}});
     let data = if query.contains("tagsAdd") {
         json!({"tagsAdd": {"node": {"id": req["variables"]["id"]}, "userErrors": []}})
     } else if query.contains("orderCancel") {
         json!({"orderCancel": {"job": {"id": "gid://shopify/Job/1", "done": false}, "orderCancelUserErrors": []}})
+    } else if query.contains("orderUpdate") {
+        json!({"orderUpdate": {"order": {"id": req["variables"]["input"]["id"]}, "userErrors": []}})
     } else {
         json!({})
     };

@@ -11,7 +11,7 @@ use super::TestApp;
 /// The app's tables, then apalis' job table (counted as `jobs`).
 const TABLES: &[&str] = &[
     "shops", "oauth_states", "webhooks", "orders", "order_events", "timers", "data_requests", "call_attempts",
-    "exotel_rate", "sms_messages", "links", "missed_calls", "otps", "agent_calls",
+    "exotel_rate", "sms_messages", "links", "missed_calls", "otps", "agent_calls", "address_corrections",
 ];
 
 /// Every row of every table as text, sorted per table.
