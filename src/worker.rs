@@ -24,6 +24,7 @@ async fn handle(job: Job, state: Data<AppState>) -> Result<(), BoxDynError> {
         Job::CancelUnanswered { order_id } => crate::verification::runner::cancel_unanswered(&state, order_id).await,
         Job::EscalateOtp { order_id } => crate::verification::runner::escalate_otp(&state, order_id).await,
         Job::SyncOrder { order_id, tags, cancel, failures } => crate::verification::sync_order(&state, order_id, tags, *cancel, *failures).await,
+        Job::SyncHold { order_id, failures } => crate::verification::hold::sync_hold(&state, order_id, *failures).await,
         Job::PrivacyRetention => crate::compliance::erase_expired(&state).await.map(|_| ()),
     };
     if let Err(e) = &result {

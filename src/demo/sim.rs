@@ -137,7 +137,7 @@ fn now_text() -> String {
 }
 
 async fn shopify_token() -> Response {
-    axum::Json(json!({"access_token": "demo-access-token", "scope": "read_orders,write_orders"})).into_response()
+    axum::Json(json!({"access_token": "demo-access-token", "scope": crate::config::DEFAULT_SCOPES})).into_response()
 }
 
 async fn shopify_graphql(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
