@@ -58,6 +58,14 @@ pub fn event_label(kind: &str) -> String {
         "callback_requested" => "Callback requested",
         "no_response" => "No response",
         "agent_call" => "Click-to-call placed",
+        "fulfillment_held" => "Held from fulfilment",
+        "fulfillment_released" => "Fulfilment hold released",
+        "fulfillment_not_held" => "Not held from fulfilment",
+        "fulfillment_hold_waiting" => "Hold waiting for fulfillment orders",
+        "fulfillment_hold_gave_up" => "Hold given up",
+        "fulfillment_hold_failed" => "Shopify hold update failed",
+        "fulfillment_hold_refused" => "Shopify refused the hold",
+        "fulfillment_release_refused" => "Shopify refused to release the hold",
         "agent_call_failed" => "Click-to-call failed",
         "agent_call_ended" => "Click-to-call ended",
         _ => "",
@@ -71,14 +79,29 @@ pub fn event_label(kind: &str) -> String {
     }
 }
 
+/// What the merchant reads for an order's fulfillment hold (`orders.hold_state`; none: not held).
+pub fn hold_label(state: Option<&str>) -> &'static str {
+    use crate::domain::HoldState;
+    match state.and_then(HoldState::parse) {
+        None => "Not held",
+        Some(HoldState::Holding) => "Being held",
+        Some(HoldState::Held) => "On hold until confirmed",
+        Some(HoldState::Releasing) => "Being released",
+        Some(HoldState::Released) => "Released",
+        Some(HoldState::NotHeld) => "Could not be held",
+    }
+}
+
 /// Badge tone of an event or status.
 pub fn tone(kind: &str) -> &'static str {
     match kind {
-        "confirmed" | "tags_added" => "success",
+        "confirmed" | "tags_added" | "fulfillment_released" => "success",
         "cancelled" | "order_cancelled" | "shopify_cancelled" | "shopify_update_failed" | "shopify_cancel_refused" | "exotel_retry"
-        | "agent_call_failed" | "otp_incorrect" | "whatsapp_refused" | "whatsapp_failed" => "critical",
+        | "agent_call_failed" | "otp_incorrect" | "whatsapp_refused" | "whatsapp_failed" | "fulfillment_hold_refused"
+        | "fulfillment_release_refused" | "fulfillment_hold_failed" => "critical",
         "callback_requested" | "no_response" | "ivr_retry_limit_reached" | "fallback_retry_limit_reached" | "resend_otp_limit_reached"
-        | "incorrect_otp_limit_reached" | "whatsapp_retry_limit_reached" | "whatsapp_undelivered" => "warning",
+        | "incorrect_otp_limit_reached" | "whatsapp_retry_limit_reached" | "whatsapp_undelivered" | "fulfillment_not_held"
+        | "fulfillment_hold_gave_up" => "warning",
         _ => "info",
     }
 }
