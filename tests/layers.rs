@@ -24,6 +24,7 @@ const MODULES: &[(&str, usize)] = &[
     ("settings", BASICS),
     ("settings::contact_privacy", BASICS),
     ("settings::fallback", BASICS),
+    ("settings::fulfillment", BASICS),
     ("settings::fields", BASICS),
     ("settings::general", BASICS),
     ("settings::ivr", BASICS),
