@@ -87,7 +87,10 @@ pub async fn sync_hold(app: &App, order_id: &str, failures: u32) -> anyhow::Resu
             return Ok(());
         }
         let next = match (release, state) {
-            (true, HoldState::Released) => Next::Done,
+            // Even when recorded as released: a hold job of the same order that was on its way
+            // (or killed after its hold landed and run again) may have held it after the release
+            // read the fulfillment orders. Reading them again costs one query; a hold left on a
+            // confirmed order would stop it shipping.
             (true, _) => release_all(app, order_id, &t, state, failures).await?,
             // Never held again once released; held or given up on: nothing to do.
             (false, HoldState::Releasing | HoldState::Released | HoldState::Held | HoldState::NotHeld) => Next::Done,
