@@ -168,6 +168,14 @@ async fn kept_on_cancel_and_no_response(backend: Backend) {
         assert!(app.shopify.fulfill(&gid(id)).is_err());
     }
     assert!(requests(&app, "fulfillmentOrderReleaseHold(").is_empty());
+
+    // A late answer confirms the unanswered order: its hold is released.
+    press(&app, 4, "1").await;
+    assert_eq!(status(&app, 4).await, "confirmed");
+    assert_eq!(our_holds(&app, 4), vec![0]);
+    assert_eq!(hold_state(&app, 4).await.as_deref(), Some("released"));
+    app.shopify.fulfill(&gid(4)).expect("confirmed late: fulfilled");
+    assert_eq!(our_holds(&app, 3), vec![1], "the cancelled order stays held");
     app.stop().await;
 }
 
@@ -284,6 +292,19 @@ async fn repeats_hold_once(backend: Backend) {
     press(&app, 10, "1").await;
     assert_eq!(requests(&app, "fulfillmentOrderReleaseHold(").len(), 1);
     assert_eq!(hold_state(&app, 10).await.as_deref(), Some("released"));
+
+    // A hold job that was on its way when the release read Shopify (or was killed after its hold
+    // landed) lands its hold late; that job's next run finds the order confirmed and releases it.
+    let late = codverify::shopify::fulfillment::hold(&app.state, &shop_id, &fo).await.unwrap();
+    assert_eq!(late, codverify::shopify::fulfillment::Held::Placed);
+    assert_eq!(our_holds(&app, 10), vec![1]);
+    let mut tx = app.state.db.begin().await.unwrap();
+    tx.push_jobs(&[job.clone()]).await.unwrap();
+    tx.commit().await.unwrap();
+    app.settle().await;
+    assert_eq!(our_holds(&app, 10), vec![0]);
+    assert_eq!(hold_state(&app, 10).await.as_deref(), Some("released"));
+    app.shopify.fulfill(&gid(10)).expect("confirmed: fulfilled");
     app.assert_no_jobs_left().await;
     app.stop().await;
 }
