@@ -28,6 +28,10 @@ pub struct ShopifyCredentials {
     pub api_secret: SecretString,
 }
 
+/// The scopes asked for when SHOPIFY_SCOPES is not set: orders (webhooks, tags, cancellation) and
+/// fulfillment orders of either kind (holds until the COD confirmation, SPEC §9).
+pub const DEFAULT_SCOPES: &str = "read_orders,write_orders,read_merchant_managed_fulfillment_orders,write_merchant_managed_fulfillment_orders,read_third_party_fulfillment_orders,write_third_party_fulfillment_orders";
+
 pub struct Config {
     pub database_url: String,
     pub bind_addr: SocketAddr,
@@ -116,7 +120,7 @@ impl Config {
             (Some(_), None) => return Err(err("SHOPIFY_API_SECRET", "is required when SHOPIFY_API_KEY is set")),
             (None, Some(_)) => return Err(err("SHOPIFY_API_KEY", "is required when SHOPIFY_API_SECRET is set")),
         };
-        let scopes = get("SHOPIFY_SCOPES").unwrap_or_else(|| "read_orders,write_orders".into());
+        let scopes = get("SHOPIFY_SCOPES").unwrap_or_else(|| DEFAULT_SCOPES.into());
         if scopes
             .split(',')
             .any(|s| s.trim().is_empty() || !s.trim().chars().all(|c| c.is_ascii_lowercase() || c == '_'))
@@ -290,7 +294,7 @@ mod tests {
         assert!(c.demo_mode());
         assert_eq!(c.database_url, "sqlite://data/codverify.db");
         assert_eq!(c.run_mode, RunMode::All);
-        assert_eq!(c.scopes, "read_orders,write_orders");
+        assert_eq!(c.scopes, "read_orders,write_orders,read_merchant_managed_fulfillment_orders,write_merchant_managed_fulfillment_orders,read_third_party_fulfillment_orders,write_third_party_fulfillment_orders");
     }
 
     #[test]

@@ -233,6 +233,22 @@ stored_enum! {
 }
 
 stored_enum! {
+    /// Where holding an order's fulfillment orders in Shopify stands (`orders.hold_state`; NULL
+    /// when the order is not held at all).
+    HoldState {
+        /// To be put on hold (or waiting for Shopify to create the fulfillment orders).
+        Holding = "holding",
+        /// Our hold is on every fulfillment order that can take one.
+        Held = "held",
+        /// Confirmed: our holds are to be released.
+        Releasing = "releasing",
+        Released = "released",
+        /// Not held: Shopify refused, nothing could be held, or no fulfillment order came in time.
+        NotHeld = "not_held",
+    }
+}
+
+stored_enum! {
     /// Where one IVR call attempt stands (`call_attempts.state`).
     AttemptState {
         Queued = "queued",

@@ -27,6 +27,7 @@ async fn handle(job: Job, state: Data<AppState>) -> Result<(), BoxDynError> {
         Job::UpdateAddress { order_id, correction_id, failures } => {
             crate::verification::address::update_in_shopify(&state, order_id, correction_id, *failures).await
         }
+        Job::SyncHold { order_id, failures } => crate::verification::hold::sync_hold(&state, order_id, *failures).await,
         Job::PrivacyRetention => crate::compliance::erase_expired(&state).await.map(|_| ()),
     };
     if let Err(e) = &result {

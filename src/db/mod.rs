@@ -12,6 +12,7 @@ pub mod contacts;
 pub mod data_requests;
 pub mod erasure;
 pub mod events;
+pub mod holds;
 pub mod inbox;
 pub mod links;
 pub mod missed_calls;

@@ -55,6 +55,14 @@ pub enum Job {
         #[serde(default)]
         failures: u32,
     },
+    /// Make the order's fulfillment holds in Shopify match its status: held while it is not
+    /// confirmed, released once it is. `failures`: retries so far (Shopify unavailable, or no
+    /// fulfillment orders yet); each waits longer.
+    SyncHold {
+        order_id: String,
+        #[serde(default)]
+        failures: u32,
+    },
     /// The daily retention run: customer details older than each shop's retention period are erased.
     PrivacyRetention,
 }
@@ -72,7 +80,7 @@ impl Job {
             | Job::CancelUnanswered { .. }
             | Job::EscalateOtp { .. } => QUEUES[1],
             // Housekeeping shares the Shopify queue: it must never hold up a call.
-            Job::SyncOrder { .. } | Job::UpdateAddress { .. } | Job::PrivacyRetention => QUEUES[2],
+            Job::SyncOrder { .. } | Job::UpdateAddress { .. } | Job::SyncHold { .. } | Job::PrivacyRetention => QUEUES[2],
         }
     }
 

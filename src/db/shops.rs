@@ -93,7 +93,8 @@ pub async fn install(db: &Db, cipher: &Cipher, domain: &ShopDomain, tokens: &Tok
         .fetch_one(c).await)
 }
 
-/// Stores refreshed tokens and releases the refresh lease.
+/// Stores refreshed tokens and releases the refresh lease; the scopes they carry replace the
+/// stored ones (a merchant who approved new permissions is seen at the next refresh).
 pub async fn store_tokens(db: &Db, cipher: &Cipher, shop_id: &str, tokens: &TokenSet, now: i64) -> Result<(), sqlx::Error> {
     let access = cipher.encrypt(tokens.access_token.expose_secret());
     let refresh = tokens.refresh_token.as_ref().map(|r| cipher.encrypt(r.expose_secret()));
@@ -101,9 +102,9 @@ pub async fn store_tokens(db: &Db, cipher: &Cipher, shop_id: &str, tokens: &Toke
         "UPDATE shops SET access_token_enc = $1, access_token_expires_at = $2, \
            refresh_token_enc = COALESCE($3, refresh_token_enc), \
            refresh_token_expires_at = CASE WHEN $3 IS NULL THEN refresh_token_expires_at ELSE $4 END, \
-           token_refresh_lease_until = NULL, updated_at = $5 WHERE id = $6")
+           token_refresh_lease_until = NULL, updated_at = $5, scopes = COALESCE($7, scopes) WHERE id = $6")
         .bind(access).bind(tokens.expires_at).bind(refresh).bind(tokens.refresh_expires_at)
-        .bind(now).bind(shop_id)
+        .bind(now).bind(shop_id).bind(&tokens.scope)
         .execute(c).await.map(|_| ()))
 }
 

@@ -28,6 +28,7 @@ pub fn routes() -> Router<AppState> {
         .route("/demo/otp", post(otp))
         .route("/demo/method", post(method))
         .route("/demo/clock", post(skip_clock))
+        .route("/demo/fulfil", post(fulfil))
 }
 
 /// The demo shop's domain (a constant that parses).
@@ -68,6 +69,9 @@ struct OrderRow {
     /// The shipping address the simulated Shopify was sent, when the shopper corrected it.
     shipping_address: String,
     method: Method,
+    gid: String,
+    /// The simulated Shopify's fulfilment: on hold, open, fulfilled.
+    fulfilment: &'static str,
 }
 
 struct CallRow {
@@ -172,6 +176,8 @@ async fn console(State(state): State<AppState>, Query(q): Query<Note>) -> AppRes
                 cancelled: o.cancelled,
                 shipping_address: o.shipping_address.clone().unwrap_or_default(),
                 method: settings.general.method,
+                fulfilment: o.fulfilment(),
+                gid,
             }
         }).collect::<Vec<_>>();
         (calls, whatsapp, sms, orders)
@@ -206,7 +212,7 @@ struct NewOrder {
 /// Shopify's `orders/create` for a new test order, signed with the demo secret and delivered to
 /// this app's webhook endpoint over HTTP, as Shopify would.
 async fn create_order(State(state): State<AppState>, Form(f): Form<NewOrder>) -> AppResult<Response> {
-    demo_only(&state)?;
+    let sim = demo_only(&state)?;
     let amount: f64 = f.amount.trim().parse().map_err(|_| AppError::bad_request("the amount must be a number, e.g. 499"))?;
     let id = state.clock.now_ms() % 1_000_000_000 + 1_000_000;
     let number = 1000 + id % 9000;
@@ -220,6 +226,8 @@ async fn create_order(State(state): State<AppState>, Form(f): Form<NewOrder>) ->
         "customer": {"id": 1, "email": "shopper@example.com", "first_name": "Demo", "last_name": "Shopper"},
         "line_items": [{"title": "Handloom kurta", "quantity": 1, "price": format!("{amount:.2}")}],
     });
+    // Shopify creates the order's fulfillment order with it (before the webhook goes out).
+    sim.state.lock().expect("sim lock").add_order(&format!("gid://shopify/Order/{id}"));
     let raw = serde_json::to_vec(&body).map_err(anyhow::Error::from)?;
     let mac = crate::crypto::hmac_sha256(API_SECRET.as_bytes(), &raw);
     let signature = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, mac);
@@ -237,6 +245,21 @@ async fn create_order(State(state): State<AppState>, Form(f): Form<NewOrder>) ->
         .await
         .map_err(|e| AppError::Unavailable(e.to_string()))?;
     Ok(back(&format!("Order #{number} sent to codverify by webhook (HTTP {}).", resp.status().as_u16())))
+}
+
+#[derive(Deserialize)]
+struct FulfilForm {
+    gid: String,
+}
+
+/// The merchant's "Fulfil" in the simulated Shopify: refused while codverify holds the order.
+async fn fulfil(State(state): State<AppState>, Form(f): Form<FulfilForm>) -> AppResult<Response> {
+    let sim = demo_only(&state)?;
+    let result = sim.state.lock().expect("sim lock").fulfil(&f.gid);
+    Ok(match result {
+        Ok(()) => back("Shopify fulfilled the order."),
+        Err(why) => back(&format!("Shopify refused to fulfil: {why}.")),
+    })
 }
 
 #[derive(Deserialize)]

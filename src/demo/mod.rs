@@ -47,7 +47,7 @@ pub async fn seed(app: &App) -> anyhow::Result<()> {
         expires_at: None,
         refresh_token: None,
         refresh_expires_at: None,
-        scope: Some("read_orders,write_orders".into()),
+        scope: Some(crate::config::DEFAULT_SCOPES.into()),
     };
     let shop = crate::db::shops::install(&app.db, &app.cipher, &domain, &tokens, app.clock.now_ms()).await?;
     let doc = json!({

@@ -94,6 +94,36 @@ pub struct SimOrder {
     pub cancelled: bool,
     /// The shipping address `orderUpdate` last set, on one line (demo data only).
     pub shipping_address: Option<String>,
+    /// Its fulfillment orders (one, created with the order, as for a single-location shop).
+    pub fulfillment_orders: Vec<SimFulfillmentOrder>,
+    /// A hold on it was released (the order was confirmed).
+    pub released: bool,
+}
+
+/// A simulated fulfillment order and the holds on it (the demo app's, by handle).
+#[derive(Debug, Clone, Default)]
+pub struct SimFulfillmentOrder {
+    pub id: String,
+    /// OPEN, ON_HOLD or CLOSED (fulfilled).
+    pub status: String,
+    /// (hold id, handle)
+    pub holds: Vec<(String, String)>,
+}
+
+impl SimOrder {
+    /// What the console shows of the order's fulfilment: on hold, fulfilled, or open.
+    pub fn fulfilment(&self) -> &'static str {
+        let fos = &self.fulfillment_orders;
+        if fos.iter().any(|f| f.status == "ON_HOLD") {
+            "on hold"
+        } else if !fos.is_empty() && fos.iter().all(|f| f.status == "CLOSED") {
+            "fulfilled"
+        } else if self.released {
+            "released"
+        } else {
+            "open"
+        }
+    }
 }
 
 #[derive(Default)]
@@ -110,6 +140,77 @@ impl SimState {
     fn sid(&mut self, prefix: &str) -> String {
         self.next += 1;
         format!("{prefix}{:0>28}", self.next)
+    }
+
+    /// Shopify creates the order's fulfillment order with the order.
+    pub fn add_order(&mut self, gid: &str) {
+        self.next += 1;
+        let fo = SimFulfillmentOrder { id: format!("gid://shopify/FulfillmentOrder/{}", self.next), status: "OPEN".into(), holds: vec![] };
+        self.orders.entry(gid.to_string()).or_default().fulfillment_orders.push(fo);
+    }
+
+    /// The merchant fulfils the order: refused while it is on hold.
+    pub fn fulfil(&mut self, gid: &str) -> Result<(), String> {
+        let order = self.orders.get_mut(gid).ok_or("Shopify does not know this order")?;
+        if order.cancelled {
+            return Err("the order is cancelled".into());
+        }
+        if order.fulfillment_orders.iter().any(|f| f.status == "ON_HOLD") {
+            return Err("the order is on hold until the shopper confirms it".into());
+        }
+        for fo in order.fulfillment_orders.iter_mut() {
+            fo.status = "CLOSED".into();
+        }
+        Ok(())
+    }
+
+    fn fulfillment_order(&mut self, id: &str) -> Option<&mut SimFulfillmentOrder> {
+        self.orders.values_mut().flat_map(|o| o.fulfillment_orders.iter_mut()).find(|f| f.id == id)
+    }
+}
+
+fn fo_not_found(op: &str) -> Value {
+    json!({op: {"fulfillmentOrder": null, "userErrors": [{"field": ["id"], "message": "Fulfillment order does not exist.", "code": "FULFILLMENT_ORDER_NOT_FOUND"}]}})
+}
+
+/// `fulfillmentOrderHold`, `fulfillmentOrderReleaseHold` and the order's fulfillment orders, with
+/// Shopify's rules: one hold per handle, releases by hold id.
+fn fulfillment_graphql(s: &mut SimState, query: &str, vars: &Value) -> Value {
+    let id = vars["id"].as_str().unwrap_or_default().to_string();
+    if query.contains("fulfillmentOrderReleaseHold(") {
+        const OP: &str = "fulfillmentOrderReleaseHold";
+        let Some(fo) = s.fulfillment_order(&id) else { return fo_not_found(OP) };
+        let ids: Vec<&str> = vars["holdIds"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+        fo.holds.retain(|(h, _)| !ids.contains(&h.as_str()));
+        if fo.holds.is_empty() && fo.status == "ON_HOLD" {
+            fo.status = "OPEN".into();
+        }
+        let answer = json!({OP: {"fulfillmentOrder": {"id": fo.id, "status": fo.status}, "userErrors": []}});
+        if let Some(order) = s.orders.values_mut().find(|o| o.fulfillment_orders.iter().any(|f| f.id == id)) {
+            order.released = true;
+        }
+        answer
+    } else if query.contains("fulfillmentOrderHold(") {
+        const OP: &str = "fulfillmentOrderHold";
+        let handle = vars["fulfillmentHold"]["handle"].as_str().unwrap_or_default().to_string();
+        let hold_id = s.sid("gid://shopify/FulfillmentHold/");
+        let Some(fo) = s.fulfillment_order(&id) else { return fo_not_found(OP) };
+        if fo.holds.iter().any(|(_, h)| *h == handle) {
+            return json!({OP: {"fulfillmentHold": null, "userErrors": [{"field": ["fulfillmentHold", "handle"],
+                "message": "The handle provided for the fulfillment hold is already in use by this app.", "code": "DUPLICATE_FULFILLMENT_HOLD_HANDLE"}]}});
+        }
+        if !matches!(fo.status.as_str(), "OPEN" | "ON_HOLD") {
+            return json!({OP: {"fulfillmentHold": null, "userErrors": [{"field": ["id"], "message": "The fulfillment order cannot be put on hold.", "code": "INVALID"}]}});
+        }
+        fo.holds.push((hold_id.clone(), handle.clone()));
+        fo.status = "ON_HOLD".into();
+        json!({OP: {"fulfillmentHold": {"id": hold_id, "handle": handle}, "fulfillmentOrder": {"id": fo.id, "status": fo.status}, "userErrors": []}})
+    } else {
+        let nodes: Vec<Value> = s.orders.get(&id).map(|o| o.fulfillment_orders.clone()).unwrap_or_default().iter().map(|f| json!({
+            "id": f.id, "status": f.status,
+            "fulfillmentHolds": f.holds.iter().map(|(h, handle)| json!({"id": h, "handle": handle, "heldByRequestingApp": true})).collect::<Vec<_>>(),
+        })).collect();
+        json!({"order": {"fulfillmentOrders": {"nodes": nodes}}})
     }
 }
 
@@ -139,7 +240,7 @@ fn now_text() -> String {
 }
 
 async fn shopify_token() -> Response {
-    axum::Json(json!({"access_token": "demo-access-token", "scope": "read_orders,write_orders"})).into_response()
+    axum::Json(json!({"access_token": "demo-access-token", "scope": crate::config::DEFAULT_SCOPES})).into_response()
 }
 
 async fn shopify_graphql(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
@@ -151,7 +252,9 @@ async fn shopify_graphql(State(state): State<AppState>, headers: HeaderMap, body
     let query = req["query"].as_str().unwrap_or("");
     let vars = &req["variables"];
     let mut s = sim.state.lock().expect("sim lock");
-    let data = if query.contains("tagsAdd") {
+    let data = if query.contains("fulfillmentOrder") {
+        fulfillment_graphql(&mut s, query, vars)
+    } else if query.contains("tagsAdd") {
         let id = vars["id"].as_str().unwrap_or_default().to_string();
         let order = s.orders.entry(id.clone()).or_default();
         for t in vars["tags"].as_array().into_iter().flatten().filter_map(Value::as_str) {

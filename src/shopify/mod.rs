@@ -1,6 +1,7 @@
 //! Everything that talks to or hears from Shopify.
 
 pub mod admin;
+pub mod fulfillment;
 pub mod oauth;
 pub mod session;
 pub mod tokens;

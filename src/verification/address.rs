@@ -257,9 +257,11 @@ pub async fn update_in_shopify(app: &App, order_id: &str, correction_id: &str, f
     };
     let now = app.clock.now_ms();
     let mut tx = app.db.begin().await?;
+    let mut ended = false;
     match result {
         Ok(()) => {
             if addresses::finish(&mut tx, &c.shop_id, correction_id, AddressUpdate::Updated, now).await? {
+                ended = true;
                 add_event(&mut tx, &c.shop_id, order_id, "address_updated", "shipping address updated in Shopify", now).await?;
             }
         }
@@ -272,16 +274,22 @@ pub async fn update_in_shopify(app: &App, order_id: &str, correction_id: &str, f
         }
         Err(AdminError::Refused(m)) => {
             if addresses::finish(&mut tx, &c.shop_id, correction_id, AddressUpdate::Refused, now).await? {
+                ended = true;
                 let detail = format!("Shopify refused the address: {}", m.chars().take(300).collect::<String>());
                 add_event(&mut tx, &c.shop_id, order_id, "address_update_refused", &detail, now).await?;
             }
         }
         Err(e) => {
             if addresses::finish(&mut tx, &c.shop_id, correction_id, AddressUpdate::Failed, now).await? {
+                ended = true;
                 let detail = format!("shipping address not updated in Shopify: {e}");
                 add_event(&mut tx, &c.shop_id, order_id, "address_update_refused", &detail, now).await?;
             }
         }
+    }
+    // The order's fulfillment hold waited for this address (an order without a hold ignores it).
+    if ended {
+        tx.push_jobs(&[Job::SyncHold { order_id: order_id.to_string(), failures: 0 }]).await?;
     }
     tx.commit().await?;
     Ok(())

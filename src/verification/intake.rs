@@ -265,6 +265,7 @@ pub async fn take_order(app: &App, tx: &mut Tx, shop_domain: &str, body: &Value)
     if d.status == OrderStatus::Pending {
         // In the order's own transaction: no job hop between an order and its first call.
         super::begin(app, tx, &shop_id, &order_id, &settings).await?;
+        super::hold::on_intake(app, tx, &shop_id, &order_id, &settings).await?;
     }
     Ok(format!("order {} {}", order.name.as_deref().unwrap_or("?"), d.status))
 }

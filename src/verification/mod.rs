@@ -4,6 +4,7 @@
 pub mod address;
 pub mod dialer;
 pub mod fallback;
+pub mod hold;
 pub mod intake;
 pub mod ivr;
 pub mod link;
@@ -166,6 +167,9 @@ pub async fn resolve_waiting(tx: &mut Tx, shop_id: &str, order_id: &str, status:
 async fn resolved(tx: &mut Tx, shop_id: &str, order_id: &str, status: OrderStatus, reason: &str, tags: Vec<String>, cancel: bool, now: i64) -> anyhow::Result<()> {
     stop_pending(tx, shop_id, Some(order_id), now).await?;
     add_event(tx, shop_id, order_id, status.as_str(), reason, now).await?;
+    if status == OrderStatus::Confirmed {
+        hold::on_confirmed(tx, shop_id, order_id).await?;
+    }
     if !tags.is_empty() || cancel {
         tx.push_jobs(&[Job::SyncOrder { order_id: order_id.to_string(), tags, cancel, failures: 0 }]).await?;
     }

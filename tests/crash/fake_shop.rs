@@ -5,7 +5,9 @@
 //! Semantics modelled on Shopify: a mutation takes effect when Shopify receives it, whether or not
 //! the client is still there to read the answer; `tagsAdd` is idempotent (adding a tag the order
 //! already has changes nothing); `orderCancel` on an order already cancelled is refused with an
-//! `orderCancelUserErrors` entry and changes nothing.
+//! `orderCancelUserErrors` entry and changes nothing. Each order has one fulfillment order (created
+//! the first time it is asked for); `fulfillmentOrderHold` refuses a second hold under a handle
+//! the app already holds it by, and a release removes the holds named.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -36,6 +38,21 @@ pub struct ShopState {
     pub cancels_refused: usize,
     /// Every GraphQL request's mutation name, in order.
     pub requests: Vec<String>,
+    /// Order gid → the handles of the holds on its one fulfillment order.
+    pub holds: HashMap<String, Vec<String>>,
+    /// Order gid → holds that took effect (a duplicate handle is refused and not counted).
+    pub holds_placed: HashMap<String, usize>,
+    /// Order gid → releases that took effect.
+    pub releases: HashMap<String, usize>,
+}
+
+/// The fulfillment order id of an order gid (one per order) and back.
+fn fo_id(order_gid: &str) -> String {
+    order_gid.replace("/Order/", "/FulfillmentOrder/")
+}
+
+fn order_of(fo: &str) -> String {
+    fo.replace("/FulfillmentOrder/", "/Order/")
 }
 
 #[derive(Clone)]
@@ -106,7 +123,7 @@ async fn access_token(State(ctx): State<Ctx>, headers: HeaderMap, body: Bytes) -
     s.tokens.insert(access.clone());
     // Long-lived: the test clock moves hours ahead; a refresh would work too, but is not the point here.
     axum::Json(json!({
-        "access_token": access, "scope": "read_orders,write_orders", "expires_in": 400 * 86_400,
+        "access_token": access, "scope": "read_orders,write_orders,read_merchant_managed_fulfillment_orders,write_merchant_managed_fulfillment_orders", "expires_in": 400 * 86_400,
         "refresh_token": format!("shprt_{}", s.issued), "refresh_token_expires_in": 400 * 86_400,
     }))
     .into_response()
@@ -123,7 +140,41 @@ async fn graphql(State(ctx): State<Ctx>, headers: HeaderMap, body: Bytes) -> Res
         if !s.tokens.contains(&token) {
             return (StatusCode::UNAUTHORIZED, "[API] Invalid API key or access token (unrecognized login or wrong password)").into_response();
         }
-        if query.contains("tagsAdd") {
+        if query.contains("fulfillmentOrderReleaseHold(") {
+            let order = order_of(vars["id"].as_str().unwrap_or(""));
+            s.requests.push("fulfillmentOrderReleaseHold".into());
+            let ids: Vec<String> = vars["holdIds"].as_array().into_iter().flatten().filter_map(|v| v.as_str().map(str::to_string)).collect();
+            let holds = s.holds.entry(order.clone()).or_default();
+            let before = holds.len();
+            // Hold ids are `<order fo id>#<handle>`.
+            holds.retain(|h| !ids.contains(&format!("{}#{h}", fo_id(&order))));
+            if holds.len() < before {
+                *s.releases.entry(order.clone()).or_default() += 1;
+            }
+            let status = if s.holds[&order].is_empty() { "OPEN" } else { "ON_HOLD" };
+            json!({"fulfillmentOrderReleaseHold": {"fulfillmentOrder": {"id": fo_id(&order), "status": status}, "userErrors": []}})
+        } else if query.contains("fulfillmentOrderHold(") {
+            let order = order_of(vars["id"].as_str().unwrap_or(""));
+            s.requests.push("fulfillmentOrderHold".into());
+            let handle = vars["fulfillmentHold"]["handle"].as_str().unwrap_or("").to_string();
+            if s.holds.get(&order).is_some_and(|h| h.contains(&handle)) {
+                json!({"fulfillmentOrderHold": {"fulfillmentHold": null, "userErrors": [
+                    {"field": ["fulfillmentHold", "handle"], "message": "The handle is already in use by this app", "code": "DUPLICATE_FULFILLMENT_HOLD_HANDLE"}]}})
+            } else {
+                s.holds.entry(order.clone()).or_default().push(handle.clone());
+                *s.holds_placed.entry(order.clone()).or_default() += 1;
+                json!({"fulfillmentOrderHold": {"fulfillmentHold": {"id": format!("{}#{handle}", fo_id(&order)), "handle": handle},
+                    "fulfillmentOrder": {"id": fo_id(&order), "status": "ON_HOLD"}, "userErrors": []}})
+            }
+        } else if query.contains("fulfillmentOrders(") {
+            let order = vars["id"].as_str().unwrap_or("").to_string();
+            s.requests.push("fulfillmentOrders".into());
+            let holds = s.holds.entry(order.clone()).or_default().clone();
+            let status = if holds.is_empty() { "OPEN" } else { "ON_HOLD" };
+            let fo = fo_id(&order);
+            let holds: Vec<Value> = holds.iter().map(|h| json!({"id": format!("{fo}#{h}"), "handle": h, "heldByRequestingApp": true})).collect();
+            json!({"order": {"fulfillmentOrders": {"nodes": [{"id": fo, "status": status, "fulfillmentHolds": holds}]}}})
+        } else if query.contains("tagsAdd") {
             let id = vars["id"].as_str().unwrap_or("").to_string();
             s.requests.push("tagsAdd".into());
             *s.tag_requests.entry(id.clone()).or_default() += 1;

@@ -732,6 +732,24 @@ pub async fn check_invariants(world: &World, exotel: &FakeExotel, shopify: &Fake
                 errors.push(format!("order {}: cancelled in Shopify {applied} time(s), expected {want_cancel}", o.id));
             }
             fig.cancel_resends += s.cancel_requests.get(&gid).copied().unwrap_or(0).saturating_sub(1);
+            // Holds: a confirmed order released, every other verified order held, never two holds
+            // of ours on one fulfillment order, each placed once at most.
+            let holds = s.holds.get(&gid).map_or(0, Vec::len);
+            let placed = s.holds_placed.get(&gid).copied().unwrap_or(0);
+            let want_holds = usize::from(status != "confirmed");
+            if holds != want_holds {
+                errors.push(format!("order {} ({status}): {holds} hold(s) of ours in Shopify, expected {want_holds}", o.id));
+            }
+            if placed > 1 {
+                errors.push(format!("order {}: held {placed} times", o.id));
+            }
+        }
+    }
+    let hold_states = db.rows("SELECT o.status, o.hold_state, o.id FROM orders o WHERE o.status <> 'skipped'", 3).await;
+    for r in hold_states.iter().filter(|r| !parked.contains(r[2].as_deref().unwrap_or(""))) {
+        let want = if r[0].as_deref() == Some("confirmed") { "released" } else { "held" };
+        if r[1].as_deref() != Some(want) {
+            errors.push(format!("an order {:?} with hold state {:?}, expected {want}", r[0], r[1]));
         }
     }
 

@@ -75,6 +75,19 @@ impl Demo {
         codverify::on_db!(&self.state.db, c => sqlx::query_scalar::<_, i64>(sql).fetch_one(c).await).unwrap()
     }
 
+    /// Waits until the console's order list shows the (only, newest) order's fulfilment as `what`.
+    async fn console_shows_hold(&self, what: &str) {
+        let mut page = String::new();
+        for _ in 0..200 {
+            page = self.client.get(format!("{}/demo?refresh=0", self.url)).send().await.unwrap().text().await.unwrap();
+            if page.contains(&format!("\">{what}</span>")) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the console does not show the order {what}: {page}");
+    }
+
     fn shopify_tags(&self) -> Vec<String> {
         self.sim().state.lock().unwrap().orders.values().flat_map(|o| o.tags.clone()).collect()
     }
@@ -94,8 +107,19 @@ async fn demo_confirms_by_call_and_by_sms_link() {
     // An order; the simulated phone rings; pressing 1 confirms it and tags it in "Shopify".
     demo.post("/demo/orders", &[("phone", "9876543210"), ("amount", "499"), ("payment", "cod")]).await;
     let sid = demo.ringing().await;
+    // Unconfirmed, the order is held in "Shopify": the console shows it and Fulfil is refused.
+    demo.console_shows_hold("on hold").await;
+    let gid = demo.sim().state.lock().unwrap().orders.keys().next().cloned().unwrap();
+    let r = demo.client.post(format!("{}/demo/fulfil", demo.url)).form(&[("gid", gid.as_str())]).send().await.unwrap();
+    let note = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(note.contains("refused"), "{note}");
+    assert_eq!(demo.sim().state.lock().unwrap().orders[&gid].fulfilment(), "on hold");
     demo.post(&format!("/demo/calls/{sid}"), &[("action", "1")]).await;
     demo.wait_for(0, "confirmed").await;
+    // Confirmed: the hold is released, and the order ships.
+    demo.console_shows_hold("released").await;
+    demo.post("/demo/fulfil", &[("gid", gid.as_str())]).await;
+    assert_eq!(demo.sim().state.lock().unwrap().orders[&gid].fulfilment(), "fulfilled");
     for _ in 0..100 {
         if demo.shopify_tags().contains(&"cod_confirmed".to_string()) {
             break;

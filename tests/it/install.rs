@@ -18,7 +18,7 @@ async fn begin(app: &TestApp, shop: &str) -> (String, String) {
     let url = url::Url::parse(&location).unwrap();
     let q: std::collections::HashMap<String, String> = url.query_pairs().into_owned().collect();
     assert_eq!(q["client_id"], API_KEY);
-    assert_eq!(q["scope"], "read_orders,write_orders");
+    assert_eq!(q["scope"], codverify::config::DEFAULT_SCOPES);
     assert_eq!(q["redirect_uri"], "https://codverify.test/auth/callback");
     assert_eq!(q["grant_options[]"], "");
     let state = q["state"].clone();

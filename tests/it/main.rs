@@ -7,6 +7,7 @@ mod demo;
 mod exact;
 mod fallback;
 mod hostile;
+mod holds;
 
 mod admin_client;
 mod browser;

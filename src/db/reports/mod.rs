@@ -314,6 +314,8 @@ pub struct OrderDetail {
     pub resolved_at: Option<i64>,
     /// The agent who resolved it on the shopper's behalf (the review queue), if one did.
     pub resolved_by: Option<String>,
+    /// Where its fulfillment hold stands (`HoldState`; NULL: not held).
+    pub hold_state: Option<String>,
 }
 
 impl OrderDetail {
@@ -333,7 +335,7 @@ pub struct Event {
 pub async fn order_detail(db: &Db, cipher: &Cipher, shop_id: &str, shopify_order_id: i64) -> Result<Option<OrderDetail>, sqlx::Error> {
     let found = on_db!(db, c => sqlx::query_as::<_, OrderDetail>(
         "SELECT id, shopify_order_id, name, phone_enc AS phone, customer_name, total_price, currency, gateways, status, status_reason, \
-           outcome_tags, created_at, resolved_at, resolved_by FROM orders WHERE shop_id = $1 AND shopify_order_id = $2")
+           outcome_tags, created_at, resolved_at, resolved_by, hold_state FROM orders WHERE shop_id = $1 AND shopify_order_id = $2")
         .bind(shop_id).bind(shopify_order_id).fetch_optional(c).await)?;
     Ok(found.map(|mut o| {
         o.phone = cipher.open_opt(o.phone.as_deref());

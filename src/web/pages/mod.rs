@@ -86,6 +86,8 @@ struct InfoPage {
     plan: Vec<PlanStepView>,
     steps: Vec<Step>,
     remaining: usize,
+    /// Holds are on but the shop has not granted the fulfillment-order scopes yet.
+    holds_need_scopes: bool,
 }
 
 /// Whether orders go through the plan's steps: always unless OTP is the method, and then only
@@ -178,6 +180,7 @@ pub async fn info(State(_state): State<AppState>, p: PageShop, IdToken(id_token)
         plan,
         remaining: steps.iter().filter(|s| !s.done && !s.label.ends_with("(optional)")).count(),
         steps,
+        holds_need_scopes: s.fulfillment.hold && !crate::verification::hold::can_hold(p.shop.scopes.as_deref().unwrap_or("")),
     };
     embedded_page(&p.domain, &page)
 }

@@ -59,6 +59,15 @@ pub fn event_label(kind: &str) -> String {
         "callback_requested" => "Callback requested",
         "no_response" => "No response",
         "agent_call" => "Click-to-call placed",
+        "fulfillment_held" => "Held from fulfilment",
+        "fulfillment_released" => "Fulfilment hold released",
+        "fulfillment_not_held" => "Not held from fulfilment",
+        "fulfillment_hold_waiting" => "Hold waiting for fulfillment orders",
+        "fulfillment_release_waiting" => "Release waits for the corrected address",
+        "fulfillment_hold_gave_up" => "Hold given up",
+        "fulfillment_hold_failed" => "Shopify hold update failed",
+        "fulfillment_hold_refused" => "Shopify refused the hold",
+        "fulfillment_release_refused" => "Shopify refused to release the hold",
         "agent_call_failed" => "Click-to-call failed",
         "agent_call_ended" => "Click-to-call ended",
         "address_corrected" => "Address corrected by the shopper",
@@ -75,15 +84,29 @@ pub fn event_label(kind: &str) -> String {
     }
 }
 
+/// What the merchant reads for an order's fulfillment hold (`orders.hold_state`; none: not held).
+pub fn hold_label(state: Option<&str>) -> &'static str {
+    use crate::domain::HoldState;
+    match state.and_then(HoldState::parse) {
+        None => "Not held",
+        Some(HoldState::Holding) => "Being held",
+        Some(HoldState::Held) => "On hold until confirmed",
+        Some(HoldState::Releasing) => "Being released",
+        Some(HoldState::Released) => "Released",
+        Some(HoldState::NotHeld) => "Could not be held",
+    }
+}
+
 /// Badge tone of an event or status.
 pub fn tone(kind: &str) -> &'static str {
     match kind {
-        "confirmed" | "tags_added" | "address_updated" => "success",
+        "confirmed" | "tags_added" | "address_updated" | "fulfillment_released" => "success",
         "cancelled" | "order_cancelled" | "shopify_cancelled" | "shopify_update_failed" | "shopify_cancel_refused" | "exotel_retry"
-        | "agent_call_failed" | "otp_incorrect" | "whatsapp_refused" | "whatsapp_failed" | "address_update_refused" => "critical",
+        | "agent_call_failed" | "otp_incorrect" | "whatsapp_refused" | "whatsapp_failed" | "address_update_refused"
+        | "fulfillment_hold_refused" | "fulfillment_release_refused" | "fulfillment_hold_failed" => "critical",
         "callback_requested" | "no_response" | "ivr_retry_limit_reached" | "fallback_retry_limit_reached" | "resend_otp_limit_reached"
         | "incorrect_otp_limit_reached" | "whatsapp_retry_limit_reached" | "whatsapp_undelivered"
-        | "rule_applied" => "warning",
+        | "rule_applied" | "fulfillment_not_held" | "fulfillment_hold_gave_up" => "warning",
         _ => "info",
     }
 }

@@ -53,6 +53,7 @@ struct TimelinePage {
     status_tone: &'static str,
     reason: String,
     tags: Vec<String>,
+    hold_label: &'static str,
     events: Vec<EventView>,
     can_call: bool,
     agent_phone: String,
@@ -123,6 +124,7 @@ pub(super) async fn timeline_page(
         status_tone: labels::tone(&o.status),
         reason: o.status_reason.clone().unwrap_or_default(),
         tags: o.tags(),
+        hold_label: labels::hold_label(o.hold_state.as_deref()),
         events: events
             .iter()
             .map(|e| EventView { at: zone(e.at), label: labels::event_label(&e.kind), detail: event_detail(e, &corrections), tone: labels::tone(&e.kind) })
@@ -161,6 +163,8 @@ pub(super) async fn order_json(State(state): State<AppState>, ShopSession(shop):
         "reason": o.status_reason,
         "channel": o.status_reason.as_deref().and_then(r::channel_of),
         "tags": o.tags(),
+        "hold": o.hold_state,
+        "hold_label": labels::hold_label(o.hold_state.as_deref()),
         "resolved_at": o.resolved_at.map(|t| labels::local_rfc3339(tz, t)),
         "resolved_by": o.resolved_by,
         "timezone": tz.name(),
