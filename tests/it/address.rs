@@ -283,7 +283,47 @@ async fn the_address_is_reported_and_erased(backend: Backend) {
     app.stop().await;
 }
 
+/// A confirmed order's fulfillment hold is released only once its corrected address reached
+/// Shopify: released earlier, the warehouse could ship to the old address.
+async fn the_hold_waits_for_the_corrected_address(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else { return };
+    app.shopify.grant_scopes("read_orders,write_orders,read_merchant_managed_fulfillment_orders,write_merchant_managed_fulfillment_orders");
+    setup(&app).await;
+    let gid = "gid://shopify/Order/1";
+    app.shopify.add_fulfillment_orders(gid, 1);
+    let path = order_with_link(&app, 1).await;
+    assert!(app.shopify.fulfill(gid).is_err(), "held while unverified");
+    // Shopify throttles the address update past the client's attempts: it is retried a minute later.
+    for _ in 0..6 {
+        app.shopify.script_operation("orderUpdate", 200, throttled());
+    }
+    assert_eq!(post(&app, &path, &NEW).await.0, 200);
+    app.settle().await;
+    assert_eq!(status(&app, 1).await, "confirmed");
+    assert!(pending_update(&app, 1).await);
+    assert!(app.shopify.fulfill(gid).is_err(), "still held: the corrected address has not reached Shopify");
+    assert!(kinds(&timeline(&app, 1).await).contains(&"fulfillment_release_waiting".to_string()));
+    assert_eq!(app.shopify.requests_naming("fulfillmentOrderReleaseHold("), 0);
+
+    app.advance(60).await;
+    app.settle().await;
+    assert!(!pending_update(&app, 1).await);
+    // The release went after the successful update, and the order can ship.
+    let ops: Vec<String> = app.shopify.graphql_requests().iter().map(|(_, b)| b["query"].as_str().unwrap_or("").to_string()).collect();
+    let last_update = ops.iter().rposition(|q| q.contains("orderUpdate")).unwrap();
+    let release = ops.iter().position(|q| q.contains("fulfillmentOrderReleaseHold(")).expect("released");
+    assert!(last_update < release, "the hold was released before the address reached Shopify");
+    assert!(app.shopify.fulfill(gid).is_ok());
+    // A backstop retry of the hold job may still be waiting: it finds nothing to do.
+    app.advance(10 * 60).await;
+    app.settle().await;
+    assert_eq!(app.shopify.requests_naming("fulfillmentOrderReleaseHold("), 1);
+    app.assert_no_jobs_left().await;
+    app.stop().await;
+}
+
 both_dbs!(
+    the_hold_waits_for_the_corrected_address,
     the_address_is_reported_and_erased,
     a_correction_confirms_and_reaches_shopify,
     invalid_corrections_change_nothing,
