@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::common::{Backend, TestApp, order_payload};
+use crate::common::{API_KEY, API_SECRET, Backend, TestApp, order_payload};
 
 const SHOP: &str = "acme.myshopify.com";
 const COD: &str = "Cash on Delivery (COD)";
@@ -39,6 +39,39 @@ pub(crate) fn browser_available(dir: &Path) -> bool {
     }
     println!("SKIPPED: browser test: {what}");
     false
+}
+
+/// Runs `tests/browser/{script}` with Node (Chromium through playwright-core) and `args`, at most
+/// `limit`; prints what it said and fails the test when it failed.
+pub(crate) async fn run_script(script: &str, args: &[&std::ffi::OsStr], limit: Duration) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    let started = Instant::now();
+    let run = tokio::process::Command::new("node").arg(dir.join(script)).args(args).kill_on_drop(true).output();
+    let out = tokio::time::timeout(limit, run)
+        .await
+        .unwrap_or_else(|_| panic!("{script} took over {} s", limit.as_secs()))
+        .expect("run node (is Node.js installed?)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("{stdout}{stderr}node {script}: {:.1} s", started.elapsed().as_secs_f64());
+    assert!(out.status.success(), "{script} failed ({}):\n{stdout}{stderr}", out.status);
+}
+
+/// The query of an embedded admin document load for `shop`, with a session token valid for the
+/// whole browser run (minted right before it starts).
+pub(crate) fn admin_query(app: &TestApp, shop: &str) -> String {
+    let now = app.now_secs();
+    let token = app.session_token_with(
+        json!({"iss": format!("https://{shop}/admin"), "dest": format!("https://{shop}"), "aud": API_KEY, "sub": "42",
+            "exp": now + 600, "nbf": now - 5, "iat": now - 5, "jti": uuid::Uuid::new_v4().to_string(), "sid": "s1"}),
+        API_SECRET,
+    );
+    url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("shop", shop)
+        .append_pair("host", "YWRtaW4uc2hvcGlmeS5jb20vc3RvcmUvYWNtZQ")
+        .append_pair("embedded", "1")
+        .append_pair("id_token", &token)
+        .finish()
 }
 
 /// The link in the first SMS, as a path (`/v/…`).
@@ -69,21 +102,7 @@ async fn link_page_on_a_small_phone() {
     let url = app.url(&link_path(&app));
 
     let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser");
-    let started = Instant::now();
-    let run = tokio::process::Command::new("node")
-        .arg(dir.join("link_page.mjs"))
-        .arg(&url)
-        .arg(&shots)
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(120), run)
-        .await
-        .expect("link_page.mjs took over 120 s")
-        .expect("run node (is Node.js installed?)");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    println!("{stdout}{stderr}node link_page.mjs: {:.1} s", started.elapsed().as_secs_f64());
-    assert!(out.status.success(), "link_page.mjs failed ({}):\n{stdout}{stderr}", out.status);
+    run_script("link_page.mjs", &[url.as_ref(), shots.as_os_str()], Duration::from_secs(120)).await;
     for shot in ["link-page.png", "link-page-address.png", "link-page-confirmed.png"] {
         assert!(shots.join(shot).is_file(), "{shot} not saved in {}", shots.display());
     }

@@ -315,15 +315,7 @@ async fn demo_in_a_browser() {
     }
     let demo = start().await;
     let out = root.join("target/browser/demo");
-    let run = tokio::process::Command::new("node")
-        .arg(dir.join("demo.mjs"))
-        .arg(&demo.url)
-        .arg(&out)
-        .kill_on_drop(true)
-        .output();
-    let output = tokio::time::timeout(Duration::from_secs(180), run).await.expect("the browser test finished in time").unwrap();
-    println!("{}", String::from_utf8_lossy(&output.stdout));
-    assert!(output.status.success(), "demo.mjs failed: {}", String::from_utf8_lossy(&output.stderr));
+    crate::browser::run_script("demo.mjs", &[demo.url.as_ref(), out.as_os_str()], Duration::from_secs(180)).await;
     assert!(out.join("demo-wa-1-message.png").exists() && out.join("demo-4-call-history.png").exists() && out.join("demo-6-link-confirmed.png").exists());
     for n in 0..3 {
         assert_eq!(demo.order_status(n).await, "confirmed", "order {n}");

@@ -40,23 +40,8 @@ async fn admin_pages_in_a_browser() {
     let origin = app.url("");
 
     let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser/pages");
-    let started = Instant::now();
-    let run = tokio::process::Command::new("node")
-        .arg(dir.join("admin_pages.mjs"))
-        .arg(origin.trim_end_matches('/'))
-        .arg(SHOP)
-        .arg(&token)
-        .arg(&shots)
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(180), run)
-        .await
-        .expect("admin_pages.mjs took over 180 s")
-        .expect("run node (is Node.js installed?)");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    println!("{stdout}{stderr}node admin_pages.mjs: {:.1} s", started.elapsed().as_secs_f64());
-    assert!(out.status.success(), "admin_pages.mjs failed ({}):\n{stdout}{stderr}", out.status);
+    let args = [origin.trim_end_matches('/').as_ref(), SHOP.as_ref(), token.as_ref(), shots.as_os_str()];
+    crate::browser::run_script("admin_pages.mjs", &args, Duration::from_secs(180)).await;
     for shot in ["app-info", "contact", "settings", "otp", "ivr", "ivr-error", "ivr-saved", "fallback", "fallback-missed-call", "plan", "plan-saved", "whatsapp", "rules", "rules-saved", "ivr-phone", "ivr-embedded", "data-requests"] {
         assert!(shots.join(format!("{shot}.png")).is_file(), "{shot}.png not saved in {}", shots.display());
     }

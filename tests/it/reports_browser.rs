@@ -91,39 +91,13 @@ async fn reports_in_a_browser() {
     let statuses = order_statuses(&app).await;
     assert_eq!(statuses, [Some("confirmed".into()), Some("confirmed".into()), Some("pending".into())]);
 
-    // A token valid for the whole run (the app's clock stands still in tests, but a slow browser
-    // start should not matter either way), minted right before the browser starts.
-    let now = app.now_secs();
-    let token = app.session_token_with(
-        json!({"iss": format!("https://{SHOP}/admin"), "dest": format!("https://{SHOP}"), "aud": API_KEY, "sub": "42",
-            "exp": now + 600, "nbf": now - 5, "iat": now - 5, "jti": uuid::Uuid::new_v4().to_string(), "sid": "s1"}),
-        API_SECRET,
-    );
-    let query = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("shop", SHOP)
-        .append_pair("host", "YWRtaW4uc2hvcGlmeS5jb20vc3RvcmUvYWNtZQ")
-        .append_pair("embedded", "1")
-        .append_pair("id_token", &token)
-        .finish();
+    let query = crate::browser::admin_query(&app, SHOP);
     let origin = app.url("");
     let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser/reports");
-    let started = Instant::now();
-    let run = tokio::process::Command::new("node")
-        .arg(dir.join("reports.mjs"))
-        .arg(origin.trim_end_matches('/'))
-        .arg(&query)
-        .arg(&shots)
-        .args(ORDERS.iter().map(|(id, _)| id.to_string()))
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(180), run)
-        .await
-        .expect("reports.mjs took over 180 s")
-        .expect("run node (is Node.js installed?)");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    println!("{stdout}{stderr}node reports.mjs: {:.1} s", started.elapsed().as_secs_f64());
-    assert!(out.status.success(), "reports.mjs failed ({}):\n{stdout}{stderr}", out.status);
+    let ids: Vec<String> = ORDERS.iter().map(|(id, _)| id.to_string()).collect();
+    let mut args: Vec<&std::ffi::OsStr> = vec![origin.trim_end_matches('/').as_ref(), query.as_ref(), shots.as_os_str()];
+    args.extend(ids.iter().map(|id| id.as_ref()));
+    crate::browser::run_script("reports.mjs", &args, Duration::from_secs(180)).await;
     for shot in ["calls", "sms", "missed-calls", "orders", "orders-filtered", "timeline"] {
         assert!(shots.join(format!("{shot}.png")).is_file(), "{shot}.png not saved in {}", shots.display());
     }

@@ -39,38 +39,12 @@ async fn review_queue_in_a_browser() {
     press(&app, SHOP, CALLBACK, "3").await;
     app.settle().await;
 
-    let now = app.now_secs();
-    let token = app.session_token_with(
-        json!({"iss": format!("https://{SHOP}/admin"), "dest": format!("https://{SHOP}"), "aud": API_KEY, "sub": "42",
-            "exp": now + 600, "nbf": now - 5, "iat": now - 5, "jti": uuid::Uuid::new_v4().to_string(), "sid": "s1"}),
-        API_SECRET,
-    );
-    let query = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("shop", SHOP)
-        .append_pair("host", "YWRtaW4uc2hvcGlmeS5jb20vc3RvcmUvYWNtZQ")
-        .append_pair("embedded", "1")
-        .append_pair("id_token", &token)
-        .finish();
+    let query = crate::browser::admin_query(&app, SHOP);
     let origin = app.url("");
     let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser/review");
-    let started = Instant::now();
-    let run = tokio::process::Command::new("node")
-        .arg(dir.join("review.mjs"))
-        .arg(origin.trim_end_matches('/'))
-        .arg(&query)
-        .arg(&shots)
-        .arg(CALLBACK.to_string())
-        .arg(SILENT.to_string())
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(180), run)
-        .await
-        .expect("review.mjs took over 180 s")
-        .expect("run node (is Node.js installed?)");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    println!("{stdout}{stderr}node review.mjs: {:.1} s", started.elapsed().as_secs_f64());
-    assert!(out.status.success(), "review.mjs failed ({}):\n{stdout}{stderr}", out.status);
+    let (callback, silent) = (CALLBACK.to_string(), SILENT.to_string());
+    let args = [origin.trim_end_matches('/').as_ref(), query.as_ref(), shots.as_os_str(), callback.as_ref(), silent.as_ref()];
+    crate::browser::run_script("review.mjs", &args, Duration::from_secs(180)).await;
 
     // What the clicks did, as stored.
     app.settle().await;
