@@ -10,6 +10,7 @@ mod hostile;
 mod admin_client;
 mod browser;
 mod client_limits;
+mod costs;
 mod install;
 mod intake;
 mod isolation;
