@@ -39,7 +39,7 @@ async fn set_costs(app: &TestApp, shop: &str, costs: Value) {
 
 async fn exec(app: &TestApp, sql: &str) {
     let sql = sql.to_string();
-    on_db!(&app.state.db, c => sqlx::query(sqlx::AssertSqlSafe(sql)).execute(c).await).unwrap();
+    on_db!(&app.state.db, exec c => sqlx::query(sqlx::AssertSqlSafe(sql))).unwrap();
 }
 
 /// (price_paise, price as reported) of order `id`'s first call.
@@ -211,7 +211,7 @@ async fn by_channel_adds_up_a_fixture(backend: Backend) {
         ("a1", &a, 1, "confirmed", "pressed 1 on call 1 (confirm)", "NULL", now),
         ("a2", &a, 2, "confirmed", "confirmed on the confirmation link", "NULL", now),
         ("a3", &a, 3, "no_response", "no answer", "NULL", now),
-        ("a4", &a, 4, "confirmed", "confirmed by Asha on the shopper's behalf", "'Asha'", now),
+        ("a4", &a, 4, "confirmed", "confirmed by Asha on the shopper''s behalf", "'Asha'", now),
         ("a5", &a, 5, "confirmed", "pressed 1 on call 1 (confirm)", "NULL", old),
         ("b1", &b, 1, "confirmed", "pressed 1 on call 1 (confirm)", "NULL", now),
     ];
