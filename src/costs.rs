@@ -63,16 +63,6 @@ impl Usage {
         u
     }
 
-    pub fn add(self, o: Usage) -> Usage {
-        Usage {
-            contacts: self.contacts + o.contacts,
-            reported_paise: self.reported_paise + o.reported_paise,
-            call_minutes: self.call_minutes + o.call_minutes,
-            sms_units: self.sms_units + o.sms_units,
-            whatsapp_messages: self.whatsapp_messages + o.whatsapp_messages,
-        }
-    }
-
     /// `n` contacts like this one.
     pub fn times(self, n: i64) -> Usage {
         Usage {
@@ -91,6 +81,20 @@ impl Usage {
             + self.call_minutes.max(0) * p.call_minute_paise
             + self.sms_units.max(0) * p.sms_unit_paise
             + self.whatsapp_messages.max(0) * p.whatsapp_message_paise
+    }
+}
+
+impl std::ops::Add for Usage {
+    type Output = Usage;
+
+    fn add(self, o: Usage) -> Usage {
+        Usage {
+            contacts: self.contacts + o.contacts,
+            reported_paise: self.reported_paise + o.reported_paise,
+            call_minutes: self.call_minutes + o.call_minutes,
+            sms_units: self.sms_units + o.sms_units,
+            whatsapp_messages: self.whatsapp_messages + o.whatsapp_messages,
+        }
     }
 }
 
@@ -172,7 +176,7 @@ impl CostReport {
                 let (usage, confirmed) = channels
                     .iter()
                     .filter(|(c, _, _)| *c == ch)
-                    .fold((Usage::default(), 0), |(u, n), (_, u2, n2)| (u.add(*u2), n + n2));
+                    .fold((Usage::default(), 0), |(u, n), (_, u2, n2)| (u + *u2, n + n2));
                 (ch, Totals::new(usage, confirmed, prices))
             })
             .collect();
@@ -263,7 +267,7 @@ mod tests {
             confirmed in 0i64..50) {
             let each: Vec<i64> = contacts.iter().map(|c| contact_paise(*c, &p)).collect();
             prop_assert!(each.iter().all(|&c| c >= 0));
-            let usage = contacts.iter().fold(Usage::default(), |u, c| u.add(Usage::of(*c)));
+            let usage = contacts.iter().fold(Usage::default(), |u, c| u + Usage::of(*c));
             prop_assert_eq!(usage.contacts, contacts.len() as i64);
             let total = Totals::new(usage, confirmed, &p);
             prop_assert_eq!(total.cost_paise, each.iter().sum::<i64>());
