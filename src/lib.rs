@@ -5,6 +5,7 @@ pub mod click_to_call;
 pub mod clock;
 pub mod compliance;
 pub mod config;
+pub mod costs;
 pub mod crypto;
 pub mod db;
 pub mod demo;

@@ -141,6 +141,8 @@ pub struct CallReport {
     pub amd_cause: Option<String>,
     pub duration_seconds: Option<i64>,
     pub price: Option<String>,
+    /// `price` in paise, when it is a number.
+    pub price_paise: Option<i64>,
     pub recording_url: Option<String>,
     pub started_at: Option<String>,
     pub ended_at: Option<String>,
@@ -155,10 +157,10 @@ pub async fn record_report(db: &Db, id: &str, r: CallReport, now: i64) -> Result
            answered_by = COALESCE($3, answered_by), amd_cause = COALESCE($4, amd_cause), \
            duration_seconds = COALESCE($5, duration_seconds), price = COALESCE($6, price), \
            recording_url = COALESCE($7, recording_url), started_at = COALESCE($8, started_at), \
-           ended_at = COALESCE($9, ended_at), updated_at = $10 WHERE id = $11")
+           ended_at = COALESCE($9, ended_at), updated_at = $10, price_paise = COALESCE($12, price_paise) WHERE id = $11")
         .bind(r.call_sid).bind(r.exotel_status).bind(r.answered_by).bind(r.amd_cause).bind(r.duration_seconds)
         .bind(r.price).bind(r.recording_url)
-        .bind(r.started_at).bind(r.ended_at).bind(now).bind(id))?;
+        .bind(r.started_at).bind(r.ended_at).bind(now).bind(id).bind(r.price_paise))?;
     Ok(())
 }
 

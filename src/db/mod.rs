@@ -9,6 +9,7 @@ pub mod addresses;
 pub mod agent_calls;
 pub mod attempts;
 pub mod contacts;
+pub mod costs;
 pub mod data_requests;
 pub mod erasure;
 pub mod events;

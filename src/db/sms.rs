@@ -132,9 +132,12 @@ pub async fn record_status(
     sid: Option<&str>,
     now: i64,
 ) -> Result<u64, sqlx::Error> {
+    // `units` as a number too, for the cost (a report that is not a whole number keeps the known one).
+    let count = units.and_then(|u| u.trim().parse::<i64>().ok()).filter(|u| (0..=1000).contains(u));
     on_tx!(tx, exec c => sqlx::query(
         "UPDATE sms_messages SET status = $1, detailed_status = COALESCE($2, detailed_status), \
            detailed_status_code = COALESCE($3, detailed_status_code), units = COALESCE($4, units), \
+           units_count = COALESCE($8, units_count), \
            sms_sid = COALESCE(sms_sid, $5), updated_at = $6 WHERE id = $7 AND COALESCE(status, '') <> $1")
-        .bind(status).bind(detailed).bind(detailed_code).bind(units).bind(sid).bind(now).bind(id))
+        .bind(status).bind(detailed).bind(detailed_code).bind(units).bind(sid).bind(now).bind(id).bind(count))
 }

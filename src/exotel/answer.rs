@@ -50,6 +50,8 @@ pub(super) struct Fields {
     pub(super) start_time: Option<String>,
     #[serde(rename = "EndTime")]
     pub(super) end_time: Option<String>,
+    #[serde(rename = "SmsUnits")]
+    pub(super) sms_units: Option<String>,
 }
 
 /// `TwilioResponse` in XML (the root's name is not checked), the top-level object in JSON.
@@ -89,6 +91,7 @@ impl Fields {
             price: text("Price"),
             start_time: text("StartTime"),
             end_time: text("EndTime"),
+            sms_units: text("SmsUnits"),
         }
         .tidy()
     }
@@ -111,6 +114,7 @@ impl Fields {
             price: t(self.price),
             start_time: t(self.start_time),
             end_time: t(self.end_time),
+            sms_units: t(self.sms_units),
         }
     }
 

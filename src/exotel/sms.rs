@@ -30,6 +30,8 @@ pub struct SmsDetails {
     pub status: String,
     pub detailed_status: Option<String>,
     pub detailed_status_code: Option<String>,
+    /// `SmsUnits`, when the answer has it (the status callback always does).
+    pub units: Option<String>,
 }
 
 /// GET SMS/Messages/{SmsSid}: used to learn what became of an SMS whose status callback never came.
@@ -41,6 +43,7 @@ pub async fn sms_details(http: &reqwest::Client, acct: &Account, sms_sid: &str) 
         status: f.status.unwrap_or_default().to_ascii_lowercase(),
         detailed_status: f.detailed_status,
         detailed_status_code: f.detailed_status_code,
+        units: f.sms_units,
     })
 }
 
@@ -91,9 +94,10 @@ mod tests {
     fn sms_details_json_and_xml() {
         // The documented answer of GET SMS/Messages/{SmsSid}.json.
         let json = r#"{"SMSMessage":{"Sid":"sms_sid_value","AccountSid":"your_sid","From":"EXOTEL","To":"+919876543210","Status":"sent",
-            "DetailedStatusCode":20005,"DetailedStatus":"DELIVERED_TO_HANDSET","DateSent":"2024-01-15 10:30:02","Price":0.18}}"#;
+            "DetailedStatusCode":20005,"DetailedStatus":"DELIVERED_TO_HANDSET","DateSent":"2024-01-15 10:30:02","Price":0.18,"SmsUnits":2}}"#;
         let f = interpret(200, json, Section::Sms).unwrap();
         assert_eq!((f.status.as_deref(), f.detailed_status_code.as_deref()), (Some("sent"), Some("20005")));
+        assert_eq!(f.sms_units.as_deref(), Some("2"));
         let xml = "<TwilioResponse><SMSMessage><Sid>s2</Sid><Status>failed-dnd</Status><DetailedStatusCode>23081</DetailedStatusCode>\
                    <DetailedStatus>DND_BLOCKED</DetailedStatus></SMSMessage></TwilioResponse>";
         let f = interpret(200, xml, Section::Sms).unwrap();

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 mod contact_privacy;
+mod costs;
 mod fallback;
 mod fields;
 mod fulfillment;
@@ -25,6 +26,7 @@ mod sms;
 mod whatsapp;
 
 pub use contact_privacy::{Contact, Privacy, RETENTION_DAYS};
+pub use costs::{Costs, PRICE_PAISE};
 pub use fallback::{Fallback, FallbackMode, MissedCallScope};
 pub use fulfillment::Fulfillment;
 pub use general::{DEFAULT_COD_GATEWAY, EXOTEL_SUBDOMAINS, General, Method, Verify, mask_secret};
@@ -51,6 +53,7 @@ pub struct Settings {
     pub fulfillment: Fulfillment,
     /// Targeting rules; its blocklisted phone numbers are not stored here (see `rules`).
     pub rules: Rules,
+    pub costs: Costs,
 }
 
 impl Settings {
@@ -72,6 +75,7 @@ impl Settings {
             "privacy": self.privacy,
             "fulfillment": self.fulfillment,
             "rules": self.rules.to_document(),
+            "costs": self.costs,
         })
     }
 
@@ -118,6 +122,7 @@ pub fn apply(current: &Settings, has_token: bool, doc: &Value) -> Result<Applied
             "contact" => contact_privacy::apply_contact(&mut next.contact, fields, &mut errors),
             "privacy" => contact_privacy::apply_privacy(&mut next.privacy, fields, &mut errors),
             "fulfillment" => fulfillment::apply_fulfillment(&mut next.fulfillment, fields, &mut errors),
+            "costs" => costs::apply_costs(&mut next.costs, fields, &mut errors),
             // Applied below: the rules of some depend on `general`, which may be in this PUT.
             "plan" | "ivr" | "fallback" | "otp" | "whatsapp" => {}
             // Applied below: its phone numbers take `general.default_country`.

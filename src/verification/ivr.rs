@@ -325,6 +325,7 @@ pub async fn status_report(app: &App, a: &Attempt, fields: &HashMap<String, Stri
         answered_by,
         amd_cause,
         duration_seconds: duration,
+        price_paise: get("Price").as_deref().and_then(crate::costs::parse_price_paise),
         price: get("Price"),
         recording_url: get("RecordingUrl"),
         started_at: get("StartTime"),

@@ -254,7 +254,8 @@ pub async fn reconcile_sms(app: &App, sms_id: &str) -> anyhow::Result<()> {
         // A final state, or at the end the last state Exotel knows.
         Ok(d) if is_final(&d.status) || (gave_up && !d.status.is_empty()) => {
             let fields: HashMap<String, String> = [("CustomField", Some(sms_id.to_string())), ("SmsSid", Some(d.sid)),
-                ("Status", Some(d.status)), ("DetailedStatus", d.detailed_status), ("DetailedStatusCode", d.detailed_status_code)]
+                ("Status", Some(d.status)), ("DetailedStatus", d.detailed_status), ("DetailedStatusCode", d.detailed_status_code),
+                ("SmsUnits", d.units)]
                 .into_iter()
                 .filter_map(|(k, v)| v.map(|v| (k.to_string(), v)))
                 .collect();

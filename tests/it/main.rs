@@ -12,6 +12,7 @@ mod holds;
 mod admin_client;
 mod browser;
 mod client_limits;
+mod costs;
 mod install;
 mod intake;
 mod isolation;

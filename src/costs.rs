@@ -1,0 +1,296 @@
+//! What verification costs (SPEC §10), as pure arithmetic in whole paise: the price of one contact
+//! from what was recorded about it and the merchant's per-unit prices (`settings.costs`), usage
+//! summed per channel, and the cost per confirmed order. No floats: money is integer paise until
+//! it is shown.
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::domain::stored_enum;
+use crate::settings::Costs;
+
+stored_enum! {
+    /// The channels a contact goes through, as the outcomes API names them (`by_channel`).
+    Channel {
+        Whatsapp = "whatsapp",
+        Ivr = "ivr",
+        SmsLink = "sms_link",
+        /// The SMS asking for a missed call, and the thanks sent after one confirmed an order.
+        SmsMissedCall = "sms_missed_call",
+        Otp = "otp",
+    }
+}
+
+/// What was recorded about one contact that reached Exotel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Contact {
+    /// An IVR call: Exotel's price when it reported one, else its duration and whether it was answered.
+    Call { price_paise: Option<i64>, duration_seconds: Option<i64>, answered: bool },
+    /// An SMS: the units Exotel reported (one when it reported none).
+    Sms { units: Option<i64> },
+    /// A WhatsApp message: billed unless Exotel reported it failed (Meta charges delivered messages).
+    Whatsapp { billed: bool },
+}
+
+/// What contacts used, in the units they are priced by; contacts' usages add up.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Usage {
+    pub contacts: i64,
+    /// Prices Exotel reported (calls), already in paise.
+    pub reported_paise: i64,
+    /// Started minutes of calls Exotel did not price.
+    pub call_minutes: i64,
+    pub sms_units: i64,
+    pub whatsapp_messages: i64,
+}
+
+/// Minutes a call of `seconds` is billed for: every started minute (pulses of 60 s).
+pub fn started_minutes(seconds: i64) -> i64 {
+    if seconds <= 0 { 0 } else { (seconds + 59) / 60 }
+}
+
+impl Usage {
+    pub fn of(contact: Contact) -> Usage {
+        let mut u = Usage { contacts: 1, ..Usage::default() };
+        match contact {
+            Contact::Call { price_paise: Some(p), .. } => u.reported_paise = p.max(0),
+            Contact::Call { duration_seconds: Some(d), .. } if d > 0 => u.call_minutes = started_minutes(d),
+            // Answered with no talk time known: its first minute is billed.
+            Contact::Call { answered, .. } => u.call_minutes = i64::from(answered),
+            Contact::Sms { units } => u.sms_units = units.unwrap_or(1).max(0),
+            Contact::Whatsapp { billed } => u.whatsapp_messages = i64::from(billed),
+        }
+        u
+    }
+
+    /// `n` contacts like this one.
+    pub fn times(self, n: i64) -> Usage {
+        Usage {
+            contacts: self.contacts * n,
+            reported_paise: self.reported_paise * n,
+            call_minutes: self.call_minutes * n,
+            sms_units: self.sms_units * n,
+            whatsapp_messages: self.whatsapp_messages * n,
+        }
+    }
+
+    /// What it cost, in paise, at the merchant's prices.
+    pub fn cost_paise(&self, prices: &Costs) -> i64 {
+        let p = prices.bounded();
+        self.reported_paise.max(0)
+            + self.call_minutes.max(0) * p.call_minute_paise
+            + self.sms_units.max(0) * p.sms_unit_paise
+            + self.whatsapp_messages.max(0) * p.whatsapp_message_paise
+    }
+}
+
+impl std::ops::Add for Usage {
+    type Output = Usage;
+
+    fn add(self, o: Usage) -> Usage {
+        Usage {
+            contacts: self.contacts + o.contacts,
+            reported_paise: self.reported_paise + o.reported_paise,
+            call_minutes: self.call_minutes + o.call_minutes,
+            sms_units: self.sms_units + o.sms_units,
+            whatsapp_messages: self.whatsapp_messages + o.whatsapp_messages,
+        }
+    }
+}
+
+/// The price of one contact, in paise.
+pub fn contact_paise(contact: Contact, prices: &Costs) -> i64 {
+    Usage::of(contact).cost_paise(prices)
+}
+
+/// A price as Exotel writes it (rupees: `2.3`, `"0.115"`, `-0.5` — some APIs sign charges) in paise,
+/// rounded half up; `None` when it is not a decimal number.
+pub fn parse_price_paise(text: &str) -> Option<i64> {
+    let t = text.trim();
+    let t = t.strip_prefix('-').or_else(|| t.strip_prefix('+')).unwrap_or(t);
+    let (whole, frac) = t.split_once('.').unwrap_or((t, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if (whole.is_empty() && frac.is_empty()) || !digits(whole) || !digits(frac) || whole.len() > 12 {
+        return None;
+    }
+    let rupees: i64 = if whole.is_empty() { 0 } else { whole.parse().ok()? };
+    let frac = frac.as_bytes();
+    let digit = |i: usize| frac.get(i).map_or(0, |b| i64::from(b - b'0'));
+    let round_up = i64::from(digit(2) >= 5);
+    Some(rupees * 100 + digit(0) * 10 + digit(1) + round_up)
+}
+
+/// A channel's (or every channel's) contacts, confirmed orders and cost over a range.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub contacts: i64,
+    pub confirmed: i64,
+    pub cost_paise: i64,
+}
+
+impl Totals {
+    pub fn new(usage: Usage, confirmed: i64, prices: &Costs) -> Totals {
+        Totals { contacts: usage.contacts, confirmed, cost_paise: usage.cost_paise(prices) }
+    }
+
+    /// Cost per confirmed order in paise, rounded half up; `None` when nothing was confirmed.
+    pub fn per_confirmed_paise(&self) -> Option<i64> {
+        (self.confirmed > 0).then(|| (2 * self.cost_paise.max(0) + self.confirmed) / (2 * self.confirmed))
+    }
+
+    /// `{"contacts", "confirmed", "cost", "cost_paise", "cost_per_confirmed", "cost_per_confirmed_paise"}`;
+    /// `cost*` in rupees (two decimals), the per-confirmed ones null when nothing was confirmed.
+    pub fn to_json(&self) -> Value {
+        let per = self.per_confirmed_paise();
+        json!({
+            "contacts": self.contacts,
+            "confirmed": self.confirmed,
+            "cost": rupees(self.cost_paise),
+            "cost_paise": self.cost_paise,
+            "cost_per_confirmed": per.map(rupees),
+            "cost_per_confirmed_paise": per,
+        })
+    }
+}
+
+/// Paise as a rupee amount for JSON (output only; nothing stored is a float).
+fn rupees(paise: i64) -> f64 {
+    paise as f64 / 100.0
+}
+
+/// Cost per channel and overall for a range of orders.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CostReport {
+    pub by_channel: Vec<(Channel, Totals)>,
+    /// Every channel's contacts and cost; confirmed = every confirmed order of the range
+    /// (also those an agent confirmed, or no channel can claim).
+    pub overall: Totals,
+}
+
+impl CostReport {
+    /// From each channel's usage and orders confirmed through it, and the range's confirmed orders.
+    pub fn new(channels: &[(Channel, Usage, i64)], confirmed_orders: i64, prices: &Costs) -> CostReport {
+        let by_channel: Vec<(Channel, Totals)> = Channel::ALL
+            .iter()
+            .map(|&ch| {
+                let (usage, confirmed) = channels
+                    .iter()
+                    .filter(|(c, _, _)| *c == ch)
+                    .fold((Usage::default(), 0), |(u, n), (_, u2, n2)| (u + *u2, n + n2));
+                (ch, Totals::new(usage, confirmed, prices))
+            })
+            .collect();
+        let overall = Totals {
+            contacts: by_channel.iter().map(|(_, t)| t.contacts).sum(),
+            confirmed: confirmed_orders,
+            cost_paise: by_channel.iter().map(|(_, t)| t.cost_paise).sum(),
+        };
+        CostReport { by_channel, overall }
+    }
+
+    /// The outcomes API's `by_channel`: one object per channel key.
+    pub fn by_channel_json(&self) -> Value {
+        Value::Object(self.by_channel.iter().map(|(c, t)| (c.as_str().to_string(), t.to_json())).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const P: Costs = Costs { sms_unit_paise: 25, whatsapp_message_paise: 12, call_minute_paise: 120 };
+
+    #[test]
+    fn each_contact_is_priced_from_what_was_recorded() {
+        let call = |price, duration, answered| Contact::Call { price_paise: price, duration_seconds: duration, answered };
+        // Exotel's price wins over the minutes.
+        assert_eq!(contact_paise(call(Some(230), Some(123), true), &P), 230);
+        // No price: every started minute at the setting.
+        assert_eq!(contact_paise(call(None, Some(60), true), &P), 120);
+        assert_eq!(contact_paise(call(None, Some(61), true), &P), 240);
+        assert_eq!(contact_paise(call(None, Some(1), true), &P), 120);
+        // Answered but no duration: one minute; never answered: nothing.
+        assert_eq!(contact_paise(call(None, None, true), &P), 120);
+        assert_eq!(contact_paise(call(None, Some(0), false), &P), 0);
+        assert_eq!(contact_paise(call(None, None, false), &P), 0);
+        assert_eq!(contact_paise(Contact::Sms { units: Some(2) }, &P), 50);
+        assert_eq!(contact_paise(Contact::Sms { units: None }, &P), 25);
+        assert_eq!(contact_paise(Contact::Whatsapp { billed: true }, &P), 12);
+        assert_eq!(contact_paise(Contact::Whatsapp { billed: false }, &P), 0);
+    }
+
+    #[test]
+    fn exotel_prices_become_paise() {
+        for (text, paise) in [("2.3", Some(230)), ("0.115", Some(12)), ("0.114", Some(11)), ("-0.5", Some(50)), ("1", Some(100)),
+            (".25", Some(25)), ("3.", Some(300)), (" 1.20 ", Some(120)), ("0.0", Some(0)), ("", None), (".", None), ("1.2.3", None),
+            ("abc", None), ("1e3", None), ("₹1", None), ("9999999999999", None)]
+        {
+            assert_eq!(parse_price_paise(text), paise, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn cost_per_confirmed_order_is_null_without_confirmations() {
+        let usage = Usage { contacts: 3, reported_paise: 100, call_minutes: 0, sms_units: 1, whatsapp_messages: 0 };
+        assert_eq!(Totals::new(usage, 0, &P).per_confirmed_paise(), None);
+        assert_eq!(Totals::new(usage, 0, &P).to_json()["cost_per_confirmed"], Value::Null);
+        // 125 paise over 2 orders: 62.5, rounded half up.
+        assert_eq!(Totals::new(usage, 2, &P).per_confirmed_paise(), Some(63));
+        assert_eq!(Totals::new(usage, 2, &P).to_json()["cost"], json!(1.25));
+        let r = CostReport::new(&[(Channel::Ivr, usage, 2), (Channel::Whatsapp, Usage::of(Contact::Whatsapp { billed: true }), 0)], 5, &P);
+        assert_eq!(r.overall, Totals { contacts: 4, confirmed: 5, cost_paise: 137 });
+        let j = r.by_channel_json();
+        assert_eq!(j["ivr"]["cost_paise"], 125);
+        assert_eq!(j["whatsapp"]["cost_per_confirmed"], Value::Null);
+        assert_eq!(j["otp"], json!({"contacts": 0, "confirmed": 0, "cost": 0.0, "cost_paise": 0, "cost_per_confirmed": null,
+            "cost_per_confirmed_paise": null}));
+    }
+
+    fn contact() -> impl Strategy<Value = Contact> {
+        prop_oneof![
+            (proptest::option::of(-1000i64..100_000), proptest::option::of(-5i64..20_000), any::<bool>())
+                .prop_map(|(price_paise, duration_seconds, answered)| Contact::Call { price_paise, duration_seconds, answered }),
+            proptest::option::of(-3i64..20).prop_map(|units| Contact::Sms { units }),
+            any::<bool>().prop_map(|billed| Contact::Whatsapp { billed }),
+        ]
+    }
+
+    fn prices() -> impl Strategy<Value = Costs> {
+        (-10i64..20_000, -10i64..20_000, -10i64..20_000)
+            .prop_map(|(s, w, c)| Costs { sms_unit_paise: s, whatsapp_message_paise: w, call_minute_paise: c })
+    }
+
+    proptest! {
+        #[test]
+        fn totals_are_the_sum_of_contacts_and_never_negative(contacts in proptest::collection::vec(contact(), 0..60), p in prices(),
+            confirmed in 0i64..50) {
+            let each: Vec<i64> = contacts.iter().map(|c| contact_paise(*c, &p)).collect();
+            prop_assert!(each.iter().all(|&c| c >= 0));
+            let usage = contacts.iter().fold(Usage::default(), |u, c| u + Usage::of(*c));
+            prop_assert_eq!(usage.contacts, contacts.len() as i64);
+            let total = Totals::new(usage, confirmed, &p);
+            prop_assert_eq!(total.cost_paise, each.iter().sum::<i64>());
+            match total.per_confirmed_paise() {
+                None => prop_assert_eq!(confirmed, 0),
+                Some(per) => {
+                    prop_assert!(per >= 0);
+                    // Rounded to the nearest paisa: within half a paisa per order of the exact share.
+                    prop_assert!((per * confirmed - total.cost_paise).abs() * 2 <= confirmed);
+                }
+            }
+            // Splitting the contacts over channels changes nothing overall.
+            let split: Vec<(Channel, Usage, i64)> = contacts.iter().enumerate()
+                .map(|(i, c)| (Channel::ALL[i % 5], Usage::of(*c), 0)).collect();
+            let r = CostReport::new(&split, confirmed, &p);
+            prop_assert_eq!(r.overall.cost_paise, total.cost_paise);
+            prop_assert_eq!(r.overall.contacts, usage.contacts);
+        }
+
+        #[test]
+        fn written_prices_read_back(paise in 0i64..10_000_000_000) {
+            prop_assert_eq!(parse_price_paise(&format!("{}.{:02}", paise / 100, paise % 100)), Some(paise));
+            prop_assert_eq!(parse_price_paise(&format!("-{}.{:02}0", paise / 100, paise % 100)), Some(paise));
+        }
+    }
+}
