@@ -33,6 +33,7 @@ const MODULES: &[(&str, usize)] = &[
     ("settings::sms", BASICS),
     ("settings::whatsapp", BASICS),
     ("reports", BASICS),
+    ("outcomes", BASICS),
     // Storage: the pool, transactions, the job queue's mechanics and the tables.
     ("db", STORAGE),
     ("db::agent_calls", STORAGE),
@@ -47,6 +48,7 @@ const MODULES: &[(&str, usize)] = &[
     ("db::orders", STORAGE),
     ("db::otps", STORAGE),
     ("db::outbox", STORAGE),
+    ("db::outcomes", STORAGE),
     ("db::queue", STORAGE),
     ("db::rates", STORAGE),
     ("db::reports", STORAGE),
@@ -88,6 +90,7 @@ const MODULES: &[(&str, usize)] = &[
     ("verification::runner", WORKFLOWS),
     ("verification::schedule", WORKFLOWS),
     ("inbox", WORKFLOWS),
+    ("inbox::shipping", WORKFLOWS),
     ("compliance", WORKFLOWS),
     ("click_to_call", WORKFLOWS),
     // Edges: HTTP, the worker registry, the demo, start-up.
@@ -100,6 +103,7 @@ const MODULES: &[(&str, usize)] = &[
     ("web::link", EDGES),
     ("web::ops", EDGES),
     ("web::otp_api", EDGES),
+    ("web::outcomes", EDGES),
     ("web::pages", EDGES),
     ("web::pages::plan", EDGES),
     ("web::privacy", EDGES),

@@ -60,6 +60,9 @@ pub fn event_label(kind: &str) -> String {
         "agent_call" => "Click-to-call placed",
         "agent_call_failed" => "Click-to-call failed",
         "agent_call_ended" => "Click-to-call ended",
+        "delivered" => "Delivered",
+        "returned" => "Returned (not delivered)",
+        "cancelled_after_shipping" => "Cancelled after shipping",
         _ => "",
     };
     if known.is_empty() {
@@ -74,11 +77,12 @@ pub fn event_label(kind: &str) -> String {
 /// Badge tone of an event or status.
 pub fn tone(kind: &str) -> &'static str {
     match kind {
-        "confirmed" | "tags_added" => "success",
+        "confirmed" | "tags_added" | "delivered" => "success",
         "cancelled" | "order_cancelled" | "shopify_cancelled" | "shopify_update_failed" | "shopify_cancel_refused" | "exotel_retry"
         | "agent_call_failed" | "otp_incorrect" | "whatsapp_refused" | "whatsapp_failed" => "critical",
         "callback_requested" | "no_response" | "ivr_retry_limit_reached" | "fallback_retry_limit_reached" | "resend_otp_limit_reached"
-        | "incorrect_otp_limit_reached" | "whatsapp_retry_limit_reached" | "whatsapp_undelivered" => "warning",
+        | "incorrect_otp_limit_reached" | "whatsapp_retry_limit_reached" | "whatsapp_undelivered" | "returned"
+        | "cancelled_after_shipping" => "warning",
         _ => "info",
     }
 }
