@@ -228,6 +228,18 @@ async fn other_shops_and_unknown_orders_change_nothing(backend: Backend) {
     app.stop().await;
 }
 
+/// Runs a statement of the hand-built fixture.
+async fn exec(app: &TestApp, sql: &str) {
+    let sql = sql.to_string();
+    codverify::on_db!(&app.state.db, exec c => sqlx::query(sqlx::AssertSqlSafe(sql.clone()))).unwrap();
+}
+
+/// Drops the delayed first calls and timers of the orders the fixture resolved by hand.
+async fn settle_fixture(app: &TestApp) {
+    exec(app, "DELETE FROM timers WHERE order_id IN (SELECT id FROM orders WHERE status <> 'pending')").await;
+    exec(app, "UPDATE call_attempts SET state = 'cancelled' WHERE state = 'queued' AND order_id IN (SELECT id FROM orders WHERE status <> 'pending')").await;
+}
+
 /// The IST calendar day of the app clock.
 fn today(app: &TestApp) -> chrono::NaiveDate {
     chrono::DateTime::from_timestamp_millis(app.state.clock.now_ms() + 19_800_000).unwrap().date_naive()
@@ -250,11 +262,13 @@ async fn api_counts_a_hand_built_fixture(backend: Backend) {
     // The other shop's orders, delivered and returned: not this shop's numbers.
     take_orders(&app, OTHER, &[101, 111]).await;
     app.wait_for_jobs().await;
-    let set = |status: &str, ids: &str| format!("UPDATE orders SET status = '{status}' WHERE shopify_order_id IN ({ids})");
+    let set = |status: &str, ids: &str| {
+        format!("UPDATE orders SET status = '{status}' WHERE shopify_order_id IN ({ids}) AND shop_id = (SELECT id FROM shops WHERE domain = '{SHOP}')")
+    };
     for sql in [set("confirmed", "101, 102, 103, 104, 105"), set("no_response", "111, 112, 113"), set("skipped", "121, 122")] {
-        codverify::on_db!(&app.state.db, c => sqlx::query(sqlx::AssertSqlSafe(sql.clone())).execute(c).await).unwrap();
+        exec(&app, &sql).await;
     }
-    codverify::on_db!(&app.state.db, c => sqlx::query("DELETE FROM timers WHERE order_id IN (SELECT id FROM orders WHERE status <> 'pending')").execute(c).await).unwrap();
+    settle_fixture(&app).await;
     let d = "2026-11-25T10:00:00Z";
     let outcomes: [(&str, i64, &str); 13] = [
         (SHOP, 101, "delivered"), (SHOP, 102, "delivered"), (SHOP, 103, "delivered"), (SHOP, 104, "failure"), (SHOP, 105, "in_transit"),
@@ -272,8 +286,8 @@ async fn api_counts_a_hand_built_fixture(backend: Backend) {
     // Tomorrow (01:00 IST, before any delayed first call is due): one more confirmed order, delivered.
     app.advance(15 * 3600).await;
     take_orders(&app, SHOP, &[106]).await;
-    codverify::on_db!(&app.state.db, c => sqlx::query("UPDATE orders SET status = 'confirmed' WHERE shopify_order_id = 106").execute(c).await).unwrap();
-    codverify::on_db!(&app.state.db, c => sqlx::query("DELETE FROM timers WHERE order_id IN (SELECT id FROM orders WHERE status <> 'pending')").execute(c).await).unwrap();
+    exec(&app, &set("confirmed", "106")).await;
+    settle_fixture(&app).await;
     app.post_webhook("fulfillment_events/create", SHOP, "e106", &event(106, "delivered", d)).await;
     app.wait_for_jobs().await;
 
