@@ -207,7 +207,12 @@ async fn other_shops_and_unknown_orders_change_nothing(backend: Backend) {
     app.post_webhook("fulfillment_events/create", "stranger.myshopify.com", "n4", &event(31, "delivered", d)).await;
     app.post_webhook("fulfillment_events/create", SHOP, "n5", &json!({"id": 5, "status": "delivered"})).await;
     app.post_webhook("fulfillments/update", SHOP, "n6", &fulfillment(31, "cancelled", Some("delivered"), d, d)).await;
+    // A forged delivery (bad HMAC) is refused and stored nowhere.
+    let forged = serde_json::to_vec(&event(31, "delivered", d)).unwrap();
+    let r = app.post_webhook_raw("fulfillment_events/create", SHOP, "forged", forged, &crate::common::sign(b"other")).await;
+    assert_eq!(r.status(), 401);
     app.wait_for_jobs().await;
+    assert_eq!(app.count("SELECT COUNT(*) FROM webhooks WHERE webhook_id = 'forged'").await, 0);
     assert_eq!(hook_outcome(&app, "n1").await, "ignored: an order the app never took");
     assert_eq!(hook_outcome(&app, "n2").await, "ignored: an order the app never took");
     assert_eq!(hook_outcome(&app, "n3").await, "ignored: an order the app never took");
