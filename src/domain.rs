@@ -326,6 +326,32 @@ impl WaDelivery {
 }
 
 stored_enum! {
+    /// What happened to an order after it shipped, as Shopify reports it (`orders.outcome`; NULL is
+    /// `Unknown`). The rule that decides it is `crate::outcomes`.
+    ShippingOutcome {
+        /// Nothing known yet: not shipped, in transit, or no tracking reaches Shopify.
+        Unknown = "unknown",
+        Delivered = "delivered",
+        /// The carrier failed to deliver it, or it went back to the merchant (return to origin).
+        Returned = "returned",
+        /// Cancelled in Shopify after it had shipped.
+        Cancelled = "cancelled",
+    }
+}
+
+impl ShippingOutcome {
+    /// The stored column value: NULL for `Unknown`.
+    pub fn stored(self) -> Option<&'static str> {
+        (self != ShippingOutcome::Unknown).then_some(self.as_str())
+    }
+
+    /// From the stored column: NULL (or anything unknown) is `Unknown`.
+    pub fn from_stored(s: Option<&str>) -> ShippingOutcome {
+        s.and_then(ShippingOutcome::parse).unwrap_or(ShippingOutcome::Unknown)
+    }
+}
+
+stored_enum! {
     /// What an SMS is for (`sms_messages.kind`): it picks the sender ID and DLT entity it goes with.
     SmsKind {
         /// The fallback's verification link.
@@ -376,6 +402,11 @@ mod tests {
         assert_eq!(SmsState::NAMES, ["queued", "sending", "sent", "unknown", "failed", "cancelled"]);
         assert_eq!(WaState::NAMES, ["queued", "sending", "sent", "unknown", "refused", "failed", "cancelled"]);
         assert_eq!(SmsKind::NAMES, ["link", "missed_call", "confirmation", "otp"]);
+        assert_eq!(ShippingOutcome::NAMES, ["unknown", "delivered", "returned", "cancelled"]);
+        assert_eq!(ShippingOutcome::Unknown.stored(), None);
+        for o in ShippingOutcome::ALL {
+            assert_eq!(ShippingOutcome::from_stored(o.stored()), *o);
+        }
         assert_eq!(OrderStatus::parse("Pending"), None);
     }
 

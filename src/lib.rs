@@ -12,6 +12,7 @@ pub mod demo;
 pub mod domain;
 pub mod exotel;
 pub mod inbox;
+pub mod outcomes;
 pub mod reports;
 pub mod settings;
 pub mod shopify;

@@ -36,6 +36,7 @@ const MODULES: &[(&str, usize)] = &[
     ("settings::sms", BASICS),
     ("settings::whatsapp", BASICS),
     ("reports", BASICS),
+    ("outcomes", BASICS),
     // Storage: the pool, transactions, the job queue's mechanics and the tables.
     ("db", STORAGE),
     ("db::addresses", STORAGE),
@@ -53,6 +54,7 @@ const MODULES: &[(&str, usize)] = &[
     ("db::orders", STORAGE),
     ("db::otps", STORAGE),
     ("db::outbox", STORAGE),
+    ("db::outcomes", STORAGE),
     ("db::queue", STORAGE),
     ("db::rates", STORAGE),
     ("db::reports", STORAGE),
@@ -98,6 +100,7 @@ const MODULES: &[(&str, usize)] = &[
     ("verification::schedule", WORKFLOWS),
     ("verification::targeting", WORKFLOWS),
     ("inbox", WORKFLOWS),
+    ("inbox::shipping", WORKFLOWS),
     ("compliance", WORKFLOWS),
     ("click_to_call", WORKFLOWS),
     // Edges: HTTP, the worker registry, the demo, start-up.
@@ -110,6 +113,7 @@ const MODULES: &[(&str, usize)] = &[
     ("web::link", EDGES),
     ("web::ops", EDGES),
     ("web::otp_api", EDGES),
+    ("web::outcomes", EDGES),
     ("web::pages", EDGES),
     ("web::pages::plan", EDGES),
     ("web::pages::rules", EDGES),

@@ -20,6 +20,7 @@ pub mod missed_calls;
 pub mod orders;
 pub mod otps;
 pub mod outbox;
+pub mod outcomes;
 pub mod pii;
 pub mod queue;
 pub mod rates;

@@ -1,5 +1,8 @@
 //! The webhook job: what each stored Shopify delivery does (intake, cancellation, uninstall, the
-//! privacy topics), and the deliveries that act before their 200 ([`ActNow`]).
+//! privacy topics, shipping outcomes in [`shipping`]), and the deliveries that act before their
+//! 200 ([`ActNow`]).
+
+pub mod shipping;
 
 use futures::future::BoxFuture;
 
@@ -21,7 +24,10 @@ impl ImmediateEffects for ActNow {
         Box::pin(async move {
             match what {
                 Immediate::Uninstall => uninstalled(tx, &hook.shop_domain, delivered_at(hook.triggered_at.as_deref(), hook.received_at), now).await,
-                Immediate::CancelOrder(body) => verification::intake::order_cancelled(&self.cipher, tx, &hook.shop_domain, body, now).await,
+                Immediate::CancelOrder(body) => {
+                    let at = delivered_at(hook.triggered_at.as_deref(), hook.received_at);
+                    cancelled(&self.cipher, tx, &hook.shop_domain, body, at, now).await
+                }
             }
         })
     }
@@ -58,10 +64,13 @@ async fn process(app: &App, id: &str) -> anyhow::Result<()> {
     inbox::strip_nul(&mut body);
     let mut tx = app.db.begin().await?;
     let now = app.clock.now_ms();
+    let delivered = delivered_at(hook.triggered_at.as_deref(), hook.received_at);
     let outcome = match hook.topic.as_str() {
         "orders/create" => verification::intake::take_order(app, &mut tx, &hook.shop_domain, &body).await?,
-        "orders/cancelled" => verification::intake::order_cancelled(&app.cipher, &mut tx, &hook.shop_domain, &body, now).await?,
-        "app/uninstalled" => uninstalled(&mut tx, &hook.shop_domain, delivered_at(hook.triggered_at.as_deref(), hook.received_at), now).await?,
+        "orders/cancelled" => cancelled(&app.cipher, &mut tx, &hook.shop_domain, &body, delivered, now).await?,
+        "fulfillment_events/create" => shipping::fulfillment_event(&mut tx, &hook.shop_domain, &body, delivered).await?,
+        "fulfillments/update" => shipping::fulfillment_update(&mut tx, &hook.shop_domain, &body, delivered).await?,
+        "app/uninstalled" => uninstalled(&mut tx, &hook.shop_domain, delivered, now).await?,
         "customers/data_request" => compliance::data_request(&mut tx, &app.cipher, &hook.shop_domain, &body, now).await?,
         "customers/redact" => compliance::customer_redact(&mut tx, &app.cipher, &hook.shop_domain, &body, now).await?,
         "shop/redact" => compliance::shop_redact(&mut tx, &hook.shop_domain).await?,
@@ -71,6 +80,18 @@ async fn process(app: &App, id: &str) -> anyhow::Result<()> {
     tx.commit().await?;
     tracing::info!(topic = %hook.topic, shop = %hook.shop_domain, %outcome, "webhook processed");
     Ok(())
+}
+
+/// `orders/cancelled`: verification stops, and a cancellation after shipping is the order's outcome.
+/// `at`: when the delivery happened, for a body without `cancelled_at`.
+async fn cancelled(cipher: &Cipher, tx: &mut Tx, shop_domain: &str, body: &serde_json::Value, at: i64, now: i64) -> anyhow::Result<String> {
+    let verification = verification::intake::order_cancelled(cipher, tx, shop_domain, body, now).await?;
+    // Not an order, or an unknown shop: nothing for the outcome either.
+    if verification.starts_with("ignored") {
+        return Ok(verification);
+    }
+    let shipping = shipping::order_cancelled(tx, shop_domain, body, at).await?;
+    Ok(format!("{verification}; {shipping}"))
 }
 
 /// When a delivery happened: when Shopify says it was triggered (a retry arrives hours later), or

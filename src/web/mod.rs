@@ -7,6 +7,7 @@ pub mod install;
 pub mod limits;
 pub mod link;
 pub mod otp_api;
+pub mod outcomes;
 pub mod pages;
 pub mod privacy;
 pub mod reports;
@@ -51,6 +52,7 @@ pub fn router(state: AppState) -> Router {
         .merge(pages::routes())
         .merge(reports::routes())
         .merge(review::routes())
+        .merge(outcomes::routes())
         .merge(privacy::routes())
         .merge(crate::demo::sim::routes())
         .merge(crate::demo::console::routes())

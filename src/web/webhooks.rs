@@ -15,9 +15,12 @@ use crate::domain::ShopDomain;
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// Topics this app acts on; anything else is acknowledged and dropped.
-const TOPICS: [&str; 6] = [
+const TOPICS: [&str; 8] = [
     "orders/create",
     "orders/cancelled",
+    // Shipping outcomes (SPEC §10).
+    "fulfillment_events/create",
+    "fulfillments/update",
     "app/uninstalled",
     "customers/data_request",
     "customers/redact",

@@ -19,6 +19,7 @@ mod isolation;
 mod ivr;
 mod ops;
 mod otp;
+mod outcomes;
 mod outages;
 mod reports;
 mod review;

@@ -73,6 +73,9 @@ pub fn event_label(kind: &str) -> String {
         "address_corrected" => "Address corrected by the shopper",
         "address_updated" => "Address updated in Shopify",
         "address_update_refused" => "Address not updated in Shopify",
+        "delivered" => "Delivered",
+        "returned" => "Returned (not delivered)",
+        "cancelled_after_shipping" => "Cancelled after shipping",
         _ => "",
     };
     if known.is_empty() {
@@ -100,13 +103,13 @@ pub fn hold_label(state: Option<&str>) -> &'static str {
 /// Badge tone of an event or status.
 pub fn tone(kind: &str) -> &'static str {
     match kind {
-        "confirmed" | "tags_added" | "address_updated" | "fulfillment_released" => "success",
+        "confirmed" | "tags_added" | "address_updated" | "fulfillment_released" | "delivered" => "success",
         "cancelled" | "order_cancelled" | "shopify_cancelled" | "shopify_update_failed" | "shopify_cancel_refused" | "exotel_retry"
         | "agent_call_failed" | "otp_incorrect" | "whatsapp_refused" | "whatsapp_failed" | "address_update_refused"
         | "fulfillment_hold_refused" | "fulfillment_release_refused" | "fulfillment_hold_failed" => "critical",
         "callback_requested" | "no_response" | "ivr_retry_limit_reached" | "fallback_retry_limit_reached" | "resend_otp_limit_reached"
         | "incorrect_otp_limit_reached" | "whatsapp_retry_limit_reached" | "whatsapp_undelivered"
-        | "rule_applied" | "fulfillment_not_held" | "fulfillment_hold_gave_up" => "warning",
+        | "rule_applied" | "fulfillment_not_held" | "fulfillment_hold_gave_up" | "returned" | "cancelled_after_shipping" => "warning",
         _ => "info",
     }
 }

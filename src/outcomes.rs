@@ -1,0 +1,468 @@
+//! Delivery outcomes (SPEC §10), the pure rules: what Shopify's shipping webhooks say about an
+//! order, how those reports combine whatever order they arrive in, the outcome they give, and the
+//! arithmetic and date range of `GET /app/api/outcomes`. The storage is `db::outcomes`; the webhook
+//! side `inbox::shipping`; the API `web::outcomes`.
+//!
+//! The rule: reports are merged into one state (`Observed::merge`: the earliest time a shipment, a
+//! delivery or a return was reported, the latest cancellation), so duplicates change nothing and any
+//! order of arrival gives the same state; the outcome is then read off that state with a fixed
+//! precedence — delivered, then returned, then cancelled after shipping, else unknown — and only
+//! ever moves up that list as reports come in.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use serde::Deserialize;
+
+use crate::domain::{OrderStatus, ShippingOutcome};
+
+/// What is known about an order's shipping (unix ms).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Observed {
+    /// A fulfillment (Shopify's "fulfilled") or any tracking event.
+    pub shipped_at: Option<i64>,
+    pub delivered_at: Option<i64>,
+    /// Failure to deliver, or returning to the sender.
+    pub returned_at: Option<i64>,
+    /// When Shopify says the order was cancelled (`cancelled_at`), shipped or not; the latest
+    /// reported, so "shipped before the cancellation" never turns false as reports come in.
+    pub cancelled_at: Option<i64>,
+}
+
+/// One report about an order, at its time (unix ms).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Signal {
+    Shipped(i64),
+    Delivered(i64),
+    Returned(i64),
+    Cancelled(i64),
+}
+
+fn earliest(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, None) => x,
+        (None, y) => y,
+    }
+}
+
+fn latest(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    a.max(b)
+}
+
+impl Observed {
+    pub fn of(signal: Signal) -> Observed {
+        match signal {
+            // Delivered or returned: it had shipped by then.
+            Signal::Shipped(t) => Observed { shipped_at: Some(t), ..Observed::default() },
+            Signal::Delivered(t) => Observed { shipped_at: Some(t), delivered_at: Some(t), ..Observed::default() },
+            Signal::Returned(t) => Observed { shipped_at: Some(t), returned_at: Some(t), ..Observed::default() },
+            Signal::Cancelled(t) => Observed { cancelled_at: Some(t), ..Observed::default() },
+        }
+    }
+
+    /// Both together. Commutative, associative and idempotent, so
+    /// duplicates and the order of arrival change nothing.
+    pub fn merge(self, o: Observed) -> Observed {
+        Observed {
+            shipped_at: earliest(self.shipped_at, o.shipped_at),
+            delivered_at: earliest(self.delivered_at, o.delivered_at),
+            returned_at: earliest(self.returned_at, o.returned_at),
+            cancelled_at: latest(self.cancelled_at, o.cancelled_at),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        *self == Observed::default()
+    }
+
+    /// The outcome and its time. Delivered wins over everything: a failed attempt followed by a
+    /// delivery is a delivery, and a parcel that reached the shopper stays delivered whatever comes
+    /// after (a later "failure" is a carrier's mistake, a later cancellation bookkeeping). Returned
+    /// wins over a cancellation: merchants cancel returned COD orders to restock them. Cancelled
+    /// counts only when the order had shipped no later than the cancellation.
+    pub fn outcome(&self) -> (ShippingOutcome, Option<i64>) {
+        if let Some(t) = self.delivered_at {
+            (ShippingOutcome::Delivered, Some(t))
+        } else if let Some(t) = self.returned_at {
+            (ShippingOutcome::Returned, Some(t))
+        } else if let (Some(c), Some(s)) = (self.cancelled_at, self.shipped_at)
+            && s <= c
+        {
+            (ShippingOutcome::Cancelled, Some(c))
+        } else {
+            (ShippingOutcome::Unknown, None)
+        }
+    }
+}
+
+/// A tracking status (a fulfillment event's `status`, a fulfillment's `shipment_status`), as
+/// Shopify writes it: what it says about the parcel. Any status says at least that it shipped.
+pub fn tracking_signal(status: &str, at: i64) -> Signal {
+    match status.trim().to_ascii_lowercase().as_str() {
+        // `picked_up`: collected by the shopper at a pickup point.
+        "delivered" | "picked_up" => Signal::Delivered(at),
+        // `failure`: failure to deliver; `returning_to_sender` is newer Shopify's explicit RTO.
+        "failure" | "returning_to_sender" | "returned_to_sender" | "returned" => Signal::Returned(at),
+        _ => Signal::Shipped(at),
+    }
+}
+
+/// Unix ms of an RFC 3339 time as Shopify writes it.
+pub fn parse_time(s: Option<&str>) -> Option<i64> {
+    s.and_then(|t| chrono::DateTime::parse_from_rfc3339(t.trim()).ok()).map(|t| t.timestamp_millis())
+}
+
+/// The `fulfillment_events/create` body (a fulfillment's tracking event).
+#[derive(Debug, Deserialize)]
+pub struct FulfillmentEventPayload {
+    pub order_id: i64,
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub happened_at: Option<String>,
+    #[serde(default)]
+    pub created_at: Option<String>,
+}
+
+impl FulfillmentEventPayload {
+    /// What it reports, at when it happened (else when Shopify recorded it, else `fallback`).
+    /// None when it carries no status.
+    pub fn observed(&self, fallback: i64) -> Option<Observed> {
+        let status = self.status.as_deref().filter(|s| !s.trim().is_empty())?;
+        let at = parse_time(self.happened_at.as_deref()).or_else(|| parse_time(self.created_at.as_deref())).unwrap_or(fallback);
+        Some(Observed::of(tracking_signal(status, at)))
+    }
+}
+
+/// A fulfillment: the `fulfillments/update` body, and each of an order's `fulfillments`.
+#[derive(Debug, Deserialize)]
+pub struct FulfillmentPayload {
+    #[serde(default)]
+    pub order_id: Option<i64>,
+    /// pending · open · success · cancelled · error · failure
+    #[serde(default)]
+    pub status: Option<String>,
+    /// The carrier's latest tracking status, when a tracking integration reports one.
+    #[serde(default)]
+    pub shipment_status: Option<String>,
+    #[serde(default)]
+    pub created_at: Option<String>,
+    #[serde(default)]
+    pub updated_at: Option<String>,
+}
+
+impl FulfillmentPayload {
+    /// What it reports: shipped when it succeeded (Shopify's "fulfilled"), at its creation; its
+    /// shipment status at its last update. A cancelled or failed fulfillment reports nothing.
+    pub fn observed(&self, fallback: i64) -> Observed {
+        let status = self.status.as_deref().unwrap_or("").trim().to_ascii_lowercase();
+        if matches!(status.as_str(), "cancelled" | "error" | "failure") {
+            return Observed::default();
+        }
+        let created = parse_time(self.created_at.as_deref()).unwrap_or(fallback);
+        let updated = parse_time(self.updated_at.as_deref()).unwrap_or(fallback);
+        let mut seen = Observed::default();
+        if status == "success" {
+            seen = seen.merge(Observed::of(Signal::Shipped(created)));
+        }
+        if let Some(s) = self.shipment_status.as_deref().filter(|s| !s.trim().is_empty()) {
+            seen = seen.merge(Observed::of(tracking_signal(s, updated.max(created))));
+        }
+        seen
+    }
+}
+
+/// The parts of the `orders/cancelled` body that say whether the order had shipped.
+#[derive(Debug, Deserialize)]
+pub struct CancelledOrderPayload {
+    pub id: i64,
+    #[serde(default)]
+    pub cancelled_at: Option<String>,
+    /// fulfilled · partial · null
+    #[serde(default)]
+    pub fulfillment_status: Option<String>,
+    #[serde(default)]
+    pub fulfillments: Vec<FulfillmentPayload>,
+}
+
+impl CancelledOrderPayload {
+    /// The cancellation at Shopify's `cancelled_at` (else `fallback`), with what its fulfillments
+    /// report. An order Shopify calls fulfilled without listing its fulfillments had shipped no
+    /// later than its cancellation.
+    pub fn observed(&self, fallback: i64) -> Observed {
+        let at = parse_time(self.cancelled_at.as_deref()).unwrap_or(fallback);
+        let mut seen = Observed::of(Signal::Cancelled(at));
+        for f in &self.fulfillments {
+            seen = seen.merge(f.observed(at));
+        }
+        let fulfilled = matches!(self.fulfillment_status.as_deref().map(str::trim), Some("fulfilled" | "partial"));
+        if fulfilled && seen.shipped_at.is_none() {
+            seen = seen.merge(Observed::of(Signal::Shipped(at)));
+        }
+        seen
+    }
+}
+
+/// The widest range `GET /app/api/outcomes` takes: a quarter, both dates included.
+pub const MAX_RANGE_DAYS: i64 = 92;
+
+/// Why a range was refused: a date missing or not a date (the request is malformed, 400), or two
+/// dates that make no range the API takes (field → message, 422).
+#[derive(Debug, PartialEq, Eq)]
+pub enum RangeError {
+    Malformed(String),
+    Invalid(BTreeMap<String, String>),
+}
+
+/// `from` and `to` as `YYYY-MM-DD`, both included, at most [`MAX_RANGE_DAYS`] days.
+pub fn parse_range(from: Option<&str>, to: Option<&str>) -> Result<(NaiveDate, NaiveDate), RangeError> {
+    let date = |name: &str, v: Option<&str>| -> Result<NaiveDate, String> {
+        let v = v.map(str::trim).filter(|v| !v.is_empty()).ok_or_else(|| format!("{name} is required (YYYY-MM-DD)"))?;
+        // Exactly YYYY-MM-DD: chrono alone would take "2026-1-5".
+        let shaped = v.len() == 10 && v.bytes().enumerate().all(|(i, b)| if i == 4 || i == 7 { b == b'-' } else { b.is_ascii_digit() });
+        shaped
+            .then(|| NaiveDate::parse_from_str(v, "%Y-%m-%d").ok())
+            .flatten()
+            .ok_or_else(|| format!("{name} must be a date as YYYY-MM-DD, not {v:?}"))
+    };
+    let (f, t) = (date("from", from), date("to", to));
+    let (f, t) = match (f, t) {
+        (Ok(f), Ok(t)) => (f, t),
+        (f, t) => {
+            let msg: Vec<String> = [f.err(), t.err()].into_iter().flatten().collect();
+            return Err(RangeError::Malformed(msg.join("; ")));
+        }
+    };
+    let mut errors = BTreeMap::new();
+    if t < f {
+        errors.insert("to".to_string(), "must not be before from".to_string());
+    } else if (t - f).num_days() + 1 > MAX_RANGE_DAYS {
+        let last = f + chrono::Days::new((MAX_RANGE_DAYS - 1) as u64);
+        errors.insert("to".to_string(), format!("the range is at most {MAX_RANGE_DAYS} days, both dates included: pick a to no later than {last}"));
+    }
+    if errors.is_empty() { Ok((f, t)) } else { Err(RangeError::Invalid(errors)) }
+}
+
+/// The counts of one verification status's orders.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub orders: i64,
+    pub shipped: i64,
+    pub delivered: i64,
+    pub returned: i64,
+    pub cancelled_after_shipping: i64,
+}
+
+impl Tally {
+    /// Return-to-origin rate: returned / (delivered + returned), to 4 decimals; None without
+    /// either (no known outcome: no rate rather than a zero that looks like a result).
+    pub fn rto_rate(&self) -> Option<f64> {
+        rto_rate(self.delivered, self.returned)
+    }
+}
+
+pub fn rto_rate(delivered: i64, returned: i64) -> Option<f64> {
+    let known = delivered + returned;
+    (known > 0).then(|| (returned as f64 / known as f64 * 10_000.0).round() / 10_000.0)
+}
+
+/// Counts per verification status, every status present in declaration order, from rows of
+/// (status, stored outcome, orders, of them shipped). Rows with a status the app does not know are
+/// left out.
+pub fn tally(rows: &[(String, Option<String>, i64, i64)]) -> Vec<(OrderStatus, Tally)> {
+    let mut by: Vec<(OrderStatus, Tally)> = OrderStatus::ALL.iter().map(|s| (*s, Tally::default())).collect();
+    for (status, outcome, n, shipped) in rows {
+        let Some((_, t)) = by.iter_mut().find(|(s, _)| status == s) else { continue };
+        t.orders += n;
+        t.shipped += shipped;
+        match ShippingOutcome::from_stored(outcome.as_deref()) {
+            ShippingOutcome::Delivered => t.delivered += n,
+            ShippingOutcome::Returned => t.returned += n,
+            ShippingOutcome::Cancelled => t.cancelled_after_shipping += n,
+            ShippingOutcome::Unknown => {}
+        }
+    }
+    by
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn fold(signals: &[Signal]) -> Observed {
+        signals.iter().fold(Observed::default(), |o, s| o.merge(Observed::of(*s)))
+    }
+
+    #[test]
+    fn precedence() {
+        use Signal::*;
+        let o = |s: &[Signal]| fold(s).outcome();
+        assert_eq!(o(&[]), (ShippingOutcome::Unknown, None));
+        assert_eq!(o(&[Shipped(1)]), (ShippingOutcome::Unknown, None));
+        assert_eq!(o(&[Shipped(1), Delivered(5)]), (ShippingOutcome::Delivered, Some(5)));
+        assert_eq!(o(&[Shipped(1), Returned(5)]), (ShippingOutcome::Returned, Some(5)));
+        // A failed attempt, then delivered: delivered; and a "failure" after delivery changes nothing.
+        assert_eq!(o(&[Returned(3), Delivered(5)]), (ShippingOutcome::Delivered, Some(5)));
+        assert_eq!(o(&[Delivered(3), Returned(5)]), (ShippingOutcome::Delivered, Some(3)));
+        // Cancelled after shipping; not when it never shipped or shipped only later.
+        assert_eq!(o(&[Shipped(1), Cancelled(4)]), (ShippingOutcome::Cancelled, Some(4)));
+        assert_eq!(o(&[Cancelled(4)]), (ShippingOutcome::Unknown, None));
+        assert_eq!(o(&[Cancelled(4), Shipped(6)]), (ShippingOutcome::Unknown, None));
+        // Returned, then cancelled to restock: returned. Delivered, then cancelled: delivered.
+        assert_eq!(o(&[Returned(3), Cancelled(9)]), (ShippingOutcome::Returned, Some(3)));
+        assert_eq!(o(&[Delivered(3), Cancelled(9)]), (ShippingOutcome::Delivered, Some(3)));
+        // Duplicates keep the earliest time.
+        assert_eq!(o(&[Delivered(7), Delivered(5), Delivered(7)]), (ShippingOutcome::Delivered, Some(5)));
+        // Of two cancellation reports the later counts: it was cancelled after the shipment at 5.
+        assert_eq!(o(&[Shipped(5), Cancelled(3), Cancelled(10)]), (ShippingOutcome::Cancelled, Some(10)));
+    }
+
+    #[test]
+    fn tracking_statuses() {
+        for s in ["delivered", "DELIVERED", " picked_up "] {
+            assert_eq!(tracking_signal(s, 1), Signal::Delivered(1), "{s}");
+        }
+        for s in ["failure", "returning_to_sender", "returned"] {
+            assert_eq!(tracking_signal(s, 1), Signal::Returned(1), "{s}");
+        }
+        for s in ["in_transit", "out_for_delivery", "attempted_delivery", "label_printed", "confirmed", "delayed", "something_new"] {
+            assert_eq!(tracking_signal(s, 1), Signal::Shipped(1), "{s}");
+        }
+    }
+
+    #[test]
+    fn payloads() {
+        let t = |s: &str| parse_time(Some(s)).unwrap();
+        let ev: FulfillmentEventPayload = serde_json::from_value(json!({"id": 9, "fulfillment_id": 3, "order_id": 77,
+            "status": "delivered", "happened_at": "2026-11-20T10:00:00+05:30", "created_at": "2026-11-20T11:00:00+05:30"})).unwrap();
+        assert_eq!(ev.observed(0).unwrap().outcome(), (ShippingOutcome::Delivered, Some(t("2026-11-20T04:30:00Z"))));
+        let no_time: FulfillmentEventPayload = serde_json::from_value(json!({"order_id": 77, "status": "failure"})).unwrap();
+        assert_eq!(no_time.observed(42).unwrap().returned_at, Some(42));
+        let no_status: FulfillmentEventPayload = serde_json::from_value(json!({"order_id": 77, "status": null})).unwrap();
+        assert_eq!(no_status.observed(42), None);
+
+        let f: FulfillmentPayload = serde_json::from_value(json!({"order_id": 77, "status": "success", "shipment_status": "failure",
+            "created_at": "2026-11-18T10:00:00Z", "updated_at": "2026-11-21T10:00:00Z"})).unwrap();
+        let seen = f.observed(0);
+        assert_eq!((seen.shipped_at, seen.returned_at), (Some(t("2026-11-18T10:00:00Z")), Some(t("2026-11-21T10:00:00Z"))));
+        let cancelled: FulfillmentPayload = serde_json::from_value(json!({"status": "cancelled", "shipment_status": "delivered"})).unwrap();
+        assert!(cancelled.observed(5).is_empty());
+        let open: FulfillmentPayload = serde_json::from_value(json!({"status": "open", "created_at": "2026-11-18T10:00:00Z"})).unwrap();
+        assert!(open.observed(5).is_empty(), "not fulfilled yet");
+
+        let order: CancelledOrderPayload = serde_json::from_value(json!({"id": 77, "cancelled_at": "2026-11-22T10:00:00Z",
+            "fulfillments": [{"status": "success", "created_at": "2026-11-19T10:00:00Z"}]})).unwrap();
+        assert_eq!(order.observed(0).outcome(), (ShippingOutcome::Cancelled, Some(t("2026-11-22T10:00:00Z"))));
+        let unshipped: CancelledOrderPayload = serde_json::from_value(json!({"id": 77, "cancelled_at": "2026-11-22T10:00:00Z",
+            "fulfillment_status": null, "fulfillments": []})).unwrap();
+        assert_eq!(unshipped.observed(0).outcome().0, ShippingOutcome::Unknown);
+        let bare: CancelledOrderPayload = serde_json::from_value(json!({"id": 77, "fulfillment_status": "fulfilled"})).unwrap();
+        assert_eq!(bare.observed(99).outcome(), (ShippingOutcome::Cancelled, Some(99)));
+    }
+
+    #[test]
+    fn ranges() {
+        let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        assert_eq!(parse_range(Some("2026-07-01"), Some("2026-09-30")), Ok((d("2026-07-01"), d("2026-09-30"))));
+        assert_eq!(parse_range(Some("2026-11-05"), Some("2026-11-05")), Ok((d("2026-11-05"), d("2026-11-05"))));
+        match parse_range(Some("2026-07-01"), Some("2026-10-01")) {
+            Err(RangeError::Invalid(e)) => assert!(e["to"].contains("at most 92 days") && e["to"].contains("2026-09-30"), "{e:?}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(parse_range(Some("2026-11-05"), Some("2026-11-04")), Err(RangeError::Invalid(e)) if e.contains_key("to")));
+        for (f, t) in [(None, Some("2026-11-04")), (Some("2026-11-04"), None), (Some("2026-1-5"), Some("2026-01-06")),
+            (Some("2026-02-30"), Some("2026-03-01")), (Some("yesterday"), Some("2026-03-01")), (Some("2026-03-01T00:00"), Some("2026-03-02"))]
+        {
+            assert!(matches!(parse_range(f, t), Err(RangeError::Malformed(_))), "{f:?} {t:?}");
+        }
+        match parse_range(None, Some("x")) {
+            Err(RangeError::Malformed(m)) => assert!(m.contains("from is required") && m.contains("to must be a date"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn rates_and_tallies() {
+        assert_eq!(rto_rate(0, 0), None);
+        assert_eq!(rto_rate(3, 1), Some(0.25));
+        assert_eq!(rto_rate(2, 1), Some(0.3333));
+        assert_eq!(rto_rate(0, 4), Some(1.0));
+        let rows = vec![
+            ("confirmed".to_string(), Some("delivered".to_string()), 3, 3),
+            ("confirmed".to_string(), Some("returned".to_string()), 1, 1),
+            ("confirmed".to_string(), None, 2, 1),
+            ("no_response".to_string(), Some("cancelled".to_string()), 2, 2),
+            ("mystery".to_string(), None, 5, 0),
+        ];
+        let list = tally(&rows);
+        assert_eq!(list.iter().map(|(s, _)| *s).collect::<Vec<_>>(), OrderStatus::ALL);
+        let by: std::collections::HashMap<OrderStatus, Tally> = list.into_iter().collect();
+        assert_eq!(by[&OrderStatus::Confirmed], Tally { orders: 6, shipped: 5, delivered: 3, returned: 1, cancelled_after_shipping: 0 });
+        assert_eq!(by[&OrderStatus::Confirmed].rto_rate(), Some(0.25));
+        assert_eq!(by[&OrderStatus::NoResponse].cancelled_after_shipping, 2);
+        assert_eq!(by[&OrderStatus::NoResponse].rto_rate(), None);
+        assert_eq!(by[&OrderStatus::Skipped], Tally::default());
+    }
+
+    fn signal() -> impl Strategy<Value = Signal> {
+        (0u8..4, 0i64..50).prop_map(|(k, t)| match k {
+            0 => Signal::Shipped(t),
+            1 => Signal::Delivered(t),
+            2 => Signal::Returned(t),
+            _ => Signal::Cancelled(t),
+        })
+    }
+
+    proptest! {
+        /// Any permutation of the same reports, with any of them repeated, gives the same outcome.
+        #[test]
+        fn order_and_duplicates_do_not_matter(
+            signals in prop::collection::vec(signal(), 0..12),
+            shuffled in any::<prop::sample::Index>(),
+            seed in any::<u64>(),
+            dup in any::<prop::sample::Index>(),
+        ) {
+            let base = fold(&signals);
+            let mut other = signals.clone();
+            // A deterministic shuffle from the seed (Fisher–Yates with a small LCG).
+            let mut x = seed;
+            for i in (1..other.len()).rev() {
+                x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                other.swap(i, (x >> 33) as usize % (i + 1));
+            }
+            if !signals.is_empty() {
+                other.push(signals[dup.index(signals.len())]);
+                let by = shuffled.index(other.len());
+                other.rotate_left(by);
+            }
+            prop_assert_eq!(fold(&other), base);
+            prop_assert_eq!(fold(&other).outcome(), base.outcome());
+        }
+
+        /// Merging is a semilattice join: commutative, associative, idempotent.
+        #[test]
+        fn merge_is_a_join(a in prop::collection::vec(signal(), 0..4), b in prop::collection::vec(signal(), 0..4), c in prop::collection::vec(signal(), 0..4)) {
+            let (a, b, c) = (fold(&a), fold(&b), fold(&c));
+            prop_assert_eq!(a.merge(b), b.merge(a));
+            prop_assert_eq!(a.merge(b).merge(c), a.merge(b.merge(c)));
+            prop_assert_eq!(a.merge(a), a);
+        }
+
+        /// More reports never move an outcome down: delivered > returned > cancelled > unknown.
+        #[test]
+        fn outcomes_never_regress(a in prop::collection::vec(signal(), 0..8), b in prop::collection::vec(signal(), 0..8)) {
+            let rank = |o: ShippingOutcome| match o {
+                ShippingOutcome::Unknown => 0,
+                ShippingOutcome::Cancelled => 1,
+                ShippingOutcome::Returned => 2,
+                ShippingOutcome::Delivered => 3,
+            };
+            let before = fold(&a).outcome().0;
+            let after = fold(&a).merge(fold(&b)).outcome().0;
+            prop_assert!(rank(after) >= rank(before), "{:?} -> {:?}", before, after);
+        }
+    }
+}
