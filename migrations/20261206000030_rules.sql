@@ -5,6 +5,5 @@
 -- token. NULL: no number is blocklisted.
 ALTER TABLE shops ADD COLUMN blocklist_phones_enc TEXT;
 
--- When Shopify reported the order cancelled (orders/cancelled), whatever our status says: an
--- order confirmed and later cancelled in Shopify does not make its buyer a trusted one.
-ALTER TABLE orders ADD COLUMN cancelled_in_shopify_at BIGINT;
+-- An order confirmed and later cancelled in Shopify does not make its buyer a trusted one: that
+-- is `orders.shopify_cancelled_at`, kept for the shipping outcomes (20261206000060_outcomes.sql).

@@ -222,19 +222,11 @@ pub async fn cancel_open(tx: &mut Tx, shop_id: &str, order_id: &str, reason: &st
     Ok(n == 1)
 }
 
-/// Records that Shopify reported the order cancelled (the first time is kept), whatever its status.
-pub async fn mark_cancelled_in_shopify(tx: &mut Tx, shop_id: &str, order_id: &str, now: i64) -> Result<(), sqlx::Error> {
-    on_tx!(tx, exec c => sqlx::query(
-        "UPDATE orders SET cancelled_in_shopify_at = COALESCE(cancelled_in_shopify_at, $1) WHERE id = $2 AND shop_id = $3")
-        .bind(now).bind(order_id).bind(shop_id))?;
-    Ok(())
-}
-
 /// How many orders of this phone (its lookup hash) in the shop were confirmed and not cancelled in
 /// Shopify since: what makes a trusted buyer (`rules.trusted_after_confirmed`).
 pub async fn confirmed_by_phone(tx: &mut Tx, shop_id: &str, phone_hash: &str) -> Result<i64, sqlx::Error> {
     on_tx!(tx, c => sqlx::query_scalar(
-        "SELECT COUNT(*) FROM orders WHERE shop_id = $1 AND phone_hash = $2 AND status = $3 AND cancelled_in_shopify_at IS NULL")
+        "SELECT COUNT(*) FROM orders WHERE shop_id = $1 AND phone_hash = $2 AND status = $3 AND shopify_cancelled_at IS NULL")
         .bind(shop_id).bind(phone_hash).bind(OrderStatus::Confirmed.as_str()).fetch_one(c).await)
 }
 

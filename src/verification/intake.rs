@@ -398,7 +398,6 @@ pub async fn order_cancelled(cipher: &Cipher, tx: &mut Tx, shop_domain: &str, bo
                     // Resolved by a key press committing meanwhile: note the cancellation below.
                     continue;
                 }
-                orders::mark_cancelled_in_shopify(tx, &shop_id, &order_id, now).await?;
                 let stopped = super::stop_pending(tx, &shop_id, Some(&order_id), now).await?;
                 let detail = if status == OrderStatus::Pending {
                     "cancelled in Shopify; verification stopped"
@@ -411,8 +410,8 @@ pub async fn order_cancelled(cipher: &Cipher, tx: &mut Tx, shop_domain: &str, bo
                 return Ok(format!("verification stopped ({stopped} scheduled calls and jobs dropped)"));
             }
             Some((order_id, _)) => {
-                // A confirmed order stays confirmed, but no longer makes its buyer a trusted one.
-                orders::mark_cancelled_in_shopify(tx, &shop_id, &order_id, now).await?;
+                // A confirmed order stays confirmed; the shipping side records the cancellation
+                // (which also stops it making its buyer a trusted one).
                 add_event(tx, &shop_id, &order_id, "order_cancelled", "cancelled in Shopify", now).await?;
                 return Ok("order already resolved; cancellation noted".into());
             }
@@ -423,8 +422,7 @@ pub async fn order_cancelled(cipher: &Cipher, tx: &mut Tx, shop_domain: &str, bo
                 d.reason = Some(reason.into());
                 let order_id = new_id();
                 if insert_order(cipher, tx, &order_id, &shop_id, &order, &d, now).await? {
-                    orders::mark_cancelled_in_shopify(tx, &shop_id, &order_id, now).await?;
-                    add_event(tx, &shop_id, &order_id, "order_cancelled", "cancelled in Shopify before it was taken", now).await?;
+                        add_event(tx, &shop_id, &order_id, "order_cancelled", "cancelled in Shopify before it was taken", now).await?;
                     return Ok("cancelled before it was taken; recorded so it is never verified".into());
                 }
             }

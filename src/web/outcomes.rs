@@ -12,7 +12,7 @@ use axum::routing::get;
 use serde_json::{Map, Value, json};
 
 use crate::AppState;
-use crate::db::outcomes;
+use crate::db::{costs, outcomes};
 use crate::domain::ShopDomain;
 use crate::outcomes::{RangeError, parse_range, tally};
 use crate::reports::{day_start, shop_tz};
@@ -33,7 +33,9 @@ async fn outcomes_api(State(state): State<AppState>, ShopSession(shop): ShopSess
     let tz = shop_tz(&settings);
     // Counted as Order history counts: a shop that verifies COD orders only leaves prepaid ones out.
     let cod_only = settings.general.verify == Verify::Cod;
-    let rows = outcomes::counts(&state.db, &shop.id, day_start(tz, from), day_start(tz, to + chrono::Days::new(1)), cod_only).await?;
+    let (start, end) = (day_start(tz, from), day_start(tz, to + chrono::Days::new(1)));
+    let rows = outcomes::counts(&state.db, &shop.id, start, end, cod_only).await?;
+    let costs = costs::report_between(&state.db, &shop.id, start, end, &settings.costs).await?;
     let by_status: Map<String, Value> = tally(&rows)
         .into_iter()
         .map(|(status, t)| {
@@ -54,8 +56,9 @@ async fn outcomes_api(State(state): State<AppState>, ShopSession(shop): ShopSess
         "timezone": tz.name(),
         "orders_counted": if cod_only { "cod" } else { "all" },
         "by_status": by_status,
-        // Per channel (contacts, confirmed, cost): the cost half of SPEC §10 fills it.
-        "by_channel": {},
+        "by_channel": costs.by_channel_json(),
+        // Every channel's contacts and cost over every confirmed order of the range.
+        "cost": costs.overall.to_json(),
     });
     let domain = ShopDomain::parse(&shop.domain).ok();
     Ok(with_csp(domain.as_ref(), Json(body).into_response()))

@@ -299,7 +299,7 @@ async fn repeats_hold_once(backend: Backend) {
     assert_eq!(late, codverify::shopify::fulfillment::Held::Placed);
     assert_eq!(our_holds(&app, 10), vec![1]);
     let mut tx = app.state.db.begin().await.unwrap();
-    tx.push_jobs(&[job.clone()]).await.unwrap();
+    tx.push_jobs(std::slice::from_ref(&job)).await.unwrap();
     tx.commit().await.unwrap();
     app.settle().await;
     assert_eq!(our_holds(&app, 10), vec![0]);

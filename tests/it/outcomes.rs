@@ -312,7 +312,16 @@ async fn api_counts_a_hand_built_fixture(backend: Backend) {
     });
     assert_eq!(body["by_status"], expected, "{body:#}");
     assert_eq!((body["from"].as_str(), body["to"].as_str()), (Some(day.to_string().as_str()), Some(day.to_string().as_str())));
-    assert_eq!(body["by_channel"], json!({}));
+    // Per channel: the cost report of the same range (its arithmetic is tested in costs.rs).
+    let shop_id = app.text(&format!("SELECT id FROM shops WHERE domain = '{SHOP}'")).await.unwrap();
+    let by_channel = codverify::db::costs::by_channel(&app.state.db, &shop_id, day, day).await.unwrap();
+    assert_eq!(body["by_channel"], by_channel, "{body:#}");
+    let channels: Vec<&str> = body["by_channel"].as_object().unwrap().keys().map(String::as_str).collect();
+    for c in ["whatsapp", "ivr", "sms_link", "sms_missed_call"] {
+        assert!(channels.contains(&c), "{c} missing from {channels:?}");
+    }
+    assert!(body["by_channel"]["ivr"]["contacts"].is_i64(), "{body:#}");
+    assert!(body["cost"]["contacts"].is_i64(), "{body:#}");
     assert_eq!((body["timezone"].as_str(), body["orders_counted"].as_str()), (Some("Asia/Kolkata"), Some("cod")));
 
     // Both days: order 106 counts too.

@@ -13,11 +13,11 @@
 //! here the question is what the browser shows and does, which does not depend on the database.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::json;
 
-use crate::common::{API_KEY, API_SECRET, Backend, TestApp, order_payload};
+use crate::common::{Backend, TestApp, order_payload};
 
 const SHOP: &str = "acme.myshopify.com";
 const COD: &str = "Cash on Delivery (COD)";
@@ -96,7 +96,7 @@ async fn reports_in_a_browser() {
     let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser/reports");
     let ids: Vec<String> = ORDERS.iter().map(|(id, _)| id.to_string()).collect();
     let mut args: Vec<&std::ffi::OsStr> = vec![origin.trim_end_matches('/').as_ref(), query.as_ref(), shots.as_os_str()];
-    args.extend(ids.iter().map(|id| id.as_ref()));
+    args.extend(ids.iter().map(|id| std::ffi::OsStr::new(id.as_str())));
     crate::browser::run_script("reports.mjs", &args, Duration::from_secs(180)).await;
     for shot in ["calls", "sms", "missed-calls", "orders", "orders-filtered", "timeline"] {
         assert!(shots.join(format!("{shot}.png")).is_file(), "{shot}.png not saved in {}", shots.display());

@@ -6,11 +6,11 @@
 //! tested on both databases in `review.rs`; here the question is what the browser shows and does.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::json;
 
-use crate::common::{API_KEY, API_SECRET, Backend, TestApp, order_payload};
+use crate::common::{Backend, TestApp, order_payload};
 use crate::reports::press;
 
 const SHOP: &str = "acme.myshopify.com";

@@ -138,7 +138,7 @@ async fn trusted_repeat_buyers_are_skipped_and_tagged(backend: Backend) {
     assert_eq!(app.post_webhook("orders/cancelled", SHOP, "c-2", &cancelled).await.status(), 200);
     app.settle().await;
     assert_eq!(status(&app, SHOP, 2).await, "confirmed", "the answer stands");
-    let noted = "SELECT COUNT(*) FROM orders WHERE cancelled_in_shopify_at IS NOT NULL";
+    let noted = "SELECT COUNT(*) FROM orders WHERE shopify_cancelled_at IS NOT NULL";
     assert_eq!(app.count(noted).await, 1, "the cancellation is noted on the order");
     order_with(&app, OTHER, 51, PHONE, json!({})).await;
     confirm_last_call(&app, OTHER).await;
