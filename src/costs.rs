@@ -153,6 +153,26 @@ impl Totals {
     }
 }
 
+impl Channel {
+    /// The channel's name on the admin pages.
+    pub fn label(self) -> &'static str {
+        match self {
+            Channel::Whatsapp => "WhatsApp",
+            Channel::Ivr => "IVR call",
+            Channel::SmsLink => "SMS link",
+            Channel::SmsMissedCall => "Missed call (SMS)",
+            Channel::Otp => "OTP SMS",
+        }
+    }
+}
+
+/// Paise as rupees for pages and CSV, two decimals, exact ("1234.50"; never a float).
+pub fn rupees_text(paise: i64) -> String {
+    let sign = if paise < 0 { "-" } else { "" };
+    let p = paise.unsigned_abs();
+    format!("{sign}{}.{:02}", p / 100, p % 100)
+}
+
 /// Paise as a rupee amount for JSON (output only; nothing stored is a float).
 fn rupees(paise: i64) -> f64 {
     paise as f64 / 100.0
@@ -218,6 +238,14 @@ mod tests {
         assert_eq!(contact_paise(Contact::Sms { units: None }, &P), 25);
         assert_eq!(contact_paise(Contact::Whatsapp { billed: true }, &P), 12);
         assert_eq!(contact_paise(Contact::Whatsapp { billed: false }, &P), 0);
+    }
+
+    #[test]
+    fn rupees_are_written_exactly() {
+        assert_eq!(rupees_text(0), "0.00");
+        assert_eq!(rupees_text(5), "0.05");
+        assert_eq!(rupees_text(123_450), "1234.50");
+        assert_eq!(rupees_text(-250), "-2.50");
     }
 
     #[test]

@@ -286,6 +286,55 @@ pub fn tally(rows: &[(String, Option<String>, i64, i64)]) -> Vec<(OrderStatus, T
     by
 }
 
+/// Fewer shipped orders than this and a rate is shown as a small sample.
+pub const SMALL_SAMPLE: i64 = 30;
+
+/// The `p`-th percentile (0–100) of ascending values, nearest rank: the smallest value with at
+/// least p% of the values at or below it. None without values.
+pub fn percentile(sorted: &[i64], p: u32) -> Option<i64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let n = sorted.len() as u64;
+    // ceil(p/100 · n), at least the first rank.
+    let rank = (u64::from(p.min(100)) * n).div_ceil(100).max(1);
+    sorted.get(rank as usize - 1).copied()
+}
+
+/// Time to confirm over a range: how many confirmed orders, and the median and 90th percentile of
+/// order taken → confirmed, in ms.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimeToConfirm {
+    pub orders: i64,
+    pub p50_ms: Option<i64>,
+    pub p90_ms: Option<i64>,
+}
+
+/// From each confirmed order's duration (ms, any order; negative ones, a clock step, count as 0).
+pub fn time_to_confirm(mut durations: Vec<i64>) -> TimeToConfirm {
+    for d in durations.iter_mut() {
+        *d = (*d).max(0);
+    }
+    durations.sort_unstable();
+    TimeToConfirm { orders: durations.len() as i64, p50_ms: percentile(&durations, 50), p90_ms: percentile(&durations, 90) }
+}
+
+/// A duration for people: "45 s", "12 min", "3 h 05 min", "2 d 4 h".
+pub fn duration_text(ms: i64) -> String {
+    let s = ms.max(0) / 1000;
+    match s {
+        0..60 => format!("{s} s"),
+        60..3600 => format!("{} min", s / 60),
+        3600..86_400 => format!("{} h {:02} min", s / 3600, s % 3600 / 60),
+        _ => format!("{} d {} h", s / 86_400, s % 86_400 / 3600),
+    }
+}
+
+/// The range the Outcomes page shows without one: the last 30 days, today included.
+pub fn default_range(today: NaiveDate) -> (NaiveDate, NaiveDate) {
+    (today - chrono::Days::new(29), today)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -405,6 +454,51 @@ mod tests {
         assert_eq!(by[&OrderStatus::NoResponse].cancelled_after_shipping, 2);
         assert_eq!(by[&OrderStatus::NoResponse].rto_rate(), None);
         assert_eq!(by[&OrderStatus::Skipped], Tally::default());
+    }
+
+    #[test]
+    fn percentiles_by_nearest_rank() {
+        assert_eq!(percentile(&[], 50), None);
+        assert_eq!(percentile(&[7], 50), Some(7));
+        assert_eq!(percentile(&[7], 90), Some(7));
+        let v: Vec<i64> = (1..=10).collect();
+        assert_eq!(percentile(&v, 50), Some(5));
+        assert_eq!(percentile(&v, 90), Some(9));
+        assert_eq!(percentile(&v, 100), Some(10));
+        assert_eq!(percentile(&v, 0), Some(1));
+        assert_eq!(percentile(&[1, 2, 3], 50), Some(2));
+        assert_eq!(percentile(&[1, 2, 3, 4], 50), Some(2));
+        assert_eq!(percentile(&[1, 2, 3, 4], 90), Some(4));
+        let t = time_to_confirm(vec![600_000, 60_000, -5, 3_600_000]);
+        assert_eq!(t, TimeToConfirm { orders: 4, p50_ms: Some(60_000), p90_ms: Some(3_600_000) });
+        assert_eq!(time_to_confirm(vec![]), TimeToConfirm { orders: 0, p50_ms: None, p90_ms: None });
+    }
+
+    #[test]
+    fn durations_read_well() {
+        assert_eq!(duration_text(45_999), "45 s");
+        assert_eq!(duration_text(-1), "0 s");
+        assert_eq!(duration_text(12 * 60_000 + 59_000), "12 min");
+        assert_eq!(duration_text(3 * 3_600_000 + 5 * 60_000), "3 h 05 min");
+        assert_eq!(duration_text(2 * 86_400_000 + 4 * 3_600_000 + 1), "2 d 4 h");
+        let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        assert_eq!(default_range(d("2026-12-06")), (d("2026-11-07"), d("2026-12-06")));
+    }
+
+    proptest! {
+        /// The percentile is a value of the list with at least p% of the list at or below it and
+        /// fewer than p% strictly below it.
+        #[test]
+        fn percentile_is_a_rank(mut v in prop::collection::vec(-1000i64..1000, 1..60), p in 1u32..=100) {
+            v.sort_unstable();
+            let x = percentile(&v, p).unwrap();
+            prop_assert!(v.contains(&x));
+            let n = v.len() as f64;
+            let at_or_below = v.iter().filter(|&&y| y <= x).count() as f64;
+            let below = v.iter().filter(|&&y| y < x).count() as f64;
+            prop_assert!(at_or_below / n * 100.0 >= f64::from(p) - 1e-9);
+            prop_assert!(below / n * 100.0 < f64::from(p));
+        }
     }
 
     fn signal() -> impl Strategy<Value = Signal> {

@@ -114,6 +114,7 @@ const MODULES: &[(&str, usize)] = &[
     ("web::ops", EDGES),
     ("web::otp_api", EDGES),
     ("web::outcomes", EDGES),
+    ("web::outcomes_page", EDGES),
     ("web::pages", EDGES),
     ("web::pages::plan", EDGES),
     ("web::pages::rules", EDGES),

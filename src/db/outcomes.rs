@@ -44,3 +44,14 @@ pub async fn counts(db: &Db, shop_id: &str, start: i64, end: i64, cod_only: bool
     );
     on_db!(db, c => sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(shop_id).bind(start).bind(end).fetch_all(c).await)
 }
+
+/// How long each of the shop's confirmed orders created in [start, end) (unix ms; COD orders only
+/// when `cod_only`) took from being taken to being confirmed, in ms.
+pub async fn confirm_durations(db: &Db, shop_id: &str, start: i64, end: i64, cod_only: bool) -> Result<Vec<i64>, sqlx::Error> {
+    let sql = format!(
+        "SELECT resolved_at - created_at FROM orders \
+         WHERE shop_id = $1 AND created_at >= $2 AND created_at < $3{} AND status = 'confirmed' AND resolved_at IS NOT NULL",
+        if cod_only { " AND is_cod = TRUE" } else { "" }
+    );
+    on_db!(db, c => sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(shop_id).bind(start).bind(end).fetch_all(c).await)
+}

@@ -8,6 +8,7 @@ pub mod limits;
 pub mod link;
 pub mod otp_api;
 pub mod outcomes;
+pub mod outcomes_page;
 pub mod pages;
 pub mod privacy;
 pub mod reports;

@@ -11,17 +11,46 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Map, Value, json};
 
+use chrono::NaiveDate;
+
 use crate::AppState;
+use crate::costs::CostReport;
+use crate::db::shops::Shop;
 use crate::db::{costs, outcomes};
-use crate::domain::ShopDomain;
-use crate::outcomes::{RangeError, parse_range, tally};
+use crate::domain::{OrderStatus, ShopDomain};
+use crate::outcomes::{RangeError, Tally, parse_range, tally};
 use crate::reports::{day_start, shop_tz};
 use crate::settings::{Settings, Verify};
 use crate::web::embedded::{ShopSession, with_csp};
 use crate::web::error::{ApiResult, AppError};
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/app/api/outcomes", get(outcomes_api))
+    Router::new().route("/app/api/outcomes", get(outcomes_api)).route("/app/outcomes", get(super::outcomes_page::page))
+}
+
+/// What the outcomes API and the Outcomes page show for a range: one computation for both.
+pub struct Outcomes {
+    pub tz: chrono_tz::Tz,
+    /// Counted as Order history counts: a shop that verifies COD orders only leaves prepaid ones out.
+    pub cod_only: bool,
+    /// The range as unix ms: [start, end).
+    pub start: i64,
+    pub end: i64,
+    pub by_status: Vec<(OrderStatus, Tally)>,
+    pub costs: CostReport,
+}
+
+impl Outcomes {
+    /// The shop's orders created from `from` to `to` (both included, days in the shop's zone).
+    pub async fn load(state: &AppState, shop: &Shop, from: NaiveDate, to: NaiveDate) -> Result<Outcomes, sqlx::Error> {
+        let settings = Settings::from_stored(&shop.settings);
+        let tz = shop_tz(&settings);
+        let cod_only = settings.general.verify == Verify::Cod;
+        let (start, end) = (day_start(tz, from), day_start(tz, to + chrono::Days::new(1)));
+        let rows = outcomes::counts(&state.db, &shop.id, start, end, cod_only).await?;
+        let costs = costs::report_between(&state.db, &shop.id, start, end, &settings.costs).await?;
+        Ok(Outcomes { tz, cod_only, start, end, by_status: tally(&rows), costs })
+    }
 }
 
 async fn outcomes_api(State(state): State<AppState>, ShopSession(shop): ShopSession, Query(q): Query<HashMap<String, String>>) -> ApiResult<Response> {
@@ -29,15 +58,10 @@ async fn outcomes_api(State(state): State<AppState>, ShopSession(shop): ShopSess
         RangeError::Malformed(m) => AppError::bad_request(m),
         RangeError::Invalid(errors) => AppError::Invalid(errors),
     })?;
-    let settings = Settings::from_stored(&shop.settings);
-    let tz = shop_tz(&settings);
-    // Counted as Order history counts: a shop that verifies COD orders only leaves prepaid ones out.
-    let cod_only = settings.general.verify == Verify::Cod;
-    let (start, end) = (day_start(tz, from), day_start(tz, to + chrono::Days::new(1)));
-    let rows = outcomes::counts(&state.db, &shop.id, start, end, cod_only).await?;
-    let costs = costs::report_between(&state.db, &shop.id, start, end, &settings.costs).await?;
-    let by_status: Map<String, Value> = tally(&rows)
-        .into_iter()
+    let o = Outcomes::load(&state, &shop, from, to).await?;
+    let by_status: Map<String, Value> = o
+        .by_status
+        .iter()
         .map(|(status, t)| {
             let v = json!({
                 "orders": t.orders,
@@ -53,12 +77,12 @@ async fn outcomes_api(State(state): State<AppState>, ShopSession(shop): ShopSess
     let body = json!({
         "from": from.to_string(),
         "to": to.to_string(),
-        "timezone": tz.name(),
-        "orders_counted": if cod_only { "cod" } else { "all" },
+        "timezone": o.tz.name(),
+        "orders_counted": if o.cod_only { "cod" } else { "all" },
         "by_status": by_status,
-        "by_channel": costs.by_channel_json(),
+        "by_channel": o.costs.by_channel_json(),
         // Every channel's contacts and cost over every confirmed order of the range.
-        "cost": costs.overall.to_json(),
+        "cost": o.costs.overall.to_json(),
     });
     let domain = ShopDomain::parse(&shop.domain).ok();
     Ok(with_csp(domain.as_ref(), Json(body).into_response()))

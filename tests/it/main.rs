@@ -20,6 +20,7 @@ mod ivr;
 mod ops;
 mod otp;
 mod outcomes;
+mod outcomes_page;
 mod outages;
 mod reports;
 mod review;

@@ -6,8 +6,8 @@ use serde_json::{Value, json};
 use crate::both_dbs;
 use crate::common::{Backend, TestApp, order_payload};
 
-const SHOP: &str = "acme.myshopify.com";
-const OTHER: &str = "other.myshopify.com";
+pub(crate) const SHOP: &str = "acme.myshopify.com";
+pub(crate) const OTHER: &str = "other.myshopify.com";
 const COD: &str = "Cash on Delivery (COD)";
 
 /// Installs `shop` with the first call a day away: orders stay pending and no one is called.
@@ -234,7 +234,7 @@ async fn other_shops_and_unknown_orders_change_nothing(backend: Backend) {
 }
 
 /// Runs a statement of the hand-built fixture.
-async fn exec(app: &TestApp, sql: &str) {
+pub(crate) async fn exec(app: &TestApp, sql: &str) {
     let sql = sql.to_string();
     codverify::on_db!(&app.state.db, exec c => sqlx::query(sqlx::AssertSqlSafe(sql.clone()))).unwrap();
 }
@@ -250,30 +250,37 @@ fn today(app: &TestApp) -> chrono::NaiveDate {
     chrono::DateTime::from_timestamp_millis(app.state.clock.now_ms() + 19_800_000).unwrap().date_naive()
 }
 
-async fn outcomes_api(app: &TestApp, shop: &str, from: &str, to: &str) -> (u16, Value) {
+pub(crate) async fn outcomes_api(app: &TestApp, shop: &str, from: &str, to: &str) -> (u16, Value) {
     let r = app.get_api(&format!("/app/api/outcomes?from={from}&to={to}"), &app.session_token(shop)).await;
     (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
 }
 
-async fn api_counts_a_hand_built_fixture(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else { return };
-    install(&app, SHOP).await;
-    install(&app, OTHER).await;
-    let day = today(&app);
+/// The hand-built fixture of the outcomes API and the Outcomes page: SHOP and OTHER installed,
+/// orders of "today" (IST) in every status with their shipping outcomes, and one confirmed,
+/// delivered order of tomorrow (the app clock is then at 01:00 IST tomorrow). Returns today.
+///
+/// Today, SHOP: confirmed 101–105 (delivered 3, failure 1, in transit 1), no response 111–113
+/// (failure 2, delivered 1), skipped 121–122 (returning to sender 1), cancelled 131 (in transit,
+/// then cancelled), pending 141; a prepaid delivered order (not counted: COD only). OTHER:
+/// pending 101 (failure) and 111 (delivered). Tomorrow, SHOP: confirmed 106, delivered.
+pub(crate) async fn hand_built_fixture(app: &TestApp) -> chrono::NaiveDate {
+    install(app, SHOP).await;
+    install(app, OTHER).await;
+    let day = today(app);
     // Today: confirmed 101–105, no response 111–113, skipped 121–122, cancelled 131, pending 141.
-    take_orders(&app, SHOP, &[101, 102, 103, 104, 105, 111, 112, 113, 121, 122, 131, 141]).await;
+    take_orders(app, SHOP, &[101, 102, 103, 104, 105, 111, 112, 113, 121, 122, 131, 141]).await;
     // A prepaid order (skipped: the shop verifies COD only) that was delivered: not counted.
     app.post_webhook("orders/create", SHOP, "prepaid", &order_payload(151, "shopify_payments", Some("9876543210"))).await;
     // The other shop's orders, delivered and returned: not this shop's numbers.
-    take_orders(&app, OTHER, &[101, 111]).await;
+    take_orders(app, OTHER, &[101, 111]).await;
     app.wait_for_jobs().await;
     let set = |status: &str, ids: &str| {
         format!("UPDATE orders SET status = '{status}' WHERE shopify_order_id IN ({ids}) AND shop_id = (SELECT id FROM shops WHERE domain = '{SHOP}')")
     };
     for sql in [set("confirmed", "101, 102, 103, 104, 105"), set("no_response", "111, 112, 113"), set("skipped", "121, 122")] {
-        exec(&app, &sql).await;
+        exec(app, &sql).await;
     }
-    settle_fixture(&app).await;
+    settle_fixture(app).await;
     let d = "2026-11-25T10:00:00Z";
     let outcomes: [(&str, i64, &str); 13] = [
         (SHOP, 101, "delivered"), (SHOP, 102, "delivered"), (SHOP, 103, "delivered"), (SHOP, 104, "failure"), (SHOP, 105, "in_transit"),
@@ -290,12 +297,18 @@ async fn api_counts_a_hand_built_fixture(backend: Backend) {
 
     // Tomorrow (01:00 IST, before any delayed first call is due): one more confirmed order, delivered.
     app.advance(15 * 3600).await;
-    take_orders(&app, SHOP, &[106]).await;
-    exec(&app, &set("confirmed", "106")).await;
-    settle_fixture(&app).await;
+    take_orders(app, SHOP, &[106]).await;
+    exec(app, &set("confirmed", "106")).await;
+    settle_fixture(app).await;
     app.post_webhook("fulfillment_events/create", SHOP, "e106", &event(106, "delivered", d)).await;
     app.wait_for_jobs().await;
 
+    day
+}
+
+async fn api_counts_a_hand_built_fixture(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else { return };
+    let day = hand_built_fixture(&app).await;
     let (status, body) = outcomes_api(&app, SHOP, &day.to_string(), &day.to_string()).await;
     assert_eq!(status, 200, "{body}");
     let row = |orders: i64, shipped: i64, delivered: i64, returned: i64, cancelled: i64, rate: Value| {

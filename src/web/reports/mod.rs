@@ -5,7 +5,7 @@
 pub mod csv;
 pub mod labels;
 mod orders;
-mod svg;
+pub mod svg;
 
 use std::collections::HashMap;
 

@@ -66,6 +66,71 @@ pub fn overview_svg(o: &Overview) -> String {
     s
 }
 
+/// One bar of [`rate_bars_svg`]: its label, its rate (0–1; None: no bar, "–"), the count the rate
+/// is of (shown as "n = …" so a small sample reads as one), and its colour.
+pub struct RateBar {
+    pub label: String,
+    pub rate: Option<f64>,
+    pub n: i64,
+    pub colour: &'static str,
+}
+
+/// A bar per item whose height is its rate, in the overview's style: plain SVG, no script.
+pub fn rate_bars_svg(id: &str, title: &str, bars: &[RateBar]) -> String {
+    let (w, h, left, bottom, top) = (640.0f64, 220.0f64, 40.0f64, 40.0f64, 14.0f64);
+    let plot_h = h - bottom - top;
+    let slot = (w - left - 10.0) / bars.len().max(1) as f64;
+    let bar = (slot * 0.6).min(64.0);
+    let id = html_escape(id);
+    let mut s = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {w} {h}\" width=\"100%\" role=\"img\" aria-labelledby=\"{id}-title {id}-desc\" class=\"chart\">\
+         <title id=\"{id}-title\">{}</title><desc id=\"{id}-desc\">",
+        html_escape(title)
+    );
+    let pct = |r: Option<f64>| r.map_or("–".to_string(), |r| format!("{:.1}%", r * 100.0));
+    let desc: Vec<String> = bars.iter().map(|b| format!("{}: {} (n = {})", b.label, pct(b.rate), b.n)).collect();
+    s.push_str(&html_escape(&desc.join("; ")));
+    s.push_str("</desc>");
+    for p in [0, 25, 50, 75, 100] {
+        let y = top + plot_h * (1.0 - p as f64 / 100.0);
+        s.push_str(&format!(
+            "<line x1=\"{left}\" x2=\"{}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#e3e3e3\" stroke-width=\"1\"/>\
+             <text x=\"{}\" y=\"{:.1}\" font-size=\"10\" text-anchor=\"end\" fill=\"#616161\">{p}%</text>",
+            w - 10.0,
+            left - 4.0,
+            y + 3.0
+        ));
+    }
+    for (i, b) in bars.iter().enumerate() {
+        let x = left + slot * i as f64 + (slot - bar) / 2.0;
+        let label = html_escape(&b.label);
+        let mut y = top + plot_h;
+        if let Some(r) = b.rate {
+            let hgt = plot_h * r.clamp(0.0, 1.0);
+            y -= hgt;
+            s.push_str(&format!(
+                "<rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{bar:.1}\" height=\"{hgt:.1}\" fill=\"{}\"><title>{label}: {} (n = {})</title></rect>",
+                b.colour,
+                pct(b.rate),
+                b.n
+            ));
+        }
+        let cx = x + bar / 2.0;
+        s.push_str(&format!(
+            "<text x=\"{cx:.1}\" y=\"{:.1}\" font-size=\"10\" text-anchor=\"middle\" fill=\"#616161\">{label}</text>\
+             <text x=\"{cx:.1}\" y=\"{:.1}\" font-size=\"10\" text-anchor=\"middle\" fill=\"#616161\">n = {}</text>\
+             <text x=\"{cx:.1}\" y=\"{:.1}\" font-size=\"9\" text-anchor=\"middle\" fill=\"#303030\">{}</text>",
+            h - bottom + 14.0,
+            h - bottom + 28.0,
+            b.n,
+            (y - 3.0).max(top + 8.0),
+            pct(b.rate)
+        ));
+    }
+    s.push_str("</svg>");
+    s
+}
+
 pub fn html_escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
 }

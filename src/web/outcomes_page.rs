@@ -1,0 +1,268 @@
+//! The Outcomes page (issue 18): `GET /app/outcomes?from=&to=[&format=csv&table=status|channel]`.
+//! For a range of order creation days it shows the return-to-origin rate per verification status
+//! (with the counts, so a small sample reads as one), the cost per channel and the time to
+//! confirm. Every number comes from `web::outcomes::Outcomes`, the computation the API answers
+//! with; this module only presents.
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, NaiveDate};
+
+use crate::AppState;
+use crate::costs::{Totals, rupees_text};
+use crate::db::outcomes as odb;
+use crate::domain::OrderStatus;
+use crate::outcomes::{RangeError, SMALL_SAMPLE, Tally, default_range, duration_text, parse_range, time_to_confirm};
+use crate::reports::{shop_tz, status_label};
+use crate::settings::Settings;
+use crate::web::embedded::{PageShop, embedded_page, with_csp};
+use crate::web::error::AppResult;
+use crate::web::outcomes::Outcomes;
+use crate::web::reports::csv::csv_line;
+use crate::web::reports::svg::{CHANNEL_COLOURS, RateBar, rate_bars_svg};
+
+/// The statuses in the order the page compares them: confirmed first, then the unverified and the
+/// unanswered it is compared against, then the rest.
+const STATUS_ORDER: [OrderStatus; 6] = [
+    OrderStatus::Confirmed,
+    OrderStatus::Skipped,
+    OrderStatus::NoResponse,
+    OrderStatus::Cancelled,
+    OrderStatus::CallbackRequested,
+    OrderStatus::Pending,
+];
+
+const STATUS_HEADERS: [&str; 8] =
+    ["Verification status", "Orders", "Shipped", "Delivered", "Returned", "Cancelled after shipping", "Known outcomes (n)", "RTO rate"];
+const CHANNEL_HEADERS: [&str; 5] = ["Channel", "Contacts", "Confirmed", "Cost (INR)", "Cost per confirmed (INR)"];
+
+pub struct StatusRow {
+    pub key: &'static str,
+    pub label: &'static str,
+    pub t: Tally,
+    /// delivered + returned: what the rate is of.
+    pub known: i64,
+    /// "25.0%", or "–" without a known outcome.
+    pub rate: String,
+    pub small: bool,
+}
+
+pub struct ChannelRow {
+    pub key: &'static str,
+    pub label: &'static str,
+    pub contacts: i64,
+    pub confirmed: i64,
+    pub cost: String,
+    pub per_confirmed: String,
+}
+
+#[derive(Template)]
+#[template(path = "outcomes.html")]
+struct OutcomesPage {
+    api_key: String,
+    shop: String,
+    id_token: String,
+    nav: &'static str,
+    hidden: Vec<(String, String)>,
+    from: String,
+    to: String,
+    error: Option<String>,
+    timezone: String,
+    cod_only: bool,
+    small_sample: i64,
+    statuses: Vec<StatusRow>,
+    chart_svg: String,
+    channels: Vec<ChannelRow>,
+    overall: Option<ChannelRow>,
+    confirm_n: i64,
+    p50: String,
+    p90: String,
+    csv_status_url: String,
+    csv_channel_url: String,
+}
+
+fn rate_text(r: Option<f64>) -> String {
+    r.map_or("–".to_string(), |r| format!("{:.1}%", r * 100.0))
+}
+
+fn status_rows(by_status: &[(OrderStatus, Tally)]) -> Vec<StatusRow> {
+    STATUS_ORDER
+        .iter()
+        .filter_map(|s| by_status.iter().find(|(k, _)| k == s))
+        .map(|(s, t)| StatusRow {
+            key: s.as_str(),
+            label: status_label(s.as_str()),
+            t: *t,
+            known: t.delivered + t.returned,
+            rate: rate_text(t.rto_rate()),
+            small: t.shipped < SMALL_SAMPLE,
+        })
+        .collect()
+}
+
+fn channel_row(key: &'static str, label: &'static str, t: &Totals) -> ChannelRow {
+    ChannelRow {
+        key,
+        label,
+        contacts: t.contacts,
+        confirmed: t.confirmed,
+        cost: rupees_text(t.cost_paise),
+        per_confirmed: t.per_confirmed_paise().map(rupees_text).unwrap_or_else(|| "–".into()),
+    }
+}
+
+/// The query that authenticates a document load, with `extra` added.
+fn link(q: &HashMap<String, String>, extra: &[(&str, &str)]) -> String {
+    let mut s = url::form_urlencoded::Serializer::new(String::new());
+    for k in ["shop", "host", "embedded", "id_token"] {
+        if let Some(v) = q.get(k) {
+            s.append_pair(k, v);
+        }
+    }
+    for (k, v) in extra {
+        s.append_pair(k, v);
+    }
+    format!("/app/outcomes?{}", s.finish())
+}
+
+/// The range asked for: a date left out is filled in (to: today; from: 29 days before to), then
+/// checked as the API checks it. Err: the message for the page.
+fn range(q: &HashMap<String, String>, today: NaiveDate) -> (String, String, Result<(NaiveDate, NaiveDate), String>) {
+    let given = |k: &str| q.get(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+    let to = given("to").unwrap_or_else(|| today.to_string());
+    let from = given("from").unwrap_or_else(|| {
+        let end = NaiveDate::parse_from_str(&to, "%Y-%m-%d").unwrap_or(today);
+        default_range(end).0.to_string()
+    });
+    let parsed = parse_range(Some(&from), Some(&to)).map_err(|e| match e {
+        RangeError::Malformed(m) => m,
+        RangeError::Invalid(errors) => errors.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join("; "),
+    });
+    (from, to, parsed)
+}
+
+fn csv_response(p: &PageShop, name: &str, body: String) -> Response {
+    let mut resp = ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], body).into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+        resp.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+    }
+    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    with_csp(Some(&p.domain), resp)
+}
+
+fn text_error(p: &PageShop, status: StatusCode, msg: String) -> Response {
+    with_csp(Some(&p.domain), (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], msg).into_response())
+}
+
+/// `GET /app/outcomes`
+pub async fn page(State(state): State<AppState>, p: PageShop, Query(q): Query<HashMap<String, String>>) -> AppResult<Response> {
+    let settings = Settings::from_stored(&p.shop.settings);
+    let tz = shop_tz(&settings);
+    let today = DateTime::from_timestamp_millis(state.clock.now_ms()).map(|t| t.with_timezone(&tz).date_naive()).unwrap_or_default();
+    let (from_s, to_s, parsed) = range(&q, today);
+
+    if q.get("format").is_some_and(|f| f == "csv") {
+        let table = q.get("table").map(String::as_str).unwrap_or("");
+        if !matches!(table, "status" | "channel") {
+            return Ok(text_error(&p, StatusCode::BAD_REQUEST, "table must be status or channel".into()));
+        }
+        let (from, to) = match parsed {
+            Ok(r) => r,
+            Err(m) => return Ok(text_error(&p, StatusCode::UNPROCESSABLE_ENTITY, m)),
+        };
+        let o = Outcomes::load(&state, &p.shop, from, to).await?;
+        let mut body = String::new();
+        if table == "status" {
+            body.push_str(&csv_line(&STATUS_HEADERS.map(String::from)));
+            for r in status_rows(&o.by_status) {
+                let rate = r.t.rto_rate().map(|x| format!("{x:.4}")).unwrap_or_default();
+                let t = r.t;
+                let cells = [r.key.to_string(), t.orders.to_string(), t.shipped.to_string(), t.delivered.to_string(), t.returned.to_string(),
+                    t.cancelled_after_shipping.to_string(), r.known.to_string(), rate];
+                body.push_str(&csv_line(&cells));
+            }
+        } else {
+            body.push_str(&csv_line(&CHANNEL_HEADERS.map(String::from)));
+            let rows = o.costs.by_channel.iter().map(|(c, t)| channel_row(c.as_str(), c.label(), t));
+            for r in rows.chain([channel_row("all", "All channels", &o.costs.overall)]) {
+                let per = if r.per_confirmed == "–" { String::new() } else { r.per_confirmed };
+                body.push_str(&csv_line(&[r.key.to_string(), r.contacts.to_string(), r.confirmed.to_string(), r.cost, per]));
+            }
+        }
+        return Ok(csv_response(&p, &format!("outcomes-{table}-{from}-to-{to}.csv"), body));
+    }
+
+    let hidden = ["shop", "host", "embedded", "id_token"].iter().filter_map(|k| q.get(*k).map(|v| (k.to_string(), v.clone()))).collect();
+    let mut page = OutcomesPage {
+        api_key: p.api_key.clone(),
+        shop: p.shop.domain.clone(),
+        id_token: q.get("id_token").cloned().unwrap_or_default(),
+        nav: "outcomes",
+        hidden,
+        from: from_s.clone(),
+        to: to_s.clone(),
+        error: None,
+        timezone: tz.name().to_string(),
+        cod_only: false,
+        small_sample: SMALL_SAMPLE,
+        statuses: vec![],
+        chart_svg: String::new(),
+        channels: vec![],
+        overall: None,
+        confirm_n: 0,
+        p50: "–".into(),
+        p90: "–".into(),
+        csv_status_url: link(&q, &[("from", &from_s), ("to", &to_s), ("format", "csv"), ("table", "status")]),
+        csv_channel_url: link(&q, &[("from", &from_s), ("to", &to_s), ("format", "csv"), ("table", "channel")]),
+    };
+    match parsed {
+        Err(m) => {
+            page.error = Some(m);
+            let mut resp = embedded_page(&p.domain, &page)?;
+            *resp.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+            Ok(resp)
+        }
+        Ok((from, to)) => {
+            let o = Outcomes::load(&state, &p.shop, from, to).await?;
+            let durations = odb::confirm_durations(&state.db, &p.shop.id, o.start, o.end, o.cod_only).await?;
+            let ttc = time_to_confirm(durations);
+            page.cod_only = o.cod_only;
+            page.statuses = status_rows(&o.by_status);
+            let bars: Vec<RateBar> = page
+                .statuses
+                .iter()
+                .enumerate()
+                .map(|(i, r)| RateBar { label: r.label.to_string(), rate: r.t.rto_rate(), n: r.known, colour: CHANNEL_COLOURS[i % CHANNEL_COLOURS.len()] })
+                .collect();
+            page.chart_svg = rate_bars_svg("rto-chart", "Return-to-origin rate per verification status", &bars);
+            page.channels = o.costs.by_channel.iter().map(|(c, t)| channel_row(c.as_str(), c.label(), t)).collect();
+            page.overall = Some(channel_row("all", "All channels", &o.costs.overall));
+            page.confirm_n = ttc.orders;
+            page.p50 = ttc.p50_ms.map(duration_text).unwrap_or_else(|| "–".into());
+            page.p90 = ttc.p90_ms.map(duration_text).unwrap_or_else(|| "–".into());
+            embedded_page(&p.domain, &page)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_date_is_filled_in_and_a_bad_one_is_refused() {
+        let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        let q = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<HashMap<_, _>>();
+        let today = d("2026-12-06");
+        assert_eq!(range(&q(&[]), today).2, Ok((d("2026-11-07"), today)));
+        assert_eq!(range(&q(&[("to", "2026-11-30"), ("from", " ")]), today).2, Ok((d("2026-11-01"), d("2026-11-30"))));
+        assert_eq!(range(&q(&[("from", "2026-12-01")]), today).2, Ok((d("2026-12-01"), today)));
+        let long = range(&q(&[("from", "2026-07-01"), ("to", "2026-10-01")]), today).2.unwrap_err();
+        assert!(long.contains("at most 92 days") && long.contains("2026-09-30"), "{long}");
+        assert!(range(&q(&[("from", "someday")]), today).2.unwrap_err().contains("from must be a date"));
+    }
+}

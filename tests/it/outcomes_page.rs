@@ -1,0 +1,232 @@
+//! The Outcomes page (issue 18): a document load of `/app/outcomes` shows, for the hand-built
+//! fixture of the outcomes API, the same numbers the API gives, written out by hand here; its CSV;
+//! the range rules; authentication; and only the shop's own orders.
+
+use serde_json::{Value, json};
+
+use crate::both_dbs;
+use crate::common::{Backend, TestApp};
+use crate::outcomes::{OTHER, SHOP, exec, hand_built_fixture, outcomes_api};
+
+/// A document load: (status, content type, body).
+async fn load(app: &TestApp, shop: &str, query: &[(&str, &str)]) -> (u16, String, String) {
+    let token = app.session_token(shop);
+    let mut q: Vec<(&str, &str)> = vec![("shop", shop), ("embedded", "1"), ("id_token", token.as_str())];
+    q.extend_from_slice(query);
+    let r = app.client.get(app.url("/app/outcomes")).query(&q).send().await.unwrap();
+    let status = r.status().as_u16();
+    let ctype = r.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+    (status, ctype, r.text().await.unwrap())
+}
+
+fn strip_tags(s: &str) -> String {
+    let mut out = String::new();
+    let mut inside = false;
+    for ch in s.chars() {
+        match ch {
+            '<' => inside = true,
+            '>' => inside = false,
+            c if !inside => out.push(c),
+            _ => {}
+        }
+    }
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The text of the cell `data-col="col"` in the row marked `attr="key"`.
+fn cell(html: &str, attr: &str, key: &str, col: &str) -> String {
+    let marker = format!("<tr {attr}=\"{key}\">");
+    let at = html.find(&marker).unwrap_or_else(|| panic!("no row {key}"));
+    let tr = &html[at..at + html[at..].find("</tr>").unwrap()];
+    let c = format!("data-col=\"{col}\">");
+    let from = tr.find(&c).unwrap_or_else(|| panic!("no {col} in {key}")) + c.len();
+    strip_tags(&tr[from..from + tr[from..].find("</td>").unwrap()])
+}
+
+fn count(html: &str, key: &str) -> String {
+    let marker = format!("data-count=\"{key}\"");
+    let at = html.find(&marker).unwrap_or_else(|| panic!("no count {key}"));
+    let v = html[at..].split("class=\"count-value\">").nth(1).unwrap();
+    v[..v.find('<').unwrap()].to_string()
+}
+
+async fn csv(app: &TestApp, shop: &str, query: &[(&str, &str)]) -> (u16, String, Vec<String>) {
+    let mut q = query.to_vec();
+    q.push(("format", "csv"));
+    let (status, ctype, body) = load(app, shop, &q).await;
+    (status, ctype, body.split("\r\n").filter(|l| !l.is_empty()).map(String::from).collect())
+}
+
+async fn page_shows_the_fixture(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else { return };
+    let day = hand_built_fixture(&app).await;
+    // One IVR call of order 101 that Exotel priced at ₹2.30 and that confirmed it, and the time each
+    // confirmed order of the day took: 1 min, 5 min, 10 min, 1 h, 3 h.
+    let shop_of = format!("(SELECT id FROM shops WHERE domain = '{SHOP}')");
+    exec(&app, &format!("UPDATE call_attempts SET dialed_at = created_at, price_paise = 230 WHERE order_id = \
+        (SELECT id FROM orders WHERE shopify_order_id = 101 AND shop_id = {shop_of})")).await;
+    exec(&app, &format!("UPDATE orders SET status_reason = 'pressed 1 (confirm)' WHERE shopify_order_id = 101 AND shop_id = {shop_of}")).await;
+    for (id, minutes) in [(101, 1), (102, 5), (103, 10), (104, 60), (105, 180)] {
+        exec(&app, &format!("UPDATE orders SET resolved_at = created_at + {} WHERE shopify_order_id = {id} AND shop_id = {shop_of}",
+            minutes * 60_000)).await;
+    }
+    let d = day.to_string();
+    let (status, ctype, html) = load(&app, SHOP, &[("from", &d), ("to", &d)]).await;
+    assert_eq!(status, 200, "{html}");
+    assert!(ctype.starts_with("text/html"));
+    assert_eq!(html.matches(r#"aria-current="page""#).count(), 1);
+    assert!(html.contains(r#"aria-current="page">Outcomes</a>"#));
+
+    // Per status: orders, shipped, delivered, returned, cancelled after shipping, rate (n).
+    let expected = [
+        ("confirmed", ["5", "5", "3", "1", "0"], "25.0% (n = 4) small sample"),
+        ("skipped", ["2", "1", "0", "1", "0"], "100.0% (n = 1) small sample"),
+        ("no_response", ["3", "3", "1", "2", "0"], "66.7% (n = 3) small sample"),
+        ("cancelled", ["1", "1", "0", "0", "1"], "– (n = 0) small sample"),
+        ("callback_requested", ["0", "0", "0", "0", "0"], "– (n = 0) small sample"),
+        ("pending", ["1", "0", "0", "0", "0"], "– (n = 0) small sample"),
+    ];
+    for (key, counts, rate) in expected {
+        for (col, want) in ["orders", "shipped", "delivered", "returned", "cancelled"].iter().zip(counts) {
+            assert_eq!(cell(&html, "data-status", key, col), want, "{key} {col}");
+        }
+        assert_eq!(cell(&html, "data-status", key, "rate"), rate, "{key}");
+    }
+    // Confirmed first, then the ones it is compared against.
+    let (c, s, n) = (html.find("data-status=\"confirmed\"").unwrap(), html.find("data-status=\"skipped\"").unwrap(),
+        html.find("data-status=\"no_response\"").unwrap());
+    assert!(c < s && s < n);
+    // The chart: an SVG with the rates and their counts, no script.
+    let svg = &html[html.find("<svg xmlns").unwrap()..];
+    assert!(svg.contains("Confirmed: 25.0% (n = 4)") && svg.contains("No response: 66.7% (n = 3)"), "{svg}");
+    assert!(!html.contains("<script>") && !html.to_lowercase().contains("chart.js"));
+
+    // Per channel, and overall: ₹2.30 over the day's 5 confirmed orders.
+    for (col, want) in [("contacts", "1"), ("confirmed", "1"), ("cost", "2.30"), ("per_confirmed", "2.30")] {
+        assert_eq!(cell(&html, "data-channel", "ivr", col), want, "ivr {col}");
+    }
+    for (col, want) in [("contacts", "0"), ("confirmed", "0"), ("cost", "0.00"), ("per_confirmed", "–")] {
+        assert_eq!(cell(&html, "data-channel", "whatsapp", col), want, "whatsapp {col}");
+    }
+    for (col, want) in [("contacts", "1"), ("confirmed", "5"), ("cost", "2.30"), ("per_confirmed", "0.46")] {
+        assert_eq!(cell(&html, "data-channel", "all", col), want, "all {col}");
+    }
+    // Time to confirm: nearest rank of 5 durations.
+    assert_eq!((count(&html, "confirmed"), count(&html, "p50"), count(&html, "p90")), ("5".into(), "10 min".into(), "3 h 00 min".into()));
+
+    // The same numbers as the API.
+    let (_, api) = outcomes_api(&app, SHOP, &d, &d).await;
+    assert_eq!(api["by_status"]["confirmed"]["rto_rate"], json!(0.25));
+    assert_eq!(api["by_channel"]["ivr"]["cost"], json!(2.3));
+    assert_eq!(api["cost"]["cost_per_confirmed_paise"], json!(46));
+
+    // Both days: order 106 (delivered, no resolved_at) counts in the table.
+    let tomorrow = day.succ_opt().unwrap().to_string();
+    let (_, _, both) = load(&app, SHOP, &[("from", &d), ("to", &tomorrow)]).await;
+    assert_eq!(cell(&both, "data-status", "confirmed", "rate"), "20.0% (n = 5) small sample");
+    assert_eq!(count(&both, "confirmed"), "5", "106 has no confirmation time");
+
+    // Without dates: the last 30 days, today (tomorrow, by the app clock) included.
+    let (status, _, default) = load(&app, SHOP, &[]).await;
+    assert_eq!(status, 200);
+    let from = (day.succ_opt().unwrap() - chrono::Days::new(29)).to_string();
+    assert!(default.contains(&format!("name=\"from\" type=\"date\" value=\"{from}\"")), "default from {from}");
+    assert!(default.contains(&format!("name=\"to\" type=\"date\" value=\"{tomorrow}\"")));
+    assert_eq!(cell(&default, "data-status", "confirmed", "orders"), "6");
+    app.stop().await;
+}
+
+async fn csv_of_each_table(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else { return };
+    let day = hand_built_fixture(&app).await;
+    let d = day.to_string();
+    let (status, ctype, lines) = csv(&app, SHOP, &[("from", &d), ("to", &d), ("table", "status")]).await;
+    assert_eq!(status, 200, "{lines:?}");
+    assert!(ctype.starts_with("text/csv"), "{ctype}");
+    assert_eq!(lines, [
+        "Verification status,Orders,Shipped,Delivered,Returned,Cancelled after shipping,Known outcomes (n),RTO rate",
+        "confirmed,5,5,3,1,0,4,0.2500",
+        "skipped,2,1,0,1,0,1,1.0000",
+        "no_response,3,3,1,2,0,3,0.6667",
+        "cancelled,1,1,0,0,1,0,",
+        "callback_requested,0,0,0,0,0,0,",
+        "pending,1,0,0,0,0,0,",
+    ]);
+    let (status, _, lines) = csv(&app, SHOP, &[("from", &d), ("to", &d), ("table", "channel")]).await;
+    assert_eq!(status, 200);
+    assert_eq!(lines, [
+        "Channel,Contacts,Confirmed,Cost (INR),Cost per confirmed (INR)",
+        "whatsapp,0,0,0.00,",
+        "ivr,0,0,0.00,",
+        "sms_link,0,0,0.00,",
+        "sms_missed_call,0,0,0.00,",
+        "otp,0,0,0.00,",
+        "all,0,5,0.00,0.00",
+    ]);
+    // The other shop's CSV has its own orders only.
+    let (_, _, lines) = csv(&app, OTHER, &[("from", &d), ("to", &d), ("table", "status")]).await;
+    assert_eq!(lines[1], "confirmed,0,0,0,0,0,0,");
+    assert_eq!(lines[6], "pending,2,2,1,1,0,2,0.5000");
+    // No such table; a bad range.
+    let (status, _, lines) = csv(&app, SHOP, &[("from", &d), ("to", &d), ("table", "orders")]).await;
+    assert_eq!((status, lines.join("")), (400, "table must be status or channel".to_string()));
+    let (status, _, lines) = csv(&app, SHOP, &[("from", "2026-07-01"), ("to", "2026-10-01"), ("table", "status")]).await;
+    assert_eq!(status, 422);
+    assert!(lines.join("").contains("at most 92 days"), "{lines:?}");
+    app.stop().await;
+}
+
+async fn range_errors_and_authentication(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else { return };
+    hand_built_fixture(&app).await;
+    for (query, needle) in [
+        (vec![("from", "2026-07-01"), ("to", "2026-10-01")], "the range is at most 92 days, both dates included: pick a to no later than 2026-09-30"),
+        (vec![("from", "2026-11-05"), ("to", "2026-11-04")], "to must not be before from"),
+        (vec![("from", "2026-11-5"), ("to", "2026-11-06")], "from must be a date as YYYY-MM-DD"),
+        (vec![("from", "2026-11-01"), ("to", "soon")], "to must be a date as YYYY-MM-DD"),
+    ] {
+        let (status, _, html) = load(&app, SHOP, &query).await;
+        assert_eq!(status, 422, "{query:?}");
+        assert!(html.contains("role=\"alert\"") && html.contains(needle), "{query:?}: {needle}");
+        assert!(!html.contains("data-status="), "no numbers for a refused range");
+    }
+    // 92 days, both included, is the most.
+    let (status, _, _) = load(&app, SHOP, &[("from", "2026-07-01"), ("to", "2026-09-30")]).await;
+    assert_eq!(status, 200);
+
+    // Without a valid token: refused, or bounced for one when embedded.
+    let r = app.client.get(app.url(&format!("/app/outcomes?shop={SHOP}&embedded=1&id_token=not-a-token"))).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let other = app.session_token(OTHER);
+    let r = app.client.get(app.url(&format!("/app/outcomes?shop={SHOP}&embedded=1&id_token={other}"))).send().await.unwrap();
+    assert_eq!(r.status(), 401, "another shop's token");
+    let r = app.client.get(app.url(&format!("/app/outcomes?shop={SHOP}&embedded=1"))).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    assert!(r.headers()["location"].to_str().unwrap().starts_with("/auth/session-token?"));
+    let r = app.client.get(app.url("/app/outcomes?format=csv&table=status")).send().await.unwrap();
+    assert_eq!(r.status(), 400, "no shop, no token");
+    app.stop().await;
+}
+
+async fn another_shops_orders_are_not_shown(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else { return };
+    let day = hand_built_fixture(&app).await;
+    let d = day.to_string();
+    let (_, _, html) = load(&app, OTHER, &[("from", &d), ("to", &d)]).await;
+    assert_eq!(cell(&html, "data-status", "pending", "orders"), "2");
+    assert_eq!(cell(&html, "data-status", "pending", "rate"), "50.0% (n = 2) small sample");
+    for key in ["confirmed", "skipped", "no_response", "cancelled"] {
+        assert_eq!(cell(&html, "data-status", key, "orders"), "0", "{key}");
+    }
+    assert_eq!(cell(&html, "data-channel", "all", "confirmed"), "0");
+    assert_eq!(count(&html, "confirmed"), "0");
+    assert_eq!(count(&html, "p50"), "–");
+    // The shop's page does not count the other's orders (its pending row is its own order 141).
+    let (_, _, mine) = load(&app, SHOP, &[("from", &d), ("to", &d)]).await;
+    assert_eq!(cell(&mine, "data-status", "pending", "orders"), "1");
+    let api: Value = outcomes_api(&app, OTHER, &d, &d).await.1;
+    assert_eq!(api["by_status"]["pending"]["orders"], 2);
+    app.stop().await;
+}
+
+both_dbs!(page_shows_the_fixture, csv_of_each_table, range_errors_and_authentication, another_shops_orders_are_not_shown);
