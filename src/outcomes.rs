@@ -330,6 +330,34 @@ pub fn duration_text(ms: i64) -> String {
     }
 }
 
+/// Orders created in one hour of the day (shop's zone), and how many of them were confirmed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HourTally {
+    pub orders: i64,
+    pub confirmed: i64,
+}
+
+impl HourTally {
+    /// confirmed / orders, None without orders.
+    pub fn rate(&self) -> Option<f64> {
+        (self.orders > 0).then(|| self.confirmed as f64 / self.orders as f64)
+    }
+}
+
+/// Orders per local hour of the day (0–23 in `tz`) from counts per quarter hour since the epoch
+/// (quarter, orders, confirmed).
+pub fn by_hour(tz: chrono_tz::Tz, quarters: &[(i64, i64, i64)]) -> [HourTally; 24] {
+    use chrono::Timelike;
+    let mut hours = [HourTally::default(); 24];
+    for &(q, orders, confirmed) in quarters {
+        let Some(t) = chrono::DateTime::from_timestamp_millis(q.saturating_mul(900_000)) else { continue };
+        let h = &mut hours[t.with_timezone(&tz).hour() as usize];
+        h.orders += orders;
+        h.confirmed += confirmed;
+    }
+    hours
+}
+
 /// The range the Outcomes page shows without one: the last 30 days, today included.
 pub fn default_range(today: NaiveDate) -> (NaiveDate, NaiveDate) {
     (today - chrono::Days::new(29), today)
@@ -472,6 +500,23 @@ mod tests {
         let t = time_to_confirm(vec![600_000, 60_000, -5, 3_600_000]);
         assert_eq!(t, TimeToConfirm { orders: 4, p50_ms: Some(60_000), p90_ms: Some(3_600_000) });
         assert_eq!(time_to_confirm(vec![]), TimeToConfirm { orders: 0, p50_ms: None, p90_ms: None });
+    }
+
+    #[test]
+    fn hours_are_the_shops() {
+        let q = |rfc: &str| chrono::DateTime::parse_from_rfc3339(rfc).unwrap().timestamp_millis() / 900_000;
+        // 03:45 UTC is 09:15 IST; 04:15 UTC is 09:45 IST; 04:30 UTC is 10:00 IST; 18:30 UTC is midnight.
+        let rows = [(q("2026-12-01T03:45:00Z"), 4, 1), (q("2026-12-02T04:15:00Z"), 1, 1), (q("2026-12-01T04:30:00Z"), 2, 0),
+            (q("2026-12-01T18:30:00Z"), 3, 3)];
+        let h = by_hour(chrono_tz::Asia::Kolkata, &rows);
+        assert_eq!(h[9], HourTally { orders: 5, confirmed: 2 });
+        assert_eq!(h[9].rate(), Some(0.4));
+        assert_eq!(h[10], HourTally { orders: 2, confirmed: 0 });
+        assert_eq!(h[0], HourTally { orders: 3, confirmed: 3 });
+        assert_eq!(h[3].rate(), None);
+        assert_eq!(h.iter().map(|t| t.orders).sum::<i64>(), 10);
+        // Kathmandu is +05:45: 03:15 UTC is 09:00 there.
+        assert_eq!(by_hour(chrono_tz::Asia::Kathmandu, &[(q("2026-12-01T03:15:00Z"), 1, 0)])[9].orders, 1);
     }
 
     #[test]

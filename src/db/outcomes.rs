@@ -55,3 +55,15 @@ pub async fn confirm_durations(db: &Db, shop_id: &str, start: i64, end: i64, cod
     );
     on_db!(db, c => sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(shop_id).bind(start).bind(end).fetch_all(c).await)
 }
+
+/// The shop's orders created in [start, end) (unix ms; COD orders only when `cod_only`) per
+/// quarter hour since the epoch: (quarter, orders, of them confirmed). A quarter hour lies within
+/// one local hour in every zone (offsets are whole quarter hours), so it can be placed by hour.
+pub async fn quarter_hours(db: &Db, shop_id: &str, start: i64, end: i64, cod_only: bool) -> Result<Vec<(i64, i64, i64)>, sqlx::Error> {
+    let sql = format!(
+        "SELECT CAST(created_at / 900000 AS BIGINT), COUNT(*), COALESCE(SUM(CASE WHEN status = 'confirmed' THEN 1 ELSE 0 END), 0) FROM orders \
+         WHERE shop_id = $1 AND created_at >= $2 AND created_at < $3{} GROUP BY 1",
+        if cod_only { " AND is_cod = TRUE" } else { "" }
+    );
+    on_db!(db, c => sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(shop_id).bind(start).bind(end).fetch_all(c).await)
+}

@@ -16,7 +16,7 @@ use crate::AppState;
 use crate::costs::{Totals, rupees_text};
 use crate::db::outcomes as odb;
 use crate::domain::OrderStatus;
-use crate::outcomes::{RangeError, SMALL_SAMPLE, Tally, default_range, duration_text, parse_range, time_to_confirm};
+use crate::outcomes::{RangeError, SMALL_SAMPLE, Tally, by_hour, default_range, duration_text, parse_range, time_to_confirm};
 use crate::reports::{shop_tz, status_label};
 use crate::settings::Settings;
 use crate::web::embedded::{PageShop, embedded_page, with_csp};
@@ -83,6 +83,8 @@ struct OutcomesPage {
     p90: String,
     csv_status_url: String,
     csv_channel_url: String,
+    /// ("09:00–10:00", orders, confirmed, rate) for each hour of the day.
+    hours: Vec<(String, i64, i64, String)>,
 }
 
 fn rate_text(r: Option<f64>) -> String {
@@ -218,6 +220,7 @@ pub async fn page(State(state): State<AppState>, p: PageShop, Query(q): Query<Ha
         p90: "–".into(),
         csv_status_url: link(&q, &[("from", &from_s), ("to", &to_s), ("format", "csv"), ("table", "status")]),
         csv_channel_url: link(&q, &[("from", &from_s), ("to", &to_s), ("format", "csv"), ("table", "channel")]),
+        hours: vec![],
     };
     match parsed {
         Err(m) => {
@@ -241,6 +244,15 @@ pub async fn page(State(state): State<AppState>, p: PageShop, Query(q): Query<Ha
             page.chart_svg = rate_bars_svg("rto-chart", "Return-to-origin rate per verification status", &bars);
             page.channels = o.costs.by_channel.iter().map(|(c, t)| channel_row(c.as_str(), c.label(), t)).collect();
             page.overall = Some(channel_row("all", "All channels", &o.costs.overall));
+            let quarters = odb::quarter_hours(&state.db, &p.shop.id, o.start, o.end, o.cod_only).await?;
+            page.hours = by_hour(o.tz, &quarters)
+                .iter()
+                .enumerate()
+                .map(|(h, t)| {
+                    let rate = t.rate().map_or("–".to_string(), |r| format!("{:.1}%", r * 100.0));
+                    (format!("{h:02}:00–{:02}:00", (h + 1) % 24), t.orders, t.confirmed, rate)
+                })
+                .collect();
             page.confirm_n = ttc.orders;
             page.p50 = ttc.p50_ms.map(duration_text).unwrap_or_else(|| "–".into());
             page.p90 = ttc.p90_ms.map(duration_text).unwrap_or_else(|| "–".into());

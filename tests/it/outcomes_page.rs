@@ -114,6 +114,16 @@ async fn page_shows_the_fixture(backend: Backend) {
     // Time to confirm: nearest rank of 5 durations.
     assert_eq!((count(&html, "confirmed"), count(&html, "p50"), count(&html, "p90")), ("5".into(), "10 min".into(), "3 h 00 min".into()));
 
+    // By hour of day (IST): the day's 12 COD orders were all taken at the same moment.
+    let taken: i64 = app.count(&format!("SELECT created_at FROM orders WHERE shopify_order_id = 101 AND shop_id = {shop_of}")).await;
+    let hour = chrono::Timelike::hour(&(chrono::DateTime::from_timestamp_millis(taken).unwrap() + chrono::Duration::minutes(330)));
+    let h = hour.to_string();
+    assert_eq!([cell(&html, "data-hour", &h, "orders"), cell(&html, "data-hour", &h, "confirmed"), cell(&html, "data-hour", &h, "rate")],
+        ["12".to_string(), "5".into(), "41.7%".into()]);
+    let other_hour = ((hour + 1) % 24).to_string();
+    assert_eq!(cell(&html, "data-hour", &other_hour, "rate"), "–");
+    assert_eq!(html.matches("data-hour=").count(), 24);
+
     // The same numbers as the API.
     let (_, api) = outcomes_api(&app, SHOP, &d, &d).await;
     assert_eq!(api["by_status"]["confirmed"]["rto_rate"], json!(0.25));
