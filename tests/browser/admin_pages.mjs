@@ -38,6 +38,7 @@ const PAGES = [
   { path: '/app/settings/whatsapp', heading: 'WhatsApp settings', nav: 'WhatsApp', shot: 'whatsapp' },
   { path: '/app/settings/rules', heading: 'Targeting rules', nav: 'Targeting rules', shot: 'rules' },
   { path: '/app/data-requests', heading: 'Data requests', nav: 'Data requests', shot: 'data-requests' },
+  { path: '/app/outcomes', heading: 'Outcomes', nav: 'Outcomes', shot: 'outcomes' },
 ];
 
 async function settings() {
