@@ -106,6 +106,15 @@ fn status_rows(by_status: &[(OrderStatus, Tally)]) -> Vec<StatusRow> {
         .collect()
 }
 
+/// A status's name under its bar: short enough that six fit side by side.
+fn chart_label(status: &str) -> &'static str {
+    match OrderStatus::parse(status) {
+        Some(OrderStatus::CallbackRequested) => "Callback",
+        Some(OrderStatus::Pending) => "Pending",
+        _ => status_label(status),
+    }
+}
+
 fn channel_row(key: &'static str, label: &'static str, t: &Totals) -> ChannelRow {
     ChannelRow {
         key,
@@ -239,7 +248,7 @@ pub async fn page(State(state): State<AppState>, p: PageShop, Query(q): Query<Ha
                 .statuses
                 .iter()
                 .enumerate()
-                .map(|(i, r)| RateBar { label: r.label.to_string(), rate: r.t.rto_rate(), n: r.known, colour: CHANNEL_COLOURS[i % CHANNEL_COLOURS.len()] })
+                .map(|(i, r)| RateBar { label: chart_label(r.key).to_string(), rate: r.t.rto_rate(), n: r.known, colour: CHANNEL_COLOURS[i % CHANNEL_COLOURS.len()] })
                 .collect();
             page.chart_svg = rate_bars_svg("rto-chart", "Return-to-origin rate per verification status", &bars);
             page.channels = o.costs.by_channel.iter().map(|(c, t)| channel_row(c.as_str(), c.label(), t)).collect();
