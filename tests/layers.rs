@@ -115,6 +115,7 @@ const MODULES: &[(&str, usize)] = &[
     ("web::otp_api", EDGES),
     ("web::outcomes", EDGES),
     ("web::pages", EDGES),
+    ("web::pages::costs", EDGES),
     ("web::pages::plan", EDGES),
     ("web::pages::rules", EDGES),
     ("web::privacy", EDGES),
