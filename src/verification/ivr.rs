@@ -399,7 +399,7 @@ pub async fn price_call(app: &App, shop_id: &str, attempt_id: &str, tries: u32) 
             Err(wait_ms) => {
                 let wait = std::time::Duration::from_millis(wait_ms.max(1) as u64);
                 if waited_since.elapsed() + wait > PRICE_BUDGET_WAIT {
-                    // The budget is the calls' first: this lookup tries again in a minute, not a try spent.
+                    // No room soon: try again in a minute on the app clock, no try spent.
                     let now = app.clock.now_ms();
                     let job = Job::PriceCall { shop_id: shop_id.to_string(), attempt_id: attempt_id.to_string(), tries };
                     tx.schedule(&job, shop_id, None, now + 60_000, now).await?;
