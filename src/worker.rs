@@ -19,6 +19,7 @@ async fn handle(job: Job, state: Data<AppState>) -> Result<(), BoxDynError> {
         Job::Webhooks { webhook_ids } => crate::inbox::process_all(&state, webhook_ids).await,
         Job::StartVerification { order_id } => crate::verification::start(&state, order_id).await,
         Job::ReconcileCall { attempt_id } => crate::verification::ivr::reconcile(&state, attempt_id).await,
+        Job::PriceCall { shop_id, attempt_id, tries } => crate::verification::ivr::price_call(&state, shop_id, attempt_id, *tries).await,
         Job::ReconcileSms { sms_id } => crate::verification::sms::reconcile_sms(&state, sms_id).await,
         Job::FallbackStep { order_id, .. } | Job::AdvancePlan { order_id } => crate::verification::runner::advance_job(&state, order_id).await,
         Job::CancelUnanswered { order_id } => crate::verification::runner::cancel_unanswered(&state, order_id).await,

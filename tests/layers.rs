@@ -116,6 +116,7 @@ const MODULES: &[(&str, usize)] = &[
     ("web::outcomes", EDGES),
     ("web::outcomes_page", EDGES),
     ("web::pages", EDGES),
+    ("web::pages::costs", EDGES),
     ("web::pages::plan", EDGES),
     ("web::pages::rules", EDGES),
     ("web::privacy", EDGES),

@@ -19,6 +19,8 @@ pub struct Attempt {
     pub finished_at: Option<i64>,
     pub transient_failures: i64,
     pub dialed_at: Option<i64>,
+    /// Exotel's price for the call, in paise, once known.
+    pub price_paise: Option<i64>,
     pub order_status: String,
     pub order_name: String,
     pub order_number: Option<i64>,
@@ -34,7 +36,7 @@ pub struct Attempt {
 }
 
 const ATTEMPT_SELECT: &str = "SELECT a.id, a.shop_id, a.order_id, a.attempt_no, a.state, a.call_sid, a.digits, a.choice, a.finished_at, \
-    a.transient_failures, a.dialed_at, o.status AS order_status, o.name AS order_name, o.order_number, o.total_price, o.currency, o.phone_enc, \
+    a.transient_failures, a.dialed_at, a.price_paise, o.status AS order_status, o.name AS order_name, o.order_number, o.total_price, o.currency, o.phone_enc, \
     o.dnd, s.status AS shop_status, s.domain AS shop_domain, s.exotel_key, s.settings, s.exotel_api_token_enc \
     FROM call_attempts a JOIN orders o ON o.id = a.order_id JOIN shops s ON s.id = a.shop_id";
 
@@ -162,6 +164,16 @@ pub async fn record_report(db: &Db, id: &str, r: CallReport, now: i64) -> Result
         .bind(r.price).bind(r.recording_url)
         .bind(r.started_at).bind(r.ended_at).bind(now).bind(id).bind(r.price_paise))?;
     Ok(())
+}
+
+/// Records the price (and, when still unknown, the talk time) Exotel's Call details reported for
+/// an attempt of the shop that has no price yet. Returns whether it was recorded.
+pub async fn record_price(db: &Db, shop_id: &str, id: &str, price: &str, price_paise: i64, duration_seconds: Option<i64>, now: i64) -> Result<bool, sqlx::Error> {
+    let n = on_db!(db, exec c => sqlx::query(
+        "UPDATE call_attempts SET price = $1, price_paise = $2, duration_seconds = COALESCE(duration_seconds, $3), updated_at = $4 \
+         WHERE id = $5 AND shop_id = $6 AND price_paise IS NULL")
+        .bind(price).bind(price_paise).bind(duration_seconds).bind(now).bind(id).bind(shop_id))?;
+    Ok(n == 1)
 }
 
 /// The choice recorded on the attempt so far (`confirm`, `cancel`, `callback`, `invalid`), if any.

@@ -26,6 +26,14 @@ pub enum Job {
     ReconcileCall { attempt_id: String },
     /// Look up an SMS whose status report never came (SMS details API), like `ReconcileCall`.
     ReconcileSms { sms_id: String },
+    /// Ask Exotel's Call details for the price of an answered call its status report left
+    /// unpriced (Exotel fills it in minutes after the call). `tries`: lookups so far that found none.
+    PriceCall {
+        shop_id: String,
+        attempt_id: String,
+        #[serde(default)]
+        tries: u32,
+    },
     /// The n-th step of an order's SMS fallback, as earlier versions queued it: now it runs the
     /// order's plan (`AdvancePlan`), whatever `step` says.
     FallbackStep { order_id: String, step: i64 },
@@ -75,7 +83,7 @@ impl Job {
     pub fn queue(&self) -> &'static str {
         match self {
             Job::Webhooks { .. } => QUEUES[0],
-            Job::StartVerification { .. } | Job::ReconcileCall { .. } | Job::ReconcileSms { .. } | Job::FallbackStep { .. }
+            Job::StartVerification { .. } | Job::ReconcileCall { .. } | Job::ReconcileSms { .. } | Job::PriceCall { .. } | Job::FallbackStep { .. }
             | Job::AdvancePlan { .. }
             | Job::CancelUnanswered { .. }
             | Job::EscalateOtp { .. } => QUEUES[1],

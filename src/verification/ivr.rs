@@ -26,6 +26,14 @@ pub use crate::db::attempts::{Attempt, Scope};
 const CALL_TIME_LIMIT_SECS: u32 = 600;
 const RING_SECS: u32 = 40;
 
+/// An answered call Exotel reported without a price is looked up this long after it ended (Call
+/// details fills the price in a few minutes later), then after twice, four and eight times as long
+/// while Exotel still has none; after `PRICE_TRIES` lookups the call stays priced by its minutes.
+const PRICE_AFTER_MS: i64 = 10 * 60 * 1000;
+const PRICE_TRIES: u32 = 4;
+/// How long a price lookup waits for room in the account's calls budget before it tries later.
+const PRICE_BUDGET_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 fn ms(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
 }
@@ -196,11 +204,22 @@ async fn schedule_reconcile(tx: &mut Tx, pending: bool, attempt_id: &str, shop_i
 /// Ends an attempt with `result` (from any state but `ended`/`cancelled`) and decides what follows:
 /// nothing when the caller chose, else the next call, the DND path or the retry limit.
 pub async fn settle(app: &App, a: &Attempt, result: &str, error: Option<&str>) -> anyhow::Result<()> {
+    settle_reported(app, a, result, error, false).await
+}
+
+/// [`settle`], and when `price_lookup` (an answered call reported without a price) the lookup of
+/// its price is scheduled in the same transaction — once, by whichever report ends the attempt.
+async fn settle_reported(app: &App, a: &Attempt, result: &str, error: Option<&str>, price_lookup: bool) -> anyhow::Result<()> {
     let now = app.clock.now_ms();
     let mut tx = app.db.begin().await?;
     let pending = super::order_still_pending(&mut tx, &a.shop_id, &a.order_id).await?;
     if attempts::finish(&mut tx, &a.id, result, error, now).await? {
         after_attempt(app, &mut tx, a, pending, result, error, now).await?;
+        if price_lookup {
+            // The shop's timer, not the order's: it outlives the order's resolution (which drops those).
+            let job = Job::PriceCall { shop_id: a.shop_id.clone(), attempt_id: a.id.clone(), tries: 0 };
+            tx.schedule(&job, &a.shop_id, None, now + PRICE_AFTER_MS, now).await?;
+        }
     }
     tx.commit().await?;
     super::dialer::wake();
@@ -319,13 +338,14 @@ pub async fn status_report(app: &App, a: &Attempt, fields: &HashMap<String, Stri
         .or_else(|| get("Duration"))
         .and_then(|d| d.trim().parse::<f64>().ok())
         .map(|d| d.round() as i64);
+    let reported_price = get("Price").as_deref().and_then(crate::costs::parse_price_paise);
     let report = CallReport {
         call_sid: get("CallSid"),
         exotel_status: status.clone(),
         answered_by,
         amd_cause,
         duration_seconds: duration,
-        price_paise: get("Price").as_deref().and_then(crate::costs::parse_price_paise),
+        price_paise: reported_price,
         price: get("Price"),
         recording_url: get("RecordingUrl"),
         started_at: get("StartTime"),
@@ -351,7 +371,73 @@ pub async fn status_report(app: &App, a: &Attempt, fields: &HashMap<String, Stri
         None => valid.map(Choice::as_str).unwrap_or("completed"),
         Some(cause) => cause,
     };
-    settle(app, a, result, None).await
+    // Billed: answered (Exotel's `completed`, or a key recorded); the cost report counts it so too.
+    let answered = status == "completed" || choice.is_some();
+    settle_reported(app, a, result, None, answered && reported_price.is_none() && a.price_paise.is_none()).await
+}
+
+/// Job: the price of an answered call, from Exotel's Call details (`PriceCall`). Takes one request
+/// of the account's calls budget, like every Calls API request; when Exotel has no price yet it
+/// looks again later (`PRICE_TRIES` in all), then leaves the call priced by its minutes.
+pub async fn price_call(app: &App, shop_id: &str, attempt_id: &str, tries: u32) -> anyhow::Result<()> {
+    let Some(a) = attempts::find_within(&app.db, Scope::Shop(shop_id), attempt_id).await? else { return Ok(()) };
+    if a.price_paise.is_some() || a.shop_status != ShopStatus::Installed {
+        return Ok(());
+    }
+    let settings = a.settings();
+    let (Some(sid), Some(account)) = (a.call_sid.clone(), a.account(app, &settings)) else { return Ok(()) };
+    let interval = super::dialer::emission_interval_ms(app.config.exotel_calls_per_minute);
+    let budget = format!("{}/calls", account.sid);
+    let waited_since = std::time::Instant::now();
+    loop {
+        let mut tx = app.db.begin().await?;
+        match super::dialer::take_budget(&mut tx, &budget, interval, chrono::Utc::now().timestamp_millis()).await? {
+            Ok(()) => {
+                tx.commit().await?;
+                break;
+            }
+            Err(wait_ms) => {
+                let wait = std::time::Duration::from_millis(wait_ms.max(1) as u64);
+                if waited_since.elapsed() + wait > PRICE_BUDGET_WAIT {
+                    // No room soon: try again in a minute on the app clock, no try spent.
+                    let now = app.clock.now_ms();
+                    let job = Job::PriceCall { shop_id: shop_id.to_string(), attempt_id: attempt_id.to_string(), tries };
+                    tx.schedule(&job, shop_id, None, now + 60_000, now).await?;
+                    tx.commit().await?;
+                    return Ok(());
+                }
+                drop(tx);
+                tokio::time::sleep(wait).await;
+            }
+        }
+    }
+    let found = exotel::call_details(&app.http, &account, &sid).await;
+    let now = app.clock.now_ms();
+    let why = match found {
+        Ok(d) => match d.price.as_deref().and_then(|p| crate::costs::parse_price_paise(p).map(|paise| (p, paise))) {
+            Some((price, paise)) => {
+                let duration = d.duration.as_deref().and_then(|t| t.trim().parse::<f64>().ok()).map(|t| t.round() as i64);
+                attempts::record_price(&app.db, shop_id, attempt_id, price.trim(), paise, duration, now).await?;
+                return Ok(());
+            }
+            None => "no price yet".to_string(),
+        },
+        Err(e) if e.is_transient() => e.to_string(),
+        Err(e) => {
+            tracing::warn!(attempt = %attempt_id, error = %e, "Call details refused the price lookup; the call is priced by its minutes");
+            return Ok(());
+        }
+    };
+    let tries = tries + 1;
+    if tries >= PRICE_TRIES {
+        tracing::info!(attempt = %attempt_id, why = %why, "no price from Exotel; the call is priced by its minutes");
+        return Ok(());
+    }
+    let mut tx = app.db.begin().await?;
+    let job = Job::PriceCall { shop_id: shop_id.to_string(), attempt_id: attempt_id.to_string(), tries };
+    tx.schedule(&job, shop_id, None, now + (PRICE_AFTER_MS << tries), now).await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Job: settles an attempt Exotel never reported on, from the Call details API when the call is

@@ -37,6 +37,7 @@ const PAGES = [
   { path: '/app/settings/plan', heading: 'Verification plan', nav: 'Verification plan', shot: 'plan' },
   { path: '/app/settings/whatsapp', heading: 'WhatsApp settings', nav: 'WhatsApp', shot: 'whatsapp' },
   { path: '/app/settings/rules', heading: 'Targeting rules', nav: 'Targeting rules', shot: 'rules' },
+  { path: '/app/settings/costs', heading: 'Prices', nav: 'Prices', shot: 'costs' },
   { path: '/app/data-requests', heading: 'Data requests', nav: 'Data requests', shot: 'data-requests' },
   { path: '/app/outcomes', heading: 'Outcomes', nav: 'Outcomes', shot: 'outcomes' },
 ];
@@ -165,6 +166,25 @@ async function rulesChecks(page) {
   const min = await page.locator('input[name="rules.min_amount"]').inputValue();
   if (min !== '199.50') fail(`rules: the minimum shows as ${JSON.stringify(min)}`);
   await page.screenshot({ path: path.join(dir, 'rules-saved.png'), fullPage: true });
+}
+
+async function costsChecks(page) {
+  const form = page.locator('form[data-section="costs"]');
+  const sms = page.locator('input[name="costs.sms_unit_paise"]');
+  await sms.fill('-5');
+  await form.locator('button[type=submit]').click();
+  await page.waitForFunction(() => document.querySelector('[data-error-for="costs.sms_unit_paise"]').textContent.trim() !== '');
+  if ((await settings()).costs.sms_unit_paise !== 25) fail('costs: saved after a 422');
+  await accessibility(page, 'prices page with an error');
+  await sms.fill('30');
+  await page.locator('input[name="costs.call_minute_paise"]').fill('150');
+  await form.locator('button[type=submit]').click();
+  await page.waitForFunction(() => document.querySelector('form[data-section="costs"] .save-status').textContent.trim() === 'Saved');
+  const costs = (await settings()).costs;
+  const want = { sms_unit_paise: 30, whatsapp_message_paise: 12, call_minute_paise: 150 };
+  for (const [k, v] of Object.entries(want)) {
+    if (costs[k] !== v) fail(`costs: ${k} saved as ${JSON.stringify(costs[k])}, not ${v}`);
+  }
 }
 
 async function planChecks(page) {
@@ -310,6 +330,7 @@ async function main() {
       if (p.path === '/app/settings/fallback') await fallbackChecks(page);
       if (p.path === '/app/settings/plan') await planChecks(page);
       if (p.path === '/app/settings/rules') await rulesChecks(page);
+      if (p.path === '/app/settings/costs') await costsChecks(page);
       if (p.path === '/app/data-requests') await dataRequestChecks(page);
     }
 

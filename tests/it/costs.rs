@@ -81,9 +81,11 @@ async fn call_prices_are_recorded(backend: Backend) {
     let (field, sid) = nth_call(&app, 1);
     call_status(&app, json!({"CallSid": sid, "Status": "no-answer", "CustomField": field, "Legs": [{"Status": "no-answer"}]})).await;
 
-    // 3: the customer presses 1; the callback has a duration of 61 s and no price: two started minutes.
+    // 3: the customer presses 1; the callback has a duration of 61 s and no price, and Exotel never
+    // fills one in (its price lookups, run while the clock moves on below, find none): two started minutes.
     order(&app, SHOP, 3).await;
     let (field, sid) = nth_call(&app, 2);
+    app.exotel.set_call_price(&sid, None);
     let r = app.client.get(app.url(&format!("/exotel/{key}/ivr/input")))
         .query(&[("CallSid", sid.as_str()), ("digits", "\"1\""), ("CustomField", field.as_str())]).send().await.unwrap();
     assert_eq!(r.status(), 200);
@@ -296,8 +298,86 @@ async fn by_channel_adds_up_a_fixture(backend: Backend) {
     app.stop().await;
 }
 
+/// Price lookups scheduled, of any call.
+async fn price_timers(app: &TestApp) -> i64 {
+    app.count("SELECT COUNT(*) FROM timers WHERE job LIKE '{\"kind\":\"price_call\"%'").await
+}
+
+/// An answered call whose status report carries no price is looked up in Call details ten minutes
+/// later, once; while Exotel has no price yet, again after 20, 40 and 80 minutes, then it is
+/// priced by its minutes. Unanswered calls and calls reported with a price are never looked up.
+async fn answered_calls_are_priced_later(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else { return };
+    app.install_with_ivr(SHOP, "cod", json!({"retries": 0, "retry_interval_minutes": 0})).await;
+    let key = app.exotel_key(SHOP).await;
+    let press = |sid: String, field: String| {
+        let (app, key) = (&app, &key);
+        async move {
+            let r = app.client.get(app.url(&format!("/exotel/{key}/ivr/input")))
+                .query(&[("CallSid", sid.as_str()), ("digits", "\"1\""), ("CustomField", field.as_str())]).send().await.unwrap();
+            assert_eq!(r.status(), 200);
+        }
+    };
+
+    // 1: answered (key 1), reported without a price: nothing asked until ten minutes on, then once.
+    order(&app, SHOP, 1).await;
+    let (field, sid) = nth_call(&app, 0);
+    press(sid.clone(), field.clone()).await;
+    call_status(&app, json!({"CallSid": sid, "Status": "completed", "CustomField": field, "ConversationDuration": "61"})).await;
+    assert_eq!(status(&app, 1).await, "confirmed");
+    assert_eq!(price_timers(&app).await, 1, "one lookup scheduled with the terminal status");
+    // A repeated report schedules nothing more.
+    call_status(&app, json!({"CallSid": sid, "Status": "completed", "CustomField": field, "ConversationDuration": "61"})).await;
+    assert_eq!(price_timers(&app).await, 1);
+    app.advance(9 * 60).await;
+    app.settle().await;
+    assert!(app.exotel.call_lookups().is_empty(), "not before ten minutes");
+    app.advance(60).await;
+    app.settle().await;
+    assert_eq!(app.exotel.call_lookups(), vec![sid.clone()]);
+    assert_eq!(call_price(&app, 1).await, (90, Some("0.90".into())));
+    assert_eq!(price_timers(&app).await, 0, "done once priced");
+
+    // 2: unanswered: nothing to price, nothing looked up.
+    order(&app, SHOP, 2).await;
+    let (field, sid2) = nth_call(&app, 1);
+    call_status(&app, json!({"CallSid": sid2, "Status": "no-answer", "CustomField": field, "Legs": [{"Status": "no-answer"}]})).await;
+    // 3: answered and reported with its price: kept, nothing looked up.
+    order(&app, SHOP, 3).await;
+    let (field, sid3) = nth_call(&app, 2);
+    call_status(&app, json!({"CallSid": sid3, "Status": "completed", "CustomField": field, "ConversationDuration": "30", "Price": "1.10"})).await;
+    assert_eq!(call_price(&app, 3).await, (110, Some("1.10".into())));
+    assert_eq!(price_timers(&app).await, 0, "no lookup for unanswered or priced calls");
+
+    // 4: answered, and Exotel never fills the price in: looked up 4 times (10, 20, 40, 80 minutes
+    // apart), then left to its minutes (answered with no talk time reported: one minute).
+    order(&app, SHOP, 4).await;
+    let (field, sid4) = nth_call(&app, 3);
+    app.exotel.set_call_price(&sid4, None);
+    press(sid4.clone(), field.clone()).await;
+    call_status(&app, json!({"CallSid": sid4, "Status": "completed", "CustomField": field})).await;
+    let lookups = |app: &TestApp| app.exotel.call_lookups().iter().filter(|s| **s == sid4).count();
+    for (minutes, seen) in [(10, 1), (19, 1), (1, 2), (40, 3), (79, 3), (1, 4), (1000, 4)] {
+        app.advance(minutes * 60).await;
+        app.settle().await;
+        assert_eq!(lookups(&app), seen, "after {minutes} more minutes");
+    }
+    assert_eq!(price_timers(&app).await, 0, "given up");
+    let oid = order_id(&app, 4).await;
+    assert_eq!(app.text(&format!("SELECT price FROM call_attempts WHERE order_id = '{oid}'")).await, None);
+    // The clock moved on a day: the range reaches back to the orders' day.
+    let id = shop_id(&app, SHOP).await;
+    let j = codverify::db::costs::by_channel(&app.state.db, &id, today(&app) - chrono::Days::new(2), today(&app)).await.unwrap();
+    // 90 (Exotel's) + 0 (unanswered) + 110 (Exotel's) + one minute at the default 120.
+    assert_eq!(j["ivr"]["cost_paise"], 320);
+    assert_eq!(app.exotel.call_lookups().len(), 5, "only the two unpriced answered calls were looked up");
+    app.assert_no_jobs_left().await;
+    app.stop().await;
+}
+
 both_dbs!(
     call_prices_are_recorded,
+    answered_calls_are_priced_later,
     sms_units_are_priced_at_the_setting,
     whatsapp_messages_cost_the_setting,
     cost_settings_validate,

@@ -9,7 +9,7 @@ use crate::common::{Backend, TestApp};
 
 const SHOP: &str = "acme.myshopify.com";
 const HOST: &str = "YWRtaW4uc2hvcGlmeS5jb20vc3RvcmUvYWNtZQ";
-const PAGES: [&str; 8] = [
+const PAGES: [&str; 9] = [
     "/app",
     "/app/contact",
     "/app/settings",
@@ -18,6 +18,7 @@ const PAGES: [&str; 8] = [
     "/app/settings/whatsapp",
     "/app/settings/ivr",
     "/app/settings/fallback",
+    "/app/settings/costs",
 ];
 
 async fn page(app: &TestApp, path: &str) -> (reqwest::StatusCode, reqwest::header::HeaderMap, String) {
@@ -286,4 +287,43 @@ async fn plan_and_whatsapp_pages(backend: Backend) {
     app.stop().await;
 }
 
-both_dbs!(pages_show_current_values, fresh_install_shows_what_is_left, pages_authenticate_each_load, plan_and_whatsapp_pages);
+/// The Prices page (SPEC §10): the merchant's prices with their defaults and what each is for,
+/// saved through the settings API as its form sends them; refusals are keyed by its fields and
+/// change nothing.
+async fn prices_page(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else { return };
+    app.install_with_fallback(SHOP, json!({})).await;
+    let (status, _, html) = page(&app, "/app/settings/costs").await;
+    assert_eq!(status, 200, "{html}");
+    for want in ["<h1>Prices</h1>", r#"data-section="costs""#, "data-save-bar",
+        r#"name="costs.sms_unit_paise" type="number" value="25""#, "Now ₹0.25; default 25 (₹0.25).",
+        r#"name="costs.whatsapp_message_paise" type="number" value="12""#, "Now ₹0.12; default 12 (₹0.12).",
+        r#"name="costs.call_minute_paise" type="number" value="120""#, "Now ₹1.20; default 120 (₹1.20).",
+        "Each started minute of an answered call that Exotel has not priced", "Each unit of every SMS sent",
+        "unless Exotel reported it failed", r#"data-type="int" min="0" max="10000""#,
+        r#"data-error-for="costs.sms_unit_paise""#, r#"data-error-for="costs.whatsapp_message_paise""#,
+        r#"data-error-for="costs.call_minute_paise""#, r#"<a href="/app/settings/costs?shop="#] {
+        assert!(html.contains(want), "prices page: {want}");
+    }
+    assert!(html.contains(r#"/app/settings/costs?shop=acme.myshopify.com&amp;embedded=1&amp;id_token="#) && html.contains(r#"aria-current="page">Prices</a>"#));
+
+    // Saved as the form sends it: the whole section.
+    let r = app.put_settings(SHOP, json!({"costs": {"sms_unit_paise": 30, "whatsapp_message_paise": 0, "call_minute_paise": 150}})).await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let got: Value = app.get_api("/app/api/settings", &app.session_token(SHOP)).await.json().await.unwrap();
+    assert_eq!(got["costs"], json!({"sms_unit_paise": 30, "whatsapp_message_paise": 0, "call_minute_paise": 150}));
+    // Refused field by field (the page shows each message under its field), nothing stored.
+    let r = app.put_settings(SHOP, json!({"costs": {"sms_unit_paise": -1, "whatsapp_message_paise": 1.5, "call_minute_paise": 10001}})).await;
+    assert_eq!(r.status(), 422);
+    let e: Value = r.json().await.unwrap();
+    for key in ["costs.sms_unit_paise", "costs.whatsapp_message_paise", "costs.call_minute_paise"] {
+        assert!(e["errors"][key].is_string(), "{key}: {e}");
+    }
+    let (_, _, html) = page(&app, "/app/settings/costs").await;
+    assert!(html.contains(r#"name="costs.sms_unit_paise" type="number" value="30""#) && html.contains("Now ₹0.30; default 25 (₹0.25)."));
+    assert!(html.contains(r#"name="costs.whatsapp_message_paise" type="number" value="0""#) && html.contains("Now ₹0.00;"));
+    assert!(html.contains(r#"name="costs.call_minute_paise" type="number" value="150""#) && html.contains("Now ₹1.50;"));
+    app.stop().await;
+}
+
+both_dbs!(pages_show_current_values, fresh_install_shows_what_is_left, pages_authenticate_each_load, plan_and_whatsapp_pages, prices_page);

@@ -1,6 +1,6 @@
 //! The embedded admin's settings pages in a real browser: `tests/browser/admin_pages.mjs` (Chromium
 //! via playwright-core) opens each at desktop size with a session token, checks it with axe-core,
-//! saves an invalid then a valid IVR value, switches the fallback mode, checks the admin's save bar,
+//! saves an invalid then a valid IVR value (and Targeting rules, Prices), switches the fallback mode, checks the admin's save bar,
 //! toast and framed layout (App Bridge stubbed), and leaves screenshots in
 //! `target/browser/pages/` for review. Needs `/usr/bin/chromium` and `npm ci --prefix tests/browser`;
 //! without them the test is skipped, unless `REQUIRE_BROWSER=1` (CI sets it), when it fails.

@@ -1,5 +1,6 @@
 //! The embedded admin's pages: App Info, Contact details, Settings, OTP SMS settings, IVR call
-//! settings, IVR fallback settings, and (in `plan`) Verification plan and WhatsApp settings.
+//! settings, IVR fallback settings, and (in `plan`) Verification plan and WhatsApp settings,
+//! (in `rules`) Targeting rules and (in `costs`) Prices.
 //! Each is a document load authenticated by `PageShop`, rendered server-side with the current
 //! values (usable before any script runs); `static/app.js`
 //! saves a page's form through `PUT /app/api/settings` and shows the 422 messages field by field.
@@ -19,6 +20,7 @@ use crate::db::shops::Shop;
 use crate::app::App;
 use crate::AppState;
 
+mod costs;
 mod plan;
 mod rules;
 
@@ -31,6 +33,7 @@ pub fn routes() -> Router<AppState> {
         .route("/app/settings/plan", get(plan::plan))
         .route("/app/settings/whatsapp", get(plan::whatsapp))
         .route("/app/settings/rules", get(rules::rules))
+        .route("/app/settings/costs", get(costs::costs))
         .route("/app/settings/otp", get(otp))
         .route("/app/settings/ivr", get(ivr))
         .route("/app/settings/fallback", get(fallback))

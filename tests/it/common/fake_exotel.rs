@@ -93,6 +93,10 @@ pub struct ExotelState {
     pub rate_limit: Option<usize>,
     /// CallSid → status the Call details API reports (placed calls not listed: "in-progress").
     pub call_status: HashMap<String, String>,
+    /// CallSid → the price the Call details API reports (`None`: not filled in yet); calls not listed: "0.90".
+    pub call_price: HashMap<String, Option<String>>,
+    /// Every Call details lookup: the CallSid asked for.
+    pub call_lookups: Vec<String>,
     /// SmsSid → (status, detailed status) the SMS details API reports (accepted SMS not listed: "queued").
     pub sms_status: HashMap<String, (String, String)>,
     /// Every SMS details lookup: the SmsSid asked for.
@@ -133,6 +137,16 @@ impl FakeExotel {
     /// What the Call details API answers for a call from now on.
     pub fn set_call_status(&self, call_sid: &str, status: &str) {
         self.state.lock().unwrap().call_status.insert(call_sid.into(), status.into());
+    }
+
+    /// The price the Call details API reports for a call from now on (`None`: none yet).
+    pub fn set_call_price(&self, call_sid: &str, price: Option<&str>) {
+        self.state.lock().unwrap().call_price.insert(call_sid.into(), price.map(Into::into));
+    }
+
+    /// The CallSids looked up in the Call details API, in order.
+    pub fn call_lookups(&self) -> Vec<String> {
+        self.state.lock().unwrap().call_lookups.clone()
     }
 
     /// What the SMS details API answers for an SMS from now on.
@@ -483,16 +497,18 @@ async fn numbers(State(state): State<Shared>, Path((sid, number)): Path<(String,
 /// Call details: known calls only; a call nobody set a status for is still "in-progress".
 async fn call_details(State(state): State<Shared>, Path((sid, call)): Path<(String, String)>, uri: Uri, headers: HeaderMap) -> Response {
     let json = wants_json(&uri);
-    let s = state.lock().unwrap();
+    let mut s = state.lock().unwrap();
     if !s.authorized(&sid, &headers) {
         return respond(401, rest_exception(json, 401, default_message(401)));
     }
     let call_sid = call.trim_end_matches(".json");
+    s.call_lookups.push(call_sid.to_string());
     if !s.calls.iter().any(|c| c.sid == call_sid && c.account == sid) {
         return respond(404, rest_exception(json, 404, "Not Found"));
     }
     let status = s.call_status.get(call_sid).cloned().unwrap_or_else(|| "in-progress".into());
-    respond(200, render(json, "Call", vec![("Sid", json!(call_sid)), ("Status", json!(status)), ("Duration", json!("17")), ("Price", json!("0.90"))]))
+    let price = s.call_price.get(call_sid).cloned().unwrap_or_else(|| Some("0.90".into()));
+    respond(200, render(json, "Call", vec![("Sid", json!(call_sid)), ("Status", json!(status)), ("Duration", json!("17")), ("Price", json!(price))]))
 }
 
 /// SMS details: accepted SMS only; one nobody set a status for is still "queued".

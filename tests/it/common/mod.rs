@@ -376,14 +376,16 @@ impl TestApp {
 
     /// The test app's closing check: no job queued or dead, and nothing scheduled for an order
     /// that is no longer pending (a pending order's next call or reconcile timer is legitimate, and
-    /// so is the lookup of an SMS whose status report has not come: it contacts no one).
+    /// so are the lookups of an SMS whose status report has not come and of an answered call's
+    /// price: the shop's, they outlive the order and contact no one).
     pub async fn assert_no_jobs_left(&self) {
         self.settle().await;
         let c = self.jobs().await;
         assert_eq!((c.queued, c.dead), (0, 0), "work left behind: {c:?}");
         let orphans = self
             .count("SELECT COUNT(*) FROM timers t LEFT JOIN orders o ON o.id = t.order_id \
-                    WHERE (o.id IS NULL OR o.status <> 'pending') AND t.job NOT LIKE '{\"kind\":\"reconcile_sms\"%'")
+                    WHERE (o.id IS NULL OR o.status <> 'pending') AND t.job NOT LIKE '{\"kind\":\"reconcile_sms\"%' \
+                    AND t.job NOT LIKE '{\"kind\":\"price_call\"%'")
             .await;
         assert_eq!(orphans, 0, "timers left for orders that are no longer pending");
         let calls = self.count("SELECT COUNT(*) FROM call_attempts a JOIN orders o ON o.id = a.order_id WHERE a.state = 'queued' AND o.status <> 'pending'").await;
