@@ -82,25 +82,13 @@ fn calls_sql(shop_id: &str, f: &Filters, select: &str) -> Sql {
         select
     };
     sql.text = format!("{cols} FROM ({branches}) x WHERE 1 = 1");
-    if let Some(p) = &f.customer_index {
-        let p = sql.arg(Arg::Text(p.clone()));
-        sql.push(&format!(" AND x.customer_hash = {p}"));
-    }
-    if let Some(p) = &f.agent_index {
-        let p = sql.arg(Arg::Text(p.clone()));
-        sql.push(&format!(" AND x.agent_hash = {p}"));
-    }
-    if !f.status.is_empty() {
-        let st = sql.arg(Arg::Text(f.status.clone()));
-        sql.push(&format!(" AND x.status = {st}"));
-    }
+    sql.and_eq("x.customer_hash", f.customer_index.as_deref());
+    sql.and_eq("x.agent_hash", f.agent_index.as_deref());
+    sql.and_eq("x.status", Some(f.status.as_str()));
     match f.input.as_str() {
         "" => {}
         "none" => sql.push(" AND x.digits IS NULL AND x.choice IS NULL AND x.kind = 'outbound'"),
-        choice => {
-            let c = sql.arg(Arg::Text(choice.into()));
-            sql.push(&format!(" AND x.choice = {c}"));
-        }
+        choice => sql.and_eq("x.choice", Some(choice)),
     }
     if !f.order.is_empty() {
         order_clause(&mut sql, "x", &f.order);
@@ -133,14 +121,8 @@ fn sms_sql(shop_id: &str, f: &Filters, select: &str) -> Sql {
         "{select} FROM sms_messages m LEFT JOIN orders o ON o.id = m.order_id \
          WHERE m.shop_id = {s} AND m.sent_at >= {a} AND m.sent_at < {b}"
     );
-    if let Some(p) = &f.customer_index {
-        let p = sql.arg(Arg::Text(p.clone()));
-        sql.push(&format!(" AND m.to_phone_hash = {p}"));
-    }
-    if !f.status.is_empty() {
-        let st = sql.arg(Arg::Text(f.status.clone()));
-        sql.push(&format!(" AND COALESCE(m.status, m.state) = {st}"));
-    }
+    sql.and_eq("m.to_phone_hash", f.customer_index.as_deref());
+    sql.and_eq("COALESCE(m.status, m.state)", Some(f.status.as_str()));
     if !f.order.is_empty() {
         order_clause(&mut sql, "o", &f.order);
     }
@@ -186,10 +168,7 @@ fn missed_sql(shop_id: &str, f: &Filters, select: &str) -> Sql {
     let a = sql.arg(Arg::Int(f.start_ms));
     let b = sql.arg(Arg::Int(f.end_ms));
     sql.text = format!("{select} FROM missed_calls mc WHERE mc.shop_id = {s} AND mc.at >= {a} AND mc.at < {b}");
-    if let Some(p) = &f.customer_index {
-        let p = sql.arg(Arg::Text(p.clone()));
-        sql.push(&format!(" AND mc.phone_hash = {p}"));
-    }
+    sql.and_eq("mc.phone_hash", f.customer_index.as_deref());
     if !f.order.is_empty() {
         // `orders` holds the names it confirmed, joined by ", ".
         let bare = f.order.trim_start_matches('#');

@@ -39,6 +39,13 @@ impl Sql {
     fn push(&mut self, s: &str) {
         self.text.push_str(s);
     }
+    /// A filter `AND {expr} = value`, when the filter is set (a blank text is "any").
+    fn and_eq(&mut self, expr: &str, value: Option<&str>) {
+        if let Some(v) = value.filter(|v| !v.is_empty()) {
+            let p = self.arg(Arg::Text(v.to_string()));
+            self.push(&format!(" AND {expr} = {p}"));
+        }
+    }
 }
 
 macro_rules! bind_all {
@@ -134,14 +141,10 @@ fn orders_where(shop_id: &str, f: &Filters, with_status: bool) -> Sql {
     if f.cod_only {
         sql.push(" AND o.is_cod = TRUE");
     }
-    if with_status && !f.status.is_empty() {
-        let st = sql.arg(Arg::Text(f.status.clone()));
-        sql.push(&format!(" AND o.status = {st}"));
+    if with_status {
+        sql.and_eq("o.status", Some(f.status.as_str()));
     }
-    if let Some(p) = &f.customer_index {
-        let p = sql.arg(Arg::Text(p.clone()));
-        sql.push(&format!(" AND o.phone_hash = {p}"));
-    }
+    sql.and_eq("o.phone_hash", f.customer_index.as_deref());
     if !f.order.is_empty() {
         order_clause(&mut sql, "o", &f.order);
     }

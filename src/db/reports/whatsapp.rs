@@ -34,21 +34,12 @@ fn whatsapp_sql(shop_id: &str, f: &Filters, select: &str) -> Sql {
         "{select} FROM whatsapp_messages m JOIN orders o ON o.id = m.order_id AND o.shop_id = m.shop_id \
          WHERE m.shop_id = {s} AND {AT} >= {a} AND {AT} < {b}"
     );
-    if let Some(p) = &f.customer_index {
-        let p = sql.arg(Arg::Text(p.clone()));
-        sql.push(&format!(" AND m.to_phone_hash = {p}"));
-    }
-    if !f.status.is_empty() {
-        let st = sql.arg(Arg::Text(f.status.clone()));
-        sql.push(&format!(" AND COALESCE(m.status, m.state) = {st}"));
-    }
+    sql.and_eq("m.to_phone_hash", f.customer_index.as_deref());
+    sql.and_eq("COALESCE(m.status, m.state)", Some(f.status.as_str()));
     match f.reply.as_str() {
         "" => {}
         "none" => sql.push(" AND m.reply IS NULL"),
-        reply => {
-            let r = sql.arg(Arg::Text(reply.into()));
-            sql.push(&format!(" AND m.reply = {r}"));
-        }
+        reply => sql.and_eq("m.reply", Some(reply)),
     }
     if !f.order.is_empty() {
         order_clause(&mut sql, "o", &f.order);
