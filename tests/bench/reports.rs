@@ -21,6 +21,13 @@
 //!
 //! The target: order history answers in < 50 ms p95 (page load). The bench fails when it does not.
 //!
+//! The orders carry outcome data (resolved 1 min–4 h after being taken; most confirmed and some
+//! others shipped, then delivered, returned or cancelled; see `insert_orders`) and call attempts
+//! (`insert_attempts`), so the Outcomes page (issue 18) is then timed over the last 30 and 92
+//! days, `BENCH_OUTCOME_ITERATIONS` (50) runs after 5 warm-up runs: the page (counts by status and
+//! outcome + cost report + confirm durations + quarter hours, each also alone) and the API's part
+//! (counts + cost report, 30 days). Its target, page < 200 ms p95, is printed, not enforced.
+//!
 //! PostgreSQL: `BENCH_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`) is used
 //! only to create and finally drop a fresh `codverify_bench_<random>` database. SQLite: a fresh file
 //! under `$TMPDIR` (removed afterwards).
@@ -35,8 +42,10 @@ use chrono::NaiveDate;
 use codverify::crypto::Cipher;
 use codverify::db::Db;
 use codverify::on_db;
-use codverify::db::reports;
-use codverify::reports::{Filters, Report};
+use codverify::db::{costs, outcomes, reports};
+use codverify::outcomes::{by_hour, tally, time_to_confirm};
+use codverify::reports::{Filters, Report, day_start, shop_tz};
+use codverify::settings::{Settings, Verify};
 
 mod common;
 use common::*;
@@ -47,6 +56,10 @@ const DAY_MS: i64 = 86_400_000;
 /// 2026-01-01T00:00:00+05:30, the first day of the data.
 const T0: i64 = 1_767_205_800_000;
 const TARGET_P95: Duration = Duration::from_millis(50);
+/// The Outcomes page's target (issue 18): measured and printed, not enforced.
+const OUTCOMES_TARGET_P95: Duration = Duration::from_millis(200);
+/// Every shop's settings: India's zone, the defaults otherwise (COD orders verified, default prices).
+const SETTINGS: &str = r#"{"ivr":{"timezone":"Asia/Kolkata"}}"#;
 
 fn env_i64(name: &str, default: i64) -> i64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -92,7 +105,7 @@ async fn bench(backend: Backend, url: &str) -> anyhow::Result<bool> {
     let t = Instant::now();
     for i in 0..=NOISE_SHOPS {
         let id = if i == 0 { SHOP.to_string() } else { format!("shop-noise-{i}") };
-        let settings = r#"{"ivr":{"timezone":"Asia/Kolkata"}}"#;
+        let settings = SETTINGS;
         on_db!(&db, c => sqlx::query(
             "INSERT INTO shops (id, domain, status, exotel_key, settings, created_at, updated_at) VALUES ($1, $2, 'installed', $3, $4, 0, 0)")
             .bind(&id).bind(format!("{id}.myshopify.com")).bind(format!("key-{id}")).bind(settings).execute(c).await.map(|_| ()))?;
@@ -105,6 +118,10 @@ async fn bench(backend: Backend, url: &str) -> anyhow::Result<bool> {
     for i in 1..=NOISE_SHOPS {
         insert_orders(&db, backend, &format!("shop-noise-{i}"), 10_000_000 * i, per_noise, days, &phones).await?;
     }
+    insert_attempts(&db, SHOP, orders, days).await?;
+    for i in 1..=NOISE_SHOPS {
+        insert_attempts(&db, &format!("shop-noise-{i}"), per_noise, days).await?;
+    }
     let loaded = t.elapsed();
     let t = Instant::now();
     match &db {
@@ -112,7 +129,7 @@ async fn bench(backend: Backend, url: &str) -> anyhow::Result<bool> {
             sqlx::query("ANALYZE").execute(p).await?;
         }
         Db::Postgres(p) => {
-            sqlx::query("VACUUM ANALYZE orders").execute(p).await?;
+            sqlx::query("VACUUM ANALYZE orders, call_attempts").execute(p).await?;
         }
     }
     println!(
@@ -187,8 +204,77 @@ async fn bench(backend: Backend, url: &str) -> anyhow::Result<bool> {
     }
     let met = [&page_load, &status_load, &by_customer].iter().all(|s| s.p95 < TARGET_P95);
     println!("target: page loads < {} ms p95: {}", TARGET_P95.as_millis(), if met { "met" } else { "NOT MET" });
+
+    outcomes_phase(db, today).await?;
     db.close().await;
     Ok(met)
+}
+
+/// The Outcomes page (issue 18) over the last 30 and 92 days: what `Outcomes::load` and the page
+/// handler compute (counts by status and outcome, the cost report, the confirm durations, the
+/// orders per quarter hour, and the pure rules that fold them), each query also alone, and the
+/// API's part (counts + cost report). Reported against the page target; it does not fail the bench.
+async fn outcomes_phase(db: &Db, today: NaiveDate) -> anyhow::Result<()> {
+    let iterations = (env_i64("BENCH_OUTCOME_ITERATIONS", 50) as usize).max(1);
+    // These queries take seconds at a million orders: a few warm-up runs fill the caches.
+    const WARM_UP: usize = 5;
+    let settings = Settings::from_stored(SETTINGS);
+    let tz = shop_tz(&settings);
+    let cod_only = settings.general.verify == Verify::Cod;
+    let prices = &settings.costs;
+    let range = |days: u64| (day_start(tz, today - chrono::Days::new(days - 1)), day_start(tz, today + chrono::Days::new(1)));
+    let mut rows: Vec<(String, Stats)> = Vec::new();
+    let mut page_p95 = Vec::new();
+    for days in [30u64, 92] {
+        let (start, end) = range(days);
+        let page = time_after(WARM_UP, iterations, || async {
+            let counts = outcomes::counts(db, SHOP, start, end, cod_only).await?;
+            let costs = costs::report_between(db, SHOP, start, end, prices).await?;
+            let ttc = time_to_confirm(outcomes::confirm_durations(db, SHOP, start, end, cod_only).await?);
+            let hours = by_hour(tz, &outcomes::quarter_hours(db, SHOP, start, end, cod_only).await?);
+            let by_status = tally(&counts);
+            Ok::<usize, sqlx::Error>(by_status.len() + costs.by_channel.len() + ttc.orders as usize + hours.len())
+        })
+        .await?;
+        page_p95.push(page.p95);
+        rows.push((format!("page ({days} days): all four + rules"), page));
+        if days == 30 {
+            let api = time(iterations, || async {
+                let counts = outcomes::counts(db, SHOP, start, end, cod_only).await?;
+                let costs = costs::report_between(db, SHOP, start, end, prices).await?;
+                Ok::<usize, sqlx::Error>(tally(&counts).len() + costs.by_channel.len())
+            })
+            .await?;
+            rows.push(("API (30 days): counts + cost report".to_string(), api));
+        }
+        let counts = time_after(WARM_UP, iterations, || async { outcomes::counts(db, SHOP, start, end, cod_only).await.map(|r| r.len()) }).await?;
+        rows.push((format!("  counts by status, outcome ({days} d)"), counts));
+        let cost = time_after(WARM_UP, iterations, || async { costs::report_between(db, SHOP, start, end, prices).await.map(|r| r.by_channel.len()) }).await?;
+        rows.push((format!("  cost report ({days} d)"), cost));
+        let durations = time_after(WARM_UP, iterations, || async { outcomes::confirm_durations(db, SHOP, start, end, cod_only).await.map(|r| r.len()) }).await?;
+        rows.push((format!("  confirm durations ({days} d)"), durations));
+        let quarters = time_after(WARM_UP, iterations, || async { outcomes::quarter_hours(db, SHOP, start, end, cod_only).await.map(|r| r.len()) }).await?;
+        rows.push((format!("  quarter hours ({days} d)"), quarters));
+    }
+    for days in [30u64, 92] {
+        let (start, end) = range(days);
+        let by_status = tally(&outcomes::counts(db, SHOP, start, end, cod_only).await?);
+        let orders: i64 = by_status.iter().map(|(_, t)| t.orders).sum();
+        let shipped: i64 = by_status.iter().map(|(_, t)| t.shipped).sum();
+        let costs = costs::report_between(db, SHOP, start, end, prices).await?;
+        let ttc = time_to_confirm(outcomes::confirm_durations(db, SHOP, start, end, cod_only).await?);
+        println!(
+            "outcomes, {days} days: {orders} orders, {shipped} shipped, {} contacts, {} confirmed, time to confirm p50 {:?} ms",
+            costs.overall.contacts, ttc.orders, ttc.p50_ms
+        );
+    }
+    println!("{:<44} {:>9} {:>9} {:>9}   ({iterations} runs each)", "outcomes query", "p50 ms", "p95 ms", "max ms");
+    for (name, s) in &rows {
+        println!("{name:<44} {:>9.2} {:>9.2} {:>9.2}", ms(s.p50), ms(s.p95), ms(s.max));
+    }
+    let met = page_p95.iter().all(|p| *p < OUTCOMES_TARGET_P95);
+    println!("target: Outcomes page < {} ms p95 (30 and 92 days): {}", OUTCOMES_TARGET_P95.as_millis(), if met { "met" } else { "NOT MET" });
+    Ok(())
 }
 
 fn ms(d: Duration) -> f64 {
@@ -201,13 +287,23 @@ struct Stats {
     max: Duration,
 }
 
-async fn time<F, Fut, E>(n: usize, mut f: F) -> anyhow::Result<Stats>
+async fn time<F, Fut, E>(n: usize, f: F) -> anyhow::Result<Stats>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<usize, E>>,
     E: std::error::Error + Send + Sync + 'static,
 {
-    for _ in 0..20 {
+    time_after(20, n, f).await
+}
+
+/// `n` timed runs of `f` after `warm_up` untimed ones.
+async fn time_after<F, Fut, E>(warm_up: usize, n: usize, mut f: F) -> anyhow::Result<Stats>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<usize, E>>,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    for _ in 0..warm_up {
         f().await?;
     }
     let mut v = Vec::with_capacity(n);
@@ -233,64 +329,106 @@ fn phone_of(i: i64) -> String {
     format!("+9198{:08}", i % 400_000)
 }
 
+/// Runs `insert` over the series 0..n in chunks of 250,000, the series generated by the database:
+/// `insert(src)` is an INSERT … SELECT that reads its column `g` from `src`.
+async fn series_insert(db: &Db, n: i64, insert: impl Fn(&str) -> String) -> anyhow::Result<()> {
+    let chunk = 250_000;
+    let mut start = 0;
+    while start < n {
+        let end = (start + chunk).min(n);
+        match db {
+            Db::Postgres(p) => {
+                let sql = insert(&format!("generate_series({start}::bigint, {}::bigint) AS s(g)", end - 1));
+                sqlx::query(sqlx::AssertSqlSafe(sql)).execute(p).await?;
+            }
+            Db::Sqlite(p) => {
+                let sql = format!("WITH RECURSIVE s(g) AS (SELECT {start} UNION ALL SELECT g + 1 FROM s WHERE g + 1 < {end}) {}", insert("s"));
+                sqlx::query(sqlx::AssertSqlSafe(sql)).execute(p).await?;
+            }
+        }
+        start = end;
+    }
+    Ok(())
+}
+
 /// Bulk insert in SQL (a series generated by the database): `n` orders of `shop`, ids from
 /// `first_id`, spread evenly over `days` days from T0, statuses 50% confirmed (by IVR, link,
 /// missed call and OTP in turn), 10% cancelled, 10% callback requested, 20% pending, 10% no response.
+/// Every order but the pending ones was resolved 1 minute to 4 hours after it was taken. Shipped
+/// (a day after it was taken): 90% of the confirmed, 60% of the unanswered, 30% of the pending;
+/// of those, confirmed ones end delivered 85% / returned 10% / cancelled after shipping 2% (3% no
+/// outcome yet), the others delivered 55% / returned 35% / cancelled 3% (7% none yet).
 async fn insert_orders(db: &Db, backend: Backend, shop: &str, first_id: i64, n: i64, days: i64, phones: &Phones) -> anyhow::Result<()> {
     let step = (days * DAY_MS) / n.max(1);
     let cols = "id, shop_id, shopify_order_id, admin_graphql_id, name, order_number, total_price, currency, gateways, is_cod, \
-                customer_name, phone_enc, phone_hash, phone_source, status, status_reason, created_at, updated_at";
+                customer_name, phone_enc, phone_hash, phone_source, status, status_reason, created_at, updated_at, \
+                resolved_at, shipped_at, delivered_at, returned_at, shopify_cancelled_at, outcome, outcome_at";
     let status = "CASE WHEN g % 10 < 5 THEN 'confirmed' WHEN g % 10 = 5 THEN 'cancelled' WHEN g % 10 = 6 THEN 'callback_requested' \
                   WHEN g % 10 < 9 THEN 'pending' ELSE 'no_response' END";
     let reason = "CASE WHEN g % 10 < 5 THEN (CASE g % 4 WHEN 0 THEN 'pressed 1 on call 1 (confirm)' WHEN 1 THEN 'confirmed on the confirmation link' \
                   WHEN 2 THEN 'confirmed by a missed call from ******3210' ELSE 'OTP verified' END) \
                   WHEN g % 10 = 5 THEN 'pressed 2 on call 1 (cancel)' WHEN g % 10 = 6 THEN 'pressed 3 on call 2 (callback)' \
                   WHEN g % 10 = 9 THEN 'every call and SMS went unanswered' ELSE NULL END";
+    let created = format!("({T0} + g * {step})");
+    let resolved = format!("CASE WHEN g % 10 IN (7, 8) THEN NULL ELSE {created} + ((g * 7919) % 14340 + 60) * 1000 END");
+    // `sh` (1 = shipped) and `oc` (the stored outcome) per order, read by the outer SELECT.
+    let shipped = "CASE WHEN g % 10 < 5 THEN (CASE WHEN (g * 37) % 100 < 90 THEN 1 ELSE 0 END) \
+                   WHEN g % 10 = 9 THEN (CASE WHEN (g * 37) % 100 < 60 THEN 1 ELSE 0 END) \
+                   WHEN g % 10 IN (7, 8) THEN (CASE WHEN (g * 37) % 100 < 30 THEN 1 ELSE 0 END) ELSE 0 END";
+    let outcome = format!(
+        "CASE WHEN ({shipped}) = 0 THEN NULL \
+         WHEN (g * 53) % 100 < (CASE WHEN g % 10 < 5 THEN 85 ELSE 55 END) THEN 'delivered' \
+         WHEN (g * 53) % 100 < (CASE WHEN g % 10 < 5 THEN 95 ELSE 90 END) THEN 'returned' \
+         WHEN (g * 53) % 100 < (CASE WHEN g % 10 < 5 THEN 97 ELSE 93 END) THEN 'cancelled' ELSE NULL END"
+    );
+    let at = |o: &str, days: i64| format!("CASE WHEN oc = '{o}' THEN {created} + {} END", days * DAY_MS);
     // Every row holds a real ciphertext of the same size (rows are opened when shown); the lookup
     // hash is the real one for the customer the bench filters on, a stand-in of the same length
     // for the others.
     let Phones { sealed, customer_k, customer_hash } = phones;
-    let hash = |pad: &str| format!("CASE WHEN g % 400000 = {customer_k} THEN '{customer_hash}' ELSE {pad} END");
-    // Both generators name their column `g`, which the CASE expressions above read.
-    let values = |g: &str, fmt_hash: &str| {
-        format!(
-            "SELECT '{shop}-' || {g}, '{shop}', {first_id} + {g}, 'gid://shopify/Order/' || ({first_id} + {g}), '#' || (1000 + {g}), 1000 + {g}, \
-               '499.00', 'INR', '[\"Cash on Delivery (COD)\"]', TRUE, 'Customer ' || {g}, '{sealed}', {fmt_hash}, 'shipping_address', \
-               {status}, {reason}, {T0} + {g} * {step}, {T0} + {g} * {step}",
-            status = status,
-            reason = reason,
-        )
+    let pad = match backend {
+        Backend::Postgres => "lpad((g % 400000)::text, 32, '0')",
+        Backend::Sqlite => "printf('%032d', g % 400000)",
     };
-    match db {
-        Db::Postgres(p) => {
-            let chunk = 250_000;
-            let mut start = 0;
-            while start < n {
-                let end = (start + chunk).min(n);
-                let sql = format!(
-                    "INSERT INTO orders ({cols}) {} FROM generate_series({start}::bigint, {}::bigint) AS s(g)",
-                    values("g", &hash("lpad((g % 400000)::text, 32, '0')")),
-                    end - 1
-                );
-                sqlx::query(sqlx::AssertSqlSafe(sql)).execute(p).await?;
-                start = end;
-            }
-        }
-        Db::Sqlite(p) => {
-            let chunk = 250_000;
-            let mut start = 0;
-            while start < n {
-                let end = (start + chunk).min(n);
-                let sql = format!(
-                    "WITH RECURSIVE s(g) AS (SELECT {start} UNION ALL SELECT g + 1 FROM s WHERE g + 1 < {end}) \
-                     INSERT INTO orders ({cols}) {} FROM s",
-                    values("g", &hash("printf('%032d', g % 400000)"))
-                );
-                sqlx::query(sqlx::AssertSqlSafe(sql)).execute(p).await?;
-                start = end;
-            }
-        }
+    let hash = format!("CASE WHEN g % 400000 = {customer_k} THEN '{customer_hash}' ELSE {pad} END");
+    let (delivered, returned, cancelled) = (at("delivered", 4), at("returned", 9), at("cancelled", 3));
+    series_insert(db, n, |src| {
+        format!(
+            "INSERT INTO orders ({cols}) \
+             SELECT '{shop}-' || g, '{shop}', {first_id} + g, 'gid://shopify/Order/' || ({first_id} + g), '#' || (1000 + g), 1000 + g, \
+               '499.00', 'INR', '[\"Cash on Delivery (COD)\"]', TRUE, 'Customer ' || g, '{sealed}', {hash}, 'shipping_address', \
+               {status}, {reason}, {created}, {created}, {resolved}, \
+               CASE WHEN sh = 1 THEN {created} + {DAY_MS} END, {delivered}, {returned}, {cancelled}, oc, \
+               COALESCE({delivered}, {returned}, {cancelled}) \
+             FROM (SELECT g, {shipped} AS sh, {outcome} AS oc FROM {src}) AS t"
+        )
+    })
+    .await
+}
+
+/// Call attempts of `shop`'s orders as `insert_orders` made them: one call for every even order
+/// (answered with the key of the order's status when it was confirmed, cancelled or called back;
+/// unanswered when it is pending), two unanswered calls for every order no one answered.
+/// Answered calls last 20–89 s and carry Exotel's price (none on every 20th: priced by minutes).
+async fn insert_attempts(db: &Db, shop: &str, n: i64, days: i64) -> anyhow::Result<()> {
+    let step = (days * DAY_MS) / n.max(1);
+    let created = format!("({T0} + g * {step})");
+    let choice = "CASE WHEN g % 10 < 5 THEN 'confirm' WHEN g % 10 = 5 THEN 'cancel' WHEN g % 10 = 6 THEN 'callback' END";
+    for attempt in [1i64, 2] {
+        let which = if attempt == 1 { "g % 2 = 0 OR g % 10 = 9" } else { "g % 10 = 9" };
+        series_insert(db, n, |src| {
+            format!(
+                "INSERT INTO call_attempts (id, shop_id, order_id, attempt_no, account_sid, state, due_at, dialed_at, call_sid, \
+                   exotel_status, choice, duration_seconds, price_paise, result, finished_at, created_at, updated_at) \
+                 SELECT '{shop}-a' || g || '-{attempt}', '{shop}', '{shop}-' || g, {attempt}, 'bench', 'ended', {created}, {created} + 60000, \
+                   'sid-{shop}-' || g || '-{attempt}', CASE WHEN c IS NULL THEN 'no-answer' ELSE 'completed' END, c, \
+                   CASE WHEN c IS NULL THEN NULL ELSE 20 + g % 70 END, \
+                   CASE WHEN c IS NULL OR g % 20 = 0 THEN NULL ELSE 40 + (g % 3) * 40 END, \
+                   COALESCE(c, 'no-answer'), {created} + 120000, {created}, {created} \
+                 FROM (SELECT g, CASE WHEN {attempt} = 1 AND g % 10 != 9 THEN {choice} END AS c FROM {src} WHERE {which}) AS t"
+            )
+        })
+        .await?;
     }
-    let _ = backend;
     Ok(())
 }
