@@ -3,7 +3,7 @@
 //! summed per channel, and the cost per confirmed order. No floats: money is integer paise until
 //! it is shown.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::domain::stored_enum;
@@ -33,7 +33,7 @@ pub enum Contact {
 }
 
 /// What contacts used, in the units they are priced by; contacts' usages add up.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Usage {
     pub contacts: i64,
     /// Prices Exotel reported (calls), already in paise.

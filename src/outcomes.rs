@@ -12,8 +12,9 @@
 use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
+use crate::costs::{Channel, Usage};
 use crate::domain::{OrderStatus, ShippingOutcome};
 
 /// What is known about an order's shipping (unix ms).
@@ -319,6 +320,95 @@ pub fn time_to_confirm(mut durations: Vec<i64>) -> TimeToConfirm {
     TimeToConfirm { orders: durations.len() as i64, p50_ms: percentile(&durations, 50), p90_ms: percentile(&durations, 90) }
 }
 
+/// A duration cut down to what [`duration_text`] shows of it (whole seconds under a minute, whole
+/// minutes under a day, whole hours beyond; negative as 0). Cutting is monotone and keeps the text,
+/// so a percentile of cut durations reads exactly as the percentile of the durations: the
+/// Outcomes page keeps a day's durations as counts per cut value, a few hundred numbers at most.
+pub fn shown_duration(ms: i64) -> i64 {
+    let ms = ms.max(0);
+    let unit = match ms / 1000 {
+        0..60 => 1000,
+        60..86_400 => 60_000,
+        _ => 3_600_000,
+    };
+    ms - ms % unit
+}
+
+/// Counts of durations by [`shown_duration`]: (cut ms, orders), ascending.
+pub fn duration_counts(durations: &[i64]) -> Vec<(i64, i64)> {
+    let mut by: BTreeMap<i64, i64> = BTreeMap::new();
+    for d in durations {
+        *by.entry(shown_duration(*d)).or_default() += 1;
+    }
+    by.into_iter().collect()
+}
+
+/// [`time_to_confirm`] from counts per duration ((ms, orders), any order, keys may repeat).
+pub fn time_to_confirm_counts(counts: &[(i64, i64)]) -> TimeToConfirm {
+    let mut sorted: Vec<(i64, i64)> = counts.iter().filter(|(_, n)| *n > 0).map(|(d, n)| ((*d).max(0), *n)).collect();
+    sorted.sort_unstable();
+    let orders: i64 = sorted.iter().map(|(_, n)| n).sum();
+    // Nearest rank as `percentile`: the smallest value with at least p% of the orders at or below it.
+    let at = |p: i64| -> Option<i64> {
+        let rank = ((p * orders + 99) / 100).max(1);
+        let mut seen = 0;
+        sorted.iter().find(|(_, n)| {
+            seen += n;
+            seen >= rank
+        }).map(|(d, _)| *d)
+    };
+    if orders == 0 {
+        return TimeToConfirm { orders: 0, p50_ms: None, p90_ms: None };
+    }
+    TimeToConfirm { orders, p50_ms: at(50), p90_ms: at(90) }
+}
+
+/// What the Outcomes page is computed from for a range of orders, in a form that adds up: the
+/// facts of two ranges, merged, are the facts of their union. Kept per day as the page's cache
+/// (`db::outcome_days`); counts only, no customer data.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Facts {
+    /// (status, stored outcome, orders, of them shipped): [`tally`]'s rows.
+    pub counts: Vec<(String, Option<String>, i64, i64)>,
+    /// Confirmed orders per [`shown_duration`] of taken → confirmed: (ms, orders).
+    pub confirm: Vec<(i64, i64)>,
+    /// (quarter hour since the epoch, orders, of them confirmed): [`by_hour`]'s rows.
+    pub quarters: Vec<(i64, i64, i64)>,
+    /// Per channel: what its contacts used and the orders it confirmed (`CostReport::new`'s rows).
+    pub usage: Vec<(Channel, Usage, i64)>,
+    /// Every confirmed order, whichever way (the cost report's overall line).
+    pub confirmed: i64,
+}
+
+impl Facts {
+    /// Adds `other` in, folding rows with the same key so merged facts stay as small as one day's.
+    pub fn merge(&mut self, other: Facts) {
+        /// Rows summed per key, in key order.
+        fn fold<K: Ord, V>(rows: impl Iterator<Item = (K, V)>, add: impl Fn(&mut V, V)) -> Vec<(K, V)> {
+            let mut by: BTreeMap<K, V> = BTreeMap::new();
+            for (k, v) in rows {
+                match by.entry(k) {
+                    std::collections::btree_map::Entry::Occupied(mut e) => add(e.get_mut(), v),
+                    std::collections::btree_map::Entry::Vacant(e) => {
+                        e.insert(v);
+                    }
+                }
+            }
+            by.into_iter().collect()
+        }
+        let pair = |a: &mut (i64, i64), b: (i64, i64)| *a = (a.0 + b.0, a.1 + b.1);
+        let counts = std::mem::take(&mut self.counts).into_iter().chain(other.counts).map(|(s, o, n, sh)| ((s, o), (n, sh)));
+        self.counts = fold(counts, pair).into_iter().map(|((s, o), (n, sh))| (s, o, n, sh)).collect();
+        self.confirm = fold(std::mem::take(&mut self.confirm).into_iter().chain(other.confirm), |a, b| *a += b);
+        let quarters = std::mem::take(&mut self.quarters).into_iter().chain(other.quarters).map(|(q, n, c)| (q, (n, c)));
+        self.quarters = fold(quarters, pair).into_iter().map(|(q, (n, c))| (q, n, c)).collect();
+        let usage = std::mem::take(&mut self.usage).into_iter().chain(other.usage).map(|(ch, u, c)| (ch.as_str(), (u, c)));
+        let add_usage = |a: &mut (Usage, i64), b: (Usage, i64)| *a = (a.0 + b.0, a.1 + b.1);
+        self.usage = fold(usage, add_usage).into_iter().filter_map(|(k, (u, c))| Some((Channel::parse(k)?, u, c))).collect();
+        self.confirmed += other.confirmed;
+    }
+}
+
 /// A duration for people: "45 s", "12 min", "3 h 05 min", "2 d 4 h".
 pub fn duration_text(ms: i64) -> String {
     let s = ms.max(0) / 1000;
@@ -543,6 +633,48 @@ mod tests {
             let below = v.iter().filter(|&&y| y < x).count() as f64;
             prop_assert!(at_or_below / n * 100.0 >= f64::from(p) - 1e-9);
             prop_assert!(below / n * 100.0 < f64::from(p));
+        }
+
+        /// Time to confirm from counts of shown durations reads exactly as from the durations.
+        #[test]
+        fn counted_durations_read_the_same(v in prop::collection::vec(-10_000i64..400_000_000, 0..80)) {
+            let exact = time_to_confirm(v.clone());
+            let counted = time_to_confirm_counts(&duration_counts(&v));
+            prop_assert_eq!(exact.orders, counted.orders);
+            prop_assert_eq!(exact.p50_ms.map(duration_text), counted.p50_ms.map(duration_text));
+            prop_assert_eq!(exact.p90_ms.map(duration_text), counted.p90_ms.map(duration_text));
+            prop_assert_eq!(exact.p50_ms.map(shown_duration), counted.p50_ms);
+        }
+
+        /// Facts add up: any split of a range's rows, each part folded and merged in either order,
+        /// gives the facts of the whole.
+        #[test]
+        fn facts_add_up(rows in prop::collection::vec((0usize..3, 0usize..3, 0i64..5, 0i64..200_000_000, 0i64..4, 0usize..5, 0i64..300), 0..60),
+                        cut in 0usize..60) {
+            let statuses = ["confirmed", "cancelled", "no_response"];
+            let outcomes = [None, Some("delivered".to_string()), Some("returned".to_string())];
+            let facts_of = |rows: &[(usize, usize, i64, i64, i64, usize, i64)]| {
+                let raw = Facts {
+                    counts: rows.iter().map(|r| (statuses[r.0].to_string(), outcomes[r.1].clone(), r.2, r.2 / 2)).collect(),
+                    confirm: duration_counts(&rows.iter().map(|r| r.3).collect::<Vec<_>>()),
+                    quarters: rows.iter().map(|r| (r.4, r.2, r.2 / 2)).collect(),
+                    usage: rows.iter().map(|r| (Channel::ALL[r.5], Usage { contacts: 1, reported_paise: r.6, ..Usage::default() }, r.2 % 2)).collect(),
+                    confirmed: rows.iter().map(|r| r.2 % 2).sum(),
+                };
+                let mut f = Facts::default();
+                f.merge(raw);
+                f
+            };
+            let cut = cut.min(rows.len());
+            let whole = facts_of(&rows);
+            let (a, b) = (facts_of(&rows[..cut]), facts_of(&rows[cut..]));
+            let mut ab = a.clone();
+            ab.merge(b.clone());
+            let mut ba = b;
+            ba.merge(a);
+            prop_assert_eq!(&ab, &whole);
+            prop_assert_eq!(&ba, &whole);
+            prop_assert_eq!(tally(&ab.counts), tally(&whole.counts));
         }
     }
 

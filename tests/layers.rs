@@ -54,6 +54,7 @@ const MODULES: &[(&str, usize)] = &[
     ("db::orders", STORAGE),
     ("db::otps", STORAGE),
     ("db::outbox", STORAGE),
+    ("db::outcome_days", STORAGE),
     ("db::outcomes", STORAGE),
     ("db::queue", STORAGE),
     ("db::rates", STORAGE),

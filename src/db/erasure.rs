@@ -84,6 +84,8 @@ pub async fn erase_sms_older_than(db: &Db, shop_id: &str, cutoff: i64, limit: i6
 pub async fn erase_shop(tx: &mut Tx, shop_id: &str) -> Result<(), sqlx::Error> {
     on_tx!(tx, exec c => sqlx::query("DELETE FROM timers WHERE shop_id = $1").bind(shop_id))?;
     on_tx!(tx, exec c => sqlx::query("DELETE FROM shops WHERE id = $1").bind(shop_id))?;
+    // After the shop's rows: deleting them marked their days.
+    crate::db::outcome_days::erase_shop(tx, shop_id).await?;
     Ok(())
 }
 

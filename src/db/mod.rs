@@ -20,6 +20,7 @@ pub mod missed_calls;
 pub mod orders;
 pub mod otps;
 pub mod outbox;
+pub mod outcome_days;
 pub mod outcomes;
 pub mod pii;
 pub mod queue;
@@ -168,6 +169,7 @@ impl Db {
                 }
             }
         }
+        outcome_days::install_marks(self).await?;
         Ok(())
     }
 

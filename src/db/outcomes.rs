@@ -3,7 +3,7 @@
 
 use crate::db::{Db, Tx};
 use crate::domain::ShippingOutcome;
-use crate::outcomes::Observed;
+use crate::outcomes::{Facts, Observed, duration_counts};
 use crate::{on_db, on_tx};
 
 /// The shop's order with this Shopify id and what is known of its shipping: (order id, known,
@@ -66,4 +66,22 @@ pub async fn quarter_hours(db: &Db, shop_id: &str, start: i64, end: i64, cod_onl
         if cod_only { " AND is_cod = TRUE" } else { "" }
     );
     on_db!(db, c => sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(shop_id).bind(start).bind(end).fetch_all(c).await)
+}
+
+/// Everything the Outcomes page computes from, for the shop's orders created in [start, end) (unix
+/// ms; COD orders only when `cod_only` — the cost report counts every order's contacts, as the
+/// API always has). Straight from the orders and contact tables; `db::outcome_days` keeps it per day.
+pub async fn facts(db: &Db, shop_id: &str, start: i64, end: i64, cod_only: bool) -> Result<Facts, sqlx::Error> {
+    let (usage, confirmed) = crate::db::costs::usage(db, shop_id, start, end).await?;
+    let raw = Facts {
+        counts: counts(db, shop_id, start, end, cod_only).await?,
+        confirm: duration_counts(&confirm_durations(db, shop_id, start, end, cod_only).await?),
+        quarters: quarter_hours(db, shop_id, start, end, cod_only).await?,
+        usage,
+        confirmed,
+    };
+    // Folded: one row per key, as the cache stores it.
+    let mut facts = Facts::default();
+    facts.merge(raw);
+    Ok(facts)
 }

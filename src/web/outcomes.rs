@@ -16,9 +16,9 @@ use chrono::NaiveDate;
 use crate::AppState;
 use crate::costs::CostReport;
 use crate::db::shops::Shop;
-use crate::db::{costs, outcomes};
+use crate::db::outcome_days;
 use crate::domain::{OrderStatus, ShopDomain};
-use crate::outcomes::{RangeError, Tally, parse_range, tally};
+use crate::outcomes::{Facts, RangeError, Tally, parse_range, tally};
 use crate::reports::{day_start, shop_tz};
 use crate::settings::{Settings, Verify};
 use crate::web::embedded::{ShopSession, with_csp};
@@ -38,6 +38,8 @@ pub struct Outcomes {
     pub end: i64,
     pub by_status: Vec<(OrderStatus, Tally)>,
     pub costs: CostReport,
+    /// What the numbers above come from, and the rest of the page's.
+    pub facts: Facts,
 }
 
 impl Outcomes {
@@ -47,9 +49,9 @@ impl Outcomes {
         let tz = shop_tz(&settings);
         let cod_only = settings.general.verify == Verify::Cod;
         let (start, end) = (day_start(tz, from), day_start(tz, to + chrono::Days::new(1)));
-        let rows = outcomes::counts(&state.db, &shop.id, start, end, cod_only).await?;
-        let costs = costs::report_between(&state.db, &shop.id, start, end, &settings.costs).await?;
-        Ok(Outcomes { tz, cod_only, start, end, by_status: tally(&rows), costs })
+        let facts = outcome_days::facts(&state.db, &shop.id, tz, cod_only, from, to).await?;
+        let costs = CostReport::new(&facts.usage, facts.confirmed, &settings.costs);
+        Ok(Outcomes { tz, cod_only, start, end, by_status: tally(&facts.counts), costs, facts })
     }
 }
 

@@ -14,9 +14,8 @@ use chrono::{DateTime, NaiveDate};
 
 use crate::AppState;
 use crate::costs::{Totals, rupees_text};
-use crate::db::outcomes as odb;
 use crate::domain::OrderStatus;
-use crate::outcomes::{RangeError, SMALL_SAMPLE, Tally, by_hour, default_range, duration_text, parse_range, time_to_confirm};
+use crate::outcomes::{RangeError, SMALL_SAMPLE, Tally, by_hour, default_range, duration_text, parse_range, time_to_confirm_counts};
 use crate::reports::{shop_tz, status_label};
 use crate::settings::Settings;
 use crate::web::embedded::{PageShop, embedded_page, with_csp};
@@ -240,8 +239,7 @@ pub async fn page(State(state): State<AppState>, p: PageShop, Query(q): Query<Ha
         }
         Ok((from, to)) => {
             let o = Outcomes::load(&state, &p.shop, from, to).await?;
-            let durations = odb::confirm_durations(&state.db, &p.shop.id, o.start, o.end, o.cod_only).await?;
-            let ttc = time_to_confirm(durations);
+            let ttc = time_to_confirm_counts(&o.facts.confirm);
             page.cod_only = o.cod_only;
             page.statuses = status_rows(&o.by_status);
             let bars: Vec<RateBar> = page
@@ -253,8 +251,7 @@ pub async fn page(State(state): State<AppState>, p: PageShop, Query(q): Query<Ha
             page.chart_svg = rate_bars_svg("rto-chart", "Return-to-origin rate per verification status", &bars);
             page.channels = o.costs.by_channel.iter().map(|(c, t)| channel_row(c.as_str(), c.label(), t)).collect();
             page.overall = Some(channel_row("all", "All channels", &o.costs.overall));
-            let quarters = odb::quarter_hours(&state.db, &p.shop.id, o.start, o.end, o.cod_only).await?;
-            page.hours = by_hour(o.tz, &quarters)
+            page.hours = by_hour(o.tz, &o.facts.quarters)
                 .iter()
                 .enumerate()
                 .map(|(h, t)| {

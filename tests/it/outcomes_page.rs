@@ -239,4 +239,58 @@ async fn another_shops_orders_are_not_shown(backend: Backend) {
     app.stop().await;
 }
 
-both_dbs!(page_shows_the_fixture, csv_of_each_table, range_errors_and_authentication, another_shops_orders_are_not_shown);
+/// The page reads per-day summaries (the 1,000,000-order bar): a day is computed once, read from
+/// its summary while nothing of it changes, and computed again as soon as one of its orders or
+/// their contacts is written — by any statement, as the marks are the database's own triggers.
+async fn days_are_kept_until_an_order_or_contact_of_them_changes(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else { return };
+    let day = hand_built_fixture(&app).await;
+    let d = day.to_string();
+    let shop_of = format!("(SELECT id FROM shops WHERE domain = '{SHOP}')");
+    let order = |n: i64| format!("(SELECT id FROM orders WHERE shopify_order_id = {n} AND shop_id = {shop_of})");
+    let (_, _, html) = load(&app, SHOP, &[("from", &d), ("to", &d)]).await;
+    assert_eq!(cell(&html, "data-status", "confirmed", "orders"), "5");
+    assert_eq!(app.count(&format!("SELECT COUNT(*) FROM outcome_days WHERE shop_id = {shop_of} AND day = '{d}' AND facts IS NOT NULL")).await, 1);
+    let quarter = format!("(SELECT created_at / 900000 FROM orders WHERE id = {})", order(101));
+    assert_eq!(app.count(&format!("SELECT COUNT(*) FROM outcome_marks WHERE shop_id = {shop_of} AND quarter = {quarter}")).await, 0);
+
+    // A summary changed behind the app's back (nothing marks that) is what the page shows: it is read.
+    let planted = r#"{"counts":[["confirmed",null,99,0]],"confirm":[],"quarters":[],"usage":[],"confirmed":0}"#;
+    let plant = format!("UPDATE outcome_days SET facts = '{planted}' WHERE shop_id = {shop_of} AND day = '{d}'");
+    exec(&app, &plant).await;
+    let (_, _, html) = load(&app, SHOP, &[("from", &d), ("to", &d)]).await;
+    assert_eq!(cell(&html, "data-status", "confirmed", "orders"), "99");
+
+    // A contact's write marks its order's day: Exotel's price of the IVR call arrives.
+    exec(&app, &format!("UPDATE call_attempts SET dialed_at = created_at, price_paise = 500 WHERE order_id = {}", order(101))).await;
+    assert_eq!(app.count(&format!("SELECT COUNT(*) FROM outcome_marks WHERE shop_id = {shop_of} AND quarter = {quarter}")).await, 1);
+    let (_, _, html) = load(&app, SHOP, &[("from", &d), ("to", &d)]).await;
+    assert_eq!(cell(&html, "data-status", "confirmed", "orders"), "5");
+    assert_eq!(cell(&html, "data-channel", "ivr", "cost"), "5.00");
+
+    // An order's write marks its day: a confirmed order is cancelled.
+    exec(&app, &plant).await;
+    exec(&app, &format!("UPDATE orders SET status = 'cancelled' WHERE id = {}", order(105))).await;
+    let (_, _, html) = load(&app, SHOP, &[("from", &d), ("to", &d)]).await;
+    assert_eq!(cell(&html, "data-status", "confirmed", "orders"), "4");
+    assert_eq!(cell(&html, "data-status", "cancelled", "orders"), "2");
+
+    // A summary made for other settings is not used: the shop moves to another zone.
+    exec(&app, &plant).await;
+    exec(&app, &format!("UPDATE outcome_days SET zone = 'Asia/Kathmandu' WHERE shop_id = {shop_of}")).await;
+    let (_, _, html) = load(&app, SHOP, &[("from", &d), ("to", &d)]).await;
+    assert_eq!(cell(&html, "data-status", "confirmed", "orders"), "4");
+    // A day left without a summary (a load stopped half-way) is computed.
+    exec(&app, &format!("UPDATE outcome_days SET facts = NULL, token = 'gone' WHERE shop_id = {shop_of}")).await;
+    let (_, api) = outcomes_api(&app, SHOP, &d, &d).await;
+    assert_eq!(api["by_status"]["confirmed"]["orders"], json!(4));
+    app.stop().await;
+}
+
+both_dbs!(
+    page_shows_the_fixture,
+    csv_of_each_table,
+    range_errors_and_authentication,
+    another_shops_orders_are_not_shown,
+    days_are_kept_until_an_order_or_contact_of_them_changes
+);
