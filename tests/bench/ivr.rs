@@ -870,12 +870,58 @@ async fn callbacks(s: &Settings, app: &mut App, db: &BenchDb, fakes: &Fakes) -> 
 
 async fn latency(s: &Settings, app: &mut App, fakes: &Fakes) -> anyhow::Result<PhaseResult> {
     const SHOPS: usize = 4;
-    let port = app.server.addr.port();
     for i in 0..SHOPS {
         app.install(&shop_domain(i), &format!("acct{i}"), json!({"first_call": "immediate"})).await?;
     }
-    let reqs: Vec<Vec<u8>> = (0..s.lat_orders).map(|n| order_request(port, &shop_domain(n % SHOPS), n)).collect();
-    let samples = open_loop(app.server.addr, Arc::new(reqs), 0..s.lat_orders, s.lat_rate).await?.samples;
+    let lat = contact_latency(s, app, s.lat_orders, SHOPS, &|| fakes.calls()).await?;
+    lat.print(s, "", "call", "Calls/connect", &format!("; {} DND lookups", fakes.lookups().len()));
+    let (p50, p99) = (lat.pct_ms(50.0), lat.pct_ms(99.0));
+    let summary = format!(
+        "{} orders at {}/s, EXOTEL_CALLS_PER_MINUTE={UNLIMITED_CPM}: accepted → Calls/connect p50 {p50:.0} ms [{}], p99 {p99:.0} ms [{}], max {:.0} ms; missing {}, failures {}",
+        s.lat_orders,
+        s.lat_rate,
+        mark(p50 < TARGET_LATENCY_P50_MS),
+        mark(p99 < TARGET_LATENCY_P99_MS),
+        lat.pct_ms(100.0),
+        lat.missing,
+        lat.failures.total()
+    );
+    Ok(PhaseResult { passed: lat.passed(), summary })
+}
+
+fn mark(ok: bool) -> &'static str {
+    if ok { "ok" } else { "MISS" }
+}
+
+/// What a latency phase measured: each accepted order's first contact with its customer (a call,
+/// a WhatsApp message: a `Hit` on the fake) timed from the order's webhook.
+struct ContactLatency {
+    orders: usize,
+    shops: usize,
+    failures: Failures,
+    /// The webhooks' own latency, sorted.
+    ack: Vec<Duration>,
+    accepted: usize,
+    contacts: usize,
+    /// Contact times from the webhook's 200 and from its scheduled send, sorted.
+    from_ack: Vec<Duration>,
+    from_sched: Vec<Duration>,
+    /// Contacts that reached the fake before the load generator read the 200.
+    early: usize,
+    missing: usize,
+    duplicated: usize,
+    /// Contacts to a number no accepted order has.
+    unmatched: usize,
+    gave_up: bool,
+}
+
+/// Posts `orders` orders at `s.lat_rate`/s (open loop), order n to shop n % `shops`; waits up to
+/// 60 s for a contact per accepted order (`contacts`: what the fake received so far) and matches
+/// each to its order by the customer's number. Shared by the call and the WhatsApp latency phases.
+async fn contact_latency(s: &Settings, app: &mut App, orders: usize, shops: usize, contacts: &dyn Fn() -> Vec<Hit>) -> anyhow::Result<ContactLatency> {
+    let port = app.server.addr.port();
+    let reqs: Vec<Vec<u8>> = (0..orders).map(|n| order_request(port, &shop_domain(n % shops), n)).collect();
+    let samples = open_loop(app.server.addr, Arc::new(reqs), 0..orders, s.lat_rate).await?.samples;
     let mut failures = Failures::default();
     let mut accepted_at: HashMap<String, (Instant, Instant)> = HashMap::new();
     let mut ack = Vec::new();
@@ -889,82 +935,94 @@ async fn latency(s: &Settings, app: &mut App, fakes: &Fakes) -> anyhow::Result<P
             Err(e) => failures.error(e),
         }
     }
-    failures.unsent += s.lat_orders.saturating_sub(samples.len());
-    let expected = accepted_at.len();
-    let waited = wait_until(app, Duration::from_secs(60), "a call for every accepted order", move || async move {
-        Ok(fakes.call_count() >= expected)
-    })
-    .await;
-    let calls = fakes.calls();
-    let mut from_ack = Vec::new();
-    let mut from_sched = Vec::new();
-    let mut early = 0;
-    let mut unmatched = 0;
+    failures.unsent += orders.saturating_sub(samples.len());
+    let accepted = accepted_at.len();
+    let waited = wait_until(app, Duration::from_secs(60), "a contact for every accepted order", move || async move { Ok(contacts().len() >= accepted) }).await;
+    let hits = contacts();
+    let (mut from_ack, mut from_sched) = (Vec::new(), Vec::new());
+    let (mut early, mut unmatched) = (0, 0);
     let mut seen: HashMap<String, usize> = HashMap::new();
-    for c in &calls {
-        let phone = last10(&c.number);
-        *seen.entry(phone.clone()).or_default() += 1;
-        match accepted_at.get(&phone) {
-            Some((done, scheduled)) => {
-                if c.at < *done {
-                    early += 1;
-                }
-                from_ack.push(c.at.saturating_duration_since(*done));
-                from_sched.push(c.at.saturating_duration_since(*scheduled));
-            }
-            None => unmatched += 1,
+    for h in &hits {
+        let phone = last10(&h.number);
+        let Some(&(done, scheduled)) = accepted_at.get(&phone) else {
+            unmatched += 1;
+            continue;
+        };
+        *seen.entry(phone).or_default() += 1;
+        if h.at < done {
+            early += 1;
         }
+        from_ack.push(h.at.saturating_duration_since(done));
+        from_sched.push(h.at.saturating_duration_since(scheduled));
     }
-    let duplicates = seen.values().filter(|n| **n > 1).count();
-    let missing = accepted_at.keys().filter(|p| !seen.contains_key(*p)).count();
     from_ack.sort_unstable();
     from_sched.sort_unstable();
     ack.sort_unstable();
-    let lookups = fakes.lookups().len();
-    println!(
-        "orders          {} webhooks at {}/s (open loop) over {SHOPS} shops: {} accepted, webhook p50 {:.2} ms / p99 {:.2} ms; failures: {}",
-        s.lat_orders,
-        s.lat_rate,
-        expected,
-        pct_ms(&ack, 50.0),
-        pct_ms(&ack, 99.0),
-        if failures.total() == 0 { "none".into() } else { failures.describe() }
-    );
-    println!(
-        "calls           {} Calls/connect ({} DND lookups) for {} accepted orders; missing {missing}, duplicated {duplicates}, unmatched {unmatched}{}",
-        calls.len(),
-        lookups,
-        expected,
-        if waited.is_err() { " (gave up waiting after 60 s)" } else { "" }
-    );
-    println!(
-        "order → call    from the webhook's 200: p50 {:.0} ms, p90 {:.0} ms, p99 {:.0} ms, max {:.0} ms{}",
-        pct_ms(&from_ack, 50.0),
-        pct_ms(&from_ack, 90.0),
-        pct_ms(&from_ack, 99.0),
-        pct_ms(&from_ack, 100.0),
-        if early > 0 { format!(" ({early} calls arrived before the client read the 200)") } else { String::new() }
-    );
-    println!(
-        "                from the webhook's scheduled send: p50 {:.0} ms, p99 {:.0} ms",
-        pct_ms(&from_sched, 50.0),
-        pct_ms(&from_sched, 99.0)
-    );
-    let (p50, p99) = (pct_ms(&from_ack, 50.0), pct_ms(&from_ack, 99.0));
-    let mark = |ok: bool| if ok { "ok" } else { "MISS" };
-    let summary = format!(
-        "{} orders at {}/s, EXOTEL_CALLS_PER_MINUTE={UNLIMITED_CPM}: accepted → Calls/connect p50 {p50:.0} ms [{}], p99 {p99:.0} ms [{}], max {:.0} ms; missing {missing}, failures {}",
-        s.lat_orders,
-        s.lat_rate,
-        mark(p50 < TARGET_LATENCY_P50_MS),
-        mark(p99 < TARGET_LATENCY_P99_MS),
-        pct_ms(&from_ack, 100.0),
-        failures.total()
-    );
-    Ok(PhaseResult {
-        passed: failures.total() == 0 && missing == 0 && duplicates == 0 && unmatched == 0,
-        summary,
+    Ok(ContactLatency {
+        orders,
+        shops,
+        failures,
+        ack,
+        accepted,
+        contacts: hits.len(),
+        from_ack,
+        from_sched,
+        early,
+        missing: accepted_at.keys().filter(|p| !seen.contains_key(*p)).count(),
+        duplicated: seen.values().filter(|n| **n > 1).count(),
+        unmatched,
+        gave_up: waited.is_err(),
     })
+}
+
+impl ContactLatency {
+    /// Percentile `p` of the time from the webhook's 200 to the contact.
+    fn pct_ms(&self, p: f64) -> f64 {
+        pct_ms(&self.from_ack, p)
+    }
+
+    fn passed(&self) -> bool {
+        self.failures.total() == 0 && self.missing == 0 && self.duplicated == 0 && self.unmatched == 0
+    }
+
+    /// The phase's report: the orders (`plan` after the shops), the contacts (`noun`: one of them;
+    /// `requests`: what the fake counted; `extra` after the counts) and their times.
+    fn print(&self, s: &Settings, plan: &str, noun: &str, requests: &str, extra: &str) {
+        println!(
+            "orders          {} webhooks at {}/s (open loop) over {} shops{plan}: {} accepted, webhook p50 {:.2} ms / p99 {:.2} ms; failures: {}",
+            self.orders,
+            s.lat_rate,
+            self.shops,
+            self.accepted,
+            pct_ms(&self.ack, 50.0),
+            pct_ms(&self.ack, 99.0),
+            if self.failures.total() == 0 { "none".into() } else { self.failures.describe() }
+        );
+        println!(
+            "{:<16}{} {requests} for {} accepted orders; missing {}, duplicated {}, unmatched {}{extra}{}",
+            format!("{noun}s"),
+            self.contacts,
+            self.accepted,
+            self.missing,
+            self.duplicated,
+            self.unmatched,
+            if self.gave_up { " (gave up waiting after 60 s)" } else { "" }
+        );
+        println!(
+            "{:<16}from the webhook's 200: p50 {:.0} ms, p90 {:.0} ms, p99 {:.0} ms, max {:.0} ms{}",
+            format!("order → {noun}"),
+            self.pct_ms(50.0),
+            self.pct_ms(90.0),
+            self.pct_ms(99.0),
+            self.pct_ms(100.0),
+            if self.early > 0 { format!(" ({} {noun}s arrived before the client read the 200)", self.early) } else { String::new() }
+        );
+        println!(
+            "                from the webhook's scheduled send: p50 {:.0} ms, p99 {:.0} ms",
+            pct_ms(&self.from_sched, 50.0),
+            pct_ms(&self.from_sched, 99.0)
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1186,7 +1244,7 @@ async fn backlog(s: &Settings, app: &mut App, db: &BenchDb, fakes: &Fakes) -> an
         s.bl_accounts,
         s.bl_cpm,
         if within_limit { "ok" } else { "OVER LIMIT" },
-        if fast_enough { "ok" } else { "MISS" },
+        mark(fast_enough),
         drained.as_secs_f64(),
         if complete { String::new() } else { format!("; INCOMPLETE: {} calls, {duplicates} duplicated", calls.len()) }
     );

@@ -11,21 +11,19 @@
 // is hidden (the admin shows ui-nav-menu), while outside the admin it is shown. On the Data
 // requests page a report downloads and the retention period saves.
 //
-//   node tests/browser/admin_pages.mjs <origin> <shop> <id-token> <screenshot-dir>
+//   node tests/browser/admin_pages.mjs <origin> <auth-query> <screenshot-dir>
+//
+// <auth-query> is `shop=…&host=…&embedded=1&id_token=…`; its token also authenticates the checks
+// of what was saved through the settings API.
 //
 // Exit 0 when everything passed; otherwise a message on stderr and exit 1.
 // Run by tests/it/pages_browser.rs, which installs and configures the shop.
 
-import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { accessibility, fail, launchChromium } from './common.mjs';
+import { accessibility, adminContext, fail, fits, headingAndNav, noErrors, openAdmin, runInBrowser, scriptArgs, watchedPage } from './common.mjs';
 
-const [origin, shop, token, dir] = process.argv.slice(2);
-if (!origin || !shop || !token || !dir) {
-  console.error('usage: node admin_pages.mjs <origin> <shop> <id-token> <screenshot-dir>');
-  process.exit(2);
-}
-const query = `shop=${encodeURIComponent(shop)}&host=YWRtaW4uc2hvcGlmeS5jb20vc3RvcmUvYWNtZQ&embedded=1&id_token=${encodeURIComponent(token)}`;
+const [origin, query, dir] = scriptArgs('admin_pages.mjs', ['origin', 'auth-query', 'screenshot-dir']);
+const token = new URLSearchParams(query).get('id_token') ?? fail(`no id_token in ${query}`);
 
 const PAGES = [
   { path: '/app', heading: 'codverify', nav: 'App info', shot: 'app-info' },
@@ -49,17 +47,12 @@ async function settings() {
 }
 
 async function open(page, p) {
-  const response = await page.goto(`${origin}${p.path}?${query}`, { waitUntil: 'load' });
-  if (response?.status() !== 200) fail(`GET ${p.path}: HTTP ${response?.status()}`);
-  await page.waitForSelector('html[data-ready="1"]');
-  const h1 = (await page.locator('main h1').innerText()).trim();
-  if (h1 !== p.heading) fail(`${p.path}: heading ${JSON.stringify(h1)}, not ${JSON.stringify(p.heading)}`);
+  await openAdmin(page, origin, p.path, query);
   if (!(await page.locator('.sidenav').isVisible())) fail(`${p.path}: the side navigation is hidden outside the admin`);
+  await headingAndNav(page, p.path, p.heading, p.nav);
   for (const form of await page.locator('form[data-section]').all()) {
     if ((await form.getAttribute('data-save-bar')) === null) fail(`${p.path}: a settings form without data-save-bar`);
   }
-  const current = (await page.locator('.sidenav a[aria-current="page"]').innerText()).trim();
-  if (current !== p.nav) fail(`${p.path}: current nav item ${JSON.stringify(current)}, not ${JSON.stringify(p.nav)}`);
   // Links keep what authenticates the next load, host included (added by app.js).
   const href = await page.locator('.sidenav a[href^="/app/settings/ivr"]').getAttribute('href');
   for (const k of ['shop=', 'host=', 'embedded=1', 'id_token=']) {
@@ -234,22 +227,12 @@ async function planChecks(page) {
   await page.waitForFunction((w) => [...document.querySelectorAll('[data-plan-steps] [data-step]')].map((li) => li.dataset.step).join() === w, want.join());
 }
 
-/** A context like Shopify admin's: the App Bridge script stubbed empty, `init` run in every frame. */
-async function adminContext(browser, init) {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-  await context.route('https://cdn.shopify.com/**', (route) =>
-    route.fulfill({ status: 200, contentType: 'text/javascript', body: '/* App Bridge: not loaded in this test */' }));
-  if (init) await context.addInitScript(init);
-  return context;
-}
-
 async function embeddedChecks(browser) {
   // Framed by the admin (a stand-in page at admin.shopify.com, which the frame-ancestors CSP
   // allows), without App Bridge: the side navigation is hidden, the page itself is there.
   // The app is reached as https://codverify-app.test (proxied to the test server): a public page
   // may not frame a loopback address (Private Network Access).
   const framed = await adminContext(browser);
-  const url = `${origin}/app/settings/ivr?${query}`;
   const publicApp = 'https://codverify-app.test';
   await framed.route(`${publicApp}/**`, async (route) => {
     const u = new URL(route.request().url());
@@ -270,14 +253,13 @@ async function embeddedChecks(browser) {
   await framed.close();
 
   // App Bridge present (its toast stubbed): a save shows the toast, and the inline status too.
-  const bridged = await adminContext(browser, () => {
+  const bridged = await adminContext(browser, { init: () => {
     window.__toasts = [];
     window.shopify = { toast: { show: (message, opts) => { window.__toasts.push({ message, isError: !!opts?.isError }); } } };
-  });
+  } });
   const page = await bridged.newPage();
   page.setDefaultTimeout(15_000);
-  await page.goto(url, { waitUntil: 'load' });
-  await page.waitForSelector('html[data-ready="1"]');
+  await openAdmin(page, origin, '/app/settings/ivr', query);
   if (await page.locator('.sidenav').isVisible()) fail('App Bridge: the side navigation is shown with App Bridge present');
   await page.locator('input[name="ivr.retries"]').fill('2');
   await page.locator('form button[type=submit]').click();
@@ -299,62 +281,37 @@ async function keyboard(page) {
   if (first !== 'Skip to content') fail(`keyboard: first Tab reaches ${JSON.stringify(first)}`);
 }
 
-async function main() {
-  await mkdir(dir, { recursive: true });
-  const browser = await launchChromium();
-  try {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-    // Offline: App Bridge is an empty script here; the pages must not need it.
-    await context.route('https://cdn.shopify.com/**', (route) =>
-      route.fulfill({ status: 200, contentType: 'text/javascript', body: '/* App Bridge: not loaded in this test */' }));
-    const page = await context.newPage();
-    page.setDefaultTimeout(15_000);
-    const errors = [];
-    page.on('pageerror', (e) => errors.push(`page error: ${e.message}`));
-    page.on('console', (m) => {
-      if (m.type() !== 'error') return;
-      // The 422 of the deliberately invalid IVR save is Chromium's network log, not a page error.
-      if (m.location()?.url?.endsWith('/app/api/settings') && m.text().includes('422')) return;
-      errors.push(`console: ${m.text()} (${m.location()?.url})`);
-    });
-    page.on('dialog', (d) => d.dismiss());
+async function main(browser) {
+  // The 422 of the deliberately invalid IVR save is Chromium's network log, not a page error.
+  const invalidSave = (m) => m.location()?.url?.endsWith('/app/api/settings') && m.text().includes('422');
+  const { page, errors } = await watchedPage(await adminContext(browser), { ignore: invalidSave });
+  page.on('dialog', (d) => d.dismiss());
 
-    for (const p of PAGES) {
-      await open(page, p);
-      if (p.path === '/app') await keyboard(page);
-      const scrollWidth = await page.evaluate(() => document.documentElement.scrollWidth);
-      if (scrollWidth > 1280) fail(`${p.path}: ${scrollWidth} px wide at 1280`);
-      await accessibility(page, p.path);
-      await page.screenshot({ path: path.join(dir, `${p.shot}.png`), fullPage: true });
-      if (p.path === '/app/settings/ivr') await ivrChecks(page);
-      if (p.path === '/app/settings/fallback') await fallbackChecks(page);
-      if (p.path === '/app/settings/plan') await planChecks(page);
-      if (p.path === '/app/settings/rules') await rulesChecks(page);
-      if (p.path === '/app/settings/costs') await costsChecks(page);
-      if (p.path === '/app/data-requests') await dataRequestChecks(page);
-    }
-
-    // Small screen: one page, for the responsive layout.
-    await page.setViewportSize({ width: 390, height: 844 });
-    await open(page, PAGES[4]);
-    const narrow = await page.evaluate(() => document.documentElement.scrollWidth);
-    if (narrow > 390) fail(`IVR page: ${narrow} px wide on a 390 px screen`);
-    await accessibility(page, 'IVR page on a phone');
-    await page.screenshot({ path: path.join(dir, 'ivr-phone.png'), fullPage: true });
-
-    await embeddedChecks(browser);
-
-    if (errors.length) fail(`errors in the pages:\n  ${errors.join('\n  ')}`);
-    console.log(`admin pages ok; screenshots in ${dir}`);
-  } finally {
-    await browser.close();
+  for (const p of PAGES) {
+    await open(page, p);
+    if (p.path === '/app') await keyboard(page);
+    await fits(page, p.path, 1280);
+    await accessibility(page, p.path);
+    await page.screenshot({ path: path.join(dir, `${p.shot}.png`), fullPage: true });
+    if (p.path === '/app/settings/ivr') await ivrChecks(page);
+    if (p.path === '/app/settings/fallback') await fallbackChecks(page);
+    if (p.path === '/app/settings/plan') await planChecks(page);
+    if (p.path === '/app/settings/rules') await rulesChecks(page);
+    if (p.path === '/app/settings/costs') await costsChecks(page);
+    if (p.path === '/app/data-requests') await dataRequestChecks(page);
   }
+
+  // Small screen: one page, for the responsive layout.
+  await page.setViewportSize({ width: 390, height: 844 });
+  await open(page, PAGES[4]);
+  await fits(page, 'IVR page on a phone', 390);
+  await accessibility(page, 'IVR page on a phone');
+  await page.screenshot({ path: path.join(dir, 'ivr-phone.png'), fullPage: true });
+
+  await embeddedChecks(browser);
+
+  noErrors(errors);
+  console.log(`admin pages ok; screenshots in ${dir}`);
 }
 
-try {
-  await main();
-  process.exit(0);
-} catch (e) {
-  console.error(`admin_pages.mjs: ${e?.stack || e}`);
-  process.exit(1);
-}
+await runInBrowser('admin_pages.mjs', dir, main);

@@ -10,15 +10,10 @@
 // Exit 0 when everything passed; otherwise a message on stderr and exit 1.
 // Run by tests/it/demo.rs, which starts the app with no Shopify credentials.
 
-import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { fail, launchChromium } from './common.mjs';
+import { fail, runInBrowser, scriptArgs } from './common.mjs';
 
-const [base, dir] = process.argv.slice(2);
-if (!base || !dir) {
-  console.error('usage: node demo.mjs <base-url> <screenshot-dir>');
-  process.exit(2);
-}
+const [base, dir] = scriptArgs('demo.mjs', ['base-url', 'screenshot-dir']);
 
 /** Reloads the console (without its self-refresh) until `test(page)` holds. */
 async function until(page, what, test, seconds = 20) {
@@ -39,71 +34,62 @@ async function placeOrder(page, phone) {
   await Promise.all([page.waitForNavigation(), page.click('text=Place order')]);
 }
 
-async function main() {
-  await mkdir(dir, { recursive: true });
+async function main(browser) {
   const shot = (name) => ({ path: path.join(dir, name), fullPage: true });
-  const browser = await launchChromium();
-  try {
-    const page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
-    page.on('pageerror', (e) => fail(`page error: ${e.message}`));
+  const page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
+  page.on('pageerror', (e) => fail(`page error: ${e.message}`));
 
-    // 1. Answer with 1.
-    await page.goto(`${base}/demo?refresh=0`);
-    if (!(await page.textContent('body')).includes('demo mode')) fail('the console does not say it is a demo');
-    await page.screenshot(shot('demo-1-console.png'));
+  // 1. Answer with 1.
+  await page.goto(`${base}/demo?refresh=0`);
+  if (!(await page.textContent('body')).includes('demo mode')) fail('the console does not say it is a demo');
+  await page.screenshot(shot('demo-1-console.png'));
 
-    // 0. WhatsApp first: the bubble with its buttons; a tap confirms.
-    await placeOrder(page, '9876543219');
-    await until(page, 'the WhatsApp message arrives', async (p) => (await p.locator('.chat', { hasText: 'delivered' }).count()) > 0);
-    const bubble = await page.textContent('.chat .bubble');
-    if (!bubble.includes('Please confirm your Cash on Delivery order') || !bubble.includes('Handloom kurta × 1')) fail(`the WhatsApp bubble: ${bubble}`);
-    await page.screenshot(shot('demo-wa-1-message.png'));
-    await Promise.all([page.waitForNavigation(), page.click('.chat .quick button:has-text("Confirm order")')]);
-    await until(page, 'the order confirmed on WhatsApp', async (p) => (await p.locator('td strong', { hasText: 'confirmed' }).count()) >= 1);
-    if ((await page.locator('.bubble.mine', { hasText: 'Confirm order' }).count()) < 1) fail('the tap is not shown in the chat');
-    await page.screenshot(shot('demo-wa-2-confirmed.png'));
-    await page.check('input[name=plan][value=ivr_sms_link]');
-    await Promise.all([page.waitForNavigation(), page.click('text=Change plan')]);
-    if (!(await page.isChecked('input[name=plan][value=ivr_sms_link]'))) fail('the plan did not change');
+  // 0. WhatsApp first: the bubble with its buttons; a tap confirms.
+  await placeOrder(page, '9876543219');
+  await until(page, 'the WhatsApp message arrives', async (p) => (await p.locator('.chat', { hasText: 'delivered' }).count()) > 0);
+  const bubble = await page.textContent('.chat .bubble');
+  if (!bubble.includes('Please confirm your Cash on Delivery order') || !bubble.includes('Handloom kurta × 1')) fail(`the WhatsApp bubble: ${bubble}`);
+  await page.screenshot(shot('demo-wa-1-message.png'));
+  await Promise.all([page.waitForNavigation(), page.click('.chat .quick button:has-text("Confirm order")')]);
+  await until(page, 'the order confirmed on WhatsApp', async (p) => (await p.locator('td strong', { hasText: 'confirmed' }).count()) >= 1);
+  if ((await page.locator('.bubble.mine', { hasText: 'Confirm order' }).count()) < 1) fail('the tap is not shown in the chat');
+  await page.screenshot(shot('demo-wa-2-confirmed.png'));
+  await page.check('input[name=plan][value=ivr_sms_link]');
+  await Promise.all([page.waitForNavigation(), page.click('text=Change plan')]);
+  if (!(await page.isChecked('input[name=plan][value=ivr_sms_link]'))) fail('the plan did not change');
 
-    await placeOrder(page, '9876543210');
-    await until(page, 'the phone rings', async (p) => (await p.locator('text=Ringing').count()) > 0);
-    await page.screenshot(shot('demo-2-ringing.png'));
-    await Promise.all([page.waitForNavigation(), page.click('text=Answer, press 1 (confirm)')]);
-    await until(page, 'the confirm tag on the Shopify order', async (p) => (await p.locator('.tag', { hasText: 'cod_confirmed' }).count()) > 0);
-    const greeting = await page.textContent('.phone');
-    if (!greeting.includes('Your order number')) fail(`the phone did not read the greeting: ${greeting}`);
-    await page.screenshot(shot('demo-3-confirmed.png'));
-    await Promise.all([page.waitForNavigation(), page.click('text=Call history')]);
-    const history = await page.textContent('body');
-    if (!/3210/.test(history)) fail('the call is not in Call history');
-    await page.screenshot(shot('demo-4-call-history.png'));
+  await placeOrder(page, '9876543210');
+  await until(page, 'the phone rings', async (p) => (await p.locator('text=Ringing').count()) > 0);
+  await page.screenshot(shot('demo-2-ringing.png'));
+  await Promise.all([page.waitForNavigation(), page.click('text=Answer, press 1 (confirm)')]);
+  await until(page, 'the confirm tag on the Shopify order', async (p) => (await p.locator('.tag', { hasText: 'cod_confirmed' }).count()) > 0);
+  const greeting = await page.textContent('.phone');
+  if (!greeting.includes('Your order number')) fail(`the phone did not read the greeting: ${greeting}`);
+  await page.screenshot(shot('demo-3-confirmed.png'));
+  await Promise.all([page.waitForNavigation(), page.click('text=Call history')]);
+  const history = await page.textContent('body');
+  if (!/3210/.test(history)) fail('the call is not in Call history');
+  await page.screenshot(shot('demo-4-call-history.png'));
 
-    // 2. No answer, retries skipped through, then the SMS link.
-    await placeOrder(page, '9876543211');
-    for (let call = 1; call <= 3; call++) {
-      await until(page, `call ${call} rings`, async (p) => (await p.locator('text=Ringing').count()) > 0);
-      await Promise.all([page.waitForNavigation(), page.click("text=Don't answer")]);
-      if (call < 3) {
-        await page.goto(`${base}/demo?refresh=0`);
-        await Promise.all([page.waitForNavigation(), page.click('text=Skip to the next retry / step')]);
-      }
+  // 2. No answer, retries skipped through, then the SMS link.
+  await placeOrder(page, '9876543211');
+  for (let call = 1; call <= 3; call++) {
+    await until(page, `call ${call} rings`, async (p) => (await p.locator('text=Ringing').count()) > 0);
+    await Promise.all([page.waitForNavigation(), page.click("text=Don't answer")]);
+    if (call < 3) {
+      await page.goto(`${base}/demo?refresh=0`);
+      await Promise.all([page.waitForNavigation(), page.click('text=Skip to the next retry / step')]);
     }
-    await until(page, 'the SMS with a link', async (p) => (await p.locator('a[href*="/v/"]').count()) > 0);
-    await page.screenshot(shot('demo-5-sms.png'));
-    await Promise.all([page.waitForNavigation(), page.click('a[href*="/v/"] >> nth=0')]);
-    await Promise.all([page.waitForNavigation(), page.click('text=Confirm my order')]);
-    if (!(await page.textContent('body')).includes('Your order is confirmed')) fail('the link page did not confirm');
-    await page.screenshot(shot('demo-6-link-confirmed.png'));
-    await until(page, 'all three orders confirmed', async (p) => (await p.locator('td strong', { hasText: 'confirmed' }).count()) >= 3);
-    await page.screenshot(shot('demo-7-done.png'));
-    console.log('demo: all three stories passed');
-  } finally {
-    await browser.close();
   }
+  await until(page, 'the SMS with a link', async (p) => (await p.locator('a[href*="/v/"]').count()) > 0);
+  await page.screenshot(shot('demo-5-sms.png'));
+  await Promise.all([page.waitForNavigation(), page.click('a[href*="/v/"] >> nth=0')]);
+  await Promise.all([page.waitForNavigation(), page.click('text=Confirm my order')]);
+  if (!(await page.textContent('body')).includes('Your order is confirmed')) fail('the link page did not confirm');
+  await page.screenshot(shot('demo-6-link-confirmed.png'));
+  await until(page, 'all three orders confirmed', async (p) => (await p.locator('td strong', { hasText: 'confirmed' }).count()) >= 3);
+  await page.screenshot(shot('demo-7-done.png'));
+  console.log('demo: all three stories passed');
 }
 
-main().catch((e) => {
-  console.error(`demo browser test failed: ${e.message}`);
-  process.exit(1);
-});
+await runInBrowser('demo.mjs', dir, main);

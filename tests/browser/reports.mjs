@@ -17,15 +17,12 @@
 // Exit 0 when everything passed; otherwise a message on stderr and exit 1.
 // Run by tests/it/reports_browser.rs, which makes the data through the real flows.
 
-import { mkdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { accessibility, fail, launchChromium } from './common.mjs';
+import { accessibility, adminContext, fail, fits, headingAndNav, noErrors, openAdmin, ready, runInBrowser, scriptArgs, watchedPage } from './common.mjs';
 
-const [origin, query, dir, ...ids] = process.argv.slice(2);
-if (!origin || !query || !dir || ids.length !== 3) {
-  console.error('usage: node reports.mjs <origin> <auth-query> <screenshot-dir> <order A> <order B> <order C>');
-  process.exit(2);
-}
+const [origin, query, dir, ...ids] =
+  scriptArgs('reports.mjs', ['origin', 'auth-query', 'screenshot-dir', 'order A', 'order B', 'order C']);
 const [A, B, C] = ids.map((id) => ({ id, name: `#${1000 + (Number(id) % 1000)}` }));
 
 const PAGES = [
@@ -35,11 +32,6 @@ const PAGES = [
   { slug: 'orders', heading: 'Order history', nav: 'Orders', rows: 3 },
 ];
 
-async function fits(page, what) {
-  const width = await page.evaluate(() => document.documentElement.scrollWidth);
-  if (width > 1280) fail(`${what}: ${width} px wide at 1280`);
-}
-
 /// The report table's data rows: each the trimmed text of its cells ([] for "No records").
 async function tableRows(page) {
   return page.$$eval('section[aria-labelledby="rows-heading"] table tbody tr', (trs) =>
@@ -47,18 +39,9 @@ async function tableRows(page) {
       .map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent.trim())));
 }
 
-async function ready(page, response, what) {
-  if (response?.status() !== 200) fail(`${what}: HTTP ${response?.status()}`);
-  await page.waitForSelector('html[data-ready="1"]');
-}
-
 async function open(page, p) {
-  const url = `${origin}/app/history/${p.slug}?${query}`;
-  await ready(page, await page.goto(url, { waitUntil: 'load' }), `GET /app/history/${p.slug}`);
-  const h1 = (await page.locator('main h1').innerText()).trim();
-  if (h1 !== p.heading) fail(`${p.slug}: heading ${JSON.stringify(h1)}, not ${JSON.stringify(p.heading)}`);
-  const current = (await page.locator('.sidenav a[aria-current="page"]').innerText()).trim();
-  if (current !== p.nav) fail(`${p.slug}: current nav item ${JSON.stringify(current)}, not ${JSON.stringify(p.nav)}`);
+  await openAdmin(page, origin, `/app/history/${p.slug}`, query);
+  await headingAndNav(page, p.slug, p.heading, p.nav);
   const rows = await tableRows(page);
   console.log(`${p.slug}: ${rows.length} row(s)`);
   for (const r of rows) console.log(`    ${r.join(' | ')}`);
@@ -94,7 +77,7 @@ async function historyPages(page) {
         if (!rows.some((r) => r.includes(o.name))) fail(`orders: ${o.name} missing`);
       }
     }
-    await fits(page, p.slug);
+    await fits(page, p.slug, 1280);
     await accessibility(page, `/app/history/${p.slug}`);
     await page.screenshot({ path: path.join(dir, `${p.slug}.png`), fullPage: true });
   }
@@ -118,7 +101,7 @@ async function filterAndCsv(page) {
   if (h2 !== 'Showing 1–1 of 1') fail(`filter: heading ${JSON.stringify(h2)}`);
   if ((await page.getByLabel('Order number').inputValue()) !== B.name) fail('filter: the field did not keep the value');
   console.log(`filter order=${B.name}: ${before} → ${rows.length} row(s)`);
-  await fits(page, 'filtered orders');
+  await fits(page, 'filtered orders', 1280);
   await accessibility(page, 'filtered Order history');
   await page.screenshot({ path: path.join(dir, 'orders-filtered.png'), fullPage: true });
 
@@ -182,43 +165,21 @@ async function timeline(page) {
   }
   if (!events.every((e) => e.at !== '')) fail('timeline: an event without a time');
   if (!(await page.locator('main').innerText()).includes('IST')) fail('timeline: times not said to be IST');
-  await fits(page, 'timeline');
+  await fits(page, 'timeline', 1280);
   await accessibility(page, `/app/orders/${B.id}`);
   await page.screenshot({ path: path.join(dir, 'timeline.png'), fullPage: true });
 }
 
-async function main() {
-  await mkdir(dir, { recursive: true });
-  const browser = await launchChromium();
-  try {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, acceptDownloads: true });
-    // Offline: App Bridge is an empty script here; the pages must not need it.
-    await context.route('https://cdn.shopify.com/**', (route) =>
-      route.fulfill({ status: 200, contentType: 'text/javascript', body: '/* App Bridge: not loaded in this test */' }));
-    const page = await context.newPage();
-    page.setDefaultTimeout(15_000);
-    const errors = [];
-    page.on('pageerror', (e) => errors.push(`page error: ${e.message}`));
-    page.on('console', (m) => {
-      if (m.type() === 'error') errors.push(`console: ${m.text()} (${m.location()?.url})`);
-    });
-    page.on('dialog', (d) => d.dismiss());
+async function main(browser) {
+  const { page, errors } = await watchedPage(await adminContext(browser, { acceptDownloads: true }));
+  page.on('dialog', (d) => d.dismiss());
 
-    await historyPages(page); // ends on the Order history
-    await filterAndCsv(page);
-    await timeline(page);
+  await historyPages(page); // ends on the Order history
+  await filterAndCsv(page);
+  await timeline(page);
 
-    if (errors.length) fail(`errors in the pages:\n  ${errors.join('\n  ')}`);
-    console.log(`reports ok; screenshots in ${dir}`);
-  } finally {
-    await browser.close();
-  }
+  noErrors(errors);
+  console.log(`reports ok; screenshots in ${dir}`);
 }
 
-try {
-  await main();
-  process.exit(0);
-} catch (e) {
-  console.error(`reports.mjs: ${e?.stack || e}`);
-  process.exit(1);
-}
+await runInBrowser('reports.mjs', dir, main);

@@ -35,12 +35,11 @@ async fn admin_pages_in_a_browser() {
         "customer": {"id": 7001, "email": "asha@example.com", "phone": "+919876543210"}});
     assert_eq!(app.post_webhook("customers/data_request", SHOP, "dr-1", &req).await.status(), 200);
     app.settle().await;
-    // The app's clock stands still in tests: one token serves the whole run.
-    let token = app.session_token(SHOP);
+    let query = crate::browser::admin_query(&app, SHOP);
     let origin = app.url("");
 
     let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser/pages");
-    let args = [origin.trim_end_matches('/').as_ref(), SHOP.as_ref(), token.as_ref(), shots.as_os_str()];
+    let args = [origin.trim_end_matches('/').as_ref(), query.as_ref(), shots.as_os_str()];
     crate::browser::run_script("admin_pages.mjs", &args, Duration::from_secs(180)).await;
     for shot in ["app-info", "contact", "settings", "otp", "ivr", "ivr-error", "ivr-saved", "fallback", "fallback-missed-call", "plan", "plan-saved", "whatsapp", "rules", "rules-saved", "ivr-phone", "ivr-embedded", "data-requests"] {
         assert!(shots.join(format!("{shot}.png")).is_file(), "{shot}.png not saved in {}", shots.display());
@@ -48,7 +47,7 @@ async fn admin_pages_in_a_browser() {
 
     // What the browser saved last is what the API has: retries 2 (saved with App Bridge's toast),
     // never the rejected 9 nor the discarded 4.
-    let doc: Value = app.get_api("/app/api/settings", &token).await.json().await.unwrap();
+    let doc: Value = app.get_api("/app/api/settings", &app.session_token(SHOP)).await.json().await.unwrap();
     assert_eq!(doc["ivr"]["retries"], 2);
     assert_eq!(doc["privacy"]["retention_days"], 90);
     assert_eq!(app.count("SELECT COUNT(*) FROM data_requests WHERE opened_at IS NOT NULL").await, 1, "the download was recorded");

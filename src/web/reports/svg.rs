@@ -20,16 +20,7 @@ pub fn overview_svg(o: &Overview) -> String {
     let desc: Vec<String> = o.days.iter().map(|d| format!("{}: {:.0}% of {} orders confirmed", d.date, d.rate_pct(), d.total)).collect();
     s.push_str(&html_escape(&desc.join("; ")));
     s.push_str("</desc>");
-    for pct in [0, 25, 50, 75, 100] {
-        let y = top + plot_h * (1.0 - pct as f64 / 100.0);
-        s.push_str(&format!(
-            "<line x1=\"{left}\" x2=\"{}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#e3e3e3\" stroke-width=\"1\"/>\
-             <text x=\"{}\" y=\"{:.1}\" font-size=\"10\" text-anchor=\"end\" fill=\"#616161\">{pct}%</text>",
-            w - 10.0,
-            left - 4.0,
-            y + 3.0
-        ));
-    }
+    s.push_str(&gridlines(left, w - 10.0, top, plot_h));
     for (i, d) in o.days.iter().enumerate() {
         let x = left + slot * i as f64 + (slot - bar) / 2.0;
         let mut y = top + plot_h;
@@ -91,16 +82,7 @@ pub fn rate_bars_svg(id: &str, title: &str, bars: &[RateBar]) -> String {
     let desc: Vec<String> = bars.iter().map(|b| format!("{}: {} (n = {})", b.label, pct(b.rate), b.n)).collect();
     s.push_str(&html_escape(&desc.join("; ")));
     s.push_str("</desc>");
-    for p in [0, 25, 50, 75, 100] {
-        let y = top + plot_h * (1.0 - p as f64 / 100.0);
-        s.push_str(&format!(
-            "<line x1=\"{left}\" x2=\"{}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#e3e3e3\" stroke-width=\"1\"/>\
-             <text x=\"{}\" y=\"{:.1}\" font-size=\"10\" text-anchor=\"end\" fill=\"#616161\">{p}%</text>",
-            w - 10.0,
-            left - 4.0,
-            y + 3.0
-        ));
-    }
+    s.push_str(&gridlines(left, w - 10.0, top, plot_h));
     for (i, b) in bars.iter().enumerate() {
         let x = left + slot * i as f64 + (slot - bar) / 2.0;
         let label = html_escape(&b.label);
@@ -131,6 +113,53 @@ pub fn rate_bars_svg(id: &str, title: &str, bars: &[RateBar]) -> String {
     s
 }
 
+/// The 0–100% gridlines with their labels, left of `left`, across the plot from `left` to `right`
+/// whose top is `top` and height `plot_h`: shared by both charts so they read alike.
+fn gridlines(left: f64, right: f64, top: f64, plot_h: f64) -> String {
+    let mut s = String::new();
+    for pct in [0, 25, 50, 75, 100] {
+        let y = top + plot_h * (1.0 - pct as f64 / 100.0);
+        s.push_str(&format!(
+            "<line x1=\"{left}\" x2=\"{right}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#e3e3e3\" stroke-width=\"1\"/>\
+             <text x=\"{}\" y=\"{:.1}\" font-size=\"10\" text-anchor=\"end\" fill=\"#616161\">{pct}%</text>",
+            left - 4.0,
+            y + 3.0
+        ));
+    }
+    s
+}
+
 pub fn html_escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::reports::DayRate;
+
+    #[test]
+    fn gridlines_run_from_0_at_the_bottom_to_100_at_the_top() {
+        let g = gridlines(40.0, 630.0, 10.0, 180.0);
+        assert!(g.starts_with(
+            "<line x1=\"40\" x2=\"630\" y1=\"190.0\" y2=\"190.0\" stroke=\"#e3e3e3\" stroke-width=\"1\"/>\
+             <text x=\"36\" y=\"193.0\" font-size=\"10\" text-anchor=\"end\" fill=\"#616161\">0%</text>"
+        ), "{g}");
+        assert!(g.ends_with("<text x=\"36\" y=\"13.0\" font-size=\"10\" text-anchor=\"end\" fill=\"#616161\">100%</text>"), "{g}");
+        assert!(g.contains("y1=\"100.0\"") && g.contains(">50%</text>"), "{g}");
+        assert_eq!(g.matches("<line ").count(), 5);
+    }
+
+    #[test]
+    fn both_charts_draw_the_gridlines_of_their_own_plot() {
+        let days = vec![DayRate { date: "2024-01-01".into(), total: 10, confirmed: 7, by_channel: [3, 2, 1, 0, 0] }];
+        let overview = overview_svg(&Overview { channels: vec![], days });
+        // 220 high, 28 below and 10 above the plot.
+        assert!(overview.contains(&gridlines(40.0, 630.0, 10.0, 182.0)), "{overview}");
+        let bars = [RateBar { label: "Confirmed".into(), rate: Some(0.25), n: 4, colour: "#25a06a" }];
+        let rates = rate_bars_svg("rto-chart", "RTO", &bars);
+        // 220 high, 40 below (label and n) and 14 above the plot.
+        assert!(rates.contains(&gridlines(40.0, 630.0, 14.0, 166.0)), "{rates}");
+        assert!(rates.contains("y1=\"180.0\"") && rates.contains("y=\"17.0\" font-size=\"10\" text-anchor=\"end\" fill=\"#616161\">100%"), "{rates}");
+    }
 }

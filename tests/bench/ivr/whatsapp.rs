@@ -43,93 +43,23 @@ fn plan_doc(account: &str, window_start: &str) -> Value {
 
 pub(super) async fn latency(s: &Settings, app: &mut App, fakes: &Fakes) -> anyhow::Result<PhaseResult> {
     const SHOPS: usize = 4;
-    let port = app.server.addr.port();
     for i in 0..SHOPS {
         app.install_doc(&shop_domain(i), plan_doc(&format!("acct{i}"), "00:00")).await?;
     }
-    let n = s.wa_lat_orders;
-    let reqs: Vec<Vec<u8>> = (0..n).map(|k| order_request(port, &shop_domain(k % SHOPS), k)).collect();
-    let samples = open_loop(app.server.addr, Arc::new(reqs), 0..n, s.lat_rate).await?.samples;
-    let mut failures = Failures::default();
-    let mut accepted_at: HashMap<usize, (Instant, Instant)> = HashMap::new();
-    let mut ack = Vec::new();
-    for smp in &samples {
-        match &smp.result {
-            Ok(200) => {
-                accepted_at.insert(smp.index, (smp.done, smp.scheduled));
-                ack.push(smp.latency());
-            }
-            Ok(st) => *failures.statuses.entry(*st).or_default() += 1,
-            Err(e) => failures.error(e),
-        }
-    }
-    failures.unsent += n.saturating_sub(samples.len());
-    let expected = accepted_at.len();
-    let waited = wait_until(app, Duration::from_secs(60), "a WhatsApp message for every accepted order", move || async move {
-        Ok(fakes.message_count() >= expected)
-    })
-    .await;
-    let messages = fakes.messages();
-    let (mut from_ack, mut from_sched) = (Vec::new(), Vec::new());
-    let (mut early, mut unmatched) = (0, 0);
-    let mut seen: HashMap<usize, usize> = HashMap::new();
-    for m in &messages {
-        let Some(k) = order_of(&m.number).filter(|k| accepted_at.contains_key(k)) else {
-            unmatched += 1;
-            continue;
-        };
-        *seen.entry(k).or_default() += 1;
-        let (done, scheduled) = accepted_at[&k];
-        if m.at < done {
-            early += 1;
-        }
-        from_ack.push(m.at.saturating_duration_since(done));
-        from_sched.push(m.at.saturating_duration_since(scheduled));
-    }
-    let duplicates = seen.values().filter(|c| **c > 1).count();
-    let missing = accepted_at.keys().filter(|k| !seen.contains_key(*k)).count();
-    from_ack.sort_unstable();
-    from_sched.sort_unstable();
-    ack.sort_unstable();
-    let calls = fakes.call_count();
-    println!(
-        "orders          {n} webhooks at {}/s (open loop) over {SHOPS} shops on [whatsapp, ivr]: {expected} accepted, webhook p50 {:.2} ms / p99 {:.2} ms; failures: {}",
-        s.lat_rate,
-        pct_ms(&ack, 50.0),
-        pct_ms(&ack, 99.0),
-        if failures.total() == 0 { "none".into() } else { failures.describe() }
-    );
-    println!(
-        "messages        {} WhatsApp requests for {expected} accepted orders; missing {missing}, duplicated {duplicates}, unmatched {unmatched}; {calls} calls{}",
-        messages.len(),
-        if waited.is_err() { " (gave up waiting after 60 s)" } else { "" }
-    );
-    println!(
-        "order → message from the webhook's 200: p50 {:.0} ms, p90 {:.0} ms, p99 {:.0} ms, max {:.0} ms{}",
-        pct_ms(&from_ack, 50.0),
-        pct_ms(&from_ack, 90.0),
-        pct_ms(&from_ack, 99.0),
-        pct_ms(&from_ack, 100.0),
-        if early > 0 { format!(" ({early} messages arrived before the client read the 200)") } else { String::new() }
-    );
-    println!(
-        "                from the webhook's scheduled send: p50 {:.0} ms, p99 {:.0} ms",
-        pct_ms(&from_sched, 50.0),
-        pct_ms(&from_sched, 99.0)
-    );
-    let (p50, p99) = (pct_ms(&from_ack, 50.0), pct_ms(&from_ack, 99.0));
-    let mark = |ok: bool| if ok { "ok" } else { "MISS" };
+    let lat = contact_latency(s, app, s.wa_lat_orders, SHOPS, &|| fakes.messages()).await?;
+    lat.print(s, " on [whatsapp, ivr]", "message", "WhatsApp requests", &format!("; {} calls", fakes.call_count()));
+    let (p50, p99) = (lat.pct_ms(50.0), lat.pct_ms(99.0));
     let summary = format!(
-        "{n} orders at {}/s on [whatsapp, ivr]: accepted → WhatsApp request p50 {p50:.0} ms [{}], p99 {p99:.0} ms, max {:.0} ms; missing {missing}, duplicated {duplicates}, failures {}",
+        "{} orders at {}/s on [whatsapp, ivr]: accepted → WhatsApp request p50 {p50:.0} ms [{}], p99 {p99:.0} ms, max {:.0} ms; missing {}, duplicated {}, failures {}",
+        s.wa_lat_orders,
         s.lat_rate,
         mark(p50 < TARGET_LATENCY_P50_MS),
-        pct_ms(&from_ack, 100.0),
-        failures.total()
+        lat.pct_ms(100.0),
+        lat.missing,
+        lat.duplicated,
+        lat.failures.total()
     );
-    Ok(PhaseResult {
-        passed: failures.total() == 0 && missing == 0 && duplicates == 0 && unmatched == 0,
-        summary,
-    })
+    Ok(PhaseResult { passed: lat.passed(), summary })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -280,7 +210,7 @@ pub(super) async fn backlog(s: &Settings, app: &mut App, db: &BenchDb, fakes: &F
         "{orders} messages, {shops} shops, {accounts} accounts, limit {limit}/min: worst minute {worst_minute} [{}], sustained {sus_min:.1}–{sus_max:.1}/min [{}], \
          drained in {:.0} s; per-shop first message ≤ {first_max:.1} s, last {last_min:.0}–{last_max:.0} s (median {last_med:.0} s){}",
         if within_limit { "ok" } else { "OVER LIMIT" },
-        if fast_enough { "ok" } else { "MISS" },
+        mark(fast_enough),
         drained.as_secs_f64(),
         if complete { String::new() } else { format!("; INCOMPLETE: {missing} missing, {duplicates} duplicated, {unknown} unknown") }
     );
