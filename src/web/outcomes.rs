@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 use chrono::NaiveDate;
 
 use crate::AppState;
-use crate::costs::CostReport;
+use crate::costs::{Channel, CostReport, Funnel, funnel, funnel_json};
 use crate::db::shops::Shop;
 use crate::db::{costs, outcomes};
 use crate::domain::{OrderStatus, ShopDomain};
@@ -38,6 +38,8 @@ pub struct Outcomes {
     pub end: i64,
     pub by_status: Vec<(OrderStatus, Tally)>,
     pub costs: CostReport,
+    /// Orders sent, delivered, answered and confirmed per channel (`db::outcomes::funnel`).
+    pub funnel: Vec<(Channel, Funnel)>,
 }
 
 impl Outcomes {
@@ -49,7 +51,8 @@ impl Outcomes {
         let (start, end) = (day_start(tz, from), day_start(tz, to + chrono::Days::new(1)));
         let rows = outcomes::counts(&state.db, &shop.id, start, end, cod_only).await?;
         let costs = costs::report_between(&state.db, &shop.id, start, end, &settings.costs).await?;
-        Ok(Outcomes { tz, cod_only, start, end, by_status: tally(&rows), costs })
+        let funnel = funnel(&outcomes::funnel(&state.db, &shop.id, start, end, cod_only).await?);
+        Ok(Outcomes { tz, cod_only, start, end, by_status: tally(&rows), costs, funnel })
     }
 }
 
@@ -83,6 +86,8 @@ async fn outcomes_api(State(state): State<AppState>, ShopSession(shop): ShopSess
         "by_channel": o.costs.by_channel_json(),
         // Every channel's contacts and cost over every confirmed order of the range.
         "cost": o.costs.overall.to_json(),
+        // Orders per channel at each stage, sent → delivered → answered → confirmed.
+        "funnel": funnel_json(&o.funnel),
     });
     let domain = ShopDomain::parse(&shop.domain).ok();
     Ok(with_csp(domain.as_ref(), Json(body).into_response()))
