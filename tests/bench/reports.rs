@@ -22,11 +22,11 @@
 //! The target: order history answers in < 50 ms p95 (page load). The bench fails when it does not.
 //!
 //! The orders carry outcome data (resolved 1 min–4 h after being taken; most confirmed and some
-//! others shipped, then delivered, returned or cancelled; see `insert_orders`) and call attempts
-//! (`insert_attempts`), so the Outcomes page (issue 18) is then timed over the last 30 and 92
+//! others shipped, then delivered, returned or cancelled; see `insert_orders`), call attempts
+//! (`insert_attempts`) and SMS (`insert_sms`), so the Outcomes page (issue 18) is then timed over the last 30 and 92
 //! days, `BENCH_OUTCOME_ITERATIONS` (50) runs after 5 warm-up runs: the page (counts by status and
-//! outcome + cost report + confirm durations + quarter hours, each also alone) and the API's part
-//! (counts + cost report, 30 days). Its target, page < 200 ms p95, is printed, not enforced.
+//! outcome + cost report + confirm durations + quarter hours + funnel per channel, each also alone) and the API's part
+//! (counts + cost report + funnel, 30 days). Its target, page < 200 ms p95, is printed, not enforced.
 //!
 //! PostgreSQL: `BENCH_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`) is used
 //! only to create and finally drop a fresh `codverify_bench_<random>` database. SQLite: a fresh file
@@ -42,6 +42,7 @@ use chrono::NaiveDate;
 use codverify::crypto::Cipher;
 use codverify::db::Db;
 use codverify::on_db;
+use codverify::costs::{Channel, funnel};
 use codverify::db::{costs, outcomes, reports};
 use codverify::outcomes::{by_hour, tally, time_to_confirm};
 use codverify::reports::{Filters, Report, day_start, shop_tz};
@@ -119,6 +120,7 @@ async fn bench(backend: Backend, url: &str) -> anyhow::Result<bool> {
         insert_orders(&db, backend, &format!("shop-noise-{i}"), 10_000_000 * i, per_noise, days, &phones).await?;
     }
     insert_attempts(&db, SHOP, orders, days).await?;
+    insert_sms(&db, SHOP, orders, days).await?;
     for i in 1..=NOISE_SHOPS {
         insert_attempts(&db, &format!("shop-noise-{i}"), per_noise, days).await?;
     }
@@ -129,7 +131,7 @@ async fn bench(backend: Backend, url: &str) -> anyhow::Result<bool> {
             sqlx::query("ANALYZE").execute(p).await?;
         }
         Db::Postgres(p) => {
-            sqlx::query("VACUUM ANALYZE orders, call_attempts").execute(p).await?;
+            sqlx::query("VACUUM ANALYZE orders, call_attempts, sms_messages").execute(p).await?;
         }
     }
     println!(
@@ -212,8 +214,8 @@ async fn bench(backend: Backend, url: &str) -> anyhow::Result<bool> {
 
 /// The Outcomes page (issue 18) over the last 30 and 92 days: what `Outcomes::load` and the page
 /// handler compute (counts by status and outcome, the cost report, the confirm durations, the
-/// orders per quarter hour, and the pure rules that fold them), each query also alone, and the
-/// API's part (counts + cost report). Reported against the page target; it does not fail the bench.
+/// orders per quarter hour, the funnel per channel, and the pure rules that fold them), each query
+/// also alone, and the API's part (counts + cost report + funnel). Reported against the page target; it does not fail the bench.
 async fn outcomes_phase(db: &Db, today: NaiveDate) -> anyhow::Result<()> {
     let iterations = (env_i64("BENCH_OUTCOME_ITERATIONS", 50) as usize).max(1);
     // These queries take seconds at a million orders: a few warm-up runs fill the caches.
@@ -232,20 +234,22 @@ async fn outcomes_phase(db: &Db, today: NaiveDate) -> anyhow::Result<()> {
             let costs = costs::report_between(db, SHOP, start, end, prices).await?;
             let ttc = time_to_confirm(outcomes::confirm_durations(db, SHOP, start, end, cod_only).await?);
             let hours = by_hour(tz, &outcomes::quarter_hours(db, SHOP, start, end, cod_only).await?);
+            let funnel = funnel(&outcomes::funnel(db, SHOP, start, end, cod_only).await?);
             let by_status = tally(&counts);
-            Ok::<usize, sqlx::Error>(by_status.len() + costs.by_channel.len() + ttc.orders as usize + hours.len())
+            Ok::<usize, sqlx::Error>(by_status.len() + costs.by_channel.len() + ttc.orders as usize + hours.len() + funnel.len())
         })
         .await?;
         page_p95.push(page.p95);
-        rows.push((format!("page ({days} days): all four + rules"), page));
+        rows.push((format!("page ({days} days): all five + rules"), page));
         if days == 30 {
             let api = time(iterations, || async {
                 let counts = outcomes::counts(db, SHOP, start, end, cod_only).await?;
                 let costs = costs::report_between(db, SHOP, start, end, prices).await?;
-                Ok::<usize, sqlx::Error>(tally(&counts).len() + costs.by_channel.len())
+                let funnel = funnel(&outcomes::funnel(db, SHOP, start, end, cod_only).await?);
+                Ok::<usize, sqlx::Error>(tally(&counts).len() + costs.by_channel.len() + funnel.len())
             })
             .await?;
-            rows.push(("API (30 days): counts + cost report".to_string(), api));
+            rows.push(("API (30 days): counts + cost report + funnel".to_string(), api));
         }
         let counts = time_after(WARM_UP, iterations, || async { outcomes::counts(db, SHOP, start, end, cod_only).await.map(|r| r.len()) }).await?;
         rows.push((format!("  counts by status, outcome ({days} d)"), counts));
@@ -255,6 +259,8 @@ async fn outcomes_phase(db: &Db, today: NaiveDate) -> anyhow::Result<()> {
         rows.push((format!("  confirm durations ({days} d)"), durations));
         let quarters = time_after(WARM_UP, iterations, || async { outcomes::quarter_hours(db, SHOP, start, end, cod_only).await.map(|r| r.len()) }).await?;
         rows.push((format!("  quarter hours ({days} d)"), quarters));
+        let funnel_rows = time_after(WARM_UP, iterations, || async { outcomes::funnel(db, SHOP, start, end, cod_only).await.map(|r| r.len()) }).await?;
+        rows.push((format!("  funnel per channel ({days} d)"), funnel_rows));
     }
     for days in [30u64, 92] {
         let (start, end) = range(days);
@@ -263,9 +269,10 @@ async fn outcomes_phase(db: &Db, today: NaiveDate) -> anyhow::Result<()> {
         let shipped: i64 = by_status.iter().map(|(_, t)| t.shipped).sum();
         let costs = costs::report_between(db, SHOP, start, end, prices).await?;
         let ttc = time_to_confirm(outcomes::confirm_durations(db, SHOP, start, end, cod_only).await?);
+        let ivr = funnel(&outcomes::funnel(db, SHOP, start, end, cod_only).await?).into_iter().find(|(c, _)| *c == Channel::Ivr).map(|(_, f)| f);
         println!(
-            "outcomes, {days} days: {orders} orders, {shipped} shipped, {} contacts, {} confirmed, time to confirm p50 {:?} ms",
-            costs.overall.contacts, ttc.orders, ttc.p50_ms
+            "outcomes, {days} days: {orders} orders, {shipped} shipped, {} contacts, {} confirmed, time to confirm p50 {:?} ms, IVR funnel {:?}",
+            costs.overall.contacts, ttc.orders, ttc.p50_ms, ivr.unwrap_or_default()
         );
     }
     println!("{:<44} {:>9} {:>9} {:>9}   ({iterations} runs each)", "outcomes query", "p50 ms", "p95 ms", "max ms");
@@ -401,6 +408,25 @@ async fn insert_orders(db: &Db, backend: Backend, shop: &str, first_id: i64, n: 
                CASE WHEN sh = 1 THEN {created} + {DAY_MS} END, {delivered}, {returned}, {cancelled}, oc, \
                COALESCE({delivered}, {returned}, {cancelled}) \
              FROM (SELECT g, {shipped} AS sh, {outcome} AS oc FROM {src}) AS t"
+        )
+    })
+    .await
+}
+
+/// SMS of `shop`'s orders as `insert_orders` made them: the link, missed-call ask or OTP of each
+/// order confirmed through it (reported delivered), and a link to each order no one answered (not
+/// reported delivered), so the funnel's SMS query has rows to group.
+async fn insert_sms(db: &Db, shop: &str, n: i64, days: i64) -> anyhow::Result<()> {
+    let step = (days * DAY_MS) / n.max(1);
+    let created = format!("({T0} + g * {step})");
+    let kind = "CASE WHEN g % 10 = 9 OR g % 4 = 1 THEN 'link' WHEN g % 4 = 2 THEN 'missed_call' ELSE 'otp' END";
+    series_insert(db, n, |src| {
+        format!(
+            "INSERT INTO sms_messages (id, shop_id, order_id, kind, seq, account_sid, body, unicode, state, status, due_at, sent_at, \
+               created_at, updated_at) \
+             SELECT '{shop}-s' || g, '{shop}', '{shop}-' || g, {kind}, 1, 'bench', 'text', FALSE, 'sent', \
+               CASE WHEN g % 10 = 9 THEN 'submitted' ELSE 'sent' END, {created}, {created} + 60000, {created}, {created} \
+             FROM (SELECT g FROM {src}) AS t WHERE (g % 10 < 5 AND g % 4 <> 0) OR g % 10 = 9"
         )
     })
     .await
