@@ -214,6 +214,92 @@ impl CostReport {
     }
 }
 
+/// A channel's funnel over a range of orders (issue 18): orders a contact of the channel left
+/// for, orders Exotel reported it reached, orders whose shopper answered on it, and orders
+/// confirmed through it. An order counts once per stage, and a later stage implies the earlier
+/// ones, so no stage counts more orders than the one before it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Funnel {
+    pub sent: i64,
+    pub delivered: i64,
+    pub answered: i64,
+    pub confirmed: i64,
+}
+
+/// A funnel row as `db::outcomes::funnel` gives it: (channel key, sent, delivered, answered,
+/// confirmed) counts of orders. Rows of disjoint sets of orders add up.
+pub type FunnelRow = (String, i64, i64, i64, i64);
+
+fn ratio(n: i64, of: i64) -> Option<f64> {
+    (of > 0).then(|| n as f64 / of as f64)
+}
+
+impl Funnel {
+    /// One row's counts, each stage raised to the one after it (and none below zero), so that a
+    /// row that is not monotone cannot make a bar grow; done per row, so rows still add up.
+    fn of_row(sent: i64, delivered: i64, answered: i64, confirmed: i64) -> Funnel {
+        let confirmed = confirmed.max(0);
+        let answered = answered.max(confirmed);
+        let delivered = delivered.max(answered);
+        Funnel { sent: sent.max(delivered), delivered, answered, confirmed }
+    }
+
+    /// delivered ÷ sent; `None` when nothing was sent (the same for the other rates).
+    pub fn delivered_rate(&self) -> Option<f64> {
+        ratio(self.delivered, self.sent)
+    }
+    /// answered ÷ delivered.
+    pub fn answered_rate(&self) -> Option<f64> {
+        ratio(self.answered, self.delivered)
+    }
+    /// confirmed ÷ answered.
+    pub fn confirmed_rate(&self) -> Option<f64> {
+        ratio(self.confirmed, self.answered)
+    }
+    /// confirmed ÷ sent: the whole funnel.
+    pub fn sent_to_confirmed(&self) -> Option<f64> {
+        ratio(self.confirmed, self.sent)
+    }
+
+    /// `{"sent", "delivered", "answered", "confirmed"}` (orders).
+    pub fn to_json(&self) -> Value {
+        json!({"sent": self.sent, "delivered": self.delivered, "answered": self.answered, "confirmed": self.confirmed})
+    }
+}
+
+impl std::ops::Add for Funnel {
+    type Output = Funnel;
+
+    fn add(self, o: Funnel) -> Funnel {
+        Funnel {
+            sent: self.sent + o.sent,
+            delivered: self.delivered + o.delivered,
+            answered: self.answered + o.answered,
+            confirmed: self.confirmed + o.confirmed,
+        }
+    }
+}
+
+/// Every channel's funnel, in `Channel::ALL` order, summing the rows of each (rows of an unknown
+/// channel key are left out). Rows of [s, m) followed by rows of [m, e) give the funnel of [s, e).
+pub fn funnel(rows: &[FunnelRow]) -> Vec<(Channel, Funnel)> {
+    Channel::ALL
+        .iter()
+        .map(|&ch| {
+            let f = rows
+                .iter()
+                .filter(|(key, ..)| Channel::parse(key) == Some(ch))
+                .fold(Funnel::default(), |f, (_, s, d, a, c)| f + Funnel::of_row(*s, *d, *a, *c));
+            (ch, f)
+        })
+        .collect()
+}
+
+/// The outcomes API's `funnel`: one `{"sent", "delivered", "answered", "confirmed"}` per channel key.
+pub fn funnel_json(funnel: &[(Channel, Funnel)]) -> Value {
+    Value::Object(funnel.iter().map(|(c, f)| (c.as_str().to_string(), f.to_json())).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -275,6 +361,25 @@ mod tests {
             "cost_per_confirmed_paise": null}));
     }
 
+    #[test]
+    fn funnel_sums_rows_per_channel_and_never_grows() {
+        let row = |k: &str, s, d, a, c| (k.to_string(), s, d, a, c);
+        let f = funnel(&[row("ivr", 10, 6, 4, 3), row("whatsapp", 5, 5, 2, 1), row("ivr", 2, 2, 2, 2), row("sms", 9, 9, 9, 9),
+            // Not monotone (2 answered of 1 delivered): raised, so the bars never grow.
+            row("otp", 1, 1, 2, 0)]);
+        let of = |ch| f.iter().find(|(c, _)| *c == ch).unwrap().1;
+        assert_eq!(f.len(), Channel::ALL.len());
+        assert_eq!(of(Channel::Ivr), Funnel { sent: 12, delivered: 8, answered: 6, confirmed: 5 });
+        assert_eq!(of(Channel::Whatsapp), Funnel { sent: 5, delivered: 5, answered: 2, confirmed: 1 });
+        assert_eq!(of(Channel::Otp), Funnel { sent: 2, delivered: 2, answered: 2, confirmed: 0 });
+        assert_eq!(of(Channel::SmsLink), Funnel::default(), "an unknown key counts nowhere");
+        let ivr = of(Channel::Ivr);
+        assert_eq!((ivr.delivered_rate(), ivr.answered_rate(), ivr.sent_to_confirmed()), (Some(8.0 / 12.0), Some(0.75), Some(5.0 / 12.0)));
+        assert_eq!(of(Channel::Otp).confirmed_rate(), Some(0.0));
+        assert_eq!(Funnel::default().sent_to_confirmed(), None);
+        assert_eq!(funnel_json(&f)["ivr"], json!({"sent": 12, "delivered": 8, "answered": 6, "confirmed": 5}));
+    }
+
     fn contact() -> impl Strategy<Value = Contact> {
         prop_oneof![
             (proptest::option::of(-1000i64..100_000), proptest::option::of(-5i64..20_000), any::<bool>())
@@ -282,6 +387,11 @@ mod tests {
             proptest::option::of(-3i64..20).prop_map(|units| Contact::Sms { units }),
             any::<bool>().prop_map(|billed| Contact::Whatsapp { billed }),
         ]
+    }
+
+    fn funnel_row() -> impl Strategy<Value = FunnelRow> {
+        let key = prop_oneof![Just("ivr"), Just("whatsapp"), Just("sms_link"), Just("sms_missed_call"), Just("otp"), Just("other")];
+        (key, -2i64..50, -2i64..50, -2i64..50, -2i64..50).prop_map(|(k, s, d, a, c)| (k.to_string(), s, d, a, c))
     }
 
     fn prices() -> impl Strategy<Value = Costs> {
@@ -313,6 +423,22 @@ mod tests {
             let r = CostReport::new(&split, confirmed, &p);
             prop_assert_eq!(r.overall.cost_paise, total.cost_paise);
             prop_assert_eq!(r.overall.contacts, usage.contacts);
+        }
+
+        #[test]
+        fn funnel_is_monotone_and_rows_add_up(rows in proptest::collection::vec(funnel_row(), 0..40), cut in 0usize..40) {
+            let whole = funnel(&rows);
+            let cut = cut.min(rows.len());
+            let (a, b) = (funnel(&rows[..cut]), funnel(&rows[cut..]));
+            for (((ch, f), (ch_a, fa)), (ch_b, fb)) in whole.iter().zip(&a).zip(&b) {
+                prop_assert!(ch == ch_a && ch == ch_b);
+                // Additive: the per-day cache concatenates days' rows.
+                prop_assert_eq!(*f, *fa + *fb);
+                prop_assert!(f.sent >= f.delivered && f.delivered >= f.answered && f.answered >= f.confirmed && f.confirmed >= 0, "{:?}", f);
+                for r in [f.delivered_rate(), f.answered_rate(), f.confirmed_rate(), f.sent_to_confirmed()].into_iter().flatten() {
+                    prop_assert!((0.0..=1.0).contains(&r));
+                }
+            }
         }
 
         #[test]

@@ -378,9 +378,16 @@ pub struct Facts {
     pub usage: Vec<(Channel, Usage, i64)>,
     /// Every confirmed order, whichever way (the cost report's overall line).
     pub confirmed: i64,
+    /// (channel, orders sent, delivered, answered, confirmed): `costs::funnel`'s rows.
+    pub funnel: Vec<(String, i64, i64, i64, i64)>,
+    /// [`Facts::VERSION`] when computed; stored facts of another version are computed again.
+    pub v: u32,
 }
 
 impl Facts {
+    /// Raised whenever what a field holds changes meaning, so days summarised before are not used.
+    pub const VERSION: u32 = 1;
+
     /// Adds `other` in, folding rows with the same key so merged facts stay as small as one day's.
     pub fn merge(&mut self, other: Facts) {
         /// Rows summed per key, in key order.
@@ -406,6 +413,9 @@ impl Facts {
         let add_usage = |a: &mut (Usage, i64), b: (Usage, i64)| *a = (a.0 + b.0, a.1 + b.1);
         self.usage = fold(usage, add_usage).into_iter().filter_map(|(k, (u, c))| Some((Channel::parse(k)?, u, c))).collect();
         self.confirmed += other.confirmed;
+        let funnel = std::mem::take(&mut self.funnel).into_iter().chain(other.funnel).map(|(k, a, b, c, d)| (k, [a, b, c, d]));
+        let add4 = |x: &mut [i64; 4], y: [i64; 4]| x.iter_mut().zip(y).for_each(|(x, y)| *x += y);
+        self.funnel = fold(funnel, add4).into_iter().map(|(k, [a, b, c, d])| (k, a, b, c, d)).collect();
     }
 }
 
@@ -660,6 +670,8 @@ mod tests {
                     quarters: rows.iter().map(|r| (r.4, r.2, r.2 / 2)).collect(),
                     usage: rows.iter().map(|r| (Channel::ALL[r.5], Usage { contacts: 1, reported_paise: r.6, ..Usage::default() }, r.2 % 2)).collect(),
                     confirmed: rows.iter().map(|r| r.2 % 2).sum(),
+                    funnel: rows.iter().map(|r| (Channel::ALL[r.5].as_str().to_string(), r.2 + 2, r.2 + 1, r.2, r.2 % 2)).collect(),
+                    v: 0,
                 };
                 let mut f = Facts::default();
                 f.merge(raw);

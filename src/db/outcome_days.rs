@@ -32,8 +32,8 @@ use crate::reports::day_start;
 const QUARTER_MS: i64 = 900_000;
 
 /// The tables whose rows' writes change an order's day: the orders, and the contacts priced and
-/// counted by the page (each with `order_id`).
-const CONTACT_TABLES: [&str; 3] = ["call_attempts", "sms_messages", "whatsapp_messages"];
+/// counted by the page, links used and OTPs entered included (each with `order_id`).
+const CONTACT_TABLES: [&str; 5] = ["call_attempts", "sms_messages", "whatsapp_messages", "links", "otps"];
 
 /// Installs the marking triggers (see the module doc); run by `Db::migrate` after the migrations.
 /// Idempotent, and safe from several processes at once.
@@ -113,7 +113,7 @@ pub async fn facts(db: &Db, shop_id: &str, tz: Tz, cod_only: bool, from: NaiveDa
             continue;
         }
         // A row that does not read (a format from another version) is computed again.
-        if let Some(f) = stored.and_then(|s| serde_json::from_str::<Facts>(&s).ok()) {
+        if let Some(f) = stored.and_then(|s| serde_json::from_str::<Facts>(&s).ok()).filter(|f| f.v == Facts::VERSION) {
             fresh.insert(day, f);
         }
     }

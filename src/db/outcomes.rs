@@ -1,6 +1,7 @@
 //! Delivery outcomes as stored on `orders` (SPEC §10): what Shopify reported after shipping, the
 //! outcome read off it (the rule is `crate::outcomes`), and the outcomes report's counts.
 
+use crate::db::reports::CHANNELS;
 use crate::db::{Db, Tx};
 use crate::domain::ShippingOutcome;
 use crate::outcomes::{Facts, Observed, duration_counts};
@@ -79,9 +80,95 @@ pub async fn facts(db: &Db, shop_id: &str, start: i64, end: i64, cod_only: bool)
         quarters: quarter_hours(db, shop_id, start, end, cod_only).await?,
         usage,
         confirmed,
+        funnel: funnel(db, shop_id, start, end, cod_only).await?,
+        v: Facts::VERSION,
     };
     // Folded: one row per key, as the cache stores it.
-    let mut facts = Facts::default();
+    let mut facts = Facts { v: Facts::VERSION, ..Facts::default() };
     facts.merge(raw);
     Ok(facts)
+}
+
+/// Per order of the range, whether a channel's contacts reached it, were answered and confirmed it
+/// (0/1 each), reduced to counts of orders: sent (every order there), delivered (reported
+/// delivered, or answered, or confirmed), answered (or confirmed), confirmed.
+const PER_ORDER_COUNTS: &str = "COUNT(*), COALESCE(SUM(CASE WHEN t.dl + t.an + t.cf > 0 THEN 1 ELSE 0 END), 0), \
+    COALESCE(SUM(CASE WHEN t.an + t.cf > 0 THEN 1 ELSE 0 END), 0), COALESCE(SUM(t.cf), 0)";
+
+/// The `CHANNELS` confirmation of channel `key` (the cost table's attribution: the resolving
+/// reason, and no agent resolved it).
+fn confirmed_through(key: &str) -> String {
+    let reason = CHANNELS.iter().find(|(k, _, _)| *k == key).map_or("FALSE", |(_, _, r)| r);
+    format!("(o.status = 'confirmed' AND o.resolved_by IS NULL AND {reason})")
+}
+
+/// The funnel per channel (issue 18) of the shop's orders created in [start, end) (unix ms; COD
+/// orders only when `cod_only`): rows of (channel key as `crate::costs::Channel` names it, orders
+/// sent, delivered, answered, confirmed). A channel may have several rows; they add up, and rows of
+/// disjoint ranges add up to the rows of their union (`crate::costs::funnel` sums them).
+///
+/// Sent: a contact left for Exotel (the cost report's contacts: a call dialled, an SMS or WhatsApp
+/// message sent or perhaps sent). Delivered: Exotel reported the SMS delivered (`sent`), the
+/// WhatsApp message delivered or read, or the call picked up (completed, not by a machine).
+/// Answered: a key pressed, a WhatsApp reply, the link used, an OTP entered (right or wrong); a
+/// missed call is only known by the orders it confirmed. Confirmed: as the cost table counts it.
+/// One grouped query per contact table, each grouping its rows per order; an order confirmed
+/// through a channel that none of its rows show is added by a last pass over the confirmed orders.
+pub async fn funnel(db: &Db, shop_id: &str, start: i64, end: i64, cod_only: bool) -> Result<Vec<(String, i64, i64, i64, i64)>, sqlx::Error> {
+    let orders = format!("o.shop_id = $1 AND o.created_at >= $2 AND o.created_at < $3{}", if cod_only { " AND o.is_cod = TRUE" } else { "" });
+    let (ivr, wa) = (confirmed_through("ivr"), confirmed_through("whatsapp"));
+    let (link, missed, otp) = (confirmed_through("sms_link"), confirmed_through("missed_call"), confirmed_through("otp"));
+    type Counts = (i64, i64, i64, i64);
+    let per_order = |table: &str, alias: &str, sent: &str, delivered: &str, answered: &str, confirmed: &str| {
+        format!(
+            "SELECT {PER_ORDER_COUNTS} FROM (SELECT {alias}.order_id, MAX(CASE WHEN {delivered} THEN 1 ELSE 0 END) AS dl, \
+               MAX(CASE WHEN {answered} THEN 1 ELSE 0 END) AS an, MAX(CASE WHEN {confirmed} THEN 1 ELSE 0 END) AS cf \
+             FROM {table} {alias} JOIN orders o ON o.id = {alias}.order_id \
+             WHERE {orders} AND {alias}.shop_id = $1 AND {sent} GROUP BY {alias}.order_id) t"
+        )
+    };
+    let calls_sql = per_order("call_attempts", "a", "a.dialed_at IS NOT NULL",
+        "a.choice IS NOT NULL OR (a.exotel_status = 'completed' AND COALESCE(a.result, '') <> 'machine')", "a.choice IS NOT NULL", &ivr);
+    let calls: Counts = on_db!(db, c => sqlx::query_as(sqlx::AssertSqlSafe(calls_sql)).bind(shop_id).bind(start).bind(end).fetch_one(c).await)?;
+    let wa_sql = per_order("whatsapp_messages", "w", "w.state IN ('sent', 'unknown')", "w.status IN ('delivered', 'read')", "w.reply IS NOT NULL", &wa);
+    let whatsapp: Counts = on_db!(db, c => sqlx::query_as(sqlx::AssertSqlSafe(wa_sql)).bind(shop_id).bind(start).bind(end).fetch_one(c).await)?;
+    // The SMS channels by kind, with the answers recorded elsewhere: links used, OTPs entered.
+    let sms_sql = format!(
+        "SELECT t.ch, {PER_ORDER_COUNTS} FROM (SELECT u.ch, u.oid, MAX(u.dl) AS dl, MAX(u.an) AS an, MAX(u.cf) AS cf FROM ( \
+           SELECT m.kind AS ch, m.order_id AS oid, CASE WHEN m.status = 'sent' THEN 1 ELSE 0 END AS dl, 0 AS an, \
+             CASE WHEN (m.kind = 'link' AND {link}) OR (m.kind = 'missed_call' AND {missed}) OR (m.kind = 'otp' AND {otp}) THEN 1 ELSE 0 END AS cf \
+           FROM sms_messages m JOIN orders o ON o.id = m.order_id \
+           WHERE {orders} AND m.shop_id = $1 AND m.kind IN ('link', 'missed_call', 'otp') AND m.state IN ('sent', 'unknown') \
+           UNION ALL SELECT 'link', l.order_id, 0, 1, CASE WHEN {link} THEN 1 ELSE 0 END \
+           FROM links l JOIN orders o ON o.id = l.order_id WHERE {orders} AND l.shop_id = $1 AND l.used_at IS NOT NULL \
+           UNION ALL SELECT 'otp', p.order_id, 0, 1, CASE WHEN {otp} THEN 1 ELSE 0 END \
+           FROM otps p JOIN orders o ON o.id = p.order_id WHERE {orders} AND p.shop_id = $1 AND (p.verified_at IS NOT NULL OR p.wrong_count > 0) \
+         ) u GROUP BY u.ch, u.oid) t GROUP BY t.ch"
+    );
+    let sms: Vec<(String, i64, i64, i64, i64)> =
+        on_db!(db, c => sqlx::query_as(sqlx::AssertSqlSafe(sms_sql)).bind(shop_id).bind(start).bind(end).fetch_all(c).await)?;
+    // Every order confirmed through each channel, as the cost table counts them.
+    let conf_sql = format!(
+        "SELECT {} FROM orders o WHERE {orders} AND o.status = 'confirmed'",
+        [&ivr, &wa, &link, &missed, &otp].map(|c| format!("COALESCE(SUM(CASE WHEN {c} THEN 1 ELSE 0 END), 0)")).join(", ")
+    );
+    let conf: (i64, i64, i64, i64, i64) =
+        on_db!(db, c => sqlx::query_as(sqlx::AssertSqlSafe(conf_sql)).bind(shop_id).bind(start).bind(end).fetch_one(c).await)?;
+
+    let mut rows: Vec<(String, i64, i64, i64, i64)> = Vec::new();
+    let mut push = |key: &str, (s, d, a, c): Counts, all_confirmed: i64| {
+        rows.push((key.to_string(), s, d, a, c));
+        // Confirmed through the channel without a row of it: at every stage (a later stage implies the earlier).
+        let rest = all_confirmed - c;
+        if rest > 0 {
+            rows.push((key.to_string(), rest, rest, rest, rest));
+        }
+    };
+    push("ivr", calls, conf.0);
+    push("whatsapp", whatsapp, conf.1);
+    let sms_of = |kind: &str| sms.iter().find(|r| r.0 == kind).map_or((0, 0, 0, 0), |r| (r.1, r.2, r.3, r.4));
+    push("sms_link", sms_of("link"), conf.2);
+    push("sms_missed_call", sms_of("missed_call"), conf.3);
+    push("otp", sms_of("otp"), conf.4);
+    Ok(rows)
 }

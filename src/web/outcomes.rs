@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 use chrono::NaiveDate;
 
 use crate::AppState;
-use crate::costs::CostReport;
+use crate::costs::{Channel, CostReport, Funnel, funnel, funnel_json};
 use crate::db::shops::Shop;
 use crate::db::outcome_days;
 use crate::domain::{OrderStatus, ShopDomain};
@@ -40,6 +40,8 @@ pub struct Outcomes {
     pub costs: CostReport,
     /// What the numbers above come from, and the rest of the page's.
     pub facts: Facts,
+    /// Orders sent, delivered, answered and confirmed per channel (`db::outcomes::funnel`).
+    pub funnel: Vec<(Channel, Funnel)>,
 }
 
 impl Outcomes {
@@ -51,7 +53,8 @@ impl Outcomes {
         let (start, end) = (day_start(tz, from), day_start(tz, to + chrono::Days::new(1)));
         let facts = outcome_days::facts(&state.db, &shop.id, tz, cod_only, from, to).await?;
         let costs = CostReport::new(&facts.usage, facts.confirmed, &settings.costs);
-        Ok(Outcomes { tz, cod_only, start, end, by_status: tally(&facts.counts), costs, facts })
+        let funnel = funnel(&facts.funnel);
+        Ok(Outcomes { tz, cod_only, start, end, by_status: tally(&facts.counts), costs, funnel, facts })
     }
 }
 
@@ -85,6 +88,8 @@ async fn outcomes_api(State(state): State<AppState>, ShopSession(shop): ShopSess
         "by_channel": o.costs.by_channel_json(),
         // Every channel's contacts and cost over every confirmed order of the range.
         "cost": o.costs.overall.to_json(),
+        // Orders per channel at each stage, sent → delivered → answered → confirmed.
+        "funnel": funnel_json(&o.funnel),
     });
     let domain = ShopDomain::parse(&shop.domain).ok();
     Ok(with_csp(domain.as_ref(), Json(body).into_response()))

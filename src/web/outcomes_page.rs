@@ -1,4 +1,4 @@
-//! The Outcomes page (issue 18): `GET /app/outcomes?from=&to=[&format=csv&table=status|channel]`.
+//! The Outcomes page (issue 18): `GET /app/outcomes?from=&to=[&format=csv&table=status|channel|funnel]`.
 //! For a range of order creation days it shows the return-to-origin rate per verification status
 //! (with the counts, so a small sample reads as one), the cost per channel and the time to
 //! confirm. Every number comes from `web::outcomes::Outcomes`, the computation the API answers
@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, NaiveDate};
 
 use crate::AppState;
-use crate::costs::{Totals, rupees_text};
+use crate::costs::{Channel, Funnel, Totals, rupees_text};
 use crate::domain::OrderStatus;
 use crate::outcomes::{RangeError, SMALL_SAMPLE, Tally, by_hour, default_range, duration_text, parse_range, time_to_confirm_counts};
 use crate::reports::{shop_tz, status_label};
@@ -22,7 +22,7 @@ use crate::web::embedded::{PageShop, embedded_page, with_csp};
 use crate::web::error::AppResult;
 use crate::web::outcomes::Outcomes;
 use crate::web::reports::csv::csv_line;
-use crate::web::reports::svg::{CHANNEL_COLOURS, RateBar, rate_bars_svg};
+use crate::web::reports::svg::{CHANNEL_COLOURS, RateBar, funnel_svg, rate_bars_svg};
 
 /// The statuses in the order the page compares them: confirmed first, then the unverified and the
 /// unanswered it is compared against, then the rest.
@@ -38,6 +38,8 @@ const STATUS_ORDER: [OrderStatus; 6] = [
 const STATUS_HEADERS: [&str; 8] =
     ["Verification status", "Orders", "Shipped", "Delivered", "Returned", "Cancelled after shipping", "Known outcomes (n)", "RTO rate"];
 const CHANNEL_HEADERS: [&str; 5] = ["Channel", "Contacts", "Confirmed", "Cost (INR)", "Cost per confirmed (INR)"];
+const FUNNEL_HEADERS: [&str; 9] =
+    ["Channel", "Sent", "Delivered", "Answered", "Confirmed", "Delivered/sent", "Answered/delivered", "Confirmed/answered", "Sent to confirmed"];
 
 pub struct StatusRow {
     pub key: &'static str,
@@ -57,6 +59,32 @@ pub struct ChannelRow {
     pub confirmed: i64,
     pub cost: String,
     pub per_confirmed: String,
+}
+
+/// A channel's funnel on the page: its counts, and each stage as a share of the one before.
+pub struct FunnelRow {
+    pub key: &'static str,
+    pub label: &'static str,
+    pub f: Funnel,
+    pub delivered_rate: String,
+    pub answered_rate: String,
+    pub confirmed_rate: String,
+    pub sent_to_confirmed: String,
+}
+
+fn funnel_rows(funnel: &[(Channel, Funnel)]) -> Vec<FunnelRow> {
+    funnel
+        .iter()
+        .map(|(c, f)| FunnelRow {
+            key: c.as_str(),
+            label: c.label(),
+            f: *f,
+            delivered_rate: rate_text(f.delivered_rate()),
+            answered_rate: rate_text(f.answered_rate()),
+            confirmed_rate: rate_text(f.confirmed_rate()),
+            sent_to_confirmed: rate_text(f.sent_to_confirmed()),
+        })
+        .collect()
 }
 
 #[derive(Template)]
@@ -84,6 +112,9 @@ struct OutcomesPage {
     csv_channel_url: String,
     /// ("09:00–10:00", orders, confirmed, rate) for each hour of the day.
     hours: Vec<(String, i64, i64, String)>,
+    funnel: Vec<FunnelRow>,
+    funnel_svg: String,
+    csv_funnel_url: String,
 }
 
 fn rate_text(r: Option<f64>) -> String {
@@ -177,8 +208,8 @@ pub async fn page(State(state): State<AppState>, p: PageShop, Query(q): Query<Ha
 
     if q.get("format").is_some_and(|f| f == "csv") {
         let table = q.get("table").map(String::as_str).unwrap_or("");
-        if !matches!(table, "status" | "channel") {
-            return Ok(text_error(&p, StatusCode::BAD_REQUEST, "table must be status or channel".into()));
+        if !matches!(table, "status" | "channel" | "funnel") {
+            return Ok(text_error(&p, StatusCode::BAD_REQUEST, "table must be status, channel or funnel".into()));
         }
         let (from, to) = match parsed {
             Ok(r) => r,
@@ -193,6 +224,14 @@ pub async fn page(State(state): State<AppState>, p: PageShop, Query(q): Query<Ha
                 let t = r.t;
                 let cells = [r.key.to_string(), t.orders.to_string(), t.shipped.to_string(), t.delivered.to_string(), t.returned.to_string(),
                     t.cancelled_after_shipping.to_string(), r.known.to_string(), rate];
+                body.push_str(&csv_line(&cells));
+            }
+        } else if table == "funnel" {
+            body.push_str(&csv_line(&FUNNEL_HEADERS.map(String::from)));
+            let rate = |r: Option<f64>| r.map(|x| format!("{x:.4}")).unwrap_or_default();
+            for (c, f) in &o.funnel {
+                let cells = [c.as_str().to_string(), f.sent.to_string(), f.delivered.to_string(), f.answered.to_string(), f.confirmed.to_string(),
+                    rate(f.delivered_rate()), rate(f.answered_rate()), rate(f.confirmed_rate()), rate(f.sent_to_confirmed())];
                 body.push_str(&csv_line(&cells));
             }
         } else {
@@ -229,6 +268,9 @@ pub async fn page(State(state): State<AppState>, p: PageShop, Query(q): Query<Ha
         csv_status_url: link(&q, &[("from", &from_s), ("to", &to_s), ("format", "csv"), ("table", "status")]),
         csv_channel_url: link(&q, &[("from", &from_s), ("to", &to_s), ("format", "csv"), ("table", "channel")]),
         hours: vec![],
+        funnel: vec![],
+        funnel_svg: String::new(),
+        csv_funnel_url: link(&q, &[("from", &from_s), ("to", &to_s), ("format", "csv"), ("table", "funnel")]),
     };
     match parsed {
         Err(m) => {
@@ -251,6 +293,8 @@ pub async fn page(State(state): State<AppState>, p: PageShop, Query(q): Query<Ha
             page.chart_svg = rate_bars_svg("rto-chart", "Return-to-origin rate per verification status", &bars);
             page.channels = o.costs.by_channel.iter().map(|(c, t)| channel_row(c.as_str(), c.label(), t)).collect();
             page.overall = Some(channel_row("all", "All channels", &o.costs.overall));
+            page.funnel = funnel_rows(&o.funnel);
+            page.funnel_svg = funnel_svg("funnel-chart", &o.funnel);
             page.hours = by_hour(o.tz, &o.facts.quarters)
                 .iter()
                 .enumerate()

@@ -179,7 +179,7 @@ async fn csv_of_each_table(backend: Backend) {
     assert_eq!(lines[6], "pending,2,2,1,1,0,2,0.5000");
     // No such table; a bad range.
     let (status, _, lines) = csv(&app, SHOP, &[("from", &d), ("to", &d), ("table", "orders")]).await;
-    assert_eq!((status, lines.join("")), (400, "table must be status or channel".to_string()));
+    assert_eq!((status, lines.join("")), (400, "table must be status, channel or funnel".to_string()));
     let (status, _, lines) = csv(&app, SHOP, &[("from", "2026-07-01"), ("to", "2026-10-01"), ("table", "status")]).await;
     assert_eq!(status, 422);
     assert!(lines.join("").contains("at most 92 days"), "{lines:?}");
@@ -255,7 +255,7 @@ async fn days_are_kept_until_an_order_or_contact_of_them_changes(backend: Backen
     assert_eq!(app.count(&format!("SELECT COUNT(*) FROM outcome_marks WHERE shop_id = {shop_of} AND quarter = {quarter}")).await, 0);
 
     // A summary changed behind the app's back (nothing marks that) is what the page shows: it is read.
-    let planted = r#"{"counts":[["confirmed",null,99,0]],"confirm":[],"quarters":[],"usage":[],"confirmed":0}"#;
+    let planted = r#"{"counts":[["confirmed",null,99,0]],"confirm":[],"quarters":[],"usage":[],"confirmed":0,"funnel":[],"v":1}"#;
     let plant = format!("UPDATE outcome_days SET facts = '{planted}' WHERE shop_id = {shop_of} AND day = '{d}'");
     exec(&app, &plant).await;
     let (_, _, html) = load(&app, SHOP, &[("from", &d), ("to", &d)]).await;
@@ -287,10 +287,147 @@ async fn days_are_kept_until_an_order_or_contact_of_them_changes(backend: Backen
     app.stop().await;
 }
 
+/// The shop's order with this Shopify id, as SQL.
+fn order_of(shop: &str, id: i64) -> String {
+    format!("(SELECT id FROM orders WHERE shopify_order_id = {id} AND shop_id = (SELECT id FROM shops WHERE domain = '{shop}'))")
+}
+
+fn shop_of(shop: &str) -> String {
+    format!("(SELECT id FROM shops WHERE domain = '{shop}')")
+}
+
+/// Contacts of the fixture's orders whose delivery and answer are set by hand (what Exotel's
+/// callbacks, the link page and the OTP check record), and the resolving reasons the cost table
+/// attributes confirmations by.
+async fn funnel_fixture(app: &TestApp) {
+    let call = |id: i64, status: &str, choice: &str, result: &str| {
+        format!("UPDATE call_attempts SET dialed_at = created_at, exotel_status = '{status}', choice = {choice}, result = {result} WHERE order_id = {}",
+            order_of(SHOP, id))
+    };
+    let reason = |id: i64, r: &str| format!("UPDATE orders SET status_reason = '{r}' WHERE id = {}", order_of(SHOP, id));
+    for sql in [
+        // IVR: 101 pressed 1; 111 not picked up; 112 a machine; 113 picked up, no key; 102 confirmed
+        // by a key press whose call is not on record (counts at every stage: it must have been sent).
+        call(101, "completed", "'confirm'", "'confirm'"), call(111, "no-answer", "NULL", "'no-answer'"),
+        call(112, "completed", "NULL", "'machine'"), call(113, "completed", "NULL", "'no-input'"),
+        reason(101, "pressed 1 (confirm)"), reason(102, "pressed 1 (confirm)"),
+        reason(103, "confirmed on WhatsApp"), reason(104, "confirmed on the confirmation link"), reason(105, "confirmed by a missed call"),
+        // The other shop's call, picked up: never this shop's.
+        format!("UPDATE call_attempts SET dialed_at = created_at, exotel_status = 'completed' WHERE order_id = {}", order_of(OTHER, 101)),
+    ] {
+        exec(app, &sql).await;
+    }
+    // (order, seq, state, status, reply): 103 read and answered; 111 delivered; 112 failed at
+    // Meta (still sent); 121 never left; the prepaid 151 is not counted (COD only).
+    let wa = [(103, 1, "sent", "'read'", "'confirm'"), (111, 1, "sent", "'delivered'", "NULL"), (112, 1, "sent", "'failed'", "NULL"),
+        (121, 1, "failed", "NULL", "NULL"), (151, 1, "sent", "'read'", "'confirm'")];
+    for (id, seq, state, status, reply) in wa {
+        exec(app, &format!(
+            "INSERT INTO whatsapp_messages (id, shop_id, order_id, seq, account_sid, token_hash, template, language, state, status, reply, \
+               due_at, created_at, updated_at) SELECT 'w{id}', {}, o.id, {seq}, 'acme1', 'hw{id}', 't', 'en', '{state}', {status}, {reply}, \
+               o.created_at, o.created_at, o.created_at FROM orders o WHERE o.id = {}", shop_of(SHOP), order_of(SHOP, id))).await;
+    }
+    // (order, kind, seq, state, Exotel status): 104 link delivered (and used); 113 two links, never
+    // reported delivered (counted once); 131 a link, used to cancel; 105 asked for a missed call,
+    // delivered (and its thanks: not the ask); 111 perhaps sent; 141 still queued; 122 an OTP
+    // delivered (a wrong code entered); 141 an OTP that failed at the operator (still sent).
+    let sms = [(104, "link", 1, "sent", "'sent'"), (113, "link", 1, "sent", "'submitted'"), (113, "link", 2, "sent", "NULL"),
+        (131, "link", 1, "sent", "NULL"), (105, "missed_call", 1, "sent", "'sent'"), (105, "confirmation", 2, "sent", "'sent'"),
+        (111, "missed_call", 1, "unknown", "NULL"), (141, "missed_call", 1, "queued", "NULL"), (122, "otp", 1, "sent", "'sent'"),
+        (141, "otp", 2, "sent", "'failed'")];
+    for (id, kind, seq, state, status) in sms {
+        exec(app, &format!(
+            "INSERT INTO sms_messages (id, shop_id, order_id, kind, seq, account_sid, body, unicode, state, status, due_at, created_at, updated_at) \
+             SELECT 's{id}-{seq}', {}, o.id, '{kind}', {seq}, 'acme1', 'text', FALSE, '{state}', {status}, o.created_at, o.created_at, o.created_at \
+             FROM orders o WHERE o.id = {}", shop_of(SHOP), order_of(SHOP, id))).await;
+    }
+    for (id, action) in [(104, "confirm"), (131, "cancel")] {
+        exec(app, &format!(
+            "INSERT INTO links (token_hash, shop_id, order_id, expires_at, used_at, action, created_at) \
+             SELECT 'l{id}', {}, o.id, o.created_at + 86400000, o.created_at + 60000, '{action}', o.created_at FROM orders o WHERE o.id = {}",
+            shop_of(SHOP), order_of(SHOP, id))).await;
+    }
+    exec(app, &format!(
+        "INSERT INTO otps (order_id, shop_id, code_hash, version, issued_at, expires_at, wrong_count, created_at, updated_at) \
+         SELECT o.id, {}, 'h', 1, o.created_at, o.created_at + 600000, 1, o.created_at, o.created_at FROM orders o WHERE o.id = {}",
+        shop_of(SHOP), order_of(SHOP, 122))).await;
+    // Tomorrow's 106: confirmed on WhatsApp, after a reply.
+    exec(app, &format!(
+        "INSERT INTO whatsapp_messages (id, shop_id, order_id, seq, account_sid, token_hash, template, language, state, status, reply, \
+           due_at, created_at, updated_at) SELECT 'w106', {}, o.id, 1, 'acme1', 'hw106', 't', 'en', 'sent', 'delivered', 'confirm', \
+           o.created_at, o.created_at, o.created_at FROM orders o WHERE o.id = {}", shop_of(SHOP), order_of(SHOP, 106))).await;
+    exec(app, &format!("UPDATE orders SET status_reason = 'confirmed on WhatsApp' WHERE id = {}", order_of(SHOP, 106))).await;
+}
+
+async fn funnel_per_channel(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else { return };
+    let day = hand_built_fixture(&app).await;
+    funnel_fixture(&app).await;
+    let d = day.to_string();
+    // (channel, sent, delivered, answered, confirmed) of the day.
+    let want = [("whatsapp", 3, 2, 1, 1), ("ivr", 5, 3, 2, 2), ("sms_link", 3, 2, 2, 1), ("sms_missed_call", 2, 1, 1, 1), ("otp", 2, 1, 1, 0)];
+    let (status, api) = outcomes_api(&app, SHOP, &d, &d).await;
+    assert_eq!(status, 200, "{api}");
+    for (key, s, dl, a, c) in want {
+        assert_eq!(api["funnel"][key], json!({"sent": s, "delivered": dl, "answered": a, "confirmed": c}), "{key}");
+        // Confirmed as the cost table attributes it.
+        assert_eq!(api["funnel"][key]["confirmed"], api["by_channel"][key]["confirmed"], "{key}");
+    }
+
+    let (status, _, html) = load(&app, SHOP, &[("from", &d), ("to", &d)]).await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("Funnel per channel") && html.contains("no bar is taller than the one before it"));
+    let row = |key: &str| ["sent", "delivered", "answered", "confirmed", "sent_to_confirmed"].map(|c| cell(&html, "data-funnel", key, c));
+    assert_eq!(row("ivr"), ["5", "3 (60.0%)", "2 (66.7%)", "2 (100.0%)", "40.0%"]);
+    assert_eq!(row("otp"), ["2", "1 (50.0%)", "1 (100.0%)", "0 (0.0%)", "0.0%"]);
+    assert_eq!(row("sms_missed_call"), ["2", "1 (50.0%)", "1 (100.0%)", "1 (100.0%)", "50.0%"]);
+    // The chart: grouped bars with the counts in its description, no script.
+    let svg = &html[html.find("aria-labelledby=\"funnel-chart-title").unwrap()..];
+    assert!(svg.contains("IVR call: 5 sent, 3 delivered, 2 answered, 2 confirmed"), "{svg}");
+    assert!(svg.contains("<title>WhatsApp, delivered: 2 orders</title>"));
+
+    let (status, ctype, lines) = csv(&app, SHOP, &[("from", &d), ("to", &d), ("table", "funnel")]).await;
+    assert_eq!(status, 200, "{lines:?}");
+    assert!(ctype.starts_with("text/csv"));
+    assert_eq!(lines, [
+        "Channel,Sent,Delivered,Answered,Confirmed,Delivered/sent,Answered/delivered,Confirmed/answered,Sent to confirmed",
+        "whatsapp,3,2,1,1,0.6667,0.5000,1.0000,0.3333",
+        "ivr,5,3,2,2,0.6000,0.6667,1.0000,0.4000",
+        "sms_link,3,2,2,1,0.6667,1.0000,0.5000,0.3333",
+        "sms_missed_call,2,1,1,1,0.5000,1.0000,1.0000,0.5000",
+        "otp,2,1,1,0,0.5000,1.0000,0.0000,0.0000",
+    ]);
+
+    // Two days: tomorrow's 106 adds to WhatsApp; the query's rows of two ranges add up to the rows
+    // of both (what a per-day cache of rows relies on).
+    let tomorrow = day.succ_opt().unwrap();
+    let (_, both) = outcomes_api(&app, SHOP, &d, &tomorrow.to_string()).await;
+    assert_eq!(both["funnel"]["whatsapp"], json!({"sent": 4, "delivered": 3, "answered": 2, "confirmed": 2}));
+    assert_eq!(both["funnel"]["ivr"], api["funnel"]["ivr"]);
+    let id: String = codverify::on_db!(&app.state.db, c => sqlx::query_scalar("SELECT id FROM shops WHERE domain = $1").bind(SHOP).fetch_one(c).await).unwrap();
+    let tz = chrono_tz::Asia::Kolkata;
+    let (start, end) = (codverify::reports::day_start(tz, day), codverify::reports::day_start(tz, tomorrow + chrono::Days::new(1)));
+    // Cut at the moment order 106 was taken (it falls in the second half).
+    let cut: i64 = app.count(&format!("SELECT created_at FROM orders WHERE id = {}", order_of(SHOP, 106))).await;
+    let q = |s: i64, e: i64| codverify::db::outcomes::funnel(&app.state.db, &id, s, e, true);
+    let mut halves = q(start, cut).await.unwrap();
+    halves.extend(q(cut, end).await.unwrap());
+    let whole = codverify::costs::funnel(&q(start, end).await.unwrap());
+    assert_eq!(codverify::costs::funnel(&halves), whole);
+    assert_eq!(codverify::costs::funnel_json(&whole), both["funnel"]);
+
+    // The other shop: its own picked-up call only.
+    let (_, other) = outcomes_api(&app, OTHER, &d, &d).await;
+    assert_eq!(other["funnel"]["ivr"], json!({"sent": 1, "delivered": 1, "answered": 0, "confirmed": 0}));
+    assert_eq!(other["funnel"]["whatsapp"]["sent"], 0);
+    app.stop().await;
+}
+
 both_dbs!(
     page_shows_the_fixture,
     csv_of_each_table,
     range_errors_and_authentication,
     another_shops_orders_are_not_shown,
-    days_are_kept_until_an_order_or_contact_of_them_changes
+    days_are_kept_until_an_order_or_contact_of_them_changes,
+    funnel_per_channel
 );

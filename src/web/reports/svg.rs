@@ -1,5 +1,6 @@
 //! The Order history overview as a chart: plain SVG, no script.
 
+use crate::costs::{Channel, Funnel};
 use crate::db::reports::{CHANNELS, Overview};
 
 /// Colours of the channels in the chart (Polaris data-visualisation palette), and "other".
@@ -51,6 +52,70 @@ pub fn overview_svg(o: &Overview) -> String {
             x + bar / 2.0,
             (y - 3.0).max(top + 8.0),
             rate
+        ));
+    }
+    s.push_str("</svg>");
+    s
+}
+
+/// The funnel's stages, and their colours in [`funnel_svg`] (light to dark: each stage a part of the one before).
+pub const FUNNEL_STAGES: [(&str, &str); 4] = [("Sent", "#a4c2f4"), ("Delivered", "#6d9eeb"), ("Answered", "#2c6ecb"), ("Confirmed", "#1f4e96")];
+
+/// The funnel per channel: for each channel a group of four bars (sent, delivered, answered,
+/// confirmed) on one scale of orders, so no bar of a group is taller than the one before it.
+/// Plain SVG, no script.
+pub fn funnel_svg(id: &str, funnel: &[(Channel, Funnel)]) -> String {
+    let (w, h, left, bottom, top) = (640.0f64, 240.0f64, 48.0f64, 30.0f64, 30.0f64);
+    let plot_h = h - bottom - top;
+    let max = funnel.iter().map(|(_, f)| f.sent).max().unwrap_or(0).max(1);
+    let slot = (w - left - 10.0) / funnel.len().max(1) as f64;
+    let bar = ((slot * 0.8) / 4.0).min(24.0);
+    let id = html_escape(id);
+    let mut s = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {w} {h}\" width=\"100%\" role=\"img\" aria-labelledby=\"{id}-title {id}-desc\" class=\"chart\">\
+         <title id=\"{id}-title\">Funnel per channel: orders sent, delivered, answered and confirmed</title><desc id=\"{id}-desc\">"
+    );
+    let desc: Vec<String> = funnel
+        .iter()
+        .map(|(c, f)| format!("{}: {} sent, {} delivered, {} answered, {} confirmed", c.label(), f.sent, f.delivered, f.answered, f.confirmed))
+        .collect();
+    s.push_str(&html_escape(&desc.join("; ")));
+    s.push_str("</desc>");
+    for q in 0..=4 {
+        let v = max as f64 * q as f64 / 4.0;
+        let y = top + plot_h * (1.0 - q as f64 / 4.0);
+        s.push_str(&format!(
+            "<line x1=\"{left}\" x2=\"{}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#e3e3e3\" stroke-width=\"1\"/>\
+             <text x=\"{}\" y=\"{:.1}\" font-size=\"10\" text-anchor=\"end\" fill=\"#616161\">{v:.0}</text>",
+            w - 10.0,
+            left - 4.0,
+            y + 3.0
+        ));
+    }
+    for (i, (name, colour)) in FUNNEL_STAGES.iter().enumerate() {
+        let x = left + 110.0 * i as f64;
+        s.push_str(&format!(
+            "<rect x=\"{x:.1}\" y=\"6\" width=\"10\" height=\"10\" fill=\"{colour}\"/>\
+             <text x=\"{:.1}\" y=\"15\" font-size=\"10\" fill=\"#303030\">{name}</text>",
+            x + 14.0
+        ));
+    }
+    for (i, (channel, f)) in funnel.iter().enumerate() {
+        let x0 = left + slot * i as f64 + (slot - 4.0 * bar) / 2.0;
+        let label = html_escape(channel.label());
+        for (j, ((stage, colour), n)) in FUNNEL_STAGES.iter().zip([f.sent, f.delivered, f.answered, f.confirmed]).enumerate() {
+            let hgt = plot_h * n.max(0) as f64 / max as f64;
+            let (x, y) = (x0 + bar * j as f64, top + plot_h - hgt);
+            s.push_str(&format!(
+                "<rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"{hgt:.1}\" fill=\"{colour}\"><title>{label}, {}: {n} orders</title></rect>",
+                bar - 1.0,
+                stage.to_lowercase()
+            ));
+        }
+        s.push_str(&format!(
+            "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"10\" text-anchor=\"middle\" fill=\"#616161\">{label}</text>",
+            x0 + 2.0 * bar,
+            h - bottom + 14.0
         ));
     }
     s.push_str("</svg>");
