@@ -244,7 +244,7 @@ async fn outcomes_phase(db: &Db, today: NaiveDate) -> anyhow::Result<()> {
             Ok::<usize, sqlx::Error>(by_status.len() + costs.by_channel.len() + ttc.orders as usize + hours.len() + funnel.len())
         };
         let cold = time_after(0, COLD_RUNS, || async {
-            on_db!(db, c => sqlx::query("DELETE FROM outcome_days WHERE shop_id = $1").bind(shop_id).execute(c).await)?;
+            on_db!(db, exec c => sqlx::query("DELETE FROM outcome_days WHERE shop_id = $1").bind(shop_id))?;
             page().await
         })
         .await?;
@@ -264,7 +264,7 @@ async fn outcomes_phase(db: &Db, today: NaiveDate) -> anyhow::Result<()> {
         let touched = &touched;
         let after_writes = time_after(2, iterations, || async {
             for id in touched {
-                on_db!(db, c => sqlx::query("UPDATE orders SET updated_at = updated_at + 1 WHERE id = $1").bind(id).execute(c).await)?;
+                on_db!(db, exec c => sqlx::query("UPDATE orders SET updated_at = updated_at + 1 WHERE id = $1").bind(id))?;
             }
             page().await
         })
