@@ -7,6 +7,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 pub use super::intake::Address;
+pub use crate::pincode::is_pin;
 use crate::app::App;
 use crate::crypto::Cipher;
 use crate::db::events::{add_event, add_event_once};
@@ -115,11 +116,6 @@ impl Edit {
     }
 }
 
-/// A 6-digit Indian PIN code (`^[1-9][0-9]{5}$`).
-pub fn is_pin(s: &str) -> bool {
-    let b = s.as_bytes();
-    b.len() == 6 && (b'1'..=b'9').contains(&b[0]) && b[1..].iter().all(u8::is_ascii_digit)
-}
 
 /// Characters no address holds: controls and the ones that reorder text on screen.
 fn bad_char(c: char) -> bool {
