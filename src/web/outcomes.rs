@@ -18,7 +18,8 @@ use crate::costs::CostReport;
 use crate::db::shops::Shop;
 use crate::db::{costs, outcomes};
 use crate::domain::{OrderStatus, ShopDomain};
-use crate::outcomes::{RangeError, Tally, parse_range, tally};
+use crate::outcomes::{RangeError, StateTally, Tally, by_state, parse_range, tally};
+use crate::pincode::State as ShipState;
 use crate::reports::{day_start, shop_tz};
 use crate::settings::{Settings, Verify};
 use crate::web::embedded::{ShopSession, with_csp};
@@ -38,6 +39,8 @@ pub struct Outcomes {
     pub end: i64,
     pub by_status: Vec<(OrderStatus, Tally)>,
     pub costs: CostReport,
+    /// Per shipping state, the most orders first, the unknown (`None`) last.
+    pub by_state: Vec<(Option<ShipState>, StateTally)>,
 }
 
 impl Outcomes {
@@ -49,7 +52,8 @@ impl Outcomes {
         let (start, end) = (day_start(tz, from), day_start(tz, to + chrono::Days::new(1)));
         let rows = outcomes::counts(&state.db, &shop.id, start, end, cod_only).await?;
         let costs = costs::report_between(&state.db, &shop.id, start, end, &settings.costs).await?;
-        Ok(Outcomes { tz, cod_only, start, end, by_status: tally(&rows), costs })
+        let states = outcomes::by_state(&state.db, &shop.id, start, end, cod_only).await?;
+        Ok(Outcomes { tz, cod_only, start, end, by_status: tally(&rows), costs, by_state: by_state(&states) })
     }
 }
 
@@ -74,12 +78,29 @@ async fn outcomes_api(State(state): State<AppState>, ShopSession(shop): ShopSess
             (status.as_str().to_string(), v)
         })
         .collect();
+    let by_state: Map<String, Value> = o
+        .by_state
+        .iter()
+        .map(|(s, t)| {
+            let v = json!({
+                "orders": t.orders,
+                "confirmed": t.confirmed,
+                "confirmation_rate": t.confirmation_rate(),
+                "returned": t.returned,
+                "known_outcomes": t.known,
+                "rto_rate": t.rto_rate(),
+            });
+            (s.map_or("unknown", ShipState::code).to_string(), v)
+        })
+        .collect();
     let body = json!({
         "from": from.to_string(),
         "to": to.to_string(),
         "timezone": o.tz.name(),
         "orders_counted": if o.cod_only { "cod" } else { "all" },
         "by_status": by_status,
+        // Keyed by the state's code ("MH"); "unknown": no address, not in India, or no PIN code.
+        "by_state": by_state,
         "by_channel": o.costs.by_channel_json(),
         // Every channel's contacts and cost over every confirmed order of the range.
         "cost": o.costs.overall.to_json(),

@@ -1,4 +1,4 @@
-//! The Outcomes page (issue 18): `GET /app/outcomes?from=&to=[&format=csv&table=status|channel]`.
+//! The Outcomes page (issue 18): `GET /app/outcomes?from=&to=[&format=csv&table=status|channel|state]`.
 //! For a range of order creation days it shows the return-to-origin rate per verification status
 //! (with the counts, so a small sample reads as one), the cost per channel and the time to
 //! confirm. Every number comes from `web::outcomes::Outcomes`, the computation the API answers
@@ -16,7 +16,8 @@ use crate::AppState;
 use crate::costs::{Totals, rupees_text};
 use crate::db::outcomes as odb;
 use crate::domain::OrderStatus;
-use crate::outcomes::{RangeError, SMALL_SAMPLE, Tally, by_hour, default_range, duration_text, parse_range, time_to_confirm};
+use crate::outcomes::{RangeError, SMALL_SAMPLE, StateTally, Tally, by_hour, default_range, duration_text, parse_range, time_to_confirm};
+use crate::pincode::State as ShipState;
 use crate::reports::{shop_tz, status_label};
 use crate::settings::Settings;
 use crate::web::embedded::{PageShop, embedded_page, with_csp};
@@ -39,6 +40,7 @@ const STATUS_ORDER: [OrderStatus; 6] = [
 const STATUS_HEADERS: [&str; 8] =
     ["Verification status", "Orders", "Shipped", "Delivered", "Returned", "Cancelled after shipping", "Known outcomes (n)", "RTO rate"];
 const CHANNEL_HEADERS: [&str; 5] = ["Channel", "Contacts", "Confirmed", "Cost (INR)", "Cost per confirmed (INR)"];
+const STATE_HEADERS: [&str; 8] = ["State code", "State", "Orders", "Confirmed", "Confirmation rate", "Known outcomes (n)", "Returned", "RTO rate"];
 
 pub struct StatusRow {
     pub key: &'static str,
@@ -49,6 +51,35 @@ pub struct StatusRow {
     /// "25.0%", or "–" without a known outcome.
     pub rate: String,
     pub small: bool,
+}
+
+pub struct StateRow {
+    /// The state's code ("MH"), or "unknown".
+    pub key: &'static str,
+    pub name: &'static str,
+    pub t: StateTally,
+    /// "62.5%", or "–".
+    pub confirmation_rate: String,
+    pub rto_rate: String,
+    /// Fewer orders than [`SMALL_SAMPLE`]: the confirmation rate is a small sample.
+    pub small_orders: bool,
+    /// Fewer known outcomes than [`SMALL_SAMPLE`]: the RTO rate is.
+    pub small_known: bool,
+}
+
+fn state_rows(by_state: &[(Option<ShipState>, StateTally)]) -> Vec<StateRow> {
+    by_state
+        .iter()
+        .map(|(s, t)| StateRow {
+            key: s.map_or("unknown", ShipState::code),
+            name: s.map_or("Unknown", ShipState::name),
+            t: *t,
+            confirmation_rate: rate_text(t.confirmation_rate()),
+            rto_rate: rate_text(t.rto_rate()),
+            small_orders: t.orders < SMALL_SAMPLE,
+            small_known: t.known < SMALL_SAMPLE,
+        })
+        .collect()
 }
 
 pub struct ChannelRow {
@@ -85,6 +116,8 @@ struct OutcomesPage {
     csv_channel_url: String,
     /// ("09:00–10:00", orders, confirmed, rate) for each hour of the day.
     hours: Vec<(String, i64, i64, String)>,
+    states: Vec<StateRow>,
+    csv_state_url: String,
 }
 
 fn rate_text(r: Option<f64>) -> String {
@@ -178,8 +211,8 @@ pub async fn page(State(state): State<AppState>, p: PageShop, Query(q): Query<Ha
 
     if q.get("format").is_some_and(|f| f == "csv") {
         let table = q.get("table").map(String::as_str).unwrap_or("");
-        if !matches!(table, "status" | "channel") {
-            return Ok(text_error(&p, StatusCode::BAD_REQUEST, "table must be status or channel".into()));
+        if !matches!(table, "status" | "channel" | "state") {
+            return Ok(text_error(&p, StatusCode::BAD_REQUEST, "table must be status, channel or state".into()));
         }
         let (from, to) = match parsed {
             Ok(r) => r,
@@ -194,6 +227,15 @@ pub async fn page(State(state): State<AppState>, p: PageShop, Query(q): Query<Ha
                 let t = r.t;
                 let cells = [r.key.to_string(), t.orders.to_string(), t.shipped.to_string(), t.delivered.to_string(), t.returned.to_string(),
                     t.cancelled_after_shipping.to_string(), r.known.to_string(), rate];
+                body.push_str(&csv_line(&cells));
+            }
+        } else if table == "state" {
+            body.push_str(&csv_line(&STATE_HEADERS.map(String::from)));
+            let four = |r: Option<f64>| r.map(|x| format!("{x:.4}")).unwrap_or_default();
+            for r in state_rows(&o.by_state) {
+                let t = r.t;
+                let cells = [r.key.to_string(), r.name.to_string(), t.orders.to_string(), t.confirmed.to_string(), four(t.confirmation_rate()),
+                    t.known.to_string(), t.returned.to_string(), four(t.rto_rate())];
                 body.push_str(&csv_line(&cells));
             }
         } else {
@@ -230,6 +272,8 @@ pub async fn page(State(state): State<AppState>, p: PageShop, Query(q): Query<Ha
         csv_status_url: link(&q, &[("from", &from_s), ("to", &to_s), ("format", "csv"), ("table", "status")]),
         csv_channel_url: link(&q, &[("from", &from_s), ("to", &to_s), ("format", "csv"), ("table", "channel")]),
         hours: vec![],
+        states: vec![],
+        csv_state_url: link(&q, &[("from", &from_s), ("to", &to_s), ("format", "csv"), ("table", "state")]),
     };
     match parsed {
         Err(m) => {
@@ -262,6 +306,7 @@ pub async fn page(State(state): State<AppState>, p: PageShop, Query(q): Query<Ha
                     (format!("{h:02}:00–{:02}:00", (h + 1) % 24), t.orders, t.confirmed, rate)
                 })
                 .collect();
+            page.states = state_rows(&o.by_state);
             page.confirm_n = ttc.orders;
             page.p50 = ttc.p50_ms.map(duration_text).unwrap_or_else(|| "–".into());
             page.p90 = ttc.p90_ms.map(duration_text).unwrap_or_else(|| "–".into());

@@ -179,7 +179,7 @@ async fn csv_of_each_table(backend: Backend) {
     assert_eq!(lines[6], "pending,2,2,1,1,0,2,0.5000");
     // No such table; a bad range.
     let (status, _, lines) = csv(&app, SHOP, &[("from", &d), ("to", &d), ("table", "orders")]).await;
-    assert_eq!((status, lines.join("")), (400, "table must be status or channel".to_string()));
+    assert_eq!((status, lines.join("")), (400, "table must be status, channel or state".to_string()));
     let (status, _, lines) = csv(&app, SHOP, &[("from", "2026-07-01"), ("to", "2026-10-01"), ("table", "status")]).await;
     assert_eq!(status, 422);
     assert!(lines.join("").contains("at most 92 days"), "{lines:?}");
