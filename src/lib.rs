@@ -13,6 +13,7 @@ pub mod domain;
 pub mod exotel;
 pub mod inbox;
 pub mod outcomes;
+pub mod pincode;
 pub mod reports;
 pub mod settings;
 pub mod shopify;

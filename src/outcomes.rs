@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::costs::{Channel, Usage};
 use crate::domain::{OrderStatus, ShippingOutcome};
+use crate::pincode::State;
 
 /// What is known about an order's shipping (unix ms).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -380,6 +381,8 @@ pub struct Facts {
     pub confirmed: i64,
     /// (channel, orders sent, delivered, answered, confirmed): `costs::funnel`'s rows.
     pub funnel: Vec<(String, i64, i64, i64, i64)>,
+    /// (shipping state, orders, confirmed, known outcomes, returned): [`by_state`]'s rows.
+    pub states: Vec<(Option<String>, i64, i64, i64, i64)>,
     /// [`Facts::VERSION`] when computed; stored facts of another version are computed again.
     pub v: u32,
 }
@@ -416,6 +419,8 @@ impl Facts {
         let funnel = std::mem::take(&mut self.funnel).into_iter().chain(other.funnel).map(|(k, a, b, c, d)| (k, [a, b, c, d]));
         let add4 = |x: &mut [i64; 4], y: [i64; 4]| x.iter_mut().zip(y).for_each(|(x, y)| *x += y);
         self.funnel = fold(funnel, add4).into_iter().map(|(k, [a, b, c, d])| (k, a, b, c, d)).collect();
+        let states = std::mem::take(&mut self.states).into_iter().chain(other.states).map(|(k, a, b, c, d)| (k, [a, b, c, d]));
+        self.states = fold(states, add4).into_iter().map(|(k, [a, b, c, d])| (k, a, b, c, d)).collect();
     }
 }
 
@@ -456,6 +461,46 @@ pub fn by_hour(tz: chrono_tz::Tz, quarters: &[(i64, i64, i64)]) -> [HourTally; 2
         h.confirmed += confirmed;
     }
     hours
+}
+
+/// Orders shipping to one state: how many were confirmed, how many have a known outcome
+/// (delivered or returned) and how many of those came back.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StateTally {
+    pub orders: i64,
+    pub confirmed: i64,
+    pub known: i64,
+    pub returned: i64,
+}
+
+impl StateTally {
+    /// confirmed / orders, to 4 decimals; None without orders.
+    pub fn confirmation_rate(&self) -> Option<f64> {
+        (self.orders > 0).then(|| (self.confirmed as f64 / self.orders as f64 * 10_000.0).round() / 10_000.0)
+    }
+
+    /// returned / (delivered + returned), as [`rto_rate`].
+    pub fn rto_rate(&self) -> Option<f64> {
+        rto_rate(self.known - self.returned, self.returned)
+    }
+}
+
+/// Orders per shipping state from rows of (stored state code, orders, confirmed, known outcome,
+/// returned), in any order and with any key repeated (the rows of several ranges together): summed
+/// per state, the most orders first (ties in the states' order), orders of no known state
+/// (NULL, or a code the app does not know) last as `None`.
+pub fn by_state(rows: &[(Option<String>, i64, i64, i64, i64)]) -> Vec<(Option<State>, StateTally)> {
+    let mut by: BTreeMap<Option<State>, StateTally> = BTreeMap::new();
+    for (code, orders, confirmed, known, returned) in rows {
+        let t = by.entry(code.as_deref().and_then(State::from_code)).or_default();
+        t.orders += orders;
+        t.confirmed += confirmed;
+        t.known += known;
+        t.returned += returned;
+    }
+    let mut list: Vec<(Option<State>, StateTally)> = by.into_iter().collect();
+    list.sort_by_key(|(s, t)| (s.is_none(), std::cmp::Reverse(t.orders), *s));
+    list
 }
 
 /// The range the Outcomes page shows without one: the last 30 days, today included.
@@ -630,6 +675,53 @@ mod tests {
         assert_eq!(default_range(d("2026-12-06")), (d("2026-11-07"), d("2026-12-06")));
     }
 
+    #[test]
+    fn states_are_summed_and_sorted() {
+        let row = |s: Option<&str>, o, c, k, r| (s.map(String::from), o, c, k, r);
+        let rows = [row(Some("KA"), 2, 1, 1, 0), row(None, 9, 1, 0, 0), row(Some("MH"), 3, 2, 2, 1), row(Some("KA"), 2, 2, 1, 1),
+            row(Some("XX"), 1, 0, 1, 1), row(Some("DL"), 4, 0, 0, 0)];
+        let list = by_state(&rows);
+        let t = |orders, confirmed, known, returned| StateTally { orders, confirmed, known, returned };
+        // Delhi and Karnataka tie at 4 orders: the states' order. The unknown last, though it has the most.
+        assert_eq!(list, [(Some(State::Delhi), t(4, 0, 0, 0)), (Some(State::Karnataka), t(4, 3, 2, 1)), (Some(State::Maharashtra), t(3, 2, 2, 1)),
+            (None, t(10, 1, 1, 1))]);
+        assert_eq!((list[1].1.confirmation_rate(), list[1].1.rto_rate()), (Some(0.75), Some(0.5)));
+        assert_eq!((list[0].1.confirmation_rate(), list[0].1.rto_rate()), (Some(0.0), None));
+        assert_eq!(t(3, 2, 3, 1).confirmation_rate(), Some(0.6667));
+        assert_eq!(StateTally::default().confirmation_rate(), None);
+        assert_eq!(by_state(&[]), []);
+    }
+
+    fn state_rows() -> impl Strategy<Value = Vec<(Option<String>, i64, i64, i64, i64)>> {
+        let code = prop::sample::select(vec![None, Some("MH"), Some("KA"), Some("DL"), Some("TN"), Some("??")]);
+        let row = (code, 1i64..50).prop_flat_map(|(c, orders)| {
+            (Just(c.map(String::from)), Just(orders), 0..=orders, 0..=orders).prop_flat_map(|(c, o, conf, known)| (Just(c), Just(o), Just(conf), Just(known), 0..=known))
+        });
+        prop::collection::vec(row, 0..12)
+    }
+
+    proptest! {
+        /// Additive: the rows of two ranges together, or of each range already summed, give the
+        /// whole range's result (a per-day cache concatenates days' rows).
+        #[test]
+        fn state_rows_are_additive(a in state_rows(), b in state_rows()) {
+            let whole = by_state(&[a.clone(), b.clone()].concat());
+            prop_assert_eq!(&by_state(&[b.clone(), a.clone()].concat()), &whole);
+            let summed = |rows: &[(Option<String>, i64, i64, i64, i64)]| -> Vec<(Option<String>, i64, i64, i64, i64)> {
+                by_state(rows).into_iter().map(|(s, t)| (s.map(|s| s.code().to_string()), t.orders, t.confirmed, t.known, t.returned)).collect()
+            };
+            prop_assert_eq!(&by_state(&[summed(&a), summed(&b)].concat()), &whole);
+            // Nothing lost, one line per state, the most orders first and the unknown last.
+            prop_assert_eq!(whole.iter().map(|(_, t)| t.orders).sum::<i64>(), a.iter().chain(&b).map(|r| r.1).sum::<i64>());
+            let known: Vec<&StateTally> = whole.iter().filter(|(s, _)| s.is_some()).map(|(_, t)| t).collect();
+            prop_assert!(known.windows(2).all(|w| w[0].orders >= w[1].orders));
+            prop_assert!(whole.iter().position(|(s, _)| s.is_none()).is_none_or(|i| i == whole.len() - 1));
+            for (_, t) in &whole {
+                prop_assert!(t.confirmed <= t.orders && t.returned <= t.known && t.known <= t.orders);
+            }
+        }
+    }
+
     proptest! {
         /// The percentile is a value of the list with at least p% of the list at or below it and
         /// fewer than p% strictly below it.
@@ -671,6 +763,7 @@ mod tests {
                     usage: rows.iter().map(|r| (Channel::ALL[r.5], Usage { contacts: 1, reported_paise: r.6, ..Usage::default() }, r.2 % 2)).collect(),
                     confirmed: rows.iter().map(|r| r.2 % 2).sum(),
                     funnel: rows.iter().map(|r| (Channel::ALL[r.5].as_str().to_string(), r.2 + 2, r.2 + 1, r.2, r.2 % 2)).collect(),
+                    states: rows.iter().map(|r| ((r.0 > 0).then(|| ["MH", "KA"][r.0 - 1].to_string()), r.2 + 1, r.2, r.2 / 2, r.2 % 2)).collect(),
                     v: 0,
                 };
                 let mut f = Facts::default();

@@ -6,12 +6,12 @@ use crate::db::{Db, Tx};
 use crate::domain::AddressUpdate;
 use crate::{on_db, on_tx};
 
-/// Replaces the order's stored (sealed) shipping address, unless its customer details were
-/// erased: true when stored.
-pub async fn set_order_address(tx: &mut Tx, shop_id: &str, order_id: &str, sealed: &str, now: i64) -> Result<bool, sqlx::Error> {
+/// Replaces the order's stored (sealed) shipping address and its state's code, unless its
+/// customer details were erased: true when stored.
+pub async fn set_order_address(tx: &mut Tx, shop_id: &str, order_id: &str, sealed: &str, ship_state: Option<&str>, now: i64) -> Result<bool, sqlx::Error> {
     let n = on_tx!(tx, exec c => sqlx::query(
-        "UPDATE orders SET shipping_address_enc = $1, updated_at = $2 WHERE id = $3 AND shop_id = $4 AND erased_at IS NULL")
-        .bind(sealed).bind(now).bind(order_id).bind(shop_id))?;
+        "UPDATE orders SET shipping_address_enc = $1, ship_state = $2, updated_at = $3 WHERE id = $4 AND shop_id = $5 AND erased_at IS NULL")
+        .bind(sealed).bind(ship_state).bind(now).bind(order_id).bind(shop_id))?;
     Ok(n == 1)
 }
 

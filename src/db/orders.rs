@@ -121,6 +121,8 @@ pub struct NewOrder<'a> {
     pub customer_locale: Option<String>,
     /// The shipping address, sealed.
     pub shipping_address_enc: Option<String>,
+    /// Its state's code (`crate::pincode::State::code`), in plain text.
+    pub ship_state: Option<&'static str>,
 }
 
 /// Stores a new order, once per Shopify order and shop: true when this stored it (false: a
@@ -129,8 +131,8 @@ pub async fn insert_new(tx: &mut Tx, o: NewOrder<'_>, now: i64) -> Result<bool, 
     let n = on_tx!(tx, exec c => sqlx::query(
         "INSERT INTO orders (id, shop_id, shopify_order_id, admin_graphql_id, name, order_number, total_price, currency, \
            gateways, is_cod, customer_id, customer_name, customer_email, phone_enc, phone_hash, phone_source, status, \
-           status_reason, order_created_at, created_at, updated_at, resolved_at, items, customer_locale, shipping_address_enc) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $20, $21, $22, $23, $24) \
+           status_reason, order_created_at, created_at, updated_at, resolved_at, items, customer_locale, shipping_address_enc, ship_state) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $20, $21, $22, $23, $24, $25) \
          ON CONFLICT (shop_id, shopify_order_id) DO NOTHING")
         .bind(o.id).bind(o.shop_id).bind(o.shopify_order_id).bind(o.admin_graphql_id).bind(o.name).bind(o.order_number)
         .bind(o.total_price).bind(o.currency)
@@ -139,7 +141,7 @@ pub async fn insert_new(tx: &mut Tx, o: NewOrder<'_>, now: i64) -> Result<bool, 
         .bind(o.phone_enc)
         .bind(o.phone_hash).bind(o.phone_source)
         .bind(o.status.as_str()).bind(o.status_reason).bind(o.order_created_at).bind(now)
-        .bind(o.resolved_at).bind(o.items).bind(o.customer_locale).bind(o.shipping_address_enc))?;
+        .bind(o.resolved_at).bind(o.items).bind(o.customer_locale).bind(o.shipping_address_enc).bind(o.ship_state))?;
     Ok(n == 1)
 }
 

@@ -81,6 +81,7 @@ pub async fn facts(db: &Db, shop_id: &str, start: i64, end: i64, cod_only: bool)
         usage,
         confirmed,
         funnel: funnel(db, shop_id, start, end, cod_only).await?,
+        states: by_state(db, shop_id, start, end, cod_only).await?,
         v: Facts::VERSION,
     };
     // Folded: one row per key, as the cache stores it.
@@ -171,4 +172,20 @@ pub async fn funnel(db: &Db, shop_id: &str, start: i64, end: i64, cod_only: bool
     push("sms_missed_call", sms_of("missed_call"), conf.3);
     push("otp", sms_of("otp"), conf.4);
     Ok(rows)
+}
+
+/// The shop's orders created in [start, end) (unix ms; COD orders only when `cod_only`) per
+/// shipping state (`orders.ship_state`, NULL unknown): (state, orders, of them confirmed, of them
+/// with a known outcome — delivered or returned —, of them returned). Counts only, so the rows of
+/// two adjacent ranges together are the rows of the whole (`crate::outcomes::by_state` sums them).
+pub async fn by_state(db: &Db, shop_id: &str, start: i64, end: i64, cod_only: bool) -> Result<Vec<(Option<String>, i64, i64, i64, i64)>, sqlx::Error> {
+    let sql = format!(
+        "SELECT ship_state, COUNT(*), \
+           COALESCE(SUM(CASE WHEN status = 'confirmed' THEN 1 ELSE 0 END), 0), \
+           COALESCE(SUM(CASE WHEN outcome IN ('delivered', 'returned') THEN 1 ELSE 0 END), 0), \
+           COALESCE(SUM(CASE WHEN outcome = 'returned' THEN 1 ELSE 0 END), 0) FROM orders \
+         WHERE shop_id = $1 AND created_at >= $2 AND created_at < $3{} GROUP BY ship_state",
+        if cod_only { " AND is_cod = TRUE" } else { "" }
+    );
+    on_db!(db, c => sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(shop_id).bind(start).bind(end).fetch_all(c).await)
 }

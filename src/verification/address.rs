@@ -7,6 +7,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 pub use super::intake::Address;
+pub use crate::pincode::is_pin;
+use crate::pincode::{State, state_of};
 use crate::app::App;
 use crate::crypto::Cipher;
 use crate::db::events::{add_event, add_event_once};
@@ -115,11 +117,6 @@ impl Edit {
     }
 }
 
-/// A 6-digit Indian PIN code (`^[1-9][0-9]{5}$`).
-pub fn is_pin(s: &str) -> bool {
-    let b = s.as_bytes();
-    b.len() == 6 && (b'1'..=b'9').contains(&b[0]) && b[1..].iter().all(u8::is_ascii_digit)
-}
 
 /// Characters no address holds: controls and the ones that reorder text on screen.
 fn bad_char(c: char) -> bool {
@@ -158,6 +155,12 @@ pub fn correct(old: &Address, edit: &Edit) -> Result<Option<Address>, Vec<(Field
         zip: some(Field::Zip),
         ..old.clone()
     }))
+}
+
+/// The state of an address in India (country code IN), from its PIN code; None elsewhere.
+pub fn ship_state(a: &Address) -> Option<State> {
+    let india = a.country_code.as_deref().is_some_and(|c| c.trim().eq_ignore_ascii_case("IN"));
+    a.zip.as_deref().filter(|_| india).and_then(state_of)
 }
 
 /// Whether the link page offers to correct this address: the PIN code rule is India's.
@@ -220,7 +223,7 @@ pub fn mailing_address_input(a: &Address) -> Value {
 pub async fn record_correction(app: &App, tx: &mut Tx, shop_id: &str, order_id: &str, old: &Address, new: &Address, now: i64) -> anyhow::Result<()> {
     let seal = |a: &Address| app.cipher.encrypt(&serde_json::to_string(a).expect("addresses serialize"));
     let new_sealed = seal(new);
-    if !addresses::set_order_address(tx, shop_id, order_id, &new_sealed, now).await? {
+    if !addresses::set_order_address(tx, shop_id, order_id, &new_sealed, ship_state(new).map(State::code), now).await? {
         return Ok(());
     }
     let id = new_id();

@@ -13,6 +13,7 @@ use crate::db::queue::Job;
 use crate::settings::{Amount, Method, Rules, Settings, Verify};
 use super::targeting::{self, Rule, Verdict};
 use crate::crypto::Cipher;
+use crate::pincode::State;
 use crate::app::App;
 
 /// An address of the order (REST shape). The shipping address is kept, sealed, with the order
@@ -372,6 +373,8 @@ async fn insert_order(cipher: &Cipher, tx: &mut Tx, id: &str, shop_id: &str, o: 
         items,
         customer_locale: o.customer_locale().filter(|_| keep),
         shipping_address_enc: o.shipping_address.as_ref().filter(|_| keep).and_then(|a| super::address::seal(cipher, a)),
+        // With the address it comes from: an order that keeps no customer details keeps no state.
+        ship_state: o.shipping_address.as_ref().filter(|_| keep).and_then(super::address::ship_state).map(State::code),
     };
     Ok(orders::insert_new(tx, new, now).await?)
 }

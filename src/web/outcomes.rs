@@ -18,7 +18,8 @@ use crate::costs::{Channel, CostReport, Funnel, funnel, funnel_json};
 use crate::db::shops::Shop;
 use crate::db::outcome_days;
 use crate::domain::{OrderStatus, ShopDomain};
-use crate::outcomes::{Facts, RangeError, Tally, parse_range, tally};
+use crate::outcomes::{Facts, RangeError, StateTally, Tally, by_state, parse_range, tally};
+use crate::pincode::State as ShipState;
 use crate::reports::{day_start, shop_tz};
 use crate::settings::{Settings, Verify};
 use crate::web::embedded::{ShopSession, with_csp};
@@ -42,6 +43,8 @@ pub struct Outcomes {
     pub facts: Facts,
     /// Orders sent, delivered, answered and confirmed per channel (`db::outcomes::funnel`).
     pub funnel: Vec<(Channel, Funnel)>,
+    /// Per shipping state, the most orders first, the unknown (`None`) last.
+    pub by_state: Vec<(Option<ShipState>, StateTally)>,
 }
 
 impl Outcomes {
@@ -54,7 +57,8 @@ impl Outcomes {
         let facts = outcome_days::facts(&state.db, &shop.id, tz, cod_only, from, to).await?;
         let costs = CostReport::new(&facts.usage, facts.confirmed, &settings.costs);
         let funnel = funnel(&facts.funnel);
-        Ok(Outcomes { tz, cod_only, start, end, by_status: tally(&facts.counts), costs, funnel, facts })
+        let by_state = by_state(&facts.states);
+        Ok(Outcomes { tz, cod_only, start, end, by_status: tally(&facts.counts), costs, funnel, by_state, facts })
     }
 }
 
@@ -79,12 +83,29 @@ async fn outcomes_api(State(state): State<AppState>, ShopSession(shop): ShopSess
             (status.as_str().to_string(), v)
         })
         .collect();
+    let by_state: Map<String, Value> = o
+        .by_state
+        .iter()
+        .map(|(s, t)| {
+            let v = json!({
+                "orders": t.orders,
+                "confirmed": t.confirmed,
+                "confirmation_rate": t.confirmation_rate(),
+                "returned": t.returned,
+                "known_outcomes": t.known,
+                "rto_rate": t.rto_rate(),
+            });
+            (s.map_or("unknown", ShipState::code).to_string(), v)
+        })
+        .collect();
     let body = json!({
         "from": from.to_string(),
         "to": to.to_string(),
         "timezone": o.tz.name(),
         "orders_counted": if o.cod_only { "cod" } else { "all" },
         "by_status": by_status,
+        // Keyed by the state's code ("MH"); "unknown": no address, not in India, or no PIN code.
+        "by_state": by_state,
         "by_channel": o.costs.by_channel_json(),
         // Every channel's contacts and cost over every confirmed order of the range.
         "cost": o.costs.overall.to_json(),

@@ -1,4 +1,4 @@
-//! The Outcomes page (issue 18): `GET /app/outcomes?from=&to=[&format=csv&table=status|channel|funnel]`.
+//! The Outcomes page (issue 18): `GET /app/outcomes?from=&to=[&format=csv&table=status|channel|funnel|state]`.
 //! For a range of order creation days it shows the return-to-origin rate per verification status
 //! (with the counts, so a small sample reads as one), the cost per channel and the time to
 //! confirm. Every number comes from `web::outcomes::Outcomes`, the computation the API answers
@@ -14,8 +14,9 @@ use chrono::{DateTime, NaiveDate};
 
 use crate::AppState;
 use crate::costs::{Channel, Funnel, Totals, rupees_text};
-use crate::domain::OrderStatus;
-use crate::outcomes::{RangeError, SMALL_SAMPLE, Tally, by_hour, default_range, duration_text, parse_range, time_to_confirm_counts};
+use crate::domain::{OrderStatus, stored_enum};
+use crate::outcomes::{RangeError, SMALL_SAMPLE, StateTally, Tally, by_hour, default_range, duration_text, parse_range, time_to_confirm_counts};
+use crate::pincode::State as ShipState;
 use crate::reports::{shop_tz, status_label};
 use crate::settings::Settings;
 use crate::web::embedded::{PageShop, embedded_page, with_csp};
@@ -40,6 +41,7 @@ const STATUS_HEADERS: [&str; 8] =
 const CHANNEL_HEADERS: [&str; 5] = ["Channel", "Contacts", "Confirmed", "Cost (INR)", "Cost per confirmed (INR)"];
 const FUNNEL_HEADERS: [&str; 9] =
     ["Channel", "Sent", "Delivered", "Answered", "Confirmed", "Delivered/sent", "Answered/delivered", "Confirmed/answered", "Sent to confirmed"];
+const STATE_HEADERS: [&str; 8] = ["State code", "State", "Orders", "Confirmed", "Confirmation rate", "Known outcomes (n)", "Returned", "RTO rate"];
 
 pub struct StatusRow {
     pub key: &'static str,
@@ -50,6 +52,35 @@ pub struct StatusRow {
     /// "25.0%", or "–" without a known outcome.
     pub rate: String,
     pub small: bool,
+}
+
+pub struct StateRow {
+    /// The state's code ("MH"), or "unknown".
+    pub key: &'static str,
+    pub name: &'static str,
+    pub t: StateTally,
+    /// "62.5%", or "–".
+    pub confirmation_rate: String,
+    pub rto_rate: String,
+    /// Fewer orders than [`SMALL_SAMPLE`]: the confirmation rate is a small sample.
+    pub small_orders: bool,
+    /// Fewer known outcomes than [`SMALL_SAMPLE`]: the RTO rate is.
+    pub small_known: bool,
+}
+
+fn state_rows(by_state: &[(Option<ShipState>, StateTally)]) -> Vec<StateRow> {
+    by_state
+        .iter()
+        .map(|(s, t)| StateRow {
+            key: s.map_or("unknown", ShipState::code),
+            name: s.map_or("Unknown", ShipState::name),
+            t: *t,
+            confirmation_rate: rate_text(t.confirmation_rate()),
+            rto_rate: rate_text(t.rto_rate()),
+            small_orders: t.orders < SMALL_SAMPLE,
+            small_known: t.known < SMALL_SAMPLE,
+        })
+        .collect()
 }
 
 pub struct ChannelRow {
@@ -115,6 +146,18 @@ struct OutcomesPage {
     funnel: Vec<FunnelRow>,
     funnel_svg: String,
     csv_funnel_url: String,
+    states: Vec<StateRow>,
+    csv_state_url: String,
+}
+
+stored_enum! {
+    /// The tables the page downloads as CSV (`table=`).
+    CsvTable {
+        Status = "status",
+        Channel = "channel",
+        Funnel = "funnel",
+        State = "state",
+    }
 }
 
 fn rate_text(r: Option<f64>) -> String {
@@ -208,16 +251,17 @@ pub async fn page(State(state): State<AppState>, p: PageShop, Query(q): Query<Ha
 
     if q.get("format").is_some_and(|f| f == "csv") {
         let table = q.get("table").map(String::as_str).unwrap_or("");
-        if !matches!(table, "status" | "channel" | "funnel") {
-            return Ok(text_error(&p, StatusCode::BAD_REQUEST, "table must be status, channel or funnel".into()));
-        }
+        let Some(table) = CsvTable::parse(table) else {
+            return Ok(text_error(&p, StatusCode::BAD_REQUEST, "table must be status, channel, funnel or state".into()));
+        };
         let (from, to) = match parsed {
             Ok(r) => r,
             Err(m) => return Ok(text_error(&p, StatusCode::UNPROCESSABLE_ENTITY, m)),
         };
         let o = Outcomes::load(&state, &p.shop, from, to).await?;
         let mut body = String::new();
-        if table == "status" {
+        match table {
+        CsvTable::Status => {
             body.push_str(&csv_line(&STATUS_HEADERS.map(String::from)));
             for r in status_rows(&o.by_status) {
                 let rate = r.t.rto_rate().map(|x| format!("{x:.4}")).unwrap_or_default();
@@ -226,7 +270,8 @@ pub async fn page(State(state): State<AppState>, p: PageShop, Query(q): Query<Ha
                     t.cancelled_after_shipping.to_string(), r.known.to_string(), rate];
                 body.push_str(&csv_line(&cells));
             }
-        } else if table == "funnel" {
+        }
+        CsvTable::Funnel => {
             body.push_str(&csv_line(&FUNNEL_HEADERS.map(String::from)));
             let rate = |r: Option<f64>| r.map(|x| format!("{x:.4}")).unwrap_or_default();
             for (c, f) in &o.funnel {
@@ -234,7 +279,18 @@ pub async fn page(State(state): State<AppState>, p: PageShop, Query(q): Query<Ha
                     rate(f.delivered_rate()), rate(f.answered_rate()), rate(f.confirmed_rate()), rate(f.sent_to_confirmed())];
                 body.push_str(&csv_line(&cells));
             }
-        } else {
+        }
+        CsvTable::State => {
+            body.push_str(&csv_line(&STATE_HEADERS.map(String::from)));
+            let four = |r: Option<f64>| r.map(|x| format!("{x:.4}")).unwrap_or_default();
+            for r in state_rows(&o.by_state) {
+                let t = r.t;
+                let cells = [r.key.to_string(), r.name.to_string(), t.orders.to_string(), t.confirmed.to_string(), four(t.confirmation_rate()),
+                    t.known.to_string(), t.returned.to_string(), four(t.rto_rate())];
+                body.push_str(&csv_line(&cells));
+            }
+        }
+        CsvTable::Channel => {
             body.push_str(&csv_line(&CHANNEL_HEADERS.map(String::from)));
             let rows = o.costs.by_channel.iter().map(|(c, t)| channel_row(c.as_str(), c.label(), t));
             for r in rows.chain([channel_row("all", "All channels", &o.costs.overall)]) {
@@ -242,7 +298,8 @@ pub async fn page(State(state): State<AppState>, p: PageShop, Query(q): Query<Ha
                 body.push_str(&csv_line(&[r.key.to_string(), r.contacts.to_string(), r.confirmed.to_string(), r.cost, per]));
             }
         }
-        return Ok(csv_response(&p, &format!("outcomes-{table}-{from}-to-{to}.csv"), body));
+        }
+        return Ok(csv_response(&p, &format!("outcomes-{}-{from}-to-{to}.csv", table.as_str()), body));
     }
 
     let hidden = ["shop", "host", "embedded", "id_token"].iter().filter_map(|k| q.get(*k).map(|v| (k.to_string(), v.clone()))).collect();
@@ -271,6 +328,8 @@ pub async fn page(State(state): State<AppState>, p: PageShop, Query(q): Query<Ha
         funnel: vec![],
         funnel_svg: String::new(),
         csv_funnel_url: link(&q, &[("from", &from_s), ("to", &to_s), ("format", "csv"), ("table", "funnel")]),
+        states: vec![],
+        csv_state_url: link(&q, &[("from", &from_s), ("to", &to_s), ("format", "csv"), ("table", "state")]),
     };
     match parsed {
         Err(m) => {
@@ -303,6 +362,7 @@ pub async fn page(State(state): State<AppState>, p: PageShop, Query(q): Query<Ha
                     (format!("{h:02}:00–{:02}:00", (h + 1) % 24), t.orders, t.confirmed, rate)
                 })
                 .collect();
+            page.states = state_rows(&o.by_state);
             page.confirm_n = ttc.orders;
             page.p50 = ttc.p50_ms.map(duration_text).unwrap_or_else(|| "–".into());
             page.p90 = ttc.p90_ms.map(duration_text).unwrap_or_else(|| "–".into());

@@ -23,7 +23,7 @@
 //!
 //! The orders carry outcome data (resolved 1 min–4 h after being taken; most confirmed and some
 //! others shipped, then delivered, returned or cancelled; see `insert_orders`), call attempts
-//! (`insert_attempts`) and SMS (`insert_sms`), so the Outcomes page (issue 18) is then timed over
+//! (`insert_attempts`), SMS (`insert_sms`) and shipping states, so the Outcomes page (issue 18) is then timed over
 //! the last 30 and 92 days, `BENCH_OUTCOME_ITERATIONS` (50) runs: its first load (every day
 //! computed), a load from the per-day summaries, and a load after writes to 3 of the range's days
 //! (see `outcomes_phase`). Its target, page < 200 ms p95, is printed, not enforced.
@@ -44,7 +44,7 @@ use codverify::db::Db;
 use codverify::on_db;
 use codverify::costs::{CostReport, funnel};
 use codverify::db::{outcome_days, outcomes, reports};
-use codverify::outcomes::{by_hour, tally, time_to_confirm_counts};
+use codverify::outcomes::{by_hour, by_state, tally, time_to_confirm_counts};
 use codverify::reports::{Filters, Report, day_start, shop_tz};
 use codverify::settings::{Settings, Verify};
 
@@ -241,7 +241,8 @@ async fn outcomes_phase(db: &Db, today: NaiveDate) -> anyhow::Result<()> {
             let ttc = time_to_confirm_counts(&f.confirm);
             let hours = by_hour(tz, &f.quarters);
             let funnel = funnel(&f.funnel);
-            Ok::<usize, sqlx::Error>(by_status.len() + costs.by_channel.len() + ttc.orders as usize + hours.len() + funnel.len())
+            let states = by_state(&f.states);
+            Ok::<usize, sqlx::Error>(by_status.len() + costs.by_channel.len() + ttc.orders as usize + hours.len() + funnel.len() + states.len())
         };
         let cold = time_after(0, COLD_RUNS, || async {
             on_db!(db, exec c => sqlx::query("DELETE FROM outcome_days WHERE shop_id = $1").bind(shop_id))?;
@@ -385,7 +386,7 @@ async fn insert_orders(db: &Db, backend: Backend, shop: &str, first_id: i64, n: 
     let step = (days * DAY_MS) / n.max(1);
     let cols = "id, shop_id, shopify_order_id, admin_graphql_id, name, order_number, total_price, currency, gateways, is_cod, \
                 customer_name, phone_enc, phone_hash, phone_source, status, status_reason, created_at, updated_at, \
-                resolved_at, shipped_at, delivered_at, returned_at, shopify_cancelled_at, outcome, outcome_at";
+                resolved_at, shipped_at, delivered_at, returned_at, shopify_cancelled_at, outcome, outcome_at, ship_state";
     let status = "CASE WHEN g % 10 < 5 THEN 'confirmed' WHEN g % 10 = 5 THEN 'cancelled' WHEN g % 10 = 6 THEN 'callback_requested' \
                   WHEN g % 10 < 9 THEN 'pending' ELSE 'no_response' END";
     let reason = "CASE WHEN g % 10 < 5 THEN (CASE g % 4 WHEN 0 THEN 'pressed 1 on call 1 (confirm)' WHEN 1 THEN 'confirmed on the confirmation link' \
@@ -403,6 +404,14 @@ async fn insert_orders(db: &Db, backend: Backend, shop: &str, first_id: i64, n: 
          WHEN (g * 53) % 100 < (CASE WHEN g % 10 < 5 THEN 85 ELSE 55 END) THEN 'delivered' \
          WHEN (g * 53) % 100 < (CASE WHEN g % 10 < 5 THEN 95 ELSE 90 END) THEN 'returned' \
          WHEN (g * 53) % 100 < (CASE WHEN g % 10 < 5 THEN 97 ELSE 93 END) THEN 'cancelled' ELSE NULL END"
+    );
+    // The shipping state: 29 states in turn and one order in 30 unknown, by `g / 10` so that every
+    // state gets every status.
+    let codes = ["MH", "KA", "TN", "DL", "UP", "GJ", "RJ", "WB", "TS", "AP", "KL", "MP", "BR", "PB", "HR", "OD", "AS", "JH", "CG", "UK",
+        "HP", "JK", "GA", "CH", "TR", "ML", "MN", "PY", "SK"];
+    let ship_state = format!(
+        "CASE (g / 10) % 30 {} ELSE NULL END",
+        codes.iter().enumerate().map(|(i, c)| format!("WHEN {i} THEN '{c}'")).collect::<Vec<_>>().join(" ")
     );
     let at = |o: &str, days: i64| format!("CASE WHEN oc = '{o}' THEN {created} + {} END", days * DAY_MS);
     // Every row holds a real ciphertext of the same size (rows are opened when shown); the lookup
@@ -422,7 +431,7 @@ async fn insert_orders(db: &Db, backend: Backend, shop: &str, first_id: i64, n: 
                '499.00', 'INR', '[\"Cash on Delivery (COD)\"]', TRUE, 'Customer ' || g, '{sealed}', {hash}, 'shipping_address', \
                {status}, {reason}, {created}, {created}, {resolved}, \
                CASE WHEN sh = 1 THEN {created} + {DAY_MS} END, {delivered}, {returned}, {cancelled}, oc, \
-               COALESCE({delivered}, {returned}, {cancelled}) \
+               COALESCE({delivered}, {returned}, {cancelled}), {ship_state} \
              FROM (SELECT g, {shipped} AS sh, {outcome} AS oc FROM {src}) AS t"
         )
     })

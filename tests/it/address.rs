@@ -322,7 +322,31 @@ async fn the_hold_waits_for_the_corrected_address(backend: Backend) {
     app.stop().await;
 }
 
+async fn ship_state(app: &TestApp, id: i64) -> Option<String> {
+    app.text(&format!("SELECT ship_state FROM orders WHERE shopify_order_id = {id}")).await
+}
+
+/// The order's state (plain text, for the Outcomes page) is read off the PIN code at intake and
+/// follows the shopper's correction; a refused correction leaves it.
+async fn the_state_follows_the_corrected_pin(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else { return };
+    setup(&app).await;
+    let path = order_with_link(&app, 1).await;
+    assert_eq!(ship_state(&app, 1).await.as_deref(), Some("MH"), "411001 is Pune");
+    let (code, _) = post(&app, &path, &[("action", "confirm"), ("zip", "41100")]).await;
+    assert_eq!(code, 422);
+    assert_eq!(ship_state(&app, 1).await.as_deref(), Some("MH"));
+    // Moved to Bengaluru.
+    let (code, html) = post(&app, &path, &[("action", "confirm"), ("city", "Bengaluru"), ("zip", "560001")]).await;
+    assert_eq!(code, 200, "{html}");
+    app.settle().await;
+    assert_eq!((status(&app, 1).await.as_str(), ship_state(&app, 1).await.as_deref()), ("confirmed", Some("KA")));
+    assert_eq!(stored_address(&app, 1).await["zip"], "560001");
+    app.stop().await;
+}
+
 both_dbs!(
+    the_state_follows_the_corrected_pin,
     the_hold_waits_for_the_corrected_address,
     the_address_is_reported_and_erased,
     a_correction_confirms_and_reaches_shopify,

@@ -8,7 +8,7 @@ use crate::common::{Backend, TestApp, order_payload};
 
 pub(crate) const SHOP: &str = "acme.myshopify.com";
 pub(crate) const OTHER: &str = "other.myshopify.com";
-const COD: &str = "Cash on Delivery (COD)";
+pub(crate) const COD: &str = "Cash on Delivery (COD)";
 
 /// Installs `shop` with the first call a day away: orders stay pending and no one is called.
 async fn install(app: &TestApp, shop: &str) {
@@ -24,7 +24,7 @@ async fn take_orders(app: &TestApp, shop: &str, ids: &[i64]) {
 }
 
 /// A `fulfillment_events/create` body.
-fn event(order_id: i64, status: &str, happened_at: &str) -> Value {
+pub(crate) fn event(order_id: i64, status: &str, happened_at: &str) -> Value {
     json!({"id": 90_000 + order_id, "fulfillment_id": 80_000 + order_id, "status": status, "message": null,
         "happened_at": happened_at, "city": "Pune", "province": "Maharashtra", "country": "India", "zip": "411001",
         "address1": null, "latitude": null, "longitude": null, "shop_id": 1, "created_at": happened_at,
@@ -240,7 +240,7 @@ pub(crate) async fn exec(app: &TestApp, sql: &str) {
 }
 
 /// Drops the delayed first calls and timers of the orders the fixture resolved by hand.
-async fn settle_fixture(app: &TestApp) {
+pub(crate) async fn settle_fixture(app: &TestApp) {
     exec(app, "DELETE FROM timers WHERE order_id IN (SELECT id FROM orders WHERE status <> 'pending')").await;
     exec(app, "UPDATE call_attempts SET state = 'cancelled' WHERE state = 'queued' AND order_id IN (SELECT id FROM orders WHERE status <> 'pending')").await;
 }

@@ -5,8 +5,8 @@
 use serde_json::{Value, json};
 
 use crate::both_dbs;
-use crate::common::{Backend, TestApp};
-use crate::outcomes::{OTHER, SHOP, exec, hand_built_fixture, outcomes_api};
+use crate::common::{Backend, TestApp, order_payload};
+use crate::outcomes::{COD, OTHER, SHOP, event, exec, hand_built_fixture, outcomes_api, settle_fixture};
 
 /// A document load: (status, content type, body).
 async fn load(app: &TestApp, shop: &str, query: &[(&str, &str)]) -> (u16, String, String) {
@@ -179,7 +179,7 @@ async fn csv_of_each_table(backend: Backend) {
     assert_eq!(lines[6], "pending,2,2,1,1,0,2,0.5000");
     // No such table; a bad range.
     let (status, _, lines) = csv(&app, SHOP, &[("from", &d), ("to", &d), ("table", "orders")]).await;
-    assert_eq!((status, lines.join("")), (400, "table must be status, channel or funnel".to_string()));
+    assert_eq!((status, lines.join("")), (400, "table must be status, channel, funnel or state".to_string()));
     let (status, _, lines) = csv(&app, SHOP, &[("from", "2026-07-01"), ("to", "2026-10-01"), ("table", "status")]).await;
     assert_eq!(status, 422);
     assert!(lines.join("").contains("at most 92 days"), "{lines:?}");
@@ -255,7 +255,7 @@ async fn days_are_kept_until_an_order_or_contact_of_them_changes(backend: Backen
     assert_eq!(app.count(&format!("SELECT COUNT(*) FROM outcome_marks WHERE shop_id = {shop_of} AND quarter = {quarter}")).await, 0);
 
     // A summary changed behind the app's back (nothing marks that) is what the page shows: it is read.
-    let planted = r#"{"counts":[["confirmed",null,99,0]],"confirm":[],"quarters":[],"usage":[],"confirmed":0,"funnel":[],"v":1}"#;
+    let planted = r#"{"counts":[["confirmed",null,99,0]],"confirm":[],"quarters":[],"usage":[],"confirmed":0,"funnel":[],"states":[],"v":1}"#;
     let plant = format!("UPDATE outcome_days SET facts = '{planted}' WHERE shop_id = {shop_of} AND day = '{d}'");
     exec(&app, &plant).await;
     let (_, _, html) = load(&app, SHOP, &[("from", &d), ("to", &d)]).await;
@@ -423,11 +423,122 @@ async fn funnel_per_channel(backend: Backend) {
     app.stop().await;
 }
 
+/// An order taken through the webhook with this shipping zip and country: its state is set by intake.
+async fn take_shipped_to(app: &TestApp, shop: &str, id: i64, gateway: &str, zip: &str, country: &str) {
+    let mut body = order_payload(id, gateway, Some("9876543210"));
+    body["shipping_address"] = json!({"first_name": "Asha", "last_name": "Rao", "phone": "9876543210", "address1": "12 MG Road",
+        "city": "Somewhere", "zip": zip, "country_code": country});
+    assert_eq!(app.post_webhook("orders/create", shop, &format!("{shop}-state-{id}"), &body).await.status(), 200);
+}
+
+async fn by_state_table_csv_and_api(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else { return };
+    let day = hand_built_fixture(&app).await;
+    // Tomorrow, besides 106 (confirmed, delivered, no PIN code): orders shipping to four states,
+    // one to the US with an Indian-looking zip and one with no PIN code (both unknown).
+    for (id, zip, country) in [(201, "411001", "IN"), (202, "400 001", "IN"), (203, "411038", "in"), (204, "560001", "IN"), (205, "560001", "IN"),
+        (206, "110001", "IN"), (207, "400001", "US"), (208, "Pune", "IN"), (209, "700001", "IN")]
+    {
+        take_shipped_to(&app, SHOP, id, COD, zip, country).await;
+    }
+    // Not counted: a prepaid order (the shop verifies COD only; it keeps no address, so no state)
+    // and the other shop's order.
+    take_shipped_to(&app, SHOP, 210, "shopify_payments", "560001", "IN").await;
+    take_shipped_to(&app, OTHER, 201, COD, "411001", "IN").await;
+    app.wait_for_jobs().await;
+    let shop_of = |shop: &str| format!("(SELECT id FROM shops WHERE domain = '{shop}')");
+    let state_of = |id: i64| format!("SELECT ship_state FROM orders WHERE shopify_order_id = {id} AND shop_id = {}", shop_of(SHOP));
+    assert_eq!(app.text(&state_of(202)).await.as_deref(), Some("MH"), "the space Shopify keeps");
+    assert_eq!(app.text(&state_of(203)).await.as_deref(), Some("MH"), "country code in any case");
+    for id in [207, 208, 210, 106] {
+        assert_eq!(app.text(&state_of(id)).await, None, "{id}");
+    }
+    let other_201 = format!("SELECT ship_state FROM orders WHERE shopify_order_id = 201 AND shop_id = {}", shop_of(OTHER));
+    assert_eq!(app.text(&other_201).await.as_deref(), Some("MH"));
+    for (status, ids) in [("confirmed", "201, 202, 204, 206, 207"), ("no_response", "203, 205")] {
+        exec(&app, &format!("UPDATE orders SET status = '{status}' WHERE shopify_order_id IN ({ids}) AND shop_id = {}", shop_of(SHOP))).await;
+    }
+    settle_fixture(&app).await;
+    let at = "2026-11-25T10:00:00Z";
+    for (id, status) in [(201, "delivered"), (202, "failure"), (203, "delivered"), (204, "delivered"), (205, "in_transit"), (207, "failure")] {
+        assert_eq!(app.post_webhook("fulfillment_events/create", SHOP, &format!("state-{id}"), &event(id, status, at)).await.status(), 200);
+    }
+    app.wait_for_jobs().await;
+
+    // (key, orders, confirmed, confirmation rate, RTO rate (n)), the most orders first, ties in the
+    // states' order, unknown last though it has as many as the first.
+    let expected = [
+        ("MH", "3", "2", "66.7% small sample", "33.3% (n = 3) small sample"),
+        ("KA", "2", "1", "50.0% small sample", "0.0% (n = 1) small sample"),
+        ("DL", "1", "1", "100.0% small sample", "– (n = 0) small sample"),
+        ("WB", "1", "0", "0.0% small sample", "– (n = 0) small sample"),
+        ("unknown", "3", "2", "66.7% small sample", "50.0% (n = 2) small sample"),
+    ];
+    let t = day.succ_opt().unwrap().to_string();
+    let (status, _, html) = load(&app, SHOP, &[("from", &t), ("to", &t)]).await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("Confirmation rate by state"));
+    let mut last = 0;
+    for (key, orders, confirmed, rate, rto) in expected {
+        let got = [cell(&html, "data-state", key, "orders"), cell(&html, "data-state", key, "confirmed"), cell(&html, "data-state", key, "rate"),
+            cell(&html, "data-state", key, "rto")];
+        assert_eq!(got, [orders, confirmed, rate, rto], "{key}");
+        let at = html.find(&format!("<tr data-state=\"{key}\">")).unwrap();
+        assert!(at > last, "{key} in order");
+        last = at;
+    }
+    assert_eq!(html.matches("<tr data-state=").count(), 5);
+    assert!(html.contains("<th scope=\"row\">Maharashtra</th>") && html.contains("<th scope=\"row\">Unknown</th>"));
+
+    let (status, ctype, lines) = csv(&app, SHOP, &[("from", &t), ("to", &t), ("table", "state")]).await;
+    assert_eq!(status, 200, "{lines:?}");
+    assert!(ctype.starts_with("text/csv"));
+    assert_eq!(lines, [
+        "State code,State,Orders,Confirmed,Confirmation rate,Known outcomes (n),Returned,RTO rate",
+        "MH,Maharashtra,3,2,0.6667,3,1,0.3333",
+        "KA,Karnataka,2,1,0.5000,1,0,0.0000",
+        "DL,Delhi,1,1,1.0000,0,0,",
+        "WB,West Bengal,1,0,0.0000,0,0,",
+        "unknown,Unknown,3,2,0.6667,2,1,0.5000",
+    ]);
+
+    let (_, api) = outcomes_api(&app, SHOP, &t, &t).await;
+    let row = |orders: i64, confirmed: i64, rate: Value, known: i64, returned: i64, rto: Value| {
+        json!({"orders": orders, "confirmed": confirmed, "confirmation_rate": rate, "known_outcomes": known, "returned": returned, "rto_rate": rto})
+    };
+    assert_eq!(api["by_state"], json!({
+        "MH": row(3, 2, json!(0.6667), 3, 1, json!(0.3333)),
+        "KA": row(2, 1, json!(0.5), 1, 0, json!(0.0)),
+        "DL": row(1, 1, json!(1.0), 0, 0, Value::Null),
+        "WB": row(1, 0, json!(0.0), 0, 0, Value::Null),
+        "unknown": row(3, 2, json!(0.6667), 2, 1, json!(0.5)),
+    }), "{api:#}");
+
+    // Both days: the fixture's 12 orders of the day have no PIN code. The rows of each day together
+    // are the rows of both (what a per-day cache relies on).
+    let d = day.to_string();
+    let (_, both) = outcomes_api(&app, SHOP, &d, &t).await;
+    assert_eq!(both["by_state"]["unknown"]["orders"], 15);
+    assert_eq!(both["by_state"]["MH"], api["by_state"]["MH"]);
+    let shop_id = app.text(&format!("SELECT id FROM shops WHERE domain = '{SHOP}'")).await.unwrap();
+    let tz = chrono_tz::Asia::Kolkata;
+    let start = |date: chrono::NaiveDate| codverify::reports::day_start(tz, date);
+    let (d0, d1, d2) = (start(day), start(day.succ_opt().unwrap()), start(day.succ_opt().unwrap().succ_opt().unwrap()));
+    let rows = |s, e| codverify::db::outcomes::by_state(&app.state.db, &shop_id, s, e, true);
+    let (first, second, whole) = (rows(d0, d1).await.unwrap(), rows(d1, d2).await.unwrap(), rows(d0, d2).await.unwrap());
+    assert_eq!(codverify::outcomes::by_state(&[first, second].concat()), codverify::outcomes::by_state(&whole));
+    // The other shop sees its own.
+    let (_, other) = outcomes_api(&app, OTHER, &t, &t).await;
+    assert_eq!(other["by_state"], json!({"MH": row(1, 0, json!(0.0), 0, 0, Value::Null)}));
+    app.stop().await;
+}
+
 both_dbs!(
     page_shows_the_fixture,
     csv_of_each_table,
     range_errors_and_authentication,
     another_shops_orders_are_not_shown,
     days_are_kept_until_an_order_or_contact_of_them_changes,
-    funnel_per_channel
+    funnel_per_channel,
+    by_state_table_csv_and_api
 );
