@@ -393,6 +393,13 @@ impl Facts {
 
     /// Adds `other` in, folding rows with the same key so merged facts stay as small as one day's.
     pub fn merge(&mut self, other: Facts) {
+        let mine = std::mem::take(self);
+        *self = Facts::merge_all([mine, other]);
+    }
+
+    /// All of them together: their rows appended, then folded once (one fold for a whole range,
+    /// not one per day).
+    pub fn merge_all(all: impl IntoIterator<Item = Facts>) -> Facts {
         /// Rows summed per key, in key order.
         fn fold<K: Ord, V>(rows: impl Iterator<Item = (K, V)>, add: impl Fn(&mut V, V)) -> Vec<(K, V)> {
             let mut by: BTreeMap<K, V> = BTreeMap::new();
@@ -406,21 +413,39 @@ impl Facts {
             }
             by.into_iter().collect()
         }
+        let mut all_v = None;
+        let mut raw = Facts::default();
+        for f in all {
+            // The version of all of them when they agree, else none (0).
+            all_v = match all_v {
+                None => Some(f.v),
+                Some(v) if v == f.v => Some(v),
+                Some(_) => Some(0),
+            };
+            raw.counts.extend(f.counts);
+            raw.confirm.extend(f.confirm);
+            raw.quarters.extend(f.quarters);
+            raw.usage.extend(f.usage);
+            raw.confirmed += f.confirmed;
+            raw.funnel.extend(f.funnel);
+            raw.states.extend(f.states);
+        }
         let pair = |a: &mut (i64, i64), b: (i64, i64)| *a = (a.0 + b.0, a.1 + b.1);
-        let counts = std::mem::take(&mut self.counts).into_iter().chain(other.counts).map(|(s, o, n, sh)| ((s, o), (n, sh)));
-        self.counts = fold(counts, pair).into_iter().map(|((s, o), (n, sh))| (s, o, n, sh)).collect();
-        self.confirm = fold(std::mem::take(&mut self.confirm).into_iter().chain(other.confirm), |a, b| *a += b);
-        let quarters = std::mem::take(&mut self.quarters).into_iter().chain(other.quarters).map(|(q, n, c)| (q, (n, c)));
-        self.quarters = fold(quarters, pair).into_iter().map(|(q, (n, c))| (q, n, c)).collect();
-        let usage = std::mem::take(&mut self.usage).into_iter().chain(other.usage).map(|(ch, u, c)| (ch.as_str(), (u, c)));
-        let add_usage = |a: &mut (Usage, i64), b: (Usage, i64)| *a = (a.0 + b.0, a.1 + b.1);
-        self.usage = fold(usage, add_usage).into_iter().filter_map(|(k, (u, c))| Some((Channel::parse(k)?, u, c))).collect();
-        self.confirmed += other.confirmed;
-        let funnel = std::mem::take(&mut self.funnel).into_iter().chain(other.funnel).map(|(k, a, b, c, d)| (k, [a, b, c, d]));
         let add4 = |x: &mut [i64; 4], y: [i64; 4]| x.iter_mut().zip(y).for_each(|(x, y)| *x += y);
-        self.funnel = fold(funnel, add4).into_iter().map(|(k, [a, b, c, d])| (k, a, b, c, d)).collect();
-        let states = std::mem::take(&mut self.states).into_iter().chain(other.states).map(|(k, a, b, c, d)| (k, [a, b, c, d]));
-        self.states = fold(states, add4).into_iter().map(|(k, [a, b, c, d])| (k, a, b, c, d)).collect();
+        let add_usage = |a: &mut (Usage, i64), b: (Usage, i64)| *a = (a.0 + b.0, a.1 + b.1);
+        Facts {
+            counts: fold(raw.counts.into_iter().map(|(s, o, n, sh)| ((s, o), (n, sh))), pair).into_iter().map(|((s, o), (n, sh))| (s, o, n, sh)).collect(),
+            confirm: fold(raw.confirm.into_iter(), |a, b| *a += b),
+            quarters: fold(raw.quarters.into_iter().map(|(q, n, c)| (q, (n, c))), pair).into_iter().map(|(q, (n, c))| (q, n, c)).collect(),
+            usage: fold(raw.usage.into_iter().map(|(ch, u, c)| (ch.as_str(), (u, c))), add_usage)
+                .into_iter()
+                .filter_map(|(k, (u, c))| Some((Channel::parse(k)?, u, c)))
+                .collect(),
+            confirmed: raw.confirmed,
+            funnel: fold(raw.funnel.into_iter().map(|(k, a, b, c, d)| (k, [a, b, c, d])), add4).into_iter().map(|(k, [a, b, c, d])| (k, a, b, c, d)).collect(),
+            states: fold(raw.states.into_iter().map(|(k, a, b, c, d)| (k, [a, b, c, d])), add4).into_iter().map(|(k, [a, b, c, d])| (k, a, b, c, d)).collect(),
+            v: all_v.unwrap_or(0),
+        }
     }
 }
 

@@ -21,6 +21,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Days, NaiveDate};
+use futures::{StreamExt, TryStreamExt};
 use chrono_tz::Tz;
 
 use crate::db::{Db, new_id};
@@ -30,6 +31,8 @@ use crate::outcomes::Facts;
 use crate::reports::day_start;
 
 const QUARTER_MS: i64 = 900_000;
+/// Stale days computed side by side.
+const COMPUTE_AT_ONCE: usize = 4;
 
 /// The tables whose rows' writes change an order's day: the orders, and the contacts priced and
 /// counted by the page, links used and OTPs entered included (each with `order_id`).
@@ -134,11 +137,15 @@ pub async fn facts(db: &Db, shop_id: &str, tz: Tz, cod_only: bool, from: NaiveDa
         }
         tx.commit().await?;
 
-        let mut computed = Vec::with_capacity(stale.len());
-        for d in &stale {
-            let (ds, de) = span(*d);
-            computed.push((*d, crate::db::outcomes::facts(db, shop_id, ds, de, cod_only).await?));
-        }
+        // A few days at a time: each is several queries, and the pool has the connections.
+        let computed: Vec<(NaiveDate, Facts)> = futures::stream::iter(stale.iter().copied())
+            .map(|d| async move {
+                let (ds, de) = span(d);
+                crate::db::outcomes::facts(db, shop_id, ds, de, cod_only).await.map(|f| (d, f))
+            })
+            .buffered(COMPUTE_AT_ONCE)
+            .try_collect()
+            .await?;
 
         let mut tx = db.begin().await?;
         for (d, f) in &computed {
@@ -150,13 +157,7 @@ pub async fn facts(db: &Db, shop_id: &str, tz: Tz, cod_only: bool, from: NaiveDa
         fresh.extend(computed);
     }
 
-    let mut all = Facts::default();
-    for d in &days {
-        if let Some(f) = fresh.remove(d) {
-            all.merge(f);
-        }
-    }
-    Ok(all)
+    Ok(Facts::merge_all(days.iter().filter_map(|d| fresh.remove(d))))
 }
 
 /// Forgets the shop's cached days and marks (the shop's erasure).

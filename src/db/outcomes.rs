@@ -85,9 +85,7 @@ pub async fn facts(db: &Db, shop_id: &str, start: i64, end: i64, cod_only: bool)
         v: Facts::VERSION,
     };
     // Folded: one row per key, as the cache stores it.
-    let mut facts = Facts { v: Facts::VERSION, ..Facts::default() };
-    facts.merge(raw);
-    Ok(facts)
+    Ok(Facts::merge_all([raw]))
 }
 
 /// Per order of the range, whether a channel's contacts reached it, were answered and confirmed it

@@ -160,6 +160,11 @@ stored_enum! {
     }
 }
 
+/// A rate in a CSV cell: 4 decimals, empty without one.
+fn csv_rate(r: Option<f64>) -> String {
+    r.map(|x| format!("{x:.4}")).unwrap_or_default()
+}
+
 fn rate_text(r: Option<f64>) -> String {
     r.map_or("–".to_string(), |r| format!("{:.1}%", r * 100.0))
 }
@@ -264,7 +269,7 @@ pub async fn page(State(state): State<AppState>, p: PageShop, Query(q): Query<Ha
         CsvTable::Status => {
             body.push_str(&csv_line(&STATUS_HEADERS.map(String::from)));
             for r in status_rows(&o.by_status) {
-                let rate = r.t.rto_rate().map(|x| format!("{x:.4}")).unwrap_or_default();
+                let rate = csv_rate(r.t.rto_rate());
                 let t = r.t;
                 let cells = [r.key.to_string(), t.orders.to_string(), t.shipped.to_string(), t.delivered.to_string(), t.returned.to_string(),
                     t.cancelled_after_shipping.to_string(), r.known.to_string(), rate];
@@ -273,20 +278,18 @@ pub async fn page(State(state): State<AppState>, p: PageShop, Query(q): Query<Ha
         }
         CsvTable::Funnel => {
             body.push_str(&csv_line(&FUNNEL_HEADERS.map(String::from)));
-            let rate = |r: Option<f64>| r.map(|x| format!("{x:.4}")).unwrap_or_default();
             for (c, f) in &o.funnel {
                 let cells = [c.as_str().to_string(), f.sent.to_string(), f.delivered.to_string(), f.answered.to_string(), f.confirmed.to_string(),
-                    rate(f.delivered_rate()), rate(f.answered_rate()), rate(f.confirmed_rate()), rate(f.sent_to_confirmed())];
+                    csv_rate(f.delivered_rate()), csv_rate(f.answered_rate()), csv_rate(f.confirmed_rate()), csv_rate(f.sent_to_confirmed())];
                 body.push_str(&csv_line(&cells));
             }
         }
         CsvTable::State => {
             body.push_str(&csv_line(&STATE_HEADERS.map(String::from)));
-            let four = |r: Option<f64>| r.map(|x| format!("{x:.4}")).unwrap_or_default();
             for r in state_rows(&o.by_state) {
                 let t = r.t;
-                let cells = [r.key.to_string(), r.name.to_string(), t.orders.to_string(), t.confirmed.to_string(), four(t.confirmation_rate()),
-                    t.known.to_string(), t.returned.to_string(), four(t.rto_rate())];
+                let cells = [r.key.to_string(), r.name.to_string(), t.orders.to_string(), t.confirmed.to_string(), csv_rate(t.confirmation_rate()),
+                    t.known.to_string(), t.returned.to_string(), csv_rate(t.rto_rate())];
                 body.push_str(&csv_line(&cells));
             }
         }
