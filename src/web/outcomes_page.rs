@@ -143,6 +143,9 @@ struct OutcomesPage {
     csv_channel_url: String,
     /// ("09:00–10:00", orders, confirmed, rate) for each hour of the day.
     hours: Vec<(String, i64, i64, String)>,
+    /// The page's answer in two sentences: did confirmed orders come back less, and what did a
+    /// confirmation cost.
+    headline: Vec<String>,
     funnel: Vec<FunnelRow>,
     funnel_svg: String,
     csv_funnel_url: String,
@@ -182,6 +185,33 @@ fn status_rows(by_status: &[(OrderStatus, Tally)]) -> Vec<StatusRow> {
             small: t.shipped < SMALL_SAMPLE,
         })
         .collect()
+}
+
+/// What the page answers, in words: the RTO rate of confirmed orders against that of the orders
+/// nobody confirmed (not verified, or no response), each with its n and a warning under
+/// [`SMALL_SAMPLE`]; then the cost per confirmed order.
+fn headline(by_status: &[(OrderStatus, Tally)], overall: &Totals) -> Vec<String> {
+    let sum = |keep: &dyn Fn(OrderStatus) -> bool| {
+        by_status.iter().filter(|(s, _)| keep(*s)).fold((0, 0), |(d, r), (_, t)| (d + t.delivered, r + t.returned))
+    };
+    let (cd, cr) = sum(&|s| s == OrderStatus::Confirmed);
+    let (od, or) = sum(&|s| matches!(s, OrderStatus::Skipped | OrderStatus::NoResponse));
+    let (confirmed, others) = (crate::outcomes::rto_rate(cd, cr), crate::outcomes::rto_rate(od, or));
+    let text = |r: Option<f64>, n: i64| format!("{} returned (n = {n})", rate_text(r));
+    let compared = format!("{} for confirmed orders against {} for orders not verified or not answered", text(confirmed, cd + cr), text(others, od + or));
+    let mut rto = match (confirmed, others) {
+        (Some(c), Some(o)) if c < o => format!("Confirmed orders came back less often: {compared}."),
+        (Some(_), Some(_)) => format!("Confirmed orders did not come back less often: {compared}."),
+        _ => format!("Not enough delivery outcomes yet to compare: {compared}."),
+    };
+    if confirmed.is_some() && others.is_some() && (cd + cr < SMALL_SAMPLE || od + or < SMALL_SAMPLE) {
+        rto.push_str(&format!(" Fewer than {SMALL_SAMPLE} known outcomes on a side: a small sample."));
+    }
+    let cost = match overall.per_confirmed_paise() {
+        Some(p) => format!("A confirmation cost ₹{} on average: the cost of all channels in these dates over the {} confirmed orders.", rupees_text(p), overall.confirmed),
+        None => "No order of these dates was confirmed, so there is no cost per confirmation yet.".to_string(),
+    };
+    vec![rto, cost]
 }
 
 /// A status's name under its bar: short enough that six fit side by side.
@@ -328,6 +358,7 @@ pub async fn page(State(state): State<AppState>, p: PageShop, Query(q): Query<Ha
         csv_status_url: link(&q, &[("from", &from_s), ("to", &to_s), ("format", "csv"), ("table", "status")]),
         csv_channel_url: link(&q, &[("from", &from_s), ("to", &to_s), ("format", "csv"), ("table", "channel")]),
         hours: vec![],
+        headline: vec![],
         funnel: vec![],
         funnel_svg: String::new(),
         csv_funnel_url: link(&q, &[("from", &from_s), ("to", &to_s), ("format", "csv"), ("table", "funnel")]),
@@ -346,6 +377,7 @@ pub async fn page(State(state): State<AppState>, p: PageShop, Query(q): Query<Ha
             let ttc = time_to_confirm_counts(&o.facts.confirm);
             page.cod_only = o.cod_only;
             page.statuses = status_rows(&o.by_status);
+            page.headline = headline(&o.by_status, &o.costs.overall);
             let bars: Vec<RateBar> = page
                 .statuses
                 .iter()
@@ -377,6 +409,24 @@ pub async fn page(State(state): State<AppState>, p: PageShop, Query(q): Query<Ha
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_headline_compares_confirmed_with_unverified_and_unanswered() {
+        let t = |delivered, returned| Tally { orders: delivered + returned, shipped: delivered + returned, delivered, returned, cancelled_after_shipping: 0 };
+        let cost = Totals { contacts: 10, confirmed: 40, cost_paise: 5000 };
+        let by = [(OrderStatus::Confirmed, t(36, 4)), (OrderStatus::Skipped, t(10, 10)), (OrderStatus::NoResponse, t(5, 15)), (OrderStatus::Cancelled, t(0, 9))];
+        let h = headline(&by, &cost);
+        assert_eq!(h[0], "Confirmed orders came back less often: 10.0% returned (n = 40) for confirmed orders against 62.5% returned (n = 40) \
+            for orders not verified or not answered.");
+        assert_eq!(h[1], "A confirmation cost ₹1.25 on average: the cost of all channels in these dates over the 40 confirmed orders.");
+        let worse = [(OrderStatus::Confirmed, t(1, 1)), (OrderStatus::NoResponse, t(3, 1))];
+        let h = headline(&worse, &Totals::default());
+        assert!(h[0].starts_with("Confirmed orders did not come back less often: 50.0% returned (n = 2)"), "{}", h[0]);
+        assert!(h[0].ends_with("Fewer than 30 known outcomes on a side: a small sample."), "{}", h[0]);
+        assert_eq!(h[1], "No order of these dates was confirmed, so there is no cost per confirmation yet.");
+        let h = headline(&[(OrderStatus::Confirmed, t(3, 0))], &cost);
+        assert!(h[0].starts_with("Not enough delivery outcomes yet to compare: 0.0% returned (n = 3) for confirmed orders against – returned (n = 0)"), "{}", h[0]);
+    }
 
     #[test]
     fn a_missing_date_is_filled_in_and_a_bad_one_is_refused() {

@@ -92,6 +92,15 @@ async fn page_shows_the_fixture(backend: Backend) {
         }
         assert_eq!(cell(&html, "data-status", key, "rate"), rate, "{key}");
     }
+    // In short: confirmed against not verified + no response (1 + 3 returned of 4), and the cost.
+    let said = |i: &str| {
+        let marker = format!("data-headline=\"{i}\">");
+        let from = html.find(&marker).unwrap_or_else(|| panic!("no headline {i}")) + marker.len();
+        html[from..from + html[from..].find("</p>").unwrap()].to_string()
+    };
+    assert_eq!(said("1"), "Confirmed orders came back less often: 25.0% returned (n = 4) for confirmed orders against 75.0% \
+        returned (n = 4) for orders not verified or not answered. Fewer than 30 known outcomes on a side: a small sample.");
+    assert_eq!(said("2"), "A confirmation cost ₹0.46 on average: the cost of all channels in these dates over the 5 confirmed orders.");
     // Confirmed first, then the ones it is compared against.
     let (c, s, n) = (html.find("data-status=\"confirmed\"").unwrap(), html.find("data-status=\"skipped\"").unwrap(),
         html.find("data-status=\"no_response\"").unwrap());
