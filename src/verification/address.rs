@@ -117,7 +117,6 @@ impl Edit {
     }
 }
 
-
 /// Characters no address holds: controls and the ones that reorder text on screen.
 fn bad_char(c: char) -> bool {
     c.is_control() || ('\u{202A}'..='\u{202E}').contains(&c) || ('\u{2066}'..='\u{2069}').contains(&c)
