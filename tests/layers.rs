@@ -37,6 +37,7 @@ const MODULES: &[(&str, usize)] = &[
     ("settings::whatsapp", BASICS),
     ("reports", BASICS),
     ("outcomes", BASICS),
+    ("outcomes::facts", BASICS),
     ("pincode", BASICS),
     // Storage: the pool, transactions, the job queue's mechanics and the tables.
     ("db", STORAGE),
