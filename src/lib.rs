@@ -12,6 +12,7 @@ pub mod demo;
 pub mod domain;
 pub mod exotel;
 pub mod inbox;
+pub mod outcome_summaries;
 pub mod outcomes;
 pub mod pincode;
 pub mod reports;

@@ -36,6 +36,7 @@ const MODULES: &[(&str, usize)] = &[
     ("settings::sms", BASICS),
     ("settings::whatsapp", BASICS),
     ("reports", BASICS),
+    ("outcome_summaries", WORKFLOWS),
     ("outcomes", BASICS),
     ("outcomes::facts", BASICS),
     ("pincode", BASICS),
