@@ -12,7 +12,6 @@ pub mod demo;
 pub mod domain;
 pub mod exotel;
 pub mod inbox;
-pub mod outcome_summaries;
 pub mod outcomes;
 pub mod pincode;
 pub mod reports;

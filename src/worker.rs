@@ -30,7 +30,6 @@ async fn handle(job: Job, state: Data<AppState>) -> Result<(), BoxDynError> {
         }
         Job::SyncHold { order_id, failures } => crate::verification::hold::sync_hold(&state, order_id, *failures).await,
         Job::PrivacyRetention => crate::compliance::erase_expired(&state).await.map(|_| ()),
-        Job::SummariseOutcomes => crate::outcome_summaries::refresh(&state).await,
     };
     if let Err(e) = &result {
         tracing::warn!(?job, error = %e, "job failed; apalis will run it again");

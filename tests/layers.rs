@@ -36,7 +36,6 @@ const MODULES: &[(&str, usize)] = &[
     ("settings::sms", BASICS),
     ("settings::whatsapp", BASICS),
     ("reports", BASICS),
-    ("outcome_summaries", WORKFLOWS),
     ("outcomes", BASICS),
     ("outcomes::facts", BASICS),
     ("pincode", BASICS),

@@ -95,20 +95,6 @@ fn days_of_quarter(tz: Tz, q: i64) -> impl Iterator<Item = NaiveDate> {
 /// both included; COD orders only when `cod_only`): each day from the cache when it is fresh,
 /// computed (and cached) otherwise.
 pub async fn facts(db: &Db, shop_id: &str, tz: Tz, cod_only: bool, from: NaiveDate, to: NaiveDate) -> Result<Facts, sqlx::Error> {
-    let (days, mut fresh, _) = fresh_days(db, shop_id, tz, cod_only, from, to).await?;
-    Ok(Facts::merge_all(days.iter().filter_map(|d| fresh.remove(d))))
-}
-
-/// Brings the shop's days from `from` to `to` up to date (as [`facts`] does, without merging
-/// them): the number of days computed.
-pub async fn refresh(db: &Db, shop_id: &str, tz: Tz, cod_only: bool, from: NaiveDate, to: NaiveDate) -> Result<usize, sqlx::Error> {
-    let (_, _, computed) = fresh_days(db, shop_id, tz, cod_only, from, to).await?;
-    Ok(computed)
-}
-
-/// Every day of the range with its facts, each read from its summary when fresh and computed
-/// (and stored) otherwise; and how many were computed.
-async fn fresh_days(db: &Db, shop_id: &str, tz: Tz, cod_only: bool, from: NaiveDate, to: NaiveDate) -> Result<(Vec<NaiveDate>, HashMap<NaiveDate, Facts>, usize), sqlx::Error> {
     let zone = tz.name();
     let days: Vec<NaiveDate> = from.iter_days().take_while(|d| *d <= to).collect();
     let span = |d: NaiveDate| (day_start(tz, d), day_start(tz, d + Days::new(1)));
@@ -170,7 +156,8 @@ async fn fresh_days(db: &Db, shop_id: &str, tz: Tz, cod_only: bool, from: NaiveD
         tx.commit().await?;
         fresh.extend(computed);
     }
-    Ok((days, fresh, stale.len()))
+
+    Ok(Facts::merge_all(days.iter().filter_map(|d| fresh.remove(d))))
 }
 
 /// Forgets the shop's cached days and marks (the shop's erasure).

@@ -73,8 +73,6 @@ pub enum Job {
     },
     /// The daily retention run: customer details older than each shop's retention period are erased.
     PrivacyRetention,
-    /// Every 10 minutes: each shop's Outcomes page summaries of the last 92 days brought up to date.
-    SummariseOutcomes,
 }
 
 /// Queue names are explicit so that renaming a Rust type never orphans queued jobs. Shopify
@@ -90,7 +88,7 @@ impl Job {
             | Job::CancelUnanswered { .. }
             | Job::EscalateOtp { .. } => QUEUES[1],
             // Housekeeping shares the Shopify queue: it must never hold up a call.
-            Job::SyncOrder { .. } | Job::UpdateAddress { .. } | Job::SyncHold { .. } | Job::PrivacyRetention | Job::SummariseOutcomes => QUEUES[2],
+            Job::SyncOrder { .. } | Job::UpdateAddress { .. } | Job::SyncHold { .. } | Job::PrivacyRetention => QUEUES[2],
         }
     }
 
@@ -171,10 +169,7 @@ pub fn wake_workers() {
 }
 
 /// Work repeated on the app clock: (row in `schedules`, interval, job).
-const SCHEDULES: [(&str, i64, Job); 2] = [
-    ("privacy_retention", 24 * 3600 * 1000, Job::PrivacyRetention),
-    ("outcome_summaries", 10 * 60 * 1000, Job::SummariseOutcomes),
-];
+const SCHEDULES: [(&str, i64, Job); 1] = [("privacy_retention", 24 * 3600 * 1000, Job::PrivacyRetention)];
 
 /// Moves due timers into apalis. Each timer row is deleted in the same transaction that enqueues its
 /// job, so with several processes pumping, a timer is enqueued exactly once.
@@ -190,7 +185,7 @@ pub async fn pump_due_timers(db: &Db, now_ms: i64) -> anyhow::Result<usize> {
             Err(e) => tracing::error!(error = %e, "dropping a timer whose job no longer parses"),
         }
     }
-    // Repeated work: whichever process moves the schedule on enqueues the run, in this transaction.
+    // Daily work: whichever process moves the schedule on enqueues the run, in this transaction.
     for (name, every_ms, job) in SCHEDULES {
         let claimed = on_tx!(&mut tx, exec c => sqlx::query("UPDATE schedules SET next_at = $1 WHERE name = $2 AND next_at <= $3")
             .bind(now_ms + every_ms).bind(name).bind(now_ms))?;
